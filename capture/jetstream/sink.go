@@ -1,0 +1,415 @@
+// Package jetstream is the durable publishing sink for capture sources: it
+// publishes row changes to a JetStream stream asynchronously and tracks which
+// source positions are durable (every event before them acknowledged).
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ficus-migrate/ficus/capture"
+)
+
+// Defaults used when the corresponding Config field is zero.
+const (
+	DefaultSubjectPrefix   = "ficus.cdc"
+	DefaultMaxPending      = 4096
+	DefaultAckTimeout      = 10 * time.Second
+	MinDuplicateWindow     = 10 * time.Minute
+	DefaultCheckpointStore = "ficus_checkpoints"
+)
+
+// Config configures a Sink for one source.
+type Config struct {
+	Conn          *nats.Conn // required; owned by the caller
+	Source        string     // source name, [a-z0-9_-]+
+	SubjectPrefix string     // default ficus.cdc
+	Stream        StreamConfig
+	// MaxPending bounds the publishes awaiting an acknowledgement; Publish blocks
+	// beyond it, which bounds memory for arbitrarily large transactions.
+	MaxPending int
+	// AckTimeout fails a publish whose acknowledgement does not arrive in time.
+	AckTimeout time.Duration
+	// ConfirmDelay holds back durability of a position until its events have been
+	// acknowledged at least this long ago. It covers a single-node server that
+	// fsyncs on an interval: an ack there is not yet on disk.
+	ConfirmDelay time.Duration
+	Metrics      *capture.Metrics // optional
+	Logger       *slog.Logger
+}
+
+// StreamConfig are the user-settable stream settings.
+type StreamConfig struct {
+	Replicas        int
+	MaxAge          time.Duration
+	MaxBytes        int64
+	DuplicateWindow time.Duration // raised to at least MinDuplicateWindow
+}
+
+// Sink publishes changes of one source. Publish and Mark must be called from a
+// single goroutine (the source's decode loop); Durable and Err from any.
+type Sink struct {
+	cfg    Config
+	js     jetstream.JetStream
+	log    *slog.Logger
+	stream string
+
+	slots chan struct{} // in-flight publish tokens
+	queue chan entry    // publishes and marks, in source order
+	done  chan struct{}
+	wg    sync.WaitGroup
+
+	mu      sync.Mutex
+	err     error
+	marks   []durableMark // acknowledged marks waiting out ConfirmDelay
+	durable capture.Position
+	idle    chan struct{} // closed and replaced whenever the queue drains
+	queued  int
+}
+
+type entry struct {
+	paf    jetstream.PubAckFuture
+	change *capture.Change // for metrics after ack; nil for an Event
+	id     string
+	mark   capture.Position
+}
+
+type durableMark struct {
+	pos capture.Position
+	at  time.Time
+}
+
+// StreamName is the stream holding a source's events: FICUS_CDC_<SOURCE>.
+func StreamName(source string) string {
+	var b strings.Builder
+	b.WriteString("FICUS_CDC_")
+	for _, r := range strings.ToUpper(source) {
+		if (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+// Subject is <prefix>.<source>.<schema>.<table>.
+func Subject(prefix, source, schema, table string) string {
+	return prefix + "." + source + "." + schema + "." + table
+}
+
+// New ensures the source's stream exists with the configured settings and
+// returns a ready Sink. Close it when done.
+func New(ctx context.Context, cfg Config) (*Sink, error) {
+	if cfg.Conn == nil {
+		return nil, errors.New("jetstream sink: Conn is required")
+	}
+	if cfg.Source == "" {
+		return nil, errors.New("jetstream sink: Source is required")
+	}
+	if cfg.SubjectPrefix == "" {
+		cfg.SubjectPrefix = DefaultSubjectPrefix
+	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = DefaultMaxPending
+	}
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = DefaultAckTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	// The library's own limit is set above ours so that it never stalls or
+	// rejects a publish: back-pressure happens in Publish, under ctx.
+	js, err := jetstream.New(cfg.Conn,
+		jetstream.WithPublishAsyncMaxPending(cfg.MaxPending+1),
+		jetstream.WithPublishAsyncTimeout(cfg.AckTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("jetstream sink for source %q: %w", cfg.Source, err)
+	}
+	s := &Sink{
+		cfg:    cfg,
+		js:     js,
+		log:    cfg.Logger.With("component", "capture.jetstream", "source", cfg.Source),
+		stream: StreamName(cfg.Source),
+		slots:  make(chan struct{}, cfg.MaxPending),
+		queue:  make(chan entry, 2*cfg.MaxPending),
+		done:   make(chan struct{}),
+		idle:   make(chan struct{}),
+	}
+	if err := s.ensureStream(ctx); err != nil {
+		return nil, err
+	}
+	s.wg.Add(1)
+	go s.track()
+	return s, nil
+}
+
+// JetStream exposes the underlying context (e.g. for the checkpoint store).
+func (s *Sink) JetStream() jetstream.JetStream { return s.js }
+
+// StreamName is the stream this sink publishes to.
+func (s *Sink) StreamName() string { return s.stream }
+
+func (s *Sink) ensureStream(ctx context.Context) error {
+	sc := s.cfg.Stream
+	dup := max(sc.DuplicateWindow, MinDuplicateWindow)
+	maxBytes := sc.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = -1
+	}
+	want := jetstream.StreamConfig{
+		Name:       s.stream,
+		Subjects:   []string{s.cfg.SubjectPrefix + "." + s.cfg.Source + ".>"},
+		Storage:    jetstream.FileStorage,
+		Replicas:   max(sc.Replicas, 1),
+		MaxAge:     sc.MaxAge,
+		MaxBytes:   maxBytes,
+		Duplicates: dup,
+	}
+	if _, err := s.js.CreateOrUpdateStream(ctx, want); err != nil {
+		return fmt.Errorf("create or update stream %s: %w", s.stream, err)
+	}
+	return nil
+}
+
+// Publish sends one change asynchronously. It blocks while MaxPending publishes
+// are unacknowledged. After any failed publish the sink is broken: Publish
+// returns the error, and the source must restart from Durable().
+func (s *Sink) Publish(ctx context.Context, c *capture.Change) error {
+	if err := s.Err(); err != nil {
+		return err
+	}
+	body, err := c.Envelope()
+	if err != nil {
+		return err
+	}
+	msg := nats.NewMsg(Subject(s.cfg.SubjectPrefix, s.cfg.Source, c.Source.Schema, c.Source.Table))
+	msg.Data = body
+	msg.Header.Set(jetstream.MsgIDHeader, c.ID)
+	msg.Header.Set("ce-specversion", "1.0")
+	msg.Header.Set("ce-id", c.ID)
+	msg.Header.Set("ce-source", "/ficus/"+s.cfg.Source)
+	msg.Header.Set("ce-type", "io.ficus.cdc."+c.Op.Name())
+	msg.Header.Set("ce-time", c.Time.UTC().Format(time.RFC3339Nano))
+	msg.Header.Set("ce-subject", c.Source.Schema+"."+c.Source.Table)
+	msg.Header.Set("content-type", "application/json")
+	return s.send(ctx, msg, c.ID, c)
+}
+
+// Event is a non-row message (e.g. a DDL notice) published in order with the
+// row changes, with the same headers and acknowledgement tracking.
+type Event struct {
+	Subject string // appended to <prefix>.<source>., e.g. "_ddl"
+	ID      string // Nats-Msg-Id and ce-id
+	Type    string // ce-type, e.g. io.ficus.cdc.ddl
+	Time    time.Time
+	Data    []byte // JSON
+}
+
+// PublishEvent sends ev like Publish sends a change.
+func (s *Sink) PublishEvent(ctx context.Context, ev Event) error {
+	if err := s.Err(); err != nil {
+		return err
+	}
+	msg := nats.NewMsg(s.cfg.SubjectPrefix + "." + s.cfg.Source + "." + ev.Subject)
+	msg.Data = ev.Data
+	msg.Header.Set(jetstream.MsgIDHeader, ev.ID)
+	msg.Header.Set("ce-specversion", "1.0")
+	msg.Header.Set("ce-id", ev.ID)
+	msg.Header.Set("ce-source", "/ficus/"+s.cfg.Source)
+	msg.Header.Set("ce-type", ev.Type)
+	msg.Header.Set("ce-time", ev.Time.UTC().Format(time.RFC3339Nano))
+	msg.Header.Set("content-type", "application/json")
+	return s.send(ctx, msg, ev.ID, nil)
+}
+
+func (s *Sink) send(ctx context.Context, msg *nats.Msg, id string, c *capture.Change) error {
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.done:
+		return errors.New("jetstream sink closed")
+	}
+	paf, err := s.js.PublishMsgAsync(msg, jetstream.WithExpectStream(s.stream))
+	if err != nil {
+		<-s.slots
+		err = fmt.Errorf("publish %s to %s: %w", id, msg.Subject, err)
+		s.fail(err)
+		return err
+	}
+	return s.enqueue(ctx, entry{paf: paf, change: c, id: id})
+}
+
+// Mark records a source position: once every change published before it is
+// acknowledged (and ConfirmDelay has passed), Durable returns it.
+func (s *Sink) Mark(ctx context.Context, pos capture.Position) error {
+	if err := s.Err(); err != nil {
+		return err
+	}
+	return s.enqueue(ctx, entry{mark: pos})
+}
+
+func (s *Sink) enqueue(ctx context.Context, e entry) error {
+	s.mu.Lock()
+	s.queued++
+	s.mu.Unlock()
+	var err error
+	select {
+	case s.queue <- e:
+		return nil
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-s.done:
+		err = errors.New("jetstream sink closed")
+	}
+	s.mu.Lock()
+	s.queued--
+	s.mu.Unlock()
+	return err
+}
+
+// Durable returns the last marked position whose preceding changes are all
+// acknowledged by JetStream at least ConfirmDelay ago, or nil if none yet.
+func (s *Sink) Durable() capture.Position {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.promoteLocked(time.Now())
+	return s.durable
+}
+
+func (s *Sink) promoteLocked(now time.Time) {
+	i := 0
+	for i < len(s.marks) && now.Sub(s.marks[i].at) >= s.cfg.ConfirmDelay {
+		s.durable = s.marks[i].pos
+		i++
+	}
+	s.marks = s.marks[i:]
+}
+
+// Err returns the first publish failure, if any.
+func (s *Sink) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+func (s *Sink) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil {
+		s.err = err
+		s.log.Warn("publish failed; source must restart from its durable position", "err", err)
+	}
+}
+
+// Flush waits until everything published and marked so far is acknowledged and
+// past ConfirmDelay, or the sink fails, or ctx ends.
+func (s *Sink) Flush(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		err, queued, idle := s.err, s.queued, s.idle
+		s.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		if queued == 0 {
+			break
+		}
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if s.cfg.ConfirmDelay > 0 {
+		t := time.NewTimer(s.cfg.ConfirmDelay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.Err()
+}
+
+// track waits for acknowledgements in publish order, so a mark is promoted
+// only when everything before it is acknowledged.
+func (s *Sink) track() {
+	defer s.wg.Done()
+	for {
+		var e entry
+		select {
+		case e = <-s.queue:
+		case <-s.done:
+			return
+		}
+		if e.paf != nil {
+			select {
+			case <-e.paf.Ok():
+				s.count(e.change)
+			case err := <-e.paf.Err():
+				s.fail(fmt.Errorf("publish %s: %w", e.id, err))
+			case <-s.done:
+				return
+			}
+			<-s.slots
+		} else {
+			s.addMark(e.mark)
+		}
+		s.mu.Lock()
+		s.queued--
+		if s.queued == 0 {
+			close(s.idle)
+			s.idle = make(chan struct{})
+		}
+		s.mu.Unlock()
+	}
+}
+
+func (s *Sink) addMark(pos capture.Position) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return // nothing after a failure may become durable
+	}
+	now := time.Now()
+	// Marks acked within a small fraction of ConfirmDelay of each other are
+	// merged (keeping the later position and the later time, which is
+	// conservative) so the list stays short however many transactions commit.
+	if n := len(s.marks); n > 0 && now.Sub(s.marks[n-1].at) < s.cfg.ConfirmDelay/16 {
+		s.marks[n-1] = durableMark{pos: pos, at: now}
+	} else {
+		s.marks = append(s.marks, durableMark{pos: pos, at: now})
+	}
+	s.promoteLocked(now)
+}
+
+func (s *Sink) count(c *capture.Change) {
+	if s.cfg.Metrics == nil || c == nil {
+		return
+	}
+	s.cfg.Metrics.Events.WithLabelValues(s.cfg.Source, c.Source.Schema+"."+c.Source.Table, string(c.Op)).Inc()
+	s.cfg.Metrics.LastEventTime.WithLabelValues(s.cfg.Source).Set(float64(c.Source.TsMs) / 1000)
+}
+
+// Close stops ack tracking. Unacknowledged publishes may still land in the
+// stream; they are simply not reported as durable.
+func (s *Sink) Close() {
+	select {
+	case <-s.done:
+	default:
+		close(s.done)
+	}
+	s.wg.Wait()
+}

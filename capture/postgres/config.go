@@ -1,0 +1,122 @@
+package postgres
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+
+	cjs "github.com/ficus-migrate/ficus/capture/jetstream"
+)
+
+// Snapshot modes.
+const (
+	SnapshotInitial = "initial"
+	SnapshotNever   = "never"
+)
+
+// Config configures one PostgreSQL source. Zero values take the defaults noted.
+type Config struct {
+	Name        string   // [a-z0-9_-]+, required
+	DSN         string   // required; a role with REPLICATION (or superuser)
+	Tables      []string // "schema.table"; empty = all tables (publication FOR ALL TABLES)
+	Slot        string   // default ficus_<name>
+	Publication string   // default ficus_<name>
+	Snapshot    string   // initial (default) | never
+
+	SubjectPrefix string // default ficus.cdc
+	Stream        cjs.StreamConfig
+	NATS          *nats.Conn // required; owned by the caller
+	// CheckpointBucket is the KV bucket holding snapshot state (default ficus_checkpoints).
+	CheckpointBucket string
+	MaxPending       int           // in-flight publishes (default 4096)
+	AckTimeout       time.Duration // per publish (default 10s)
+	// ConfirmDelay: see jetstream.Config.ConfirmDelay.
+	ConfirmDelay time.Duration
+
+	SnapshotChunkSize int           // rows per keyset page (default 5000)
+	StatusInterval    time.Duration // standby status updates (default 1s: a short replay after a crash)
+	HeartbeatInterval time.Duration // pg_logical_emit_message on idle DBs (default 30s; <0 disables)
+	RetryMin          time.Duration // Run backoff (default 500ms)
+	RetryMax          time.Duration // (default 30s)
+
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer // metrics; nil = not registered
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9_-]+$`)
+
+func (c *Config) setDefaults() error {
+	if !nameRE.MatchString(c.Name) {
+		return fmt.Errorf("source name %q: must match [a-z0-9_-]+", c.Name)
+	}
+	if c.DSN == "" {
+		return fmt.Errorf("source %q: dsn is required", c.Name)
+	}
+	if c.NATS == nil {
+		return fmt.Errorf("source %q: NATS connection is required", c.Name)
+	}
+	ident := strings.ReplaceAll(c.Name, "-", "_")
+	if c.Slot == "" {
+		c.Slot = "ficus_" + ident
+	}
+	if c.Publication == "" {
+		c.Publication = "ficus_" + ident
+	}
+	if !slotRE.MatchString(c.Slot) {
+		return fmt.Errorf("source %q: slot name %q must match [a-z0-9_]{1,63}", c.Name, c.Slot)
+	}
+	switch c.Snapshot {
+	case "":
+		c.Snapshot = SnapshotInitial
+	case SnapshotInitial, SnapshotNever:
+	default:
+		return fmt.Errorf("source %q: snapshot %q: want initial or never", c.Name, c.Snapshot)
+	}
+	for _, t := range c.Tables {
+		if _, _, err := splitTable(t); err != nil {
+			return fmt.Errorf("source %q: %w", c.Name, err)
+		}
+	}
+	if c.SubjectPrefix == "" {
+		c.SubjectPrefix = cjs.DefaultSubjectPrefix
+	}
+	if c.CheckpointBucket == "" {
+		c.CheckpointBucket = cjs.DefaultCheckpointStore
+	}
+	if c.SnapshotChunkSize <= 0 {
+		c.SnapshotChunkSize = 5000
+	}
+	if c.StatusInterval <= 0 {
+		c.StatusInterval = time.Second
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = 30 * time.Second
+	}
+	if c.RetryMin <= 0 {
+		c.RetryMin = 500 * time.Millisecond
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Slot names are limited by PostgreSQL to lower case letters, digits and _.
+var slotRE = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
+
+func splitTable(t string) (schema, table string, err error) {
+	schema, table, ok := strings.Cut(t, ".")
+	if !ok || schema == "" || table == "" || strings.Contains(table, ".") {
+		return "", "", errors.New("table " + fmt.Sprintf("%q", t) + ": want schema.table")
+	}
+	return schema, table, nil
+}

@@ -1,0 +1,160 @@
+// Package admin is ficus's operator listener: health and readiness probes,
+// Prometheus metrics, and the admin API handlers other parts mount on it.
+package admin
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Config configures the admin listener.
+type Config struct {
+	// Listen is host:port; port 0 picks a free one (see Addr).
+	Listen string
+	// Token, when set, is required as "Authorization: Bearer <token>" on every path but /healthz.
+	Token string
+	// Gatherer serves /metrics.
+	Gatherer prometheus.Gatherer
+	Logger   *slog.Logger
+}
+
+// Check reports whether one part of ficus is ready; nil means ready.
+type Check func(ctx context.Context) error
+
+// Server is the admin HTTP listener.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	mux    *http.ServeMux
+	ln     net.Listener
+	mu     sync.RWMutex
+	checks map[string]Check
+}
+
+// New binds the listener at once, so a taken port is reported before anything else starts.
+func New(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:9901"
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("admin listener on %s (admin.listen): %w", cfg.Listen, err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "admin"), mux: http.NewServeMux(), ln: ln, checks: map[string]Check{}}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	if cfg.Gatherer != nil {
+		s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{ErrorLog: slogErrorLog{s.log}}))
+	}
+	return s, nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Handle mounts an API handler (Go 1.22 ServeMux pattern), behind the token.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// AddCheck registers a readiness check under name; /readyz is 200 only when all pass.
+func (s *Server) AddCheck(name string, c Check) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checks[name] = c
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	s.mu.RLock()
+	names := make([]string, 0, len(s.checks))
+	for n := range s.checks {
+		names = append(names, n)
+	}
+	checks := make(map[string]Check, len(s.checks))
+	for n, c := range s.checks {
+		checks[n] = c
+	}
+	s.mu.RUnlock()
+	sort.Strings(names)
+	type result struct {
+		Name  string `json:"name"`
+		Ready bool   `json:"ready"`
+		Error string `json:"error,omitempty"`
+	}
+	body := struct {
+		Ready  bool     `json:"ready"`
+		Checks []result `json:"checks"`
+	}{Ready: true, Checks: []result{}}
+	for _, n := range names {
+		res := result{Name: n, Ready: true}
+		if err := checks[n](ctx); err != nil {
+			res.Ready, res.Error, body.Ready = false, err.Error(), false
+		}
+		body.Checks = append(body.Checks, res)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if !body.Ready {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// ServeHTTP applies the token check and dispatches.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Token != "" && r.URL.Path != "/healthz" && !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ficus"`)
+		http.Error(w, `{"error":"missing or wrong admin token (Authorization: Bearer …)"}`, http.StatusUnauthorized)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
+}
+
+// Run serves until ctx ends, then shuts down gracefully (in-flight requests get 5 s).
+func (s *Server) Run(ctx context.Context) error {
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(s.ln) }()
+	s.log.Info("admin listener started", "addr", s.Addr(), "token_required", s.cfg.Token != "")
+	select {
+	case err := <-errc:
+		return fmt.Errorf("admin listener: %w", err)
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("admin listener shutdown: %w", err)
+	}
+	return nil
+}
+
+// Close releases the listener when Run was never called.
+func (s *Server) Close() error { return s.ln.Close() }
+
+type slogErrorLog struct{ log *slog.Logger }
+
+func (l slogErrorLog) Println(v ...any) { l.log.Error(fmt.Sprint(v...)) }

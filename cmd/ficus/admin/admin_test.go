@@ -1,0 +1,113 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+func start(t *testing.T, cfg Config) (*Server, string) {
+	t.Helper()
+	cfg.Listen = "127.0.0.1:0"
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return s, "http://" + s.Addr()
+}
+
+func get(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestEndpointsAndToken(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector())
+	s, base := start(t, Config{Token: "s3cret", Gatherer: reg})
+	ready := errors.New("NATS not connected")
+	s.AddCheck("nats", func(context.Context) error { return ready })
+	s.Handle("GET /api/ping", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("pong")) }))
+
+	cases := []struct {
+		name, path, token string
+		code              int
+		body              string
+	}{
+		{"healthz needs no token", "/healthz", "", 200, "ok"},
+		{"readyz needs the token", "/readyz", "", 401, "admin token"},
+		{"wrong token", "/readyz", "nope", 401, "admin token"},
+		{"not ready names the part", "/readyz", "s3cret", 503, "NATS not connected"},
+		{"metrics", "/metrics", "s3cret", 200, "go_goroutines"},
+		{"metrics needs the token", "/metrics", "", 401, ""},
+		{"mounted api", "/api/ping", "s3cret", 200, "pong"},
+		{"unknown path", "/nope", "s3cret", 404, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, body := get(t, base+c.path, c.token)
+			if code != c.code || !strings.Contains(body, c.body) {
+				t.Fatalf("GET %s = %d %q, want %d containing %q", c.path, code, body, c.code, c.body)
+			}
+		})
+	}
+	ready = nil
+	if code, body := get(t, base+"/readyz", "s3cret"); code != 200 || !strings.Contains(body, `"ready":true`) {
+		t.Fatalf("readyz after recovery = %d %s", code, body)
+	}
+}
+
+func TestListenTakenNamesTheKey(t *testing.T) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer l.Close()
+	_, err := New(Config{Listen: l.Addr().String()})
+	if err == nil || !strings.Contains(err.Error(), "admin.listen") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestShutdownWaitsForNothingWhenIdle(t *testing.T) {
+	s, err := New(Config{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}

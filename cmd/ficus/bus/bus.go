@@ -1,0 +1,296 @@
+// Package bus gives the rest of ficus one NATS connection with JetStream: either
+// to a server or cluster the user runs (nats.url), or to an embedded nats-server
+// started in this process with JetStream on local disk. Callers never see which.
+package bus
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config says where NATS is. With no URLs, an embedded server is started.
+type Config struct {
+	// URLs of an existing server or cluster. Empty means: run the embedded server.
+	URLs []string
+	// Credentials is a path to a .creds file (user JWT + nkey seed).
+	Credentials string
+	// TLS file paths. CA alone verifies the server; Cert with Key is a client certificate.
+	TLSCA, TLSCert, TLSKey string
+	// Name is the connection name shown by `nats server report connections`.
+	Name     string
+	Embedded EmbeddedConfig
+	Logger   *slog.Logger
+}
+
+// EmbeddedConfig configures the in-process nats-server.
+type EmbeddedConfig struct {
+	// Listen is host:port for outside clients (nats CLI, consumers). Port 0 picks a free one.
+	Listen   string
+	StoreDir string
+	// SyncInterval is how often JetStream fsyncs; SyncAlways fsyncs every write.
+	SyncInterval time.Duration
+	SyncAlways   bool
+}
+
+// DefaultSyncInterval is nats-server's own JetStream fsync interval, used when none is set.
+const DefaultSyncInterval = 2 * time.Minute
+
+// Bus is an open NATS connection with its JetStream context.
+type Bus struct {
+	Conn *nats.Conn
+	JS   jetstream.JetStream
+
+	srv          *server.Server // nil when connected to an outside server
+	syncInterval time.Duration
+	syncAlways   bool
+	log          *slog.Logger
+	closed       sync.Once
+}
+
+// Open connects to NATS, starting the embedded server first when no URL is configured.
+// It waits for the first connection (bounded by ctx); after that the client reconnects
+// forever with backoff.
+func Open(ctx context.Context, cfg Config) (*Bus, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "nats")
+	b := &Bus{log: log}
+	urls := cfg.URLs
+	if len(urls) == 0 {
+		srv, err := startEmbedded(ctx, cfg.Embedded, log)
+		if err != nil {
+			return nil, err
+		}
+		b.srv = srv
+		b.syncInterval, b.syncAlways = cfg.Embedded.SyncInterval, cfg.Embedded.SyncAlways
+		if b.syncInterval == 0 {
+			b.syncInterval = DefaultSyncInterval
+		}
+		urls = []string{srv.ClientURL()}
+	}
+	opts, err := clientOptions(cfg, log)
+	if err != nil {
+		b.shutdownServer()
+		return nil, err
+	}
+	nc, err := connect(ctx, urls, opts)
+	if err != nil {
+		b.shutdownServer()
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		b.shutdownServer()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	b.Conn, b.JS = nc, js
+	log.Info("connected to NATS", "url", nc.ConnectedUrlRedacted(), "embedded", b.srv != nil)
+	return b, nil
+}
+
+// connect retries the first connection until ctx ends: a cluster that is still
+// starting up (a common sidecar race) should not fail ficus.
+func connect(ctx context.Context, urls []string, opts []nats.Option) (*nats.Conn, error) {
+	servers := joinURLs(urls)
+	backoff := 100 * time.Millisecond
+	for {
+		nc, err := nats.Connect(servers, opts...)
+		if err == nil {
+			return nc, nil
+		}
+		if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) {
+			return nil, fmt.Errorf("connect to NATS (nats.url): %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connect to NATS (nats.url): %w (gave up: %w)", err, ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func joinURLs(urls []string) string {
+	s := ""
+	for i, u := range urls {
+		if i > 0 {
+			s += ","
+		}
+		s += u
+	}
+	return s
+}
+
+func clientOptions(cfg Config, log *slog.Logger) ([]nats.Option, error) {
+	name := cfg.Name
+	if name == "" {
+		name = "ficus"
+	}
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectJitter(100*time.Millisecond, time.Second),
+		nats.CustomReconnectDelay(reconnectDelay),
+		nats.ReconnectBufSize(8 << 20),
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			log.Warn("disconnected from NATS; reconnecting", "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subj := ""
+			if sub != nil {
+				subj = sub.Subject
+			}
+			log.Error("NATS async error", "subject", subj, "err", err)
+		}),
+	}
+	if cfg.Credentials != "" {
+		if _, err := os.Stat(cfg.Credentials); err != nil {
+			return nil, fmt.Errorf("nats.credentials: %w", err)
+		}
+		opts = append(opts, nats.UserCredentials(cfg.Credentials))
+	}
+	if cfg.TLSCA != "" || cfg.TLSCert != "" {
+		tc, err := tlsConfig(cfg.TLSCA, cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, nats.Secure(tc))
+	}
+	return opts, nil
+}
+
+// reconnectDelay backs off exponentially to 10 s so a long outage of a cluster
+// does not turn into a reconnect storm from every sidecar.
+func reconnectDelay(attempts int) time.Duration {
+	d := 250 * time.Millisecond
+	for i := 1; i < attempts && d < 10*time.Second; i++ {
+		d *= 2
+	}
+	return min(d, 10*time.Second)
+}
+
+func tlsConfig(ca, cert, key string) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("nats.tls.ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("nats.tls.ca: %s holds no PEM certificate", ca)
+		}
+		tc.RootCAs = pool
+	}
+	if cert != "" {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("nats.tls.cert/key: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
+	return tc, nil
+}
+
+// Embedded reports whether ficus runs its own nats-server.
+func (b *Bus) Embedded() bool { return b.srv != nil }
+
+// ClientURL is the URL outside clients use to reach the embedded server ("" when not embedded).
+func (b *Bus) ClientURL() string {
+	if b.srv == nil {
+		return ""
+	}
+	return b.srv.ClientURL()
+}
+
+// SyncPolicy tells publishers how durable an acknowledged message is: with the embedded
+// server on interval fsync, a JetStream ack means "in the page cache", and a power cut
+// can lose up to `interval` of acknowledged writes. always=true means every ack is on disk.
+// For an outside server ficus cannot know its setting and reports (0, false).
+func (b *Bus) SyncPolicy() (interval time.Duration, always bool) {
+	if b.srv == nil {
+		return 0, false
+	}
+	return b.syncInterval, b.syncAlways
+}
+
+// Ready reports whether the connection is up; it is the /readyz check for NATS.
+func (b *Bus) Ready(ctx context.Context) error {
+	if b.Conn == nil || !b.Conn.IsConnected() {
+		return errors.New("not connected to NATS")
+	}
+	return nil
+}
+
+// Close drains the connection (flushing pending publishes and letting subscribers
+// finish) and then shuts the embedded server down, waiting at most until ctx ends.
+func (b *Bus) Close(ctx context.Context) error {
+	var err error
+	b.closed.Do(func() {
+		if b.Conn != nil {
+			err = drain(ctx, b.Conn)
+		}
+		b.shutdownServer()
+	})
+	return err
+}
+
+func drain(ctx context.Context, nc *nats.Conn) error {
+	if !nc.IsConnected() {
+		nc.Close()
+		return nil
+	}
+	done := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(done) })
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return fmt.Errorf("drain NATS connection: %w", err)
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		nc.Close()
+		return fmt.Errorf("drain NATS connection: %w", ctx.Err())
+	}
+}
+
+func (b *Bus) shutdownServer() {
+	if b.srv == nil {
+		return
+	}
+	b.srv.Shutdown()
+	b.srv.WaitForShutdown()
+}
+
+func splitHostPort(listen string) (string, int, error) {
+	host, portStr, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("bad port %q", portStr)
+	}
+	return host, port, nil
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ficus-migrate/ficus/capture/jetstream"
+	"github.com/ficus-migrate/ficus/capture/postgres"
+	"github.com/ficus-migrate/ficus/cmd/ficus/config"
+)
+
+func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {
+	cc := rt.cfg.Capture
+	delay := confirmDelay(rt)
+	for i, src := range cc.Sources {
+		switch src.Type {
+		case config.SourcePostgres:
+			s, err := postgres.New(postgres.Config{
+				Name:          src.Name,
+				DSN:           src.DSN.Reveal(),
+				Tables:        src.Tables,
+				Slot:          src.SlotName(),
+				Publication:   src.PublicationName(),
+				Snapshot:      string(src.Snapshot),
+				SubjectPrefix: cc.SubjectPrefix,
+				Stream: jetstream.StreamConfig{
+					Replicas:        cc.Stream.Replicas,
+					MaxAge:          cc.Stream.MaxAge,
+					MaxBytes:        cc.Stream.MaxBytes,
+					DuplicateWindow: cc.Stream.DuplicateWindow,
+				},
+				NATS:         rt.bus.Conn,
+				ConfirmDelay: delay,
+				Logger:       rt.log,
+				Registerer:   rt.reg,
+			})
+			if err != nil {
+				return fmt.Errorf("capture.sources[%d]: %w", i, err)
+			}
+			runSource(ctx, g, rt, src.Name, s.Run)
+		default:
+			return fmt.Errorf("capture.sources[%d] (%s): type %s is not built into this version yet", i, src.Name, src.Type)
+		}
+	}
+	rt.log.Info("capture started", "sources", len(cc.Sources), "confirm_delay", delay.String())
+	return nil
+}
+
+// confirmDelay is how long a JetStream ack must age before its position is
+// confirmed to the database. The embedded single-node server fsyncs on an
+// interval, so an ack only means "in the page cache": a power cut could lose up
+// to one interval of acknowledged events. Waiting out that interval (plus a
+// margin) before confirming means the database still holds every change that
+// JetStream might have lost. With sync_interval: always, or an outside server
+// (whose durability is its replicas'), an ack is final.
+func confirmDelay(rt *proc) time.Duration {
+	interval, always := rt.bus.SyncPolicy()
+	if !rt.bus.Embedded() || always {
+		return 0
+	}
+	return interval + time.Second
+}
+
+// runSource runs one source. A source that fails for good (bad table, missing
+// privilege) is reported on /readyz and in the log, and does not stop the other
+// parts of the process.
+func runSource(ctx context.Context, g *errgroup.Group, rt *proc, name string, run func(context.Context) error) {
+	var failed atomic.Pointer[error]
+	rt.admin.AddCheck("capture."+name, func(context.Context) error {
+		if p := failed.Load(); p != nil {
+			return *p
+		}
+		return nil
+	})
+	g.Go(func() error {
+		err := run(ctx)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			err = fmt.Errorf("source %s failed: %w", name, err)
+			failed.Store(&err)
+			rt.log.Error("capture source stopped", "component", "capture", "source", name, "err", err)
+		}
+		return nil
+	})
+}

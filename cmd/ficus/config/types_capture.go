@@ -1,0 +1,148 @@
+package config
+
+import (
+	"strings"
+	"time"
+)
+
+// Capture configures change data capture into JetStream.
+type Capture struct {
+	// SubjectPrefix is the first tokens of every CDC subject. It must be a
+	// valid NATS subject: dot-separated non-empty tokens without spaces,
+	// '*' or '>'. Default: ficus.cdc.
+	SubjectPrefix string `yaml:"subject_prefix"`
+	// Stream configures the JetStream stream created for each source.
+	Stream Stream `yaml:"stream"`
+	// Sources are the databases to capture from.
+	Sources []Source `yaml:"sources,omitempty"`
+}
+
+// Stream configures the JetStream streams holding change events.
+type Stream struct {
+	// Replicas is the number of stream replicas, 1 to 5. Default: 1.
+	Replicas int `yaml:"replicas"`
+	// MaxAge discards events older than this duration; 0 keeps them
+	// forever. Default: 0.
+	MaxAge time.Duration `yaml:"max_age"`
+	// MaxBytes caps the stream size in bytes (an integer or a size such as
+	// "512MB" or "1GiB"); -1 means unlimited. Default: -1.
+	MaxBytes int64 `yaml:"max_bytes"`
+	// DuplicateWindow is the JetStream de-duplication window; it must be at
+	// least 10m so that a restarted capture does not publish an event twice,
+	// and no longer than MaxAge when MaxAge is set. Default: 10m.
+	DuplicateWindow time.Duration `yaml:"duplicate_window"`
+}
+
+// MinDuplicateWindow is the smallest accepted capture.stream.duplicate_window.
+const MinDuplicateWindow = 10 * time.Minute
+
+// SourceType is "postgres" or "mysql".
+type SourceType string
+
+// Source types.
+const (
+	SourcePostgres SourceType = "postgres"
+	SourceMySQL    SourceType = "mysql"
+)
+
+// SnapshotMode says whether existing rows are published before streaming.
+type SnapshotMode string
+
+// Snapshot modes.
+const (
+	// SnapshotInitial publishes the existing rows once, before streaming
+	// changes, when the source has no saved position yet.
+	SnapshotInitial SnapshotMode = "initial"
+	// SnapshotNever streams only changes made from now on.
+	SnapshotNever SnapshotMode = "never"
+)
+
+// Source is one database to capture changes from.
+type Source struct {
+	// Name identifies the source in subjects, stream names and metrics.
+	// Required, unique, matching [a-z0-9_-]+.
+	Name string `yaml:"name"`
+	// Type is postgres or mysql. Required.
+	Type SourceType `yaml:"type"`
+	// DSN is the connection string; a secret, usually ${SOME_VAR}.
+	// postgres: a postgres:// or postgresql:// URL. mysql: the
+	// go-sql-driver form user:password@tcp(host:port)/db. Required.
+	// The password is masked whenever the config is printed.
+	DSN DSN `yaml:"dsn"`
+	// Tables limits capture to these tables, each "schema.table" (for mysql
+	// the schema is the database). Empty captures every table.
+	Tables []string `yaml:"tables,omitempty"`
+	// Slot is the logical replication slot name (postgres only), matching
+	// [a-z0-9_]{1,63}. Default: ficus_<name> with '-' replaced by '_'.
+	// Use SlotName for the effective value.
+	Slot string `yaml:"slot,omitempty"`
+	// Publication is the publication name (postgres only), same rules and
+	// default as Slot. Use PublicationName for the effective value.
+	Publication string `yaml:"publication,omitempty"`
+	// Snapshot is initial or never. Default: initial.
+	Snapshot SnapshotMode `yaml:"snapshot"`
+	// ServerID is the replica server id ficus announces to MySQL (mysql
+	// only). Required for mysql, 1 to 4294967295, unique among mysql
+	// sources and distinct from every real replica's server_id.
+	ServerID uint32 `yaml:"server_id,omitempty"`
+}
+
+// SlotName returns the replication slot to use: Slot, or its default.
+func (s Source) SlotName() string {
+	if s.Slot != "" {
+		return s.Slot
+	}
+	return defaultPGName(s.Name)
+}
+
+// PublicationName returns the publication to use: Publication, or its
+// default.
+func (s Source) PublicationName() string {
+	if s.Publication != "" {
+		return s.Publication
+	}
+	return defaultPGName(s.Name)
+}
+
+// StreamName returns the JetStream stream name for the source.
+func (s Source) StreamName() string { return StreamName(s) }
+
+// StreamName returns the JetStream stream name for src: "FICUS_CDC_" and the
+// upper-cased source name with every character outside [A-Z0-9_] replaced
+// by '_'.
+func StreamName(src Source) string {
+	return "FICUS_CDC_" + strings.Map(func(r rune) rune {
+		if (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') || r == '_' {
+			return r
+		}
+		return '_'
+	}, strings.ToUpper(src.Name))
+}
+
+// SplitTable splits a "schema.table" entry of Source.Tables at its first dot.
+func SplitTable(t string) (schema, table string) {
+	schema, table, _ = strings.Cut(t, ".")
+	return schema, table
+}
+
+// defaultPGName is "ficus_" + name with '-' replaced by '_'; names are
+// validated as [a-z0-9_-]+ so the result is a valid slot name when short
+// enough (validation checks the length).
+func defaultPGName(name string) string {
+	return "ficus_" + strings.ReplaceAll(name, "-", "_")
+}
+
+func defaultCapture() Capture {
+	return Capture{
+		SubjectPrefix: "ficus.cdc",
+		Stream: Stream{
+			Replicas:        1,
+			MaxBytes:        -1,
+			DuplicateWindow: MinDuplicateWindow,
+		},
+	}
+}
+
+func defaultSource() Source {
+	return Source{Snapshot: SnapshotInitial}
+}

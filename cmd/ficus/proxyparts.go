@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ficus-migrate/ficus/cmd/ficus/config"
+	"github.com/ficus-migrate/ficus/proxy"
+	"github.com/ficus-migrate/ficus/proxy/route"
+	"github.com/ficus-migrate/ficus/proxy/upstream"
+)
+
+// routeSetter is what live reloads need from a proxy of either mode.
+type routeSetter interface {
+	SetRoutes([]route.Spec) error
+}
+
+func startProxy(ctx context.Context, g *errgroup.Group, rt *proc) error {
+	pc := rt.cfg.Proxy
+	if pc.Mode == config.ModeForward {
+		return startForwardProxy(ctx, g, rt)
+	}
+	legacy, err := url.Parse(pc.Legacy)
+	if err != nil {
+		return fmt.Errorf("proxy.legacy: %w", err)
+	}
+	specs, err := routeSpecs(pc.Routes)
+	if err != nil {
+		return err
+	}
+	p, err := proxy.New(proxy.Config{
+		Listen:         pc.Listen,
+		Legacy:         legacy,
+		ServedByHeader: pc.ServedByHeader,
+		MaxHeaderBytes: int(pc.MaxHeaderBytes),
+		Timeouts:       upstreamTimeouts(pc.Timeouts),
+		Routes:         specs,
+		Logger:         rt.log,
+		Registerer:     rt.reg,
+	})
+	if err != nil {
+		return err
+	}
+	rt.admin.Handle("/api/routes", p.AdminHandler())
+	rt.admin.Handle("/api/routes/", p.AdminHandler())
+	rt.admin.AddCheck("proxy", func(context.Context) error {
+		select {
+		case <-p.Ready():
+			return nil
+		default:
+			return fmt.Errorf("proxy not listening yet on %s", pc.Listen)
+		}
+	})
+	g.Go(func() error { return p.Run(ctx) })
+	g.Go(func() error { return watchConfig(ctx, rt, p) })
+	return nil
+}
+
+func upstreamTimeouts(t config.Timeouts) upstream.Timeouts {
+	return upstream.Timeouts{Connect: t.Connect, ResponseHeader: t.ResponseHeader, Idle: t.Idle}
+}
+
+// routeSpecs turns the config file's routes into the routing core's specs.
+func routeSpecs(routes []config.Route) ([]route.Spec, error) {
+	specs := make([]route.Spec, 0, len(routes))
+	for i, r := range routes {
+		u, err := url.Parse(r.New)
+		if err != nil {
+			return nil, fmt.Errorf("proxy.routes[%d].new: %w", i, err)
+		}
+		sticky := "none"
+		if r.Sticky.Kind != "" && r.Sticky.Kind != config.StickyNone {
+			sticky = r.Sticky.String()
+		}
+		specs = append(specs, route.Spec{
+			Name:        r.Name,
+			PathPrefix:  r.Match.PathPrefix,
+			Path:        r.Match.Path,
+			PathRegex:   r.Match.PathRegex,
+			Methods:     r.Match.Methods,
+			Host:        r.Match.Host,
+			Headers:     r.Match.Headers,
+			New:         u,
+			Weight:      r.Weight,
+			Sticky:      sticky,
+			PinNew:      r.PinNew,
+			StripPrefix: r.StripPrefix,
+			AddPrefix:   r.AddPrefix,
+			Timeouts:    upstreamTimeouts(r.Timeouts),
+		})
+	}
+	return specs, nil
+}
+
+// watchConfig reloads the route table when the config file changes or on SIGHUP.
+// A broken file is logged with all its errors and the running table stays.
+// Only proxy.routes are applied live; other keys need a restart.
+func watchConfig(ctx context.Context, rt *proc, p routeSetter) error {
+	path := rt.cfg.Path()
+	if path == "" {
+		return nil
+	}
+	log := rt.log.With("component", "reload")
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	last := fileStamp(path)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-hup:
+			log.Info("SIGHUP: reloading routes", "file", path)
+		case <-tick.C:
+			st := fileStamp(path)
+			if st == last {
+				continue
+			}
+			last = st
+			log.Info("config file changed: reloading routes", "file", path)
+		}
+		if err := reloadRoutes(path, p); err != nil {
+			log.Error("reload rejected; the running route table stays", "err", err)
+			continue
+		}
+		log.Info("routes reloaded")
+	}
+}
+
+func reloadRoutes(path string, p routeSetter) error {
+	cfg, err := config.Load(path, os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	specs, err := routeSpecs(cfg.Proxy.Routes)
+	if err != nil {
+		return err
+	}
+	return p.SetRoutes(specs)
+}
+
+// fileStamp changes whenever the file is rewritten or replaced (editors and
+// Kubernetes ConfigMaps replace it through a rename).
+func fileStamp(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%d/%d", fi.ModTime().UnixNano(), fi.Size())
+}

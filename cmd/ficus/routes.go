@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ficus-migrate/ficus/cmd/ficus/config"
+)
+
+const routesHelp = `Usage: ficus routes list [-c FILE] [--admin URL]
+       ficus routes set NAME --weight N [-c FILE] [--admin URL]
+
+Talks to a running ficus through its admin API (GET /api/routes, PUT /api/routes/NAME).
+The admin address and token come from the config file (admin.listen, admin.token), or
+from --admin and the FICUS_ADMIN_TOKEN environment variable.
+
+Config keys read: admin.listen, admin.token
+`
+
+func routesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("routes", routesHelp, stderr)
+	path := configFlag(fs)
+	adminURL := fs.String("admin", "", "admin API base URL, e.g. http://127.0.0.1:9901 (default: from admin.listen)")
+	weight := fs.Float64("weight", -1, "new weight in percent (routes set)")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		fs.Usage()
+		return &exitError{code: 2, err: errors.New("routes: want a subcommand: list or set")}
+	}
+	base, token, err := adminEndpoint(*path, *adminURL)
+	if err != nil {
+		return err
+	}
+	c := adminClient{base: base, token: token, http: &http.Client{Timeout: 10 * time.Second}}
+	switch pos[0] {
+	case "list":
+		return c.list(ctx, stdout)
+	case "set":
+		if len(pos) != 2 || *weight < 0 {
+			return &exitError{code: 2, err: errors.New("usage: ficus routes set NAME --weight N")}
+		}
+		return c.setWeight(ctx, pos[1], *weight, stdout)
+	default:
+		return &exitError{code: 2, err: fmt.Errorf("routes: unknown subcommand %q (want list or set)", pos[0])}
+	}
+}
+
+// parseInterspersed lets flags follow positional arguments (`routes set NAME --weight 40`),
+// which the flag package alone does not.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// adminEndpoint finds the admin API from --admin or the config file; a missing
+// config file is fine when --admin is given.
+func adminEndpoint(path, override string) (base, token string, err error) {
+	token = os.Getenv("FICUS_ADMIN_TOKEN")
+	if override != "" {
+		return strings.TrimRight(override, "/"), token, nil
+	}
+	cfg, err := config.Load(path, os.LookupEnv)
+	if err != nil {
+		return "", "", fmt.Errorf("find the admin API (or pass --admin URL): %w", err)
+	}
+	if t := cfg.Admin.Token.Reveal(); t != "" {
+		token = t
+	}
+	return "http://" + cfg.Admin.Listen, token, nil
+}
+
+type adminClient struct {
+	base, token string
+	http        *http.Client
+}
+
+func (c adminClient) do(ctx context.Context, method, path string, body any, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(data)))
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// routeView is the part of the admin API's route object the CLI prints.
+type routeView struct {
+	Name   string  `json:"name"`
+	Weight float64 `json:"weight"`
+	Sticky string  `json:"sticky"`
+	New    string  `json:"new"`
+}
+
+func (c adminClient) list(ctx context.Context, w io.Writer) error {
+	var routes []routeView
+	if err := c.do(ctx, http.MethodGet, "/api/routes", nil, &routes); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tWEIGHT\tSTICKY\tNEW")
+	for _, r := range routes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Name, strconv.FormatFloat(r.Weight, 'f', -1, 64), r.Sticky, r.New)
+	}
+	return tw.Flush()
+}
+
+func (c adminClient) setWeight(ctx context.Context, name string, weight float64, w io.Writer) error {
+	var r routeView
+	if err := c.do(ctx, http.MethodPut, "/api/routes/"+name, map[string]float64{"weight": weight}, &r); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s: weight %s\n", r.Name, strconv.FormatFloat(r.Weight, 'f', -1, 64))
+	return nil
+}

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ficus-migrate/ficus/cmd/ficus/admin"
+	"github.com/ficus-migrate/ficus/cmd/ficus/bus"
+	"github.com/ficus-migrate/ficus/cmd/ficus/config"
+)
+
+const runHelp = `Usage: ficus run [-c FILE]
+
+Runs every part the config file enables, in one process: the proxy (when proxy.listen
+or proxy.routes are set), change data capture (one source per capture.sources entry),
+NATS (embedded unless nats.url is set) and the admin listener.
+SIGINT/SIGTERM stop it cleanly: listeners stop accepting, in-flight work finishes,
+NATS publishes are flushed, and the process exits 0.
+
+Config keys read: log.*, nats.*, admin.*, proxy.*, capture.*
+`
+
+const proxyHelp = `Usage: ficus proxy [-c FILE]
+
+Runs only the HTTP proxy (plus NATS and the admin listener): requests to proxy.listen
+go to proxy.legacy, or to a route's new service by the route's weight.
+
+Config keys read: log.*, nats.*, admin.*, proxy.*
+`
+
+const captureHelp = `Usage: ficus capture [-c FILE]
+
+Runs only change data capture (plus NATS and the admin listener): every row change of
+the configured databases becomes one event on JetStream, subject
+<capture.subject_prefix>.<source>.<schema>.<table>.
+
+Config keys read: log.*, nats.*, admin.*, capture.*
+`
+
+// parts selects what a process runs.
+type parts struct{ proxy, capture bool }
+
+func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return serveCmd(ctx, "run", runHelp, parts{proxy: true, capture: true}, args, stderr)
+}
+
+func proxyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return serveCmd(ctx, "proxy", proxyHelp, parts{proxy: true}, args, stderr)
+}
+
+func captureCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return serveCmd(ctx, "capture", captureHelp, parts{capture: true}, args, stderr)
+}
+
+func serveCmd(ctx context.Context, name, help string, p parts, args []string, stderr io.Writer) error {
+	fs := newFlags(name, help, stderr)
+	path := configFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path, os.LookupEnv)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	log, err := newLogger(string(cfg.Log.Format), string(cfg.Log.Level), stderr)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, p, log)
+}
+
+// proc is what every part of a ficus process shares.
+type proc struct {
+	cfg   *config.Config
+	log   *slog.Logger
+	reg   *prometheus.Registry
+	admin *admin.Server
+	bus   *bus.Bus
+}
+
+// serve wires the process: admin listener first (so /healthz answers and a taken
+// port fails fast), then NATS, then the parts; it returns when ctx ends or a part
+// fails, after a clean shutdown.
+func serve(ctx context.Context, cfg *config.Config, p parts, log *slog.Logger) error {
+	rt := &proc{cfg: cfg, log: log, reg: newRegistry()}
+	adm, err := admin.New(admin.Config{
+		Listen:   cfg.Admin.Listen,
+		Token:    cfg.Admin.Token.Reveal(),
+		Gatherer: rt.reg,
+		Logger:   log,
+	})
+	if err != nil {
+		return err
+	}
+	rt.admin = adm
+	var natsUp *bus.Bus
+	adm.AddCheck("nats", func(ctx context.Context) error {
+		if natsUp == nil {
+			return errors.New("connecting to NATS")
+		}
+		return natsUp.Ready(ctx)
+	})
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return adm.Run(gctx) })
+
+	b, err := bus.Open(gctx, busConfig(cfg, log))
+	if err != nil {
+		return errors.Join(err, stopGroup(g, adm))
+	}
+	rt.bus = b
+	natsUp = b
+
+	if err := startParts(gctx, g, rt, p); err != nil {
+		err = errors.Join(err, closeBus(b))
+		return errors.Join(err, stopGroup(g, adm))
+	}
+	log.Info("ficus running", "version", version, "admin", adm.Addr(), "nats", natsDescription(b))
+
+	<-gctx.Done()
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	log.Info("shutting down")
+	return errors.Join(err, closeBus(b))
+}
+
+// stopGroup is for failures during start-up: it waits for what already runs.
+func stopGroup(g *errgroup.Group, adm *admin.Server) error {
+	_ = adm.Close()
+	_ = g.Wait()
+	return nil
+}
+
+func closeBus(b *bus.Bus) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	return b.Close(ctx)
+}
+
+func natsDescription(b *bus.Bus) string {
+	if b.Embedded() {
+		return "embedded " + b.ClientURL()
+	}
+	return b.Conn.ConnectedUrlRedacted()
+}
+
+func busConfig(cfg *config.Config, log *slog.Logger) bus.Config {
+	n := cfg.NATS
+	urls := make([]string, len(n.URLs))
+	for i, u := range n.URLs {
+		urls[i] = u.Reveal()
+	}
+	return bus.Config{
+		URLs:        urls,
+		Credentials: n.Credentials,
+		TLSCA:       n.TLS.CA,
+		TLSCert:     n.TLS.Cert,
+		TLSKey:      n.TLS.Key,
+		Name:        n.Name,
+		Embedded: bus.EmbeddedConfig{
+			Listen:       n.Embedded.Listen,
+			StoreDir:     n.Embedded.StoreDir,
+			SyncInterval: n.Embedded.SyncInterval,
+			SyncAlways:   n.Embedded.SyncAlways,
+		},
+		Logger: log,
+	}
+}
+
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "ficus_build_info",
+			Help:        "Always 1; the version label says which ficus runs.",
+			ConstLabels: prometheus.Labels{"version": version},
+		}, func() float64 { return 1 }),
+	)
+	return reg
+}
+
+// startParts starts the proxy and capture parts the config enables.
+func startParts(ctx context.Context, g *errgroup.Group, rt *proc, p parts) error {
+	if p.proxy && rt.cfg.Proxy.Enabled() {
+		if err := startProxy(ctx, g, rt); err != nil {
+			return fmt.Errorf("proxy: %w", err)
+		}
+	}
+	if p.capture && len(rt.cfg.Capture.Sources) > 0 {
+		if err := startCapture(ctx, g, rt); err != nil {
+			return fmt.Errorf("capture: %w", err)
+		}
+	}
+	return nil
+}

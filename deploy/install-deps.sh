@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the system packages ficus's tests, demo and benchmarks need, on Debian 12.
+# As root, missing packages are installed with apt-get; otherwise the one command to
+# run is printed and the script fails. Usage: deploy/install-deps.sh [test|demo|bench]
+set -euo pipefail
+what=${1:-test}
+
+need=()
+have_pg() { [ -x /usr/lib/postgresql/15/bin/postgres ] && [ -x /usr/lib/postgresql/15/bin/initdb ]; }
+have_maria() { command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; }
+have_pg || need+=(postgresql-15)
+have_maria || need+=(mariadb-server)
+if [ "$what" = bench ]; then
+	command -v wrk >/dev/null 2>&1 || need+=(wrk)
+	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+fi
+
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "ficus: missing system packages: ${need[*]}" >&2
+	echo "install them with: sudo apt-get update && sudo apt-get install -y --no-install-recommends ${need[*]}" >&2
+	exit 1
+fi
+echo "ficus: installing ${need[*]} …" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# policy-rc.d keeps the packages from starting their own servers: ficus starts
+# throwaway instances itself and must not take the standard ports.
+rc=/usr/sbin/policy-rc.d
+created_rc=
+if [ ! -e "$rc" ]; then printf '#!/bin/sh\nexit 101\n' >"$rc" && chmod +x "$rc" && created_rc=1; fi
+apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+[ -n "$created_rc" ] && rm -f "$rc"
+exit 0

@@ -1,0 +1,90 @@
+package forward
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// codeClasses are the code_class label values, indexed by status/100 - 1.
+var codeClasses = [5]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// Upstream error kinds (the kind label).
+const (
+	kindUnreachable = "unreachable"
+	kindTimeout     = "timeout"
+)
+
+type metrics struct {
+	requests  *prometheus.CounterVec
+	upstreamE *prometheus.CounterVec
+	saturated *prometheus.CounterVec
+	connects  *prometheus.CounterVec
+	certsMade prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ficus_proxy_forward_requests_total",
+			Help: "Forward-proxied requests by route, upstream side and response status class.",
+		}, []string{"route", "side", "code_class"}),
+		upstreamE: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ficus_proxy_forward_upstream_errors_total",
+			Help: "Forward-proxied requests that failed because the upstream was unreachable or timed out.",
+		}, []string{"route", "side", "kind"}),
+		saturated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ficus_proxy_forward_saturated_total",
+			Help: "Requests (what=request) or CONNECT tunnels (what=tunnel) refused with 503 because the limit was reached.",
+		}, []string{"what"}),
+		connects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ficus_proxy_forward_connects_total",
+			Help: "CONNECT requests by action: tunnel (passed through untouched) or mitm (intercepted).",
+		}, []string{"action"}),
+		certsMade: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ficus_proxy_forward_mitm_certs_generated_total",
+			Help: "Leaf certificates minted for intercepted hosts (cache misses).",
+		}),
+	}
+	var err error
+	if m.requests, err = register(reg, m.requests); err != nil {
+		return nil, err
+	}
+	if m.upstreamE, err = register(reg, m.upstreamE); err != nil {
+		return nil, err
+	}
+	if m.saturated, err = register(reg, m.saturated); err != nil {
+		return nil, err
+	}
+	if m.connects, err = register(reg, m.connects); err != nil {
+		return nil, err
+	}
+	if m.certsMade, err = register(reg, m.certsMade); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// register tolerates a second proxy on the same registry (a restart within
+// one process) by adopting the collector already registered.
+func register[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(T); ok {
+				return existing, nil
+			}
+		}
+		return c, fmt.Errorf("register forward proxy metrics: %w", err)
+	}
+	return c, nil
+}
+
+func (m *metrics) countStatus(routeName, side string, code int) {
+	i := code/100 - 1
+	if i < 0 || i > 4 {
+		i = 4 // nonsense status from a backend: count as a server error
+	}
+	m.requests.WithLabelValues(routeName, side, codeClasses[i]).Inc()
+}

@@ -1,0 +1,108 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// codeClasses are the code_class label values, indexed by status/100 - 1.
+var codeClasses = [5]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
+
+type metrics struct {
+	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	upstreamE *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ficus_proxy_requests_total",
+			Help: "Proxied requests by route, upstream side and response status class.",
+		}, []string{"route", "side", "code_class"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ficus_proxy_request_duration_seconds",
+			Help:    "Time from receiving a request until its response was fully relayed.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route", "side"}),
+		upstreamE: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ficus_proxy_upstream_errors_total",
+			Help: "Requests that failed because the upstream was unreachable or timed out.",
+		}, []string{"route", "side", "kind"}),
+	}
+	var err error
+	if m.requests, err = register(reg, m.requests); err != nil {
+		return nil, err
+	}
+	if m.duration, err = register(reg, m.duration); err != nil {
+		return nil, err
+	}
+	if m.upstreamE, err = register(reg, m.upstreamE); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// register tolerates a second proxy on the same registry (e.g. a restart
+// within one process) by adopting the collector already registered.
+func register[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(T); ok {
+				return existing, nil
+			}
+		}
+		return c, fmt.Errorf("register proxy metrics: %w", err)
+	}
+	return c, nil
+}
+
+// sideStats are the admin API's counters for one side of one route. They
+// live in a map keyed by route name so they survive table swaps.
+type sideStats struct {
+	requests    atomic.Uint64
+	classes     [5]atomic.Uint64
+	unreachable atomic.Uint64
+	timeout     atomic.Uint64
+}
+
+type routeStats struct {
+	sides [2]sideStats
+}
+
+// sideMetrics are label children resolved once per table compile, so the
+// hot path never does a label lookup.
+type sideMetrics struct {
+	stats       *sideStats
+	classes     [5]prometheus.Counter
+	duration    prometheus.Observer
+	unreachable prometheus.Counter
+	timeout     prometheus.Counter
+}
+
+func (m *metrics) resolve(routeName, side string, st *sideStats) sideMetrics {
+	sm := sideMetrics{
+		stats:       st,
+		duration:    m.duration.WithLabelValues(routeName, side),
+		unreachable: m.upstreamE.WithLabelValues(routeName, side, "unreachable"),
+		timeout:     m.upstreamE.WithLabelValues(routeName, side, "timeout"),
+	}
+	for i, c := range codeClasses {
+		sm.classes[i] = m.requests.WithLabelValues(routeName, side, c)
+	}
+	return sm
+}
+
+func (sm *sideMetrics) countStatus(code int) {
+	i := code/100 - 1
+	if i < 0 || i > 4 {
+		i = 4 // nonsense status from a backend: count as a server error
+	}
+	sm.stats.requests.Add(1)
+	sm.stats.classes[i].Add(1)
+	sm.classes[i].Inc()
+}

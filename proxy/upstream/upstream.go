@@ -1,0 +1,200 @@
+// Package upstream builds the keep-alive transports that carry proxied
+// requests to legacy and new backends. It is shared by the reverse proxy and
+// the (later) forward proxy so both get identical pooling, timeouts and the
+// same optional tap for shadow traffic.
+package upstream
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// Timeouts bound the phases of one upstream exchange. A zero field means
+// "inherit" when merged with Defaults, and "no limit" once it reaches a
+// transport (matching net/http semantics).
+type Timeouts struct {
+	// Connect bounds TCP (and TLS) connection establishment.
+	Connect time.Duration
+	// ResponseHeader bounds the wait for response headers after the request
+	// was written. Bodies (SSE, downloads, WebSockets) are never time-limited.
+	ResponseHeader time.Duration
+	// Idle is how long a kept-alive connection may sit unused in the pool.
+	Idle time.Duration
+}
+
+// DefaultTimeouts are the documented defaults for upstreams (connect 5s,
+// response_header 30s, idle 90s).
+func DefaultTimeouts() Timeouts {
+	return Timeouts{Connect: 5 * time.Second, ResponseHeader: 30 * time.Second, Idle: 90 * time.Second}
+}
+
+// Merge returns t with zero fields taken from base.
+func (t Timeouts) Merge(base Timeouts) Timeouts {
+	if t.Connect == 0 {
+		t.Connect = base.Connect
+	}
+	if t.ResponseHeader == 0 {
+		t.ResponseHeader = base.ResponseHeader
+	}
+	if t.Idle == 0 {
+		t.Idle = base.Idle
+	}
+	return t
+}
+
+// Validate rejects negative durations.
+func (t Timeouts) Validate() error {
+	if t.Connect < 0 || t.ResponseHeader < 0 || t.Idle < 0 {
+		return fmt.Errorf("timeouts must not be negative (connect %s, response_header %s, idle %s)",
+			t.Connect, t.ResponseHeader, t.Idle)
+	}
+	return nil
+}
+
+// Target identifies the upstream a request is being sent to; it is handed
+// to a Hook so shadowing can tell routes and sides apart.
+type Target struct {
+	Route string // route name, "default" for unmatched requests
+	Side  string // "legacy" or "new"
+	URL   *url.URL
+}
+
+// Hook wraps a round trip, e.g. to tee bounded copies of request and
+// response bodies for shadow comparison. It must call next exactly once and
+// return its response (possibly with a wrapped Body). When no Hook is
+// configured the transport calls the pooled http.Transport directly, so the
+// feature costs nothing on the hot path when unused.
+type Hook interface {
+	RoundTrip(t Target, req *http.Request, next http.RoundTripper) (*http.Response, error)
+}
+
+// Config configures a Pool.
+type Config struct {
+	// MaxIdleConnsPerHost is the keep-alive pool size per backend [1024].
+	MaxIdleConnsPerHost int
+	// Hook, if non-nil, wraps every round trip.
+	Hook Hook
+	// Logger receives pool events [slog.Default()].
+	Logger *slog.Logger
+}
+
+// Pool hands out one *http.Transport per (scheme, host, timeouts) so that
+// route-table swaps reuse warm keep-alive connections instead of dropping them.
+type Pool struct {
+	cfg Config
+	log *slog.Logger
+
+	mu         sync.Mutex
+	transports map[poolKey]*http.Transport
+}
+
+type poolKey struct {
+	scheme, host string
+	timeouts     Timeouts
+}
+
+// NewPool returns an empty pool.
+func NewPool(cfg Config) *Pool {
+	if cfg.MaxIdleConnsPerHost <= 0 {
+		cfg.MaxIdleConnsPerHost = 1024
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Pool{
+		cfg:        cfg,
+		log:        cfg.Logger.With("component", "proxy.upstream"),
+		transports: make(map[poolKey]*http.Transport),
+	}
+}
+
+// RoundTripper returns the round tripper for requests to target, creating a
+// pooled transport on first use. The returned value is safe for concurrent use.
+func (p *Pool) RoundTripper(target Target, t Timeouts) http.RoundTripper {
+	base := p.transport(poolKey{scheme: target.URL.Scheme, host: target.URL.Host, timeouts: t})
+	if p.cfg.Hook == nil {
+		return base
+	}
+	return &hooked{target: target, base: base, hook: p.cfg.Hook}
+}
+
+// Transport returns the bare pooled transport for a scheme/host pair; the
+// forward proxy uses it for destinations not known in advance.
+func (p *Pool) Transport(scheme, host string, t Timeouts) *http.Transport {
+	return p.transport(poolKey{scheme: scheme, host: host, timeouts: t})
+}
+
+func (p *Pool) transport(k poolKey) *http.Transport {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if tr, ok := p.transports[k]; ok {
+		return tr
+	}
+	tr := newTransport(k.timeouts, p.cfg.MaxIdleConnsPerHost)
+	p.transports[k] = tr
+	p.log.Debug("new upstream transport", "scheme", k.scheme, "host", k.host)
+	return tr
+}
+
+// Use names a backend and the timeouts it is reached with.
+type Use struct {
+	URL      *url.URL
+	Timeouts Timeouts
+}
+
+// Retain drops (and closes idle connections of) every transport not named
+// in keep. Called after a route-table swap so backends removed from the
+// config do not keep sockets open.
+func (p *Pool) Retain(keep []Use) {
+	want := make(map[poolKey]struct{}, len(keep))
+	for _, u := range keep {
+		want[poolKey{scheme: u.URL.Scheme, host: u.URL.Host, timeouts: u.Timeouts}] = struct{}{}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, tr := range p.transports {
+		if _, ok := want[k]; !ok {
+			tr.CloseIdleConnections()
+			delete(p.transports, k)
+		}
+	}
+}
+
+// CloseIdleConnections closes idle connections of all pooled transports.
+func (p *Pool) CloseIdleConnections() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, tr := range p.transports {
+		tr.CloseIdleConnections()
+	}
+}
+
+func newTransport(t Timeouts, perHost int) *http.Transport {
+	d := &net.Dialer{Timeout: t.Connect, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 nil, // never chain through $HTTP_PROXY: we are the proxy
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          0,
+		MaxIdleConnsPerHost:   perHost,
+		IdleConnTimeout:       t.Idle,
+		ResponseHeaderTimeout: t.ResponseHeader,
+		TLSHandshakeTimeout:   t.Connect,
+		ExpectContinueTimeout: 1 * time.Second,
+	}
+}
+
+type hooked struct {
+	target Target
+	base   http.RoundTripper
+	hook   Hook
+}
+
+func (h *hooked) RoundTrip(req *http.Request) (*http.Response, error) {
+	return h.hook.RoundTrip(h.target, req, h.base)
+}

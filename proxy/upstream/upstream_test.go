@@ -1,0 +1,83 @@
+package upstream
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+	"time"
+)
+
+func TestMerge(t *testing.T) {
+	base := DefaultTimeouts()
+	tests := []struct {
+		in, want Timeouts
+	}{
+		{Timeouts{}, base},
+		{Timeouts{Connect: time.Second}, Timeouts{Connect: time.Second, ResponseHeader: base.ResponseHeader, Idle: base.Idle}},
+		{Timeouts{Connect: 1, ResponseHeader: 2, Idle: 3}, Timeouts{Connect: 1, ResponseHeader: 2, Idle: 3}},
+	}
+	for _, tt := range tests {
+		if got := tt.in.Merge(base); got != tt.want {
+			t.Errorf("Merge(%+v) = %+v, want %+v", tt.in, got, tt.want)
+		}
+	}
+	if (Timeouts{Idle: -1}).Validate() == nil {
+		t.Error("negative timeout accepted")
+	}
+}
+
+func TestPoolSharesTransports(t *testing.T) {
+	p := NewPool(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	a, _ := url.Parse("http://127.0.0.1:1/x")
+	a2, _ := url.Parse("http://127.0.0.1:1/other/base")
+	b, _ := url.Parse("http://127.0.0.1:2")
+	to := DefaultTimeouts()
+	ta := p.RoundTripper(Target{URL: a}, to)
+	if p.RoundTripper(Target{URL: a2}, to) != ta {
+		t.Fatal("same host and timeouts should share one pooled transport")
+	}
+	if p.RoundTripper(Target{URL: b}, to) == ta {
+		t.Fatal("different hosts must not share a transport")
+	}
+	if p.RoundTripper(Target{URL: a}, Timeouts{Connect: 1}) == ta {
+		t.Fatal("different timeouts must not share a transport")
+	}
+	tr := ta.(*http.Transport)
+	if tr.MaxIdleConnsPerHost != 1024 || tr.ResponseHeaderTimeout != to.ResponseHeader || tr.IdleConnTimeout != to.Idle || tr.Proxy != nil {
+		t.Fatalf("transport settings %+v", tr)
+	}
+	p.Retain([]Use{{URL: b, Timeouts: to}})
+	if p.RoundTripper(Target{URL: a}, to) == ta {
+		t.Fatal("Retain should have dropped the unused transport")
+	}
+}
+
+type countingHook struct{ calls []Target }
+
+func (h *countingHook) RoundTrip(t Target, req *http.Request, next http.RoundTripper) (*http.Response, error) {
+	h.calls = append(h.calls, t)
+	return next.RoundTrip(req)
+}
+
+func TestHookWrapsRoundTrip(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "hi") }))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	hook := &countingHook{}
+	p := NewPool(Config{Hook: hook})
+	defer p.CloseIdleConnections()
+	rt := p.RoundTripper(Target{Route: "r", Side: "new", URL: u}, DefaultTimeouts())
+	req, _ := http.NewRequest("GET", srv.URL, nil)
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "hi" || len(hook.calls) != 1 || hook.calls[0].Route != "r" || hook.calls[0].Side != "new" {
+		t.Fatalf("body %q calls %+v", b, hook.calls)
+	}
+}
