@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ficus-migrate/ficus/proxy/route"
+	"github.com/ficus-migrate/ficus/proxy/upstream"
 )
 
 const (
@@ -31,6 +32,8 @@ type sideHandler struct {
 	target    *url.URL
 	rewrite   *route.Route // non-nil only when the new side rewrites paths
 	rp        httputil.ReverseProxy
+	conns     *upstream.Conns // nil: every request takes rp
+	buffers   *bufferPool
 	m         sideMetrics
 	log       *slog.Logger
 
@@ -40,7 +43,7 @@ type sideHandler struct {
 }
 
 func (p *Proxy) newSideHandler(name string, side route.Side, target *url.URL, rt http.RoundTripper,
-	rewrite *route.Route, st *sideStats) *sideHandler {
+	conns *upstream.Conns, rewrite *route.Route, st *sideStats) *sideHandler {
 	h := &sideHandler{
 		routeName: name,
 		side:      side,
@@ -50,6 +53,8 @@ func (p *Proxy) newSideHandler(name string, side route.Side, target *url.URL, rt
 		log:       p.log.With("route", name, "side", side.String()),
 		servedBy:  []string{side.String()},
 		routeVal:  []string{name},
+		conns:     conns,
+		buffers:   p.buffers,
 	}
 	h.body502 = errorBody("upstream unreachable", name, side)
 	h.body504 = errorBody("upstream timeout", name, side)

@@ -154,19 +154,22 @@ func (p *Proxy) SetRoutes(specs []route.Spec) error {
 	st := &state{table: tab, handlers: make([][2]*sideHandler, len(tab.Routes()))}
 	uses := []upstream.Use{{URL: p.cfg.Legacy, Timeouts: legacyT}}
 	st.fallback = p.newSideHandler(route.DefaultName, route.Legacy, p.cfg.Legacy,
-		p.roundTripper(route.DefaultName, route.Legacy, p.cfg.Legacy, legacyT), nil, &p.statsFor(route.DefaultName).sides[0])
+		p.roundTripper(route.DefaultName, route.Legacy, p.cfg.Legacy, legacyT),
+		p.conns(route.DefaultName, route.Legacy, p.cfg.Legacy, legacyT), nil, &p.statsFor(route.DefaultName).sides[0])
 	for i, rt := range tab.Routes() {
 		name := rt.Name()
 		rs := p.statsFor(name)
 		st.handlers[i][route.Legacy] = p.newSideHandler(name, route.Legacy, p.cfg.Legacy,
-			p.roundTripper(name, route.Legacy, p.cfg.Legacy, legacyT), nil, &rs.sides[route.Legacy])
+			p.roundTripper(name, route.Legacy, p.cfg.Legacy, legacyT),
+			p.conns(name, route.Legacy, p.cfg.Legacy, legacyT), nil, &rs.sides[route.Legacy])
 		newT := rt.Timeouts().Merge(p.cfg.Timeouts)
 		var rewrite *route.Route
 		if s := rt.Spec(); s.StripPrefix != "" || s.AddPrefix != "" {
 			rewrite = rt
 		}
 		st.handlers[i][route.New] = p.newSideHandler(name, route.New, rt.NewURL(),
-			p.roundTripper(name, route.New, rt.NewURL(), newT), rewrite, &rs.sides[route.New])
+			p.roundTripper(name, route.New, rt.NewURL(), newT),
+			p.conns(name, route.New, rt.NewURL(), newT), rewrite, &rs.sides[route.New])
 		uses = append(uses, upstream.Use{URL: rt.NewURL(), Timeouts: newT})
 	}
 	p.state.Store(st)
@@ -177,6 +180,10 @@ func (p *Proxy) SetRoutes(specs []route.Spec) error {
 
 func (p *Proxy) roundTripper(name string, side route.Side, u *url.URL, t upstream.Timeouts) http.RoundTripper {
 	return p.pool.RoundTripper(upstream.Target{Route: name, Side: side.String(), URL: u}, t)
+}
+
+func (p *Proxy) conns(name string, side route.Side, u *url.URL, t upstream.Timeouts) *upstream.Conns {
+	return p.pool.Conns(upstream.Target{Route: name, Side: side.String(), URL: u}, t)
 }
 
 // statsFor must be called with p.mu held.
@@ -230,6 +237,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hdr[routeKey] = h.routeVal
 	}
 	defer h.observe(time.Now())
+	if h.conns != nil && fastEligible(r) {
+		h.serveFast(w, r)
+		return
+	}
 	h.rp.ServeHTTP(w, r)
 }
 

@@ -145,7 +145,7 @@ func parseDSN(dsn string) (*conn, error) {
 		dc.Params = map[string]string{}
 	}
 	dc.Params["time_zone"] = "'+00:00'"
-	dc.Params["charset"] = "utf8mb4"
+	dc.Collation = "utf8mb4_general_ci"
 	return &conn{sql: dc, host: host, port: uint16(port), database: dc.DBName}, nil
 }
 

@@ -67,7 +67,10 @@ func (s *Source) stream(ctx context.Context, db *sql.DB, srv server, sink *cjs.S
 		// maps (or replays): errors end the session and Run resumes from the
 		// checkpoint instead.
 		MaxReconnectAttempts: 1, DisableRetrySync: true,
-		Logger: slog.New(quietHandler{s.log.Handler()}),
+		// Events read ahead while the sink applies back-pressure (NATS slow or
+		// down): a bound on memory besides MaxPending.
+		EventCacheCount: 256,
+		Logger:          slog.New(quietHandler{s.log.Handler()}),
 	})
 	defer syncer.Close()
 
@@ -281,5 +284,7 @@ func (q quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= slog.LevelWarn && q.Handler.Enabled(ctx, l)
 }
 
-func (q quietHandler) WithAttrs(a []slog.Attr) slog.Handler { return quietHandler{q.Handler.WithAttrs(a)} }
-func (q quietHandler) WithGroup(n string) slog.Handler      { return quietHandler{q.Handler.WithGroup(n)} }
+func (q quietHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return quietHandler{q.Handler.WithAttrs(a)}
+}
+func (q quietHandler) WithGroup(n string) slog.Handler { return quietHandler{q.Handler.WithGroup(n)} }

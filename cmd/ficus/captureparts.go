@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ficus-migrate/ficus/capture/jetstream"
+	"github.com/ficus-migrate/ficus/capture/mysql"
 	"github.com/ficus-migrate/ficus/capture/postgres"
 	"github.com/ficus-migrate/ficus/cmd/ficus/config"
 )
@@ -17,6 +18,12 @@ import (
 func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {
 	cc := rt.cfg.Capture
 	delay := confirmDelay(rt)
+	stream := jetstream.StreamConfig{
+		Replicas:        cc.Stream.Replicas,
+		MaxAge:          cc.Stream.MaxAge,
+		MaxBytes:        cc.Stream.MaxBytes,
+		DuplicateWindow: cc.Stream.DuplicateWindow,
+	}
 	for i, src := range cc.Sources {
 		switch src.Type {
 		case config.SourcePostgres:
@@ -28,23 +35,36 @@ func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {
 				Publication:   src.PublicationName(),
 				Snapshot:      string(src.Snapshot),
 				SubjectPrefix: cc.SubjectPrefix,
-				Stream: jetstream.StreamConfig{
-					Replicas:        cc.Stream.Replicas,
-					MaxAge:          cc.Stream.MaxAge,
-					MaxBytes:        cc.Stream.MaxBytes,
-					DuplicateWindow: cc.Stream.DuplicateWindow,
-				},
-				NATS:         rt.bus.Conn,
-				ConfirmDelay: delay,
-				Logger:       rt.log,
-				Registerer:   rt.reg,
+				Stream:        stream,
+				NATS:          rt.bus.Conn,
+				ConfirmDelay:  delay,
+				Logger:        rt.log,
+				Registerer:    rt.reg,
+			})
+			if err != nil {
+				return fmt.Errorf("capture.sources[%d]: %w", i, err)
+			}
+			runSource(ctx, g, rt, src.Name, s.Run)
+		case config.SourceMySQL:
+			s, err := mysql.New(mysql.Config{
+				Name:          src.Name,
+				DSN:           src.DSN.Reveal(),
+				ServerID:      src.ServerID,
+				Tables:        src.Tables,
+				Snapshot:      string(src.Snapshot),
+				SubjectPrefix: cc.SubjectPrefix,
+				Stream:        stream,
+				NATS:          rt.bus.Conn,
+				ConfirmDelay:  delay,
+				Logger:        rt.log,
+				Registerer:    rt.reg,
 			})
 			if err != nil {
 				return fmt.Errorf("capture.sources[%d]: %w", i, err)
 			}
 			runSource(ctx, g, rt, src.Name, s.Run)
 		default:
-			return fmt.Errorf("capture.sources[%d] (%s): type %s is not built into this version yet", i, src.Name, src.Type)
+			return fmt.Errorf("capture.sources[%d] (%s): unknown type %s", i, src.Name, src.Type)
 		}
 	}
 	rt.log.Info("capture started", "sources", len(cc.Sources), "confirm_delay", delay.String())

@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 )
 
@@ -45,11 +47,46 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
+// defaultMemoryLimit is the Go soft memory limit ficus runs with unless GOMEMLIMIT
+// says otherwise. Capture and the embedded NATS server produce short-lived garbage
+// at event rates; without a limit the default GOGC lets the heap grow to twice its
+// live size, which is what pushes RSS past what a sidecar is given. A soft limit only
+// makes the collector work earlier; it never fails an allocation.
+const defaultMemoryLimit = 256 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	stopProfile := startCPUProfile(os.Getenv("FICUS_CPUPROFILE"), os.Stderr)
 	code := realMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stopProfile()
 	stop()
 	os.Exit(code)
+}
+
+// startCPUProfile writes a CPU profile to path (FICUS_CPUPROFILE) until the
+// returned func is called; it is how the capture benchmark profiles ficus.
+func startCPUProfile(path string, stderr io.Writer) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ficus: FICUS_CPUPROFILE: %v\n", err)
+		if f != nil {
+			f.Close()
+		}
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -96,6 +96,7 @@ func serve(ctx context.Context, cfg *config.Config, p parts, log *slog.Logger) e
 		Listen:   cfg.Admin.Listen,
 		Token:    cfg.Admin.Token.Reveal(),
 		Gatherer: rt.reg,
+		Pprof:    os.Getenv("FICUS_PPROF") == "1",
 		Logger:   log,
 	})
 	if err != nil {

@@ -91,6 +91,7 @@ type Pool struct {
 
 	mu         sync.Mutex
 	transports map[poolKey]*http.Transport
+	conns      map[poolKey]*Conns
 }
 
 type poolKey struct {
@@ -110,6 +111,7 @@ func NewPool(cfg Config) *Pool {
 		cfg:        cfg,
 		log:        cfg.Logger.With("component", "proxy.upstream"),
 		transports: make(map[poolKey]*http.Transport),
+		conns:      make(map[poolKey]*Conns),
 	}
 }
 
@@ -121,6 +123,28 @@ func (p *Pool) RoundTripper(target Target, t Timeouts) http.RoundTripper {
 		return base
 	}
 	return &hooked{target: target, base: base, hook: p.cfg.Hook}
+}
+
+// Conns returns the raw connection pool for a plain-http target, or nil when
+// the caller must use RoundTripper instead: for https targets (TLS and
+// HTTP/2 are http.Transport's job) and when a Hook must see every request.
+func (p *Pool) Conns(target Target, t Timeouts) *Conns {
+	if p.cfg.Hook != nil || target.URL.Scheme != "http" {
+		return nil
+	}
+	k := poolKey{scheme: target.URL.Scheme, host: target.URL.Host, timeouts: t}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.conns[k]; ok {
+		return c
+	}
+	dial := k.host
+	if target.URL.Port() == "" {
+		dial = net.JoinHostPort(target.URL.Hostname(), "80")
+	}
+	c := newConns(dial, t, p.cfg.MaxIdleConnsPerHost)
+	p.conns[k] = c
+	return c
 }
 
 // Transport returns the bare pooled transport for a scheme/host pair; the
@@ -163,6 +187,12 @@ func (p *Pool) Retain(keep []Use) {
 			delete(p.transports, k)
 		}
 	}
+	for k, c := range p.conns {
+		if _, ok := want[k]; !ok {
+			c.close()
+			delete(p.conns, k)
+		}
+	}
 }
 
 // CloseIdleConnections closes idle connections of all pooled transports.
@@ -171,6 +201,9 @@ func (p *Pool) CloseIdleConnections() {
 	defer p.mu.Unlock()
 	for _, tr := range p.transports {
 		tr.CloseIdleConnections()
+	}
+	for _, c := range p.conns {
+		c.CloseIdle()
 	}
 }
 

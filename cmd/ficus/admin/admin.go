@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -28,7 +29,10 @@ type Config struct {
 	Token string
 	// Gatherer serves /metrics.
 	Gatherer prometheus.Gatherer
-	Logger   *slog.Logger
+	// Pprof mounts net/http/pprof under /debug/pprof/ (behind the token). Off by
+	// default: profiles expose internals and cost CPU while taken.
+	Pprof  bool
+	Logger *slog.Logger
 }
 
 // Check reports whether one part of ficus is ready; nil means ready.
@@ -62,6 +66,13 @@ func New(cfg Config) (*Server, error) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	if cfg.Pprof {
+		s.mux.HandleFunc("/debug/pprof/", pprof.Index)
+		s.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		s.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	if cfg.Gatherer != nil {
 		s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{ErrorLog: slogErrorLog{s.log}}))
 	}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
+)
+
+// A 1,000,000-row single transaction streams through `ficus capture` (with its
+// embedded NATS, the default deployment) while the process stays under 300 MB RSS.
+func TestCaptureLargeTransactionBoundedMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1M-row test")
+	}
+	const rows = 1_000_000
+	pg := testenv.StartPostgres(t)
+	pg.Exec(t, `CREATE TABLE big (id bigint PRIMARY KEY, customer_id int, amount numeric(12,2), status text, created_at timestamptz)`)
+	natsAddr := freeAddr(t)
+	cfg := writeConfig(t, fmt.Sprintf(`
+nats: {embedded: {listen: %q, store_dir: %q}}
+admin: {listen: "127.0.0.1:0"}
+capture:
+  sources:
+    - {name: big, type: postgres, dsn: %q, tables: [public.big]}
+`, natsAddr, t.TempDir(), pg.DSN()))
+	logs := &lockedBuffer{}
+	proc := startFicus(t, buildFicus(t), logs, "capture", "-c", cfg)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("ficus logs:\n%s", tail(logs.String(), 10000))
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	waitForSlot(ctx, t, pg, "ficus_big")
+	pg.Exec(t, `INSERT INTO big SELECT g, g % 1000, (g % 100000) / 100.0, 'status-' || (g % 7), now() FROM generate_series(1, $1::int) g`, rows)
+
+	nc, err := nats.Connect("nats://" + natsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	var peak int64
+	var got uint64
+	for ctx.Err() == nil && got < rows {
+		if rss := rssBytes(t, proc.cmd.Process.Pid); rss > peak {
+			peak = rss
+		}
+		if st, err := js.Stream(ctx, "FICUS_CDC_BIG"); err == nil {
+			if info, err := st.Info(ctx); err == nil {
+				got = info.State.Msgs
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("%d events in the stream; peak RSS %d MB", got, peak>>20)
+	if got != rows {
+		t.Fatalf("stream holds %d events, want %d", got, rows)
+	}
+	if peak > 300<<20 {
+		t.Fatalf("peak RSS %d MB, want under 300 MB", peak>>20)
+	}
+}
+
+func rssBytes(t *testing.T, pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}

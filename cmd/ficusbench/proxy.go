@@ -1,0 +1,311 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// proxyBench holds one run's settings and the children it started.
+type proxyBench struct {
+	wrk      wrkOpts
+	warmup   time.Duration
+	backend  string
+	outDir   string
+	ficusBin string
+	ficusEnv []string
+	profile  string
+	tmp      string
+	self     string
+	stdout   io.Writer
+	children []*child
+	adminURL string
+}
+
+// row is one line of the result table.
+type row struct {
+	Name     string    `json:"name"`
+	What     string    `json:"what"`
+	Result   wrkResult `json:"result"`
+	RPSRatio float64   `json:"rps_vs_nginx"`
+	P99Ratio float64   `json:"p99_vs_nginx"`
+	Note     string    `json:"note,omitempty"`
+}
+
+const benchPath = "/api/orders/42?view=full"
+
+func proxyBenchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	b := &proxyBench{stdout: stdout}
+	fs.DurationVar(&b.wrk.duration, "d", 10*time.Second, "wrk duration per measurement")
+	fs.DurationVar(&b.warmup, "warmup", 2*time.Second, "wrk warm-up before each measurement")
+	fs.IntVar(&b.wrk.conns, "c", 64, "wrk connections")
+	fs.IntVar(&b.wrk.threads, "t", 2, "wrk threads")
+	fs.StringVar(&b.backend, "backend", "nginx", "backend: nginx (static 1 KiB JSON from memory) or go (net/http child)")
+	fs.StringVar(&b.outDir, "out", "bench-results", "directory for the JSON results (and profiles)")
+	fs.StringVar(&b.ficusBin, "ficus", "", "ficus binary [go build ./cmd/ficus into a temp dir]")
+	env := fs.String("ficus-env", "", "extra environment for ficus, comma-separated (e.g. GOGC=200)")
+	fs.StringVar(&b.profile, "profile", "", "profile this ficus row (ficus-1 or ficus-20): CPU + allocs into -out; its figures are then not comparable")
+	only := fs.String("only", "", "comma-separated rows to run [all]: direct,nginx,refproxy,ficus-1,ficus-20")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *env != "" {
+		b.ficusEnv = strings.Split(*env, ",")
+	}
+	if b.backend != "nginx" && b.backend != "go" {
+		return fmt.Errorf("-backend must be nginx or go, got %q", b.backend)
+	}
+	if _, err := exec.LookPath("wrk"); err != nil {
+		return errors.New("wrk not found (run deploy/install-deps.sh bench as root, or apt-get install wrk)")
+	}
+	var err error
+	if b.self, err = os.Executable(); err != nil {
+		return fmt.Errorf("own executable: %w", err)
+	}
+	if b.tmp, err = os.MkdirTemp("", "ficusbench-"); err != nil {
+		return err
+	}
+	_ = os.Chmod(b.tmp, 0o755)
+	defer os.RemoveAll(b.tmp)
+	defer b.stopAll()
+	return b.run(ctx, *only)
+}
+
+func (b *proxyBench) stopAll() {
+	for i := len(b.children) - 1; i >= 0; i-- {
+		b.children[i].stop()
+	}
+	b.children = nil
+}
+
+func (b *proxyBench) start(c *child, err error) (*child, error) {
+	if err == nil {
+		b.children = append(b.children, c)
+	}
+	return c, err
+}
+
+func (b *proxyBench) run(ctx context.Context, only string) error {
+	want := func(name string) bool {
+		return only == "" || strings.Contains(","+only+",", ","+name+",")
+	}
+	if b.ficusBin == "" && (want("ficus-1") || want("ficus-20")) {
+		b.ficusBin = filepath.Join(b.tmp, "ficus")
+		fmt.Fprintln(b.stdout, "building ficus …")
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", b.ficusBin, "./cmd/ficus")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("go build ./cmd/ficus: %w", err)
+		}
+	}
+	script, err := writeWrkScript(b.tmp, benchPath, 1000)
+	if err != nil {
+		return err
+	}
+	b.wrk.script = script
+	ports, err := freePorts(2)
+	if err != nil {
+		return err
+	}
+	legacy, newSide := "http://"+addr(ports[0]), "http://"+addr(ports[1])
+	if err := b.startBackend(ctx, ports); err != nil {
+		return err
+	}
+	fmt.Fprintf(b.stdout, "machine: %d CPUs, %s; wrk -t%d -c%d -d%s (warm-up %s); backend: %s, 1 KiB JSON\n",
+		runtime.NumCPU(), runtime.Version(), b.wrk.threads, b.wrk.conns, b.wrk.duration, b.warmup, b.backend)
+
+	type rowSpec struct {
+		name, what string
+		start      func(ctx context.Context) (string, error)
+	}
+	specs := []rowSpec{
+		{"direct", "wrk → backend", func(context.Context) (string, error) { return legacy, nil }},
+		{"nginx", "nginx proxy_pass, upstream keepalive 64", func(ctx context.Context) (string, error) { return b.startNginxProxy(ctx, addr(ports[0])) }},
+		{"refproxy", "httputil.ReverseProxy, tuned transport, buffer pool", func(ctx context.Context) (string, error) { return b.startRefProxy(ctx, legacy) }},
+		{"ficus-1", "ficus, 1 route, weight 0", func(ctx context.Context) (string, error) { return b.startFicus(ctx, "ficus-1", legacy, newSide, 1) }},
+		{"ficus-20", "ficus, 20 routes, 50 % sticky (cookie) split", func(ctx context.Context) (string, error) {
+			return b.startFicus(ctx, "ficus-20", legacy, newSide, 20)
+		}},
+	}
+	var rows []row
+	for _, s := range specs {
+		if !want(s.name) {
+			continue
+		}
+		n := len(b.children)
+		base, err := s.start(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		r := row{Name: s.name, What: s.what}
+		r.Result, r.Note, err = b.measure(ctx, s.name, base)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		if s.name == "ficus-20" {
+			r.Note = strings.TrimSpace(r.Note + " " + b.splitNote(ctx))
+		}
+		rows = append(rows, r)
+		// Stop this row's proxy so it does not compete with the next row.
+		for _, c := range b.children[n:] {
+			c.stop()
+		}
+		b.children = b.children[:n]
+		fmt.Fprintf(b.stdout, "  %-9s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms %s\n",
+			r.Name, r.Result.ReqPerSec, r.Result.P50ms, r.Result.P99ms, r.Note)
+	}
+	ratios(rows)
+	printTable(b.stdout, rows)
+	return b.writeJSON(rows)
+}
+
+// measure warms up, then runs the timed wrk, optionally profiling ficus.
+func (b *proxyBench) measure(ctx context.Context, name, base string) (wrkResult, string, error) {
+	url := base + benchPath
+	warm := b.wrk
+	warm.duration = b.warmup
+	if b.warmup > 0 {
+		if _, err := runWrk(ctx, warm, url); err != nil {
+			return wrkResult{}, "", fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	var note string
+	profDone := make(chan error, 1)
+	if b.profile == name {
+		note = "(profiled)"
+		go func() { profDone <- b.takeProfiles(ctx, name) }()
+	} else {
+		profDone <- nil
+	}
+	r, err := runWrk(ctx, b.wrk, url)
+	if perr := <-profDone; perr != nil && err == nil {
+		err = perr
+	}
+	if err == nil && (r.Non2xx > 0 || r.SocketErrors > 0) {
+		note += fmt.Sprintf(" [%d non-2xx, %d socket errors]", r.Non2xx, r.SocketErrors)
+	}
+	return r, note, err
+}
+
+func (b *proxyBench) startBackend(ctx context.Context, ports []int) error {
+	var c *child
+	var err error
+	if b.backend == "nginx" {
+		c, err = b.start(startNginx("backend nginx", filepath.Join(b.tmp, "nginx-backend"), nginxBackendConf(filepath.Join(b.tmp, "nginx-backend"), ports)))
+	} else {
+		c, err = b.start(startChild("go backend", filepath.Join(b.tmp, "backend.log"), nil, b.self, "backend",
+			"-listen", addr(ports[0])+","+addr(ports[1])))
+	}
+	if err != nil {
+		return err
+	}
+	for _, p := range ports {
+		if err := waitHTTP(ctx, c, "http://"+addr(p)+"/"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *proxyBench) startNginxProxy(ctx context.Context, upstream string) (string, error) {
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(b.tmp, "nginx-proxy")
+	c, err := b.start(startNginx("nginx proxy", dir, nginxProxyConf(dir, port, upstream)))
+	if err != nil {
+		return "", err
+	}
+	base := "http://" + addr(port)
+	return base, waitHTTP(ctx, c, base+"/")
+}
+
+func (b *proxyBench) startRefProxy(ctx context.Context, target string) (string, error) {
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	c, err := b.start(startChild("refproxy", filepath.Join(b.tmp, "refproxy.log"), nil, b.self, "refproxy",
+		"-listen", addr(port), "-target", target))
+	if err != nil {
+		return "", err
+	}
+	base := "http://" + addr(port)
+	return base, waitHTTP(ctx, c, base+"/")
+}
+
+func (b *proxyBench) writeJSON(rows []row) error {
+	if err := os.MkdirAll(b.outDir, 0o755); err != nil {
+		return fmt.Errorf("results dir: %w", err)
+	}
+	doc := map[string]any{
+		"time":       time.Now().UTC().Format(time.RFC3339),
+		"cpus":       runtime.NumCPU(),
+		"go":         runtime.Version(),
+		"wrk":        fmt.Sprintf("-t%d -c%d -d%s --latency (warm-up %s)", b.wrk.threads, b.wrk.conns, b.wrk.duration, b.warmup),
+		"backend":    b.backend,
+		"path":       benchPath,
+		"ficus_env":  b.ficusEnv,
+		"rows":       rows,
+		"goals_note": "ficus-1 >= 0.5 x nginx req/s; ficus p99 <= 2 x nginx p99; ficus-20 >= 0.9 x ficus-1 req/s",
+	}
+	buf, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(b.outDir, "proxy-"+time.Now().Format("20060102-150405")+".json")
+	if err := os.WriteFile(path, append(buf, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	fmt.Fprintf(b.stdout, "results: %s\n", path)
+	return nil
+}
+
+// ratios fills the nginx ratios when nginx ran.
+func ratios(rows []row) {
+	var ng *row
+	for i := range rows {
+		if rows[i].Name == "nginx" {
+			ng = &rows[i]
+		}
+	}
+	if ng == nil || ng.Result.ReqPerSec == 0 || ng.Result.P99ms == 0 {
+		return
+	}
+	for i := range rows {
+		rows[i].RPSRatio = rows[i].Result.ReqPerSec / ng.Result.ReqPerSec
+		rows[i].P99Ratio = rows[i].Result.P99ms / ng.Result.P99ms
+	}
+}
+
+func printTable(w io.Writer, rows []row) {
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "| %-9s | %-47s | %8s | %8s | %8s | %7s | %7s |\n", "row", "what", "req/s", "p50 ms", "p99 ms", "÷nginx", "p99÷ng")
+	fmt.Fprintf(w, "|%s|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 11), strings.Repeat("-", 49), strings.Repeat("-", 10),
+		strings.Repeat("-", 10), strings.Repeat("-", 10), strings.Repeat("-", 9), strings.Repeat("-", 9))
+	var f1 *row
+	for i, r := range rows {
+		fmt.Fprintf(w, "| %-9s | %-47s | %8.0f | %8.2f | %8.2f | %7.2f | %7.2f |\n",
+			r.Name, r.What, r.Result.ReqPerSec, r.Result.P50ms, r.Result.P99ms, r.RPSRatio, r.P99Ratio)
+		if r.Name == "ficus-1" {
+			f1 = &rows[i]
+		}
+	}
+	for _, r := range rows {
+		if r.Name == "ficus-20" && f1 != nil && f1.Result.ReqPerSec > 0 {
+			fmt.Fprintf(w, "\nficus-20 ÷ ficus-1 req/s: %.2f  %s\n", r.Result.ReqPerSec/f1.Result.ReqPerSec, r.Note)
+		}
+	}
+}
