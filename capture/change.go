@@ -3,10 +3,7 @@
 package capture
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 )
 
@@ -68,29 +65,7 @@ func (r Row) Get(name string) (any, bool) {
 
 // MarshalJSON writes the row as an object in column order; a nil row is null.
 func (r Row) MarshalJSON() ([]byte, error) {
-	if r == nil {
-		return []byte("null"), nil
-	}
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, f := range r {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		k, err := json.Marshal(f.Name)
-		if err != nil {
-			return nil, fmt.Errorf("column name %q: %w", f.Name, err)
-		}
-		b.Write(k)
-		b.WriteByte(':')
-		v, err := json.Marshal(f.Value)
-		if err != nil {
-			return nil, fmt.Errorf("column %q: %w", f.Name, err)
-		}
-		b.Write(v)
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	return r.appendJSON(nil)
 }
 
 // SourceMeta is the "source" block of the envelope. LSN, TxID and CommitLSN are
@@ -134,25 +109,10 @@ type Change struct {
 	Time time.Time
 }
 
-type envelope struct {
-	Op     Op         `json:"op"`
-	Before Row        `json:"before"`
-	After  Row        `json:"after"`
-	Key    Row        `json:"key"`
-	Source SourceMeta `json:"source"`
-	TsMs   int64      `json:"ts_ms"`
-}
-
-// Envelope encodes the Debezium-style JSON payload (without schema).
+// Envelope encodes the Debezium-style JSON payload (without schema):
+// {"op","before","after","key","source","ts_ms"}; see AppendEnvelope.
 func (c *Change) Envelope() ([]byte, error) {
-	b, err := json.Marshal(envelope{
-		Op: c.Op, Before: c.Before, After: c.After, Key: c.Key,
-		Source: c.Source, TsMs: c.Time.UnixMilli(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("encode %s change on %s.%s: %w", c.Op, c.Source.Schema, c.Source.Table, err)
-	}
-	return b, nil
+	return c.AppendEnvelope(make([]byte, 0, 512))
 }
 
 // PermanentError marks a failure that retrying cannot fix (bad configuration,

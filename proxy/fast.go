@@ -61,7 +61,7 @@ func (h *sideHandler) exchange(ctx context.Context, w http.ResponseWriter, r *ht
 	// A client that goes away (or a shutdown) must not leave us blocked on
 	// the upstream, before or during the body: expiring the connection's
 	// deadlines unblocks its I/O. The connection is then not reused.
-	stop := context.AfterFunc(ctx, func() { _ = cn.SetDeadline(aLongTimeAgo) })
+	stop := func() bool { return true }
 	resp, err := h.roundTrip(w, cn, r)
 	if err != nil {
 		stop()
@@ -103,8 +103,10 @@ func (h *sideHandler) roundTrip(w http.ResponseWriter, cn *upstream.Conn, r *htt
 			clear(hdr)
 			continue
 		}
-		if t > 0 {
-			// Bodies (SSE, downloads) are never time-limited.
+		// Bodies (SSE, downloads) are never time-limited. A body already
+		// fully buffered needs no more reads, so the deadline can stay (the
+		// next exchange sets its own): one fewer timer update per request.
+		if t > 0 && (resp.ContentLength < 0 || int64(cn.R.Buffered()) < resp.ContentLength) {
 			if err := cn.SetReadDeadline(time.Time{}); err != nil {
 				return nil, err
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ficus-migrate/ficus/capture"
 )
@@ -61,6 +62,13 @@ type Sink struct {
 	js     jetstream.JetStream
 	log    *slog.Logger
 	stream string
+
+	// Used only by the publishing goroutine.
+	tables    map[tableKey]tableNames
+	ceSource  string
+	bodyHint  int
+	counters  map[counterKey]prometheus.Counter // used only by track
+	lastEvent prometheus.Gauge                  // used only by track
 
 	slots chan struct{} // in-flight publish tokens
 	queue chan entry    // publishes and marks, in source order
@@ -144,6 +152,11 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		queue:  make(chan entry, 2*cfg.MaxPending),
 		done:   make(chan struct{}),
 		idle:   make(chan struct{}),
+
+		tables:   map[tableKey]tableNames{},
+		ceSource: "/ficus/" + cfg.Source,
+		bodyHint: 512,
+		counters: map[counterKey]prometheus.Counter{},
 	}
 	if err := s.ensureStream(ctx); err != nil {
 		return nil, err
@@ -188,21 +201,61 @@ func (s *Sink) Publish(ctx context.Context, c *capture.Change) error {
 	if err := s.Err(); err != nil {
 		return err
 	}
-	body, err := c.Envelope()
+	// Sized from the previous event so a table's events rarely regrow it.
+	body, err := c.AppendEnvelope(make([]byte, 0, s.bodyHint))
 	if err != nil {
 		return err
 	}
-	msg := nats.NewMsg(Subject(s.cfg.SubjectPrefix, s.cfg.Source, c.Source.Schema, c.Source.Table))
-	msg.Data = body
-	msg.Header.Set(jetstream.MsgIDHeader, c.ID)
-	msg.Header.Set("ce-specversion", "1.0")
-	msg.Header.Set("ce-id", c.ID)
-	msg.Header.Set("ce-source", "/ficus/"+s.cfg.Source)
-	msg.Header.Set("ce-type", "io.ficus.cdc."+c.Op.Name())
-	msg.Header.Set("ce-time", c.Time.UTC().Format(time.RFC3339Nano))
-	msg.Header.Set("ce-subject", c.Source.Schema+"."+c.Source.Table)
-	msg.Header.Set("content-type", "application/json")
-	return s.send(ctx, msg, c.ID, c)
+	s.bodyHint = max(s.bodyHint, len(body)+len(body)/8)
+	t := s.table(c.Source.Schema, c.Source.Table)
+	// One backing array for every header value instead of one per Set.
+	vals := [...]string{c.ID, "1.0", s.ceSource, ceType(c.Op),
+		c.Time.UTC().Format(time.RFC3339Nano), t.ceSubject, "application/json", s.stream}
+	h := make(nats.Header, len(vals))
+	h[jetstream.MsgIDHeader] = vals[0:1:1]
+	h["ce-specversion"] = vals[1:2:2]
+	h["ce-id"] = vals[0:1:1]
+	h["ce-source"] = vals[2:3:3]
+	h["ce-type"] = vals[3:4:4]
+	h["ce-time"] = vals[4:5:5]
+	h["ce-subject"] = vals[5:6:6]
+	h["content-type"] = vals[6:7:7]
+	// What jetstream.WithExpectStream sets, without an option per publish.
+	h[jetstream.ExpectedStreamHeader] = vals[7:8:8]
+	return s.send(ctx, &nats.Msg{Subject: t.subject, Header: h, Data: body}, c.ID, c)
+}
+
+// ceType is "io.ficus.cdc." + op.Name(), without a concatenation per event.
+func ceType(op capture.Op) string {
+	switch op {
+	case capture.OpCreate:
+		return "io.ficus.cdc.create"
+	case capture.OpUpdate:
+		return "io.ficus.cdc.update"
+	case capture.OpDelete:
+		return "io.ficus.cdc.delete"
+	case capture.OpRead:
+		return "io.ficus.cdc.read"
+	}
+	return "io.ficus.cdc." + op.Name()
+}
+
+// tableNames are the per-table strings of Publish, built once per table.
+type tableNames struct{ subject, ceSubject string }
+
+type tableKey struct{ schema, table string }
+
+func (s *Sink) table(schema, table string) tableNames {
+	k := tableKey{schema, table}
+	if t, ok := s.tables[k]; ok {
+		return t
+	}
+	t := tableNames{subject: Subject(s.cfg.SubjectPrefix, s.cfg.Source, schema, table), ceSubject: schema + "." + table}
+	if len(s.tables) > 10000 {
+		clear(s.tables) // bound memory for sources with ever-new table names
+	}
+	s.tables[k] = t
+	return t
 }
 
 // Event is a non-row message (e.g. a DDL notice) published in order with the
@@ -240,7 +293,10 @@ func (s *Sink) send(ctx context.Context, msg *nats.Msg, id string, c *capture.Ch
 	case <-s.done:
 		return errors.New("jetstream sink closed")
 	}
-	paf, err := s.js.PublishMsgAsync(msg, jetstream.WithExpectStream(s.stream))
+	if msg.Header.Get(jetstream.ExpectedStreamHeader) == "" {
+		msg.Header.Set(jetstream.ExpectedStreamHeader, s.stream)
+	}
+	paf, err := s.js.PublishMsgAsync(msg)
 	if err != nil {
 		<-s.slots
 		err = fmt.Errorf("publish %s to %s: %w", id, msg.Subject, err)
@@ -395,12 +451,31 @@ func (s *Sink) addMark(pos capture.Position) {
 	s.promoteLocked(now)
 }
 
+type counterKey struct {
+	schema, table string
+	op            capture.Op
+}
+
+// count runs on the track goroutine; it caches the label lookups, which
+// cost more than the increment itself.
 func (s *Sink) count(c *capture.Change) {
 	if s.cfg.Metrics == nil || c == nil {
 		return
 	}
-	s.cfg.Metrics.Events.WithLabelValues(s.cfg.Source, c.Source.Schema+"."+c.Source.Table, string(c.Op)).Inc()
-	s.cfg.Metrics.LastEventTime.WithLabelValues(s.cfg.Source).Set(float64(c.Source.TsMs) / 1000)
+	k := counterKey{c.Source.Schema, c.Source.Table, c.Op}
+	ctr, ok := s.counters[k]
+	if !ok {
+		if len(s.counters) > 10000 {
+			clear(s.counters)
+		}
+		ctr = s.cfg.Metrics.Events.WithLabelValues(s.cfg.Source, c.Source.Schema+"."+c.Source.Table, string(c.Op))
+		s.counters[k] = ctr
+	}
+	ctr.Inc()
+	if s.lastEvent == nil {
+		s.lastEvent = s.cfg.Metrics.LastEventTime.WithLabelValues(s.cfg.Source)
+	}
+	s.lastEvent.Set(float64(c.Source.TsMs) / 1000)
 }
 
 // Close stops ack tracking. Unacknowledged publishes may still land in the

@@ -65,13 +65,29 @@ func (c *converter) convert(oid uint32, text []byte) (any, error) {
 	if text == nil {
 		return nil, nil
 	}
+	// Common types first, before any map lookup or string copy.
+	switch oid {
+	case oidInt2, oidInt4, oidOID:
+		return json.Number(text), nil
+	case oidJSON, oidJSONB:
+		if !json.Valid(text) {
+			return nil, fmt.Errorf("invalid json value of %d bytes", len(text))
+		}
+		return json.RawMessage(append([]byte(nil), text...)), nil
+	case oidTimestamptz:
+		if v, ok := fastTimestamptz(text); ok {
+			return v, nil
+		}
+	}
 	s := string(text)
-	if ti, ok := c.types[oid]; ok {
-		switch {
-		case ti.base != 0:
-			return c.convert(ti.base, text)
-		case ti.elem != 0:
-			return c.array(ti.elem, s)
+	if oid >= 10000 {
+		if ti, ok := c.types[oid]; ok {
+			switch {
+			case ti.base != 0:
+				return c.convert(ti.base, text)
+			case ti.elem != 0:
+				return c.array(ti.elem, s)
+			}
 		}
 	}
 	if elem, ok := builtinArrays[oid]; ok {
@@ -102,11 +118,6 @@ func (c *converter) convert(oid uint32, text []byte) (any, error) {
 		return json.Number(s), nil
 	case oidNumeric:
 		return s, nil
-	case oidJSON, oidJSONB:
-		if !json.Valid(text) {
-			return nil, fmt.Errorf("invalid json value of %d bytes", len(text))
-		}
-		return json.RawMessage(append([]byte(nil), text...)), nil
 	case oidBytea:
 		if !strings.HasPrefix(s, `\x`) {
 			return nil, fmt.Errorf("bytea not in hex output format")
@@ -139,6 +150,63 @@ func timestamptz(s string) any {
 		return s
 	}
 	return t.UTC().Format("2006-01-02T15:04:05.000000Z07:00")
+}
+
+// fastTimestamptz handles the one form PostgreSQL prints in a UTC session,
+// "YYYY-MM-DD HH:MM:SS[.f{1,6}]+00", without time.Parse and Format; anything
+// else (BC, infinity, year > 9999, another offset) takes the general path.
+func fastTimestamptz(b []byte) (string, bool) {
+	const base = len("2006-01-02 15:04:05")
+	if len(b) < base+3 || string(b[len(b)-3:]) != "+00" {
+		return "", false
+	}
+	body := b[:len(b)-3]
+	for i := 0; i < base; i++ {
+		switch i {
+		case 4, 7:
+			if body[i] != '-' {
+				return "", false
+			}
+		case 10:
+			if body[i] != ' ' {
+				return "", false
+			}
+		case 13, 16:
+			if body[i] != ':' {
+				return "", false
+			}
+		default:
+			if body[i] < '0' || body[i] > '9' {
+				return "", false
+			}
+		}
+	}
+	frac := body[base:]
+	if len(frac) > 0 {
+		if frac[0] != '.' || len(frac) < 2 || len(frac) > 7 {
+			return "", false
+		}
+		for _, c := range frac[1:] {
+			if c < '0' || c > '9' {
+				return "", false
+			}
+		}
+		frac = frac[1:]
+	}
+	two := func(i int) int { return int(body[i]-'0')*10 + int(body[i+1]-'0') }
+	if m, d := two(5), two(8); m < 1 || m > 12 || d < 1 || d > 31 || two(11) > 23 || two(14) > 59 || two(17) > 59 {
+		return "", false
+	}
+	var out [len("2006-01-02T15:04:05.000000Z")]byte
+	copy(out[:], body[:base])
+	out[10] = 'T'
+	out[base] = '.'
+	n := copy(out[base+1:], frac)
+	for i := base + 1 + n; i < len(out)-1; i++ {
+		out[i] = '0'
+	}
+	out[len(out)-1] = 'Z'
+	return string(out[:]), true
 }
 
 // array parses the PostgreSQL array text format: {a,"b c",NULL,{…}}, with an

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -51,22 +52,23 @@ func (st *streamer) relation(ctx context.Context, m *pglogrepl.RelationMessage) 
 }
 
 func (st *streamer) row(ctx context.Context, op capture.Op, relID uint32, walStart pglogrepl.LSN,
-	oldType uint8, old, nu *pglogrepl.TupleData) error {
+	oldType uint8, old, nu []tupleCol) error {
 	rel, ok := st.rels[relID]
 	if !ok {
 		return fmt.Errorf("change for relation %d before its Relation message", relID)
 	}
 	m := rel.msg
+	st.buf = appendLSN(st.buf[:0], walStart)
 	c := &capture.Change{
 		Op: op,
 		Source: capture.SourceMeta{
 			Connector: "postgresql", Name: st.s.cfg.Name, DB: st.s.database, Schema: m.Namespace, Table: m.RelationName,
-			LSN: walStart.String(), TxID: st.xid, CommitLSN: st.commitLSN.String(), TsMs: st.commitTime.UnixMilli(),
+			LSN: string(st.buf), TxID: st.xid, CommitLSN: st.commitLSNText, TsMs: st.commitTime.UnixMilli(),
 		},
 		Time: time.Now(),
 	}
 	var err error
-	var full *pglogrepl.TupleData
+	var full []tupleCol
 	if oldType == 'O' {
 		full = old
 		if c.Before, err = st.tupleRow(m, old, nil, nil); err != nil {
@@ -97,7 +99,9 @@ func (st *streamer) row(ctx context.Context, op capture.Op, relID uint32, walSta
 	case capture.OpDelete:
 		c.Key = project(m, c.Before, rel.keyIdx)
 	}
-	c.ID = fmt.Sprintf("%s:%s:%d", st.s.cfg.Name, st.commitLSN, st.index)
+	// <source>:<commit LSN>:<index in transaction>, the prefix cached per transaction.
+	st.buf = strconv.AppendInt(append(st.buf[:0], st.idPrefix...), int64(st.index), 10)
+	c.ID = string(st.buf)
 	st.index++
 	return st.sink.Publish(ctx, c)
 }
@@ -105,19 +109,18 @@ func (st *streamer) row(ctx context.Context, op capture.Op, relID uint32, walSta
 // tupleRow converts a tuple. An unchanged TOAST value ('u') is taken from the
 // full old tuple when there is one; otherwise the column is left out and
 // listed in *unchanged, never emitted as a misleading null.
-func (st *streamer) tupleRow(m *pglogrepl.RelationMessage, t, old *pglogrepl.TupleData, unchanged *[]string) (capture.Row, error) {
-	if len(t.Columns) != len(m.Columns) {
-		return nil, fmt.Errorf("%s.%s: tuple has %d columns, relation %d", m.Namespace, m.RelationName, len(t.Columns), len(m.Columns))
+func (st *streamer) tupleRow(m *pglogrepl.RelationMessage, t, old []tupleCol, unchanged *[]string) (capture.Row, error) {
+	if len(t) != len(m.Columns) {
+		return nil, fmt.Errorf("%s.%s: tuple has %d columns, relation %d", m.Namespace, m.RelationName, len(t), len(m.Columns))
 	}
-	row := make(capture.Row, 0, len(t.Columns))
-	for i, col := range t.Columns {
-		if col.DataType == pglogrepl.TupleDataTypeToast && old != nil && i < len(old.Columns) &&
-			old.Columns[i].DataType != pglogrepl.TupleDataTypeToast {
-			col = old.Columns[i]
+	row := make(capture.Row, 0, len(t))
+	for i, col := range t {
+		if col.kind == pglogrepl.TupleDataTypeToast && i < len(old) && old[i].kind != pglogrepl.TupleDataTypeToast {
+			col = old[i]
 		}
 		name := m.Columns[i].Name
 		var v any
-		switch col.DataType {
+		switch col.kind {
 		case pglogrepl.TupleDataTypeNull:
 		case pglogrepl.TupleDataTypeToast:
 			if unchanged != nil {
@@ -126,11 +129,11 @@ func (st *streamer) tupleRow(m *pglogrepl.RelationMessage, t, old *pglogrepl.Tup
 			continue
 		case pglogrepl.TupleDataTypeText:
 			var err error
-			if v, err = st.conv.convert(m.Columns[i].DataType, col.Data); err != nil {
+			if v, err = st.conv.convert(m.Columns[i].DataType, col.data); err != nil {
 				return nil, fmt.Errorf("%s.%s column %q: %w", m.Namespace, m.RelationName, name, err)
 			}
 		default:
-			return nil, fmt.Errorf("%s.%s column %q: unsupported tuple data type %q", m.Namespace, m.RelationName, name, col.DataType)
+			return nil, fmt.Errorf("%s.%s column %q: unsupported tuple data type %q", m.Namespace, m.RelationName, name, col.kind)
 		}
 		row = append(row, capture.Field{Name: name, Value: v})
 	}
@@ -138,7 +141,7 @@ func (st *streamer) tupleRow(m *pglogrepl.RelationMessage, t, old *pglogrepl.Tup
 }
 
 // identityRow keeps only the replica identity columns of a tuple.
-func (st *streamer) identityRow(m *pglogrepl.RelationMessage, t *pglogrepl.TupleData) (capture.Row, error) {
+func (st *streamer) identityRow(m *pglogrepl.RelationMessage, t []tupleCol) (capture.Row, error) {
 	full, err := st.tupleRow(m, t, nil, nil)
 	if err != nil {
 		return nil, err

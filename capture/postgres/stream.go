@@ -34,10 +34,15 @@ type streamer struct {
 	durable pglogrepl.LSN // last position confirmed to PostgreSQL
 
 	// current transaction
-	xid        uint32
-	commitLSN  pglogrepl.LSN
-	commitTime time.Time
-	index      int
+	xid           uint32
+	commitLSN     pglogrepl.LSN
+	commitLSNText string // commitLSN.String(), once per transaction
+	idPrefix      string // "<source>:<commit LSN>:" of message ids
+	commitTime    time.Time
+	index         int
+
+	msg rowMsg // reused for every Insert, Update and Delete
+	buf []byte // scratch for per-row strings
 }
 
 type relation struct {
@@ -194,6 +199,28 @@ func parseMessage(data []byte) (m pglogrepl.Message, err error) {
 }
 
 func (st *streamer) handleWAL(ctx context.Context, xld pglogrepl.XLogData) error {
+	if len(xld.WALData) > 0 {
+		var op capture.Op
+		switch xld.WALData[0] {
+		case 'I':
+			op = capture.OpCreate
+		case 'U':
+			op = capture.OpUpdate
+		case 'D':
+			op = capture.OpDelete
+		}
+		if op != "" {
+			r := &st.msg
+			if err := r.decode(xld.WALData); err != nil {
+				return fmt.Errorf("decode pgoutput at %s: %w", xld.WALStart, err)
+			}
+			var nu []tupleCol
+			if r.hasNew {
+				nu = r.new
+			}
+			return st.row(ctx, op, r.relID, xld.WALStart, r.oldKind, r.old, nu)
+		}
+	}
 	m, err := parseMessage(xld.WALData)
 	if err != nil {
 		return fmt.Errorf("decode pgoutput at %s: %w", xld.WALStart, err)
@@ -203,14 +230,10 @@ func (st *streamer) handleWAL(ctx context.Context, xld pglogrepl.XLogData) error
 		return st.relation(ctx, m)
 	case *pglogrepl.BeginMessage:
 		st.xid, st.commitLSN, st.commitTime, st.index = m.Xid, m.FinalLSN, m.CommitTime, 0
+		st.commitLSNText = m.FinalLSN.String()
+		st.idPrefix = st.s.cfg.Name + ":" + st.commitLSNText + ":"
 	case *pglogrepl.CommitMessage:
 		return st.sink.Mark(ctx, LSN(m.TransactionEndLSN))
-	case *pglogrepl.InsertMessage:
-		return st.row(ctx, capture.OpCreate, m.RelationID, xld.WALStart, 0, nil, m.Tuple)
-	case *pglogrepl.UpdateMessage:
-		return st.row(ctx, capture.OpUpdate, m.RelationID, xld.WALStart, m.OldTupleType, m.OldTuple, m.NewTuple)
-	case *pglogrepl.DeleteMessage:
-		return st.row(ctx, capture.OpDelete, m.RelationID, xld.WALStart, m.OldTupleType, m.OldTuple, nil)
 	case *pglogrepl.TruncateMessage:
 		for _, id := range m.RelationIDs {
 			if err := st.row(ctx, capture.OpTruncate, id, xld.WALStart, 0, nil, nil); err != nil {

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,14 +19,34 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// binDir holds the ficus binary the process tests run, built once by TestMain.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ficus-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var buildOnce sync.Once
+
 // buildFicus compiles the real binary once per test run.
 func buildFicus(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ficus")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("go build: %v", err)
+	bin := filepath.Join(binDir, "ficus")
+	var err error
+	buildOnce.Do(func() {
+		cmd := exec.Command("go", "build", "-o", bin, ".")
+		cmd.Stderr = os.Stderr
+		err = cmd.Run()
+	})
+	if _, statErr := os.Stat(bin); err != nil || statErr != nil {
+		t.Fatalf("go build: %v %v", err, statErr)
 	}
 	return bin
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -103,12 +104,13 @@ func serve(ctx context.Context, cfg *config.Config, p parts, log *slog.Logger) e
 		return err
 	}
 	rt.admin = adm
-	var natsUp *bus.Bus
+	var natsUp atomic.Pointer[bus.Bus] // set once connected; /readyz reads it concurrently
 	adm.AddCheck("nats", func(ctx context.Context) error {
-		if natsUp == nil {
+		b := natsUp.Load()
+		if b == nil {
 			return errors.New("connecting to NATS")
 		}
-		return natsUp.Ready(ctx)
+		return b.Ready(ctx)
 	})
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -119,7 +121,7 @@ func serve(ctx context.Context, cfg *config.Config, p parts, log *slog.Logger) e
 		return errors.Join(err, stopGroup(g, adm))
 	}
 	rt.bus = b
-	natsUp = b
+	natsUp.Store(b)
 
 	if err := startParts(gctx, g, rt, p); err != nil {
 		err = errors.Join(err, closeBus(b))

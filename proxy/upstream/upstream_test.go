@@ -81,3 +81,67 @@ func TestHookWrapsRoundTrip(t *testing.T) {
 		t.Fatalf("body %q calls %+v", b, hook.calls)
 	}
 }
+
+func TestPoolConns(t *testing.T) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h, _ := url.Parse("http://127.0.0.1:1")
+	s, _ := url.Parse("https://127.0.0.1:1")
+	to := DefaultTimeouts()
+	p := NewPool(Config{Logger: quiet})
+	if c := p.Conns(Target{URL: h}, to); c == nil || p.Conns(Target{URL: h}, to) != c {
+		t.Fatal("http target should get one shared connection pool")
+	}
+	if p.Conns(Target{URL: s}, to) != nil {
+		t.Error("https target must use the transport, not raw connections")
+	}
+	hooked := NewPool(Config{Logger: quiet, Hook: hookFunc(nil)})
+	if hooked.Conns(Target{URL: h}, to) != nil {
+		t.Error("with a hook every request must go through RoundTripper")
+	}
+}
+
+type hookFunc func()
+
+func (hookFunc) RoundTrip(_ Target, req *http.Request, next http.RoundTripper) (*http.Response, error) {
+	return next.RoundTrip(req)
+}
+
+func TestConnsIdleTimeout(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(srv.Close)
+	u, _ := url.Parse(srv.URL)
+	p := NewPool(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	c := p.Conns(Target{URL: u}, Timeouts{Connect: time.Second, Idle: 50 * time.Millisecond})
+	cn, err := c.Get(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Put(cn)
+	again, err := c.Get(t.Context())
+	if err != nil || again != cn || !again.Reused {
+		t.Fatalf("idle connection not reused: %v", err)
+	}
+	c.Put(again)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c.mu.Lock()
+		n := len(c.idle)
+		c.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("idle connection not closed after the idle timeout")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.Retain(nil)
+	if fresh, err := c.Get(t.Context()); err != nil || fresh.Reused {
+		t.Fatalf("after reaping, Get should dial: %v", err)
+	} else {
+		c.Put(fresh) // retired pool: closed, not kept
+		if len(c.idle) != 0 {
+			t.Error("retired pool kept a connection")
+		}
+	}
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func backend(name string) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"side":%q,"path":%q}`, name, r.URL.Path)
+	}))
+}
+
+const proxyConfig = `
+nats: {embedded: {listen: "127.0.0.1:0", store_dir: %q}}
+admin: {listen: %q, token: "${E2E_TOKEN}"}
+proxy:
+  listen: %q
+  legacy: %q
+  routes:
+    - name: orders-read
+      match: {path_prefix: /api/orders, methods: [GET]}
+      new: %q
+      weight: %s
+`
+
+// The proxy as users run it: the real binary in front of a legacy and a new
+// service; weights changed through `ficus routes set` and by editing the file.
+func TestProxyRoutesAndLiveChanges(t *testing.T) {
+	legacy, newSvc := backend("legacy"), backend("new")
+	defer legacy.Close()
+	defer newSvc.Close()
+	t.Setenv("E2E_TOKEN", "e2e-s3cret")
+	adminAddr, proxyAddr, store := freeAddr(t), freeAddr(t), t.TempDir()
+	write := func(path, weight string) {
+		body := fmt.Sprintf(proxyConfig, store, adminAddr, proxyAddr, legacy.URL, newSvc.URL, weight)
+		// Write-and-rename, as editors and ConfigMaps do, so the watcher never sees half a file.
+		if err := os.WriteFile(path+".tmp", []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".tmp", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := writeConfig(t, "")
+	write(cfg, "100")
+	logs := &lockedBuffer{}
+	proc := startFicus(t, buildFicus(t), logs, "run", "-c", cfg)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("ficus logs:\n%s", tail(logs.String(), 8000))
+		}
+	})
+	waitReadyWithToken(t, "http://"+adminAddr+"/readyz", "e2e-s3cret", proc.exited)
+
+	expectSide := func(path, want string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		var got string
+		for time.Now().Before(deadline) {
+			resp, err := http.Get("http://" + proxyAddr + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got = resp.Header.Get("Ficus-Served-By"); got == want {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("GET %s served by %q, want %q", path, got, want)
+	}
+	expectSide("/api/orders/7", "new")
+	expectSide("/api/customers/7", "legacy")
+
+	// ficus routes set/list through the admin API, with the token from the config.
+	var out bytes.Buffer
+	if code := realMain(context.Background(), []string{"routes", "set", "orders-read", "--weight", "0", "-c", cfg}, &out, &out); code != 0 {
+		t.Fatalf("routes set: exit %d: %s", code, out.String())
+	}
+	expectSide("/api/orders/7", "legacy")
+	out.Reset()
+	if code := realMain(context.Background(), []string{"routes", "list", "-c", cfg}, &out, &out); code != 0 || !strings.Contains(out.String(), "orders-read") {
+		t.Fatalf("routes list: exit %d: %s", code, out.String())
+	}
+	out.Reset()
+	if code := realMain(context.Background(), []string{"routes", "list", "--admin", "http://" + adminAddr}, &out, &out); code == 0 {
+		t.Fatalf("routes list without the token succeeded: %s", out.String())
+	}
+
+	// Editing the file applies its weights; a broken edit is rejected and the table stays.
+	write(cfg, "100")
+	expectSide("/api/orders/7", "new")
+	write(cfg, "140")
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "reload rejected") && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "must be between 0 and 100, got 140") {
+		t.Fatalf("a broken edit was not logged with its error")
+	}
+	expectSide("/api/orders/7", "new")
+	if strings.Contains(logs.String(), "e2e-s3cret") {
+		t.Fatal("the admin token appears in the logs")
+	}
+}
+
+func waitReadyWithToken(t *testing.T, url, token string, exited <-chan error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			t.Fatalf("ficus exited before it was ready: %v", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return
+		}
+	}
+	t.Fatalf("%s never answered 200", url)
+}
