@@ -35,7 +35,8 @@ fuzz:
 
 bench: build
 	@bash deploy/install-deps.sh bench
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 5000x ./proxy/...
+	$(GO) run ./cmd/ficusbench proxy -ficus $(BIN)
 	$(GO) run ./cmd/ficusbench pgcapture -ficus $(BIN)
 
 clean:

@@ -61,7 +61,7 @@ func (h *sideHandler) exchange(ctx context.Context, w http.ResponseWriter, r *ht
 	// A client that goes away (or a shutdown) must not leave us blocked on
 	// the upstream, before or during the body: expiring the connection's
 	// deadlines unblocks its I/O. The connection is then not reused.
-	stop := func() bool { return true }
+	stop := context.AfterFunc(ctx, func() { _ = cn.SetDeadline(aLongTimeAgo) })
 	resp, err := h.roundTrip(w, cn, r)
 	if err != nil {
 		stop()

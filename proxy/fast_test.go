@@ -173,8 +173,11 @@ func TestFastPathClientGoneReleasesUpstream(t *testing.T) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		_, _ = io.WriteString(w, "data: hello\n\n")
 		_ = http.NewResponseController(w).Flush()
-		<-r.Context().Done()
-		close(gone)
+		select {
+		case <-r.Context().Done():
+			close(gone)
+		case <-time.After(15 * time.Second): // never outlive a failed test
+		}
 		return true
 	})
 	_, base := startProxy(t, Config{Legacy: legacy.url(t)})

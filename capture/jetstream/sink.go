@@ -65,8 +65,8 @@ type Sink struct {
 
 	// Used only by the publishing goroutine.
 	tables    map[tableKey]tableNames
-	ceSource  string
-	bodyHint  int
+	msg       nats.Msg // refilled by Publish for every event
+	pubOpts   []jetstream.PublishOpt
 	counters  map[counterKey]prometheus.Counter // used only by track
 	lastEvent prometheus.Gauge                  // used only by track
 
@@ -154,10 +154,13 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		idle:   make(chan struct{}),
 
 		tables:   map[tableKey]tableNames{},
-		ceSource: "/ficus/" + cfg.Source,
-		bodyHint: 512,
 		counters: map[counterKey]prometheus.Counter{},
 	}
+	s.msg = newReusedMsg(cfg.Source, s.stream)
+	// A publish nobody answers (stream unavailable) fails the sink at once
+	// rather than being retried by the library, which would re-send the
+	// reused message; the source restarts from Durable() instead.
+	s.pubOpts = []jetstream.PublishOpt{jetstream.WithRetryAttempts(0)}
 	if err := s.ensureStream(ctx); err != nil {
 		return nil, err
 	}
@@ -201,61 +204,23 @@ func (s *Sink) Publish(ctx context.Context, c *capture.Change) error {
 	if err := s.Err(); err != nil {
 		return err
 	}
-	// Sized from the previous event so a table's events rarely regrow it.
-	body, err := c.AppendEnvelope(make([]byte, 0, s.bodyHint))
+	// The message, its headers and its body are reused from event to event:
+	// nats.go encodes a message into its write buffer before PublishMsgAsync
+	// returns, and with no-responder retries off (pubOpts) it never reads
+	// the message again. This removes most per-event allocations.
+	body, err := c.AppendEnvelope(s.msg.Data[:0])
 	if err != nil {
 		return err
 	}
-	s.bodyHint = max(s.bodyHint, len(body)+len(body)/8)
 	t := s.table(c.Source.Schema, c.Source.Table)
-	// One backing array for every header value instead of one per Set.
-	vals := [...]string{c.ID, "1.0", s.ceSource, ceType(c.Op),
-		c.Time.UTC().Format(time.RFC3339Nano), t.ceSubject, "application/json", s.stream}
-	h := make(nats.Header, len(vals))
-	h[jetstream.MsgIDHeader] = vals[0:1:1]
-	h["ce-specversion"] = vals[1:2:2]
-	h["ce-id"] = vals[0:1:1]
-	h["ce-source"] = vals[2:3:3]
-	h["ce-type"] = vals[3:4:4]
-	h["ce-time"] = vals[4:5:5]
-	h["ce-subject"] = vals[5:6:6]
-	h["content-type"] = vals[6:7:7]
-	// What jetstream.WithExpectStream sets, without an option per publish.
-	h[jetstream.ExpectedStreamHeader] = vals[7:8:8]
-	return s.send(ctx, &nats.Msg{Subject: t.subject, Header: h, Data: body}, c.ID, c)
-}
-
-// ceType is "io.ficus.cdc." + op.Name(), without a concatenation per event.
-func ceType(op capture.Op) string {
-	switch op {
-	case capture.OpCreate:
-		return "io.ficus.cdc.create"
-	case capture.OpUpdate:
-		return "io.ficus.cdc.update"
-	case capture.OpDelete:
-		return "io.ficus.cdc.delete"
-	case capture.OpRead:
-		return "io.ficus.cdc.read"
-	}
-	return "io.ficus.cdc." + op.Name()
-}
-
-// tableNames are the per-table strings of Publish, built once per table.
-type tableNames struct{ subject, ceSubject string }
-
-type tableKey struct{ schema, table string }
-
-func (s *Sink) table(schema, table string) tableNames {
-	k := tableKey{schema, table}
-	if t, ok := s.tables[k]; ok {
-		return t
-	}
-	t := tableNames{subject: Subject(s.cfg.SubjectPrefix, s.cfg.Source, schema, table), ceSubject: schema + "." + table}
-	if len(s.tables) > 10000 {
-		clear(s.tables) // bound memory for sources with ever-new table names
-	}
-	s.tables[k] = t
-	return t
+	h := s.msg.Header
+	h[jetstream.MsgIDHeader][0] = c.ID
+	h["ce-id"][0] = c.ID
+	h["ce-type"][0] = ceType(c.Op)
+	h["ce-time"][0] = c.Time.UTC().Format(time.RFC3339Nano)
+	h["ce-subject"][0] = t.ceSubject
+	s.msg.Subject, s.msg.Data = t.subject, body
+	return s.send(ctx, &s.msg, c.ID, c)
 }
 
 // Event is a non-row message (e.g. a DDL notice) published in order with the
@@ -296,7 +261,7 @@ func (s *Sink) send(ctx context.Context, msg *nats.Msg, id string, c *capture.Ch
 	if msg.Header.Get(jetstream.ExpectedStreamHeader) == "" {
 		msg.Header.Set(jetstream.ExpectedStreamHeader, s.stream)
 	}
-	paf, err := s.js.PublishMsgAsync(msg)
+	paf, err := s.js.PublishMsgAsync(msg, s.pubOpts...)
 	if err != nil {
 		<-s.slots
 		err = fmt.Errorf("publish %s to %s: %w", id, msg.Subject, err)

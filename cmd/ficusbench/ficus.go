@@ -47,7 +47,7 @@ proxy:
 }
 
 // startFicus runs the real binary (as users do) and waits for /readyz.
-func (b *proxyBench) startFicus(ctx context.Context, name, legacy, newSide string, nroutes int) (string, error) {
+func (b *proxyBench) startFicus(ctx context.Context, bin, name, legacy, newSide string, nroutes int) (string, error) {
 	ports, err := freePorts(2)
 	if err != nil {
 		return "", err
@@ -64,7 +64,7 @@ func (b *proxyBench) startFicus(ctx context.Context, name, legacy, newSide strin
 	if b.profile == name {
 		env = append(env, "FICUS_PPROF=1")
 	}
-	c, err := b.start(startChild(name, filepath.Join(dir, "ficus.log"), env, b.ficusBin, "proxy", "-c", cfg))
+	c, err := b.start(startChild(name, filepath.Join(dir, "ficus.log"), env, bin, "proxy", "-c", cfg))
 	if err != nil {
 		return "", err
 	}

@@ -22,6 +22,7 @@ type proxyBench struct {
 	backend  string
 	outDir   string
 	ficusBin string
+	baseline string
 	ficusEnv []string
 	profile  string
 	tmp      string
@@ -56,6 +57,7 @@ func proxyBenchCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.StringVar(&b.ficusBin, "ficus", "", "ficus binary [go build ./cmd/ficus into a temp dir]")
 	env := fs.String("ficus-env", "", "extra environment for ficus, comma-separated (e.g. GOGC=200)")
 	fs.StringVar(&b.profile, "profile", "", "profile this ficus row (ficus-1 or ficus-20): CPU + allocs into -out; its figures are then not comparable")
+	fs.StringVar(&b.baseline, "baseline", "", "another ficus binary (e.g. an older commit) measured as rows base-1 and base-20 in the same run")
 	only := fs.String("only", "", "comma-separated rows to run [all]: direct,nginx,refproxy,ficus-1,ficus-20")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -98,7 +100,7 @@ func (b *proxyBench) start(c *child, err error) (*child, error) {
 
 func (b *proxyBench) run(ctx context.Context, only string) error {
 	want := func(name string) bool {
-		return only == "" || strings.Contains(","+only+",", ","+name+",")
+		return only == "" || strings.HasPrefix(name, "base-") || strings.Contains(","+only+",", ","+name+",")
 	}
 	if b.ficusBin == "" && (want("ficus-1") || want("ficus-20")) {
 		b.ficusBin = filepath.Join(b.tmp, "ficus")
@@ -133,10 +135,21 @@ func (b *proxyBench) run(ctx context.Context, only string) error {
 		{"direct", "wrk → backend", func(context.Context) (string, error) { return legacy, nil }},
 		{"nginx", "nginx proxy_pass, upstream keepalive 64", func(ctx context.Context) (string, error) { return b.startNginxProxy(ctx, addr(ports[0])) }},
 		{"refproxy", "httputil.ReverseProxy, tuned transport, buffer pool", func(ctx context.Context) (string, error) { return b.startRefProxy(ctx, legacy) }},
-		{"ficus-1", "ficus, 1 route, weight 0", func(ctx context.Context) (string, error) { return b.startFicus(ctx, "ficus-1", legacy, newSide, 1) }},
-		{"ficus-20", "ficus, 20 routes, 50 % sticky (cookie) split", func(ctx context.Context) (string, error) {
-			return b.startFicus(ctx, "ficus-20", legacy, newSide, 20)
+		{"ficus-1", "ficus, 1 route, weight 0", func(ctx context.Context) (string, error) {
+			return b.startFicus(ctx, b.ficusBin, "ficus-1", legacy, newSide, 1)
 		}},
+		{"ficus-20", "ficus, 20 routes, 50 % sticky (cookie) split", func(ctx context.Context) (string, error) {
+			return b.startFicus(ctx, b.ficusBin, "ficus-20", legacy, newSide, 20)
+		}},
+	}
+	if b.baseline != "" {
+		specs = append(specs,
+			rowSpec{"base-1", "-baseline binary, 1 route, weight 0", func(ctx context.Context) (string, error) {
+				return b.startFicus(ctx, b.baseline, "base-1", legacy, newSide, 1)
+			}},
+			rowSpec{"base-20", "-baseline binary, 20 routes, 50 % sticky split", func(ctx context.Context) (string, error) {
+				return b.startFicus(ctx, b.baseline, "base-20", legacy, newSide, 20)
+			}})
 	}
 	var rows []row
 	for _, s := range specs {
@@ -153,7 +166,7 @@ func (b *proxyBench) run(ctx context.Context, only string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
-		if s.name == "ficus-20" {
+		if strings.HasSuffix(s.name, "-20") {
 			r.Note = strings.TrimSpace(r.Note + " " + b.splitNote(ctx))
 		}
 		rows = append(rows, r)
@@ -258,6 +271,7 @@ func (b *proxyBench) writeJSON(rows []row) error {
 		"backend":    b.backend,
 		"path":       benchPath,
 		"ficus_env":  b.ficusEnv,
+		"baseline":   b.baseline,
 		"rows":       rows,
 		"goals_note": "ficus-1 >= 0.5 x nginx req/s; ficus p99 <= 2 x nginx p99; ficus-20 >= 0.9 x ficus-1 req/s",
 	}
