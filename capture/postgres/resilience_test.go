@@ -63,7 +63,7 @@ func TestRestarts(t *testing.T) {
 		h.pg.Exec(t, fmt.Sprintf(`INSERT INTO items VALUES (%d)`, i))
 	}
 	last := h.lsn(`SELECT pg_current_wal_lsn()::text`)
-	for end := time.Now().Add(8 * time.Second); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
 		if c := h.confirmed(); c > before {
 			t.Fatalf("slot confirmed %s while NATS was down (changes start after %s)", c, before)
 		}
@@ -135,6 +135,17 @@ func TestPrerequisites(t *testing.T) {
 		t.Fatalf("Run: %v, want table not found", err)
 	}
 
+	// A role without REPLICATION is refused with the statement that fixes it.
+	h.pg.Exec(t, `CREATE ROLE app LOGIN`)
+	h.pg.Exec(t, `GRANT SELECT ON ALL TABLES IN SCHEMA public TO app`)
+	noRepl := cfg
+	noRepl.DSN = strings.Replace(h.pg.DSN(), "://ficus@", "://app@", 1)
+	noRepl.Tables = []string{"public.withpk"}
+	src, _ = New(noRepl)
+	if err := src.Run(ctx); !capture.IsPermanent(err) || !strings.Contains(err.Error(), `role "app" lacks the REPLICATION attribute (ALTER ROLE "app" REPLICATION)`) {
+		t.Fatalf("Run as a role without REPLICATION: %v", err)
+	}
+
 	cfg.Tables = []string{"public.withpk"}
 	h.start(cfg)
 	h.pg.Exec(t, `INSERT INTO withpk VALUES (1)`)
@@ -151,3 +162,4 @@ func TestPrerequisites(t *testing.T) {
 		}
 	}
 }
+
