@@ -162,4 +162,3 @@ func TestPrerequisites(t *testing.T) {
 		}
 	}
 }
-
