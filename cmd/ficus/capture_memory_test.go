@@ -32,6 +32,52 @@ capture:
   sources:
     - {name: big, type: postgres, dsn: %q, tables: [public.big]}
 `, natsAddr, t.TempDir(), pg.DSN()))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	streamLargeTransaction(ctx, t, cfg, natsAddr, "FICUS_CDC_BIG", rows,
+		func() { waitForSlot(ctx, t, pg, "ficus_big") },
+		func() {
+			pg.Exec(t, `INSERT INTO big SELECT g, g % 1000, (g % 100000) / 100.0, 'status-' || (g % 7), now() FROM generate_series(1, $1::int) g`, rows)
+		})
+}
+
+// The same for a MariaDB source: one 1,000,000-row transaction in the binlog.
+func TestMariaDBCaptureLargeTransactionBoundedMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1M-row test")
+	}
+	const rows = 1_000_000
+	my := testenv.StartMariaDB(t)
+	my.Exec(t, `CREATE TABLE big (id bigint PRIMARY KEY, customer_id int, amount decimal(12,2), status varchar(20), created_at datetime(6))`)
+	natsAddr := freeAddr(t)
+	cfg := writeConfig(t, fmt.Sprintf(`
+nats: {embedded: {listen: %q, store_dir: %q}}
+admin: {listen: "127.0.0.1:0"}
+capture:
+  sources:
+    - {name: big, type: mysql, server_id: 4343, dsn: %q, tables: [ficus.big]}
+`, natsAddr, t.TempDir(), my.DSN()))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	streamLargeTransaction(ctx, t, cfg, natsAddr, "FICUS_CDC_BIG", rows,
+		func() {
+			for my.QueryString(t, `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'`) != "1" {
+				if ctx.Err() != nil {
+					t.Fatal("capture never started streaming")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		},
+		func() {
+			my.Exec(t, fmt.Sprintf(`INSERT INTO big SELECT seq, seq %% 1000, (seq %% 100000) / 100.0, CONCAT('status-', seq %% 7), NOW(6) FROM seq_1_to_%d`, rows))
+		})
+}
+
+// streamLargeTransaction runs `ficus capture` with cfg, waits until it streams,
+// commits the big transaction, and follows the process's RSS until every row is
+// in the stream.
+func streamLargeTransaction(ctx context.Context, t *testing.T, cfg, natsAddr, stream string, rows uint64, waitStreaming, commit func()) {
+	t.Helper()
 	logs := &lockedBuffer{}
 	proc := startFicus(t, buildFicus(t), logs, "capture", "-c", cfg)
 	t.Cleanup(func() {
@@ -39,11 +85,8 @@ capture:
 			t.Logf("ficus logs:\n%s", tail(logs.String(), 10000))
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	waitForSlot(ctx, t, pg, "ficus_big")
-	pg.Exec(t, `INSERT INTO big SELECT g, g % 1000, (g % 100000) / 100.0, 'status-' || (g % 7), now() FROM generate_series(1, $1::int) g`, rows)
-
+	waitStreaming()
+	commit()
 	nc, err := nats.Connect("nats://" + natsAddr)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +99,7 @@ capture:
 		if rss := rssBytes(t, proc.cmd.Process.Pid); rss > peak {
 			peak = rss
 		}
-		if st, err := js.Stream(ctx, "FICUS_CDC_BIG"); err == nil {
+		if st, err := js.Stream(ctx, stream); err == nil {
 			if info, err := st.Info(ctx); err == nil {
 				got = info.State.Msgs
 			}
