@@ -34,12 +34,15 @@ type proxyBench struct {
 
 // row is one line of the result table.
 type row struct {
-	Name     string    `json:"name"`
-	What     string    `json:"what"`
-	Result   wrkResult `json:"result"`
-	RPSRatio float64   `json:"rps_vs_nginx"`
-	P99Ratio float64   `json:"p99_vs_nginx"`
-	Note     string    `json:"note,omitempty"`
+	Name   string    `json:"name"`
+	What   string    `json:"what"`
+	Result wrkResult `json:"result"`
+	// CPUus is the proxy's CPU time (user+system, with its child
+	// processes) per request during the timed run, in µs; 0 for "direct".
+	CPUus    float64 `json:"cpu_us_per_req"`
+	RPSRatio float64 `json:"rps_vs_nginx"`
+	P99Ratio float64 `json:"p99_vs_nginx"`
+	Note     string  `json:"note,omitempty"`
 }
 
 const benchPath = "/api/orders/42?view=full"
@@ -162,7 +165,7 @@ func (b *proxyBench) run(ctx context.Context, only string) error {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 		r := row{Name: s.name, What: s.what}
-		r.Result, r.Note, err = b.measure(ctx, s.name, base)
+		r.Result, r.CPUus, r.Note, err = b.measure(ctx, s.name, base, b.children[n:])
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
@@ -175,8 +178,8 @@ func (b *proxyBench) run(ctx context.Context, only string) error {
 			c.stop()
 		}
 		b.children = b.children[:n]
-		fmt.Fprintf(b.stdout, "  %-9s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms %s\n",
-			r.Name, r.Result.ReqPerSec, r.Result.P50ms, r.Result.P99ms, r.Note)
+		fmt.Fprintf(b.stdout, "  %-9s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  %5.1f µs CPU/req %s\n",
+			r.Name, r.Result.ReqPerSec, r.Result.P50ms, r.Result.P99ms, r.CPUus, r.Note)
 	}
 	ratios(rows)
 	printTable(b.stdout, rows)
@@ -184,13 +187,13 @@ func (b *proxyBench) run(ctx context.Context, only string) error {
 }
 
 // measure warms up, then runs the timed wrk, optionally profiling ficus.
-func (b *proxyBench) measure(ctx context.Context, name, base string) (wrkResult, string, error) {
+func (b *proxyBench) measure(ctx context.Context, name, base string, procs []*child) (wrkResult, float64, string, error) {
 	url := base + benchPath
 	warm := b.wrk
 	warm.duration = b.warmup
 	if b.warmup > 0 {
 		if _, err := runWrk(ctx, warm, url); err != nil {
-			return wrkResult{}, "", fmt.Errorf("warm-up: %w", err)
+			return wrkResult{}, 0, "", fmt.Errorf("warm-up: %w", err)
 		}
 	}
 	var note string
@@ -201,14 +204,16 @@ func (b *proxyBench) measure(ctx context.Context, name, base string) (wrkResult,
 	} else {
 		profDone <- nil
 	}
+	cpu := startCPU(procs)
 	r, err := runWrk(ctx, b.wrk, url)
+	cpuUs := cpu.perRequest(r.Requests)
 	if perr := <-profDone; perr != nil && err == nil {
 		err = perr
 	}
 	if err == nil && (r.Non2xx > 0 || r.SocketErrors > 0) {
 		note += fmt.Sprintf(" [%d non-2xx, %d socket errors]", r.Non2xx, r.SocketErrors)
 	}
-	return r, note, err
+	return r, cpuUs, note, err
 }
 
 func (b *proxyBench) startBackend(ctx context.Context, ports []int) error {
@@ -306,13 +311,13 @@ func ratios(rows []row) {
 
 func printTable(w io.Writer, rows []row) {
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "| %-9s | %-47s | %8s | %8s | %8s | %7s | %7s |\n", "row", "what", "req/s", "p50 ms", "p99 ms", "÷nginx", "p99÷ng")
-	fmt.Fprintf(w, "|%s|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 11), strings.Repeat("-", 49), strings.Repeat("-", 10),
-		strings.Repeat("-", 10), strings.Repeat("-", 10), strings.Repeat("-", 9), strings.Repeat("-", 9))
+	fmt.Fprintf(w, "| %-9s | %-51s | %8s | %8s | %8s | %7s | %7s | %10s |\n", "row", "what", "req/s", "p50 ms", "p99 ms", "÷nginx", "p99÷ng", "CPU µs/req")
+	fmt.Fprintf(w, "|%s|%s|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 11), strings.Repeat("-", 53), strings.Repeat("-", 10),
+		strings.Repeat("-", 10), strings.Repeat("-", 10), strings.Repeat("-", 9), strings.Repeat("-", 9), strings.Repeat("-", 12))
 	var f1 *row
 	for i, r := range rows {
-		fmt.Fprintf(w, "| %-9s | %-47s | %8.0f | %8.2f | %8.2f | %7.2f | %7.2f |\n",
-			r.Name, r.What, r.Result.ReqPerSec, r.Result.P50ms, r.Result.P99ms, r.RPSRatio, r.P99Ratio)
+		fmt.Fprintf(w, "| %-9s | %-51s | %8.0f | %8.2f | %8.2f | %7.2f | %7.2f | %10.1f |\n",
+			r.Name, r.What, r.Result.ReqPerSec, r.Result.P50ms, r.Result.P99ms, r.RPSRatio, r.P99Ratio, r.CPUus)
 		if r.Name == "ficus-1" {
 			f1 = &rows[i]
 		}
