@@ -20,15 +20,7 @@ func mariaRows(db *sql.DB) tableRows {
 			t.Fatal(err)
 		}
 		defer rows.Close()
-		var out [][3]string
-		for rows.Next() {
-			var r [3]string
-			if err := rows.Scan(&r[0], &r[1], &r[2]); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, r)
-		}
-		return out
+		return scanTriples(t, rows)
 	}
 }
 

@@ -261,16 +261,24 @@ func pgRows(pg *testenv.Postgres) tableRows {
 			t.Fatal(err)
 		}
 		defer rows.Close()
-		var out [][3]string
-		for rows.Next() {
-			var r [3]string
-			if err := rows.Scan(&r[0], &r[1], &r[2]); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, r)
-		}
-		return out
+		return scanTriples(t, rows)
 	}
+}
+
+// scanTriples reads three text columns per row from pgx or database/sql rows.
+func scanTriples(t *testing.T, rows interface {
+	Next() bool
+	Scan(...any) error
+}) [][3]string {
+	var out [][3]string
+	for rows.Next() {
+		var r [3]string
+		if err := rows.Scan(&r[0], &r[1], &r[2]); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // checkStream reads the whole stream and checks it against the committed

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,23 +125,7 @@ func TestRunMinimalServesAndStopsOnSIGTERM(t *testing.T) {
 
 func waitFor200(t *testing.T, url string, exited <-chan error) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			t.Fatalf("ficus exited before it was ready: %v", err)
-		case <-time.After(100 * time.Millisecond):
-		}
-		resp, err := http.Get(url)
-		if err != nil {
-			continue
-		}
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			return
-		}
-	}
-	t.Fatalf("%s never answered 200", url)
+	waitReadyWithToken(t, url, "", exited)
 }
 
 // `ficus validate` prints exactly the golden messages for every broken config and

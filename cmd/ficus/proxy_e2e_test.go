@@ -123,7 +123,9 @@ func waitReadyWithToken(t *testing.T, url, token string, exited <-chan error) {
 		case <-time.After(100 * time.Millisecond):
 		}
 		req, _ := http.NewRequest(http.MethodGet, url, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			continue
