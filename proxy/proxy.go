@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ficus-migrate/ficus/proxy/route"
+	"github.com/ficus-migrate/ficus/proxy/serve"
 	"github.com/ficus-migrate/ficus/proxy/upstream"
 )
 
@@ -67,9 +68,7 @@ type Proxy struct {
 	mu    sync.Mutex // serialises table changes; readers never lock
 	stats map[string]*routeStats
 
-	addr    atomic.Pointer[net.Addr]
-	ready   chan struct{}
-	running atomic.Bool
+	srv *serve.Server
 }
 
 // state is everything a request needs, swapped as one unit.
@@ -119,7 +118,7 @@ func New(cfg Config) (*Proxy, error) {
 		pool:     upstream.NewPool(upstream.Config{MaxIdleConnsPerHost: cfg.MaxIdleConnsPerHost, Hook: cfg.Hook, Logger: cfg.Logger}),
 		buffers:  &bufferPool{},
 		stats:    make(map[string]*routeStats),
-		ready:    make(chan struct{}),
+		srv:      serve.New(),
 	}
 	if err := p.SetRoutes(cfg.Routes); err != nil {
 		return nil, err
@@ -247,63 +246,25 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 var malformedBody = []byte(`{"error":"malformed request"}` + "\n")
 
 // Ready is closed once Run is listening; Addr is valid from then on.
-func (p *Proxy) Ready() <-chan struct{} { return p.ready }
+func (p *Proxy) Ready() <-chan struct{} { return p.srv.Ready() }
 
 // Addr returns the bound listen address, or nil before Run listens.
-func (p *Proxy) Addr() net.Addr {
-	if a := p.addr.Load(); a != nil {
-		return *a
-	}
-	return nil
-}
+func (p *Proxy) Addr() net.Addr { return p.srv.Addr() }
 
 // Run listens on cfg.Listen and serves until ctx is done, then drains
 // in-flight requests for up to ShutdownTimeout. It may be called once.
 func (p *Proxy) Run(ctx context.Context) error {
-	if !p.running.CompareAndSwap(false, true) {
-		return errors.New("proxy: Run called twice")
-	}
-	if p.cfg.Listen == "" {
-		return errors.New("proxy: listen address is required")
-	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", p.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("proxy listen %q: %w", p.cfg.Listen, err)
-	}
-	a := ln.Addr()
-	p.addr.Store(&a)
-	close(p.ready)
-	// Requests (and hijacked WebSocket tunnels, which Shutdown does not
-	// track) get a context that is cancelled only after the drain.
-	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelBase()
-	srv := &http.Server{
-		Handler:           p,
+	err := p.srv.Run(ctx, serve.Config{
+		Name:              "proxy",
+		Listen:            p.cfg.Listen,
 		MaxHeaderBytes:    p.cfg.MaxHeaderBytes,
 		ReadHeaderTimeout: p.cfg.ReadHeaderTimeout,
 		IdleTimeout:       p.cfg.IdleTimeout,
+		ShutdownTimeout:   p.cfg.ShutdownTimeout,
 		ErrorLog:          p.errorLog,
-		BaseContext:       func(net.Listener) context.Context { return base },
-	}
-	p.log.Info("proxy listening", "addr", a.String(), "legacy", p.cfg.Legacy.Redacted())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("proxy serve: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
-	defer cancel()
-	err = srv.Shutdown(sctx)
-	cancelBase()
-	if err != nil {
-		p.log.Warn("graceful shutdown timed out; closing connections", "err", err)
-		_ = srv.Close()
-	}
-	<-served
+		Logger:            p.log,
+	}, p, "legacy", p.cfg.Legacy.Redacted())
 	p.pool.CloseIdleConnections()
 	p.log.Info("proxy stopped")
-	return nil
+	return err
 }

@@ -9,7 +9,6 @@ package forward
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -23,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ficus-migrate/ficus/proxy/route"
+	"github.com/ficus-migrate/ficus/proxy/serve"
 	"github.com/ficus-migrate/ficus/proxy/upstream"
 )
 
@@ -83,9 +83,7 @@ type Proxy struct {
 	table atomic.Pointer[route.Table]
 	mu    sync.Mutex // serialises table changes; readers never lock
 
-	addr    atomic.Pointer[net.Addr]
-	ready   chan struct{}
-	running atomic.Bool
+	srv *serve.Server
 }
 
 // New validates cfg, loads the MITM CA if configured and compiles routes.
@@ -136,7 +134,7 @@ func New(cfg Config) (*Proxy, error) {
 		sem:     make(chan struct{}, cfg.MaxConcurrent),
 		tunnels: make(chan struct{}, cfg.MaxTunnels),
 		conns:   &connSet{conns: make(map[*trackedConn]struct{})},
-		ready:   make(chan struct{}),
+		srv:     serve.New(),
 	}
 	if cfg.MITM != nil {
 		if p.mitm, err = newMITM(*cfg.MITM, m.certsMade.Inc); err != nil {
@@ -230,66 +228,31 @@ func (p *Proxy) Table() *route.Table { return p.table.Load() }
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.gp.ServeHTTP(w, r) }
 
 // Ready is closed once Run is listening; Addr is valid from then on.
-func (p *Proxy) Ready() <-chan struct{} { return p.ready }
+func (p *Proxy) Ready() <-chan struct{} { return p.srv.Ready() }
 
 // Addr returns the bound listen address, or nil before Run listens.
-func (p *Proxy) Addr() net.Addr {
-	if a := p.addr.Load(); a != nil {
-		return *a
-	}
-	return nil
-}
+func (p *Proxy) Addr() net.Addr { return p.srv.Addr() }
 
 // Run listens on cfg.Listen and serves until ctx is done, then drains
 // in-flight requests for up to ShutdownTimeout and closes tunnels and
 // intercepted sessions. It may be called once.
 func (p *Proxy) Run(ctx context.Context) error {
-	if !p.running.CompareAndSwap(false, true) {
-		return errors.New("forward proxy: Run called twice")
-	}
-	if p.cfg.Listen == "" {
-		return errors.New("forward proxy: listen address is required")
-	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", p.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("forward proxy listen %q: %w", p.cfg.Listen, err)
-	}
-	a := ln.Addr()
-	p.addr.Store(&a)
-	close(p.ready)
-	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelBase()
-	srv := &http.Server{
-		Handler:           p,
+	err := p.srv.Run(ctx, serve.Config{
+		Name:              "forward proxy",
+		Listen:            p.cfg.Listen,
 		MaxHeaderBytes:    p.cfg.MaxHeaderBytes,
 		ReadHeaderTimeout: p.cfg.ReadHeaderTimeout,
 		IdleTimeout:       p.cfg.IdleTimeout,
+		ShutdownTimeout:   p.cfg.ShutdownTimeout,
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return base },
-	}
-	p.log.Info("forward proxy listening", "addr", a.String(), "mitm", p.mitm != nil)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(trackingListener{Listener: ln, set: p.conns}) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("forward proxy serve: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
-	defer cancel()
-	err = srv.Shutdown(sctx)
-	cancelBase()
-	if err != nil {
-		p.log.Warn("graceful shutdown timed out; closing connections", "err", err)
-		_ = srv.Close()
-	}
-	<-served
+		Logger:            p.log,
+		WrapListener:      func(ln net.Listener) net.Listener { return trackingListener{Listener: ln, set: p.conns} },
+	}, p, "mitm", p.mitm != nil)
 	// Tunnels have no request boundary to drain at; cut them.
 	if n := p.conns.closeAll(); n > 0 {
 		p.log.Info("closed hijacked connections", "count", n)
 	}
 	p.tr.closeIdle()
 	p.log.Info("forward proxy stopped")
-	return nil
+	return err
 }
