@@ -5,7 +5,8 @@ LDFLAGS := -X main.version=$(VERSION)
 # Race detection where it is cheap enough to keep `make test` well under 15 minutes on 2 cores:
 # the libraries and the in-process tests of cmd/ficus; the tests that drive the real binary
 # (kill -9, 1M rows) and the database-backed packages run without it.
-RACE_PKGS := ./cmd/ficus/admin ./cmd/ficus/bus ./cmd/ficus/config ./proxy/...
+# Everything but the database-backed packages, the process tests and the bench tool.
+RACE_PKGS = $$($(GO) list ./... | grep -v -e '/cmd/ficus$$' -e /cmd/ficus/testenv -e /capture -e /cmd/ficusbench)
 RACE_MAIN := TestDemo|TestHelp|TestValidate
 
 .PHONY: all build test demo bench fuzz vet deps clean
@@ -24,7 +25,7 @@ vet:
 test: deps vet
 	$(GO) test -race -count=1 -timeout 10m $(RACE_PKGS)
 	$(GO) test -race -count=1 -timeout 5m -run '$(RACE_MAIN)' ./cmd/ficus
-	$(GO) test -count=1 -timeout 14m ./cmd/ficus ./cmd/ficus/testenv ./capture/...
+	$(GO) test -count=1 -timeout 14m ./cmd/ficus ./cmd/ficus/testenv ./capture/... ./cmd/ficusbench
 
 demo: build
 	@bash deploy/install-deps.sh demo
@@ -38,6 +39,7 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 5000x ./proxy/...
 	$(GO) run ./cmd/ficusbench proxy -ficus $(BIN)
 	$(GO) run ./cmd/ficusbench pgcapture -ficus $(BIN)
+	$(GO) run ./cmd/ficusbench mysqlcapture -ficus $(BIN)
 
 clean:
 	rm -rf bin ficus-data

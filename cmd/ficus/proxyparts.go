@@ -15,6 +15,9 @@ import (
 	"github.com/ficus-migrate/ficus/proxy"
 	"github.com/ficus-migrate/ficus/proxy/route"
 	"github.com/ficus-migrate/ficus/proxy/upstream"
+	"github.com/ficus-migrate/ficus/shadow/mirror"
+	"github.com/ficus-migrate/ficus/shadow/noise"
+	"github.com/ficus-migrate/ficus/shadow/record"
 )
 
 // routeSetter is what live reloads need from a proxy of either mode.
@@ -35,6 +38,10 @@ func startProxy(ctx context.Context, g *errgroup.Group, rt *proc) error {
 	if err != nil {
 		return err
 	}
+	hook, err := startShadow(ctx, g, rt, legacy)
+	if err != nil {
+		return fmt.Errorf("shadow: %w", err)
+	}
 	p, err := proxy.New(proxy.Config{
 		Listen:         pc.Listen,
 		Legacy:         legacy,
@@ -42,6 +49,7 @@ func startProxy(ctx context.Context, g *errgroup.Group, rt *proc) error {
 		MaxHeaderBytes: int(pc.MaxHeaderBytes),
 		Timeouts:       upstreamTimeouts(pc.Timeouts),
 		Routes:         specs,
+		Hook:           hook,
 		Logger:         rt.log,
 		Registerer:     rt.reg,
 	})
@@ -61,6 +69,88 @@ func startProxy(ctx context.Context, g *errgroup.Group, rt *proc) error {
 	g.Go(func() error { return p.Run(ctx) })
 	g.Go(func() error { return watchConfig(ctx, rt, p) })
 	return nil
+}
+
+// startShadow builds the shadow mirror when a route has shadow enabled: its
+// recorder publishes to FICUS_SHADOW, its figures are served on the admin
+// API. It returns a nil Hook otherwise, so the proxy keeps its fast path.
+// Shadow settings are read at start; a reload changes only route weights
+// and matches, not what is shadowed.
+func startShadow(ctx context.Context, g *errgroup.Group, rt *proc, legacy *url.URL) (upstream.Hook, error) {
+	pc, sc := rt.cfg.Proxy, rt.cfg.Shadow
+	if !pc.ShadowEnabled() {
+		return nil, nil
+	}
+	rec, err := record.New(ctx, record.Config{
+		Conn:          rt.bus.Conn,
+		MaxAge:        shadowMaxAge(sc.MaxAge),
+		RedactHeaders: sc.RedactHeaders,
+		BodyBytes:     int(sc.RecordBodyBytes),
+		Logger:        rt.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var routes []mirror.Route
+	for _, r := range pc.Routes {
+		if !r.Shadow.Enabled {
+			continue
+		}
+		mr, err := mirrorRoute(r)
+		if err != nil {
+			return nil, err
+		}
+		routes = append(routes, mr)
+	}
+	m, err := mirror.New(mirror.Config{
+		Legacy:     legacy,
+		Routes:     routes,
+		Workers:    sc.Workers,
+		Queue:      sc.Queue,
+		Recorder:   rec,
+		Logger:     rt.log,
+		Registerer: rt.reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	rt.admin.Handle("GET /api/shadow/{route}", m.Handler())
+	g.Go(func() error { return m.Run(ctx) })
+	g.Go(func() error { return rec.Run(ctx) })
+	return m, nil
+}
+
+// shadowMaxAge maps the config's 0 (keep forever) to the recorder's.
+func shadowMaxAge(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+func mirrorRoute(r config.Route) (mirror.Route, error) {
+	u, err := url.Parse(r.New)
+	if err != nil {
+		return mirror.Route{}, fmt.Errorf("route %q: new: %w", r.Name, err)
+	}
+	mr := mirror.Route{
+		Name: r.Name, New: u, StripPrefix: r.StripPrefix, AddPrefix: r.AddPrefix,
+		Sample: r.Shadow.Sample, UnsafeMethods: r.Shadow.UnsafeMethods,
+		MaxBodyBytes: r.Shadow.MaxBodyBytes, Timeout: r.Shadow.Timeout,
+		Rules:       r.CompareRules(),
+		NoiseSample: r.Noise.Sample,
+		Noise: noise.Config{
+			MinSamples:        r.Noise.MinSamples,
+			RelativeThreshold: r.Noise.RelativeThreshold,
+			AbsoluteThreshold: r.Noise.AbsoluteThreshold,
+		},
+	}
+	if r.Noise.SecondLegacy != "" {
+		if mr.SecondLegacy, err = url.Parse(r.Noise.SecondLegacy); err != nil {
+			return mirror.Route{}, fmt.Errorf("route %q: noise.second_legacy: %w", r.Name, err)
+		}
+	}
+	return mr, nil
 }
 
 func upstreamTimeouts(t config.Timeouts) upstream.Timeouts {

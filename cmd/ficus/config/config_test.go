@@ -58,6 +58,7 @@ func TestDefaults(t *testing.T) {
 			{"proxy.max_header_bytes", c.Proxy.MaxHeaderBytes, int64(1048576)},
 			{"proxy.timeouts", c.Proxy.Timeouts, Timeouts{5 * time.Second, 30 * time.Second, 90 * time.Second}},
 			{"capture.subject_prefix", c.Capture.SubjectPrefix, "ficus.cdc"},
+			{"shadow", c.Shadow, Shadow{Workers: 64, Queue: 10000, RecordBodyBytes: 16384, MaxAge: 168 * time.Hour}},
 			{"capture.stream", c.Capture.Stream, Stream{Replicas: 1, MaxAge: 0, MaxBytes: -1, DuplicateWindow: 10 * time.Minute}},
 		}
 		for _, ck := range checks {
@@ -104,7 +105,17 @@ func TestLoadFull(t *testing.T) {
 			PinNew: []string{"tenant-7", "tenant-9"}, StripPrefix: "/api", AddPrefix: "/v2",
 			// response_header overridden, the rest inherited from proxy.timeouts
 			Timeouts: Timeouts{2 * time.Second, 5 * time.Second, time.Minute},
+			Shadow:   RouteShadow{Sample: 0.5, UnsafeMethods: true, MaxBodyBytes: 256 << 10, Timeout: 1500 * time.Millisecond},
+			Compare: Compare{
+				Ignore:    []string{"$.meta.request_id", "$.items[*].updated_at", "header:Date", "header:X-Request-Id"},
+				Headers:   []string{"Content-Type", "Cache-Control"},
+				Unordered: []string{"$.items"}, NumericTolerance: 0.000001,
+			},
+			Noise: Noise{SecondLegacy: "http://127.0.0.1:3001", Sample: 0.2, MinSamples: 50, RelativeThreshold: 3, AbsoluteThreshold: 0.02},
 		}},
+		{"route 1 shadow defaults", c.Proxy.Routes[1].Shadow, RouteShadow{Sample: 1, MaxBodyBytes: 1 << 20, Timeout: 2 * time.Second}},
+		{"route 1 noise defaults", c.Proxy.Routes[1].Noise, Noise{Sample: 0.1, MinSamples: 20, RelativeThreshold: 2, AbsoluteThreshold: 0.01}},
+		{"shadow", c.Shadow, Shadow{Workers: 16, Queue: 2000, RedactHeaders: []string{"X-Api-Key", "X-Session"}, RecordBodyBytes: 8 << 10, MaxAge: 72 * time.Hour}},
 		{"route 1 regex", c.Proxy.Routes[1].Match.PathRegex, `^/invoices/[0-9]+\.pdf$`},
 		{"route 1 weight", c.Proxy.Routes[1].Weight, 12.5},
 		{"route 1 sticky", c.Proxy.Routes[1].Sticky, Sticky{StickyCookie, "session"}},
@@ -205,7 +216,7 @@ func TestValues(t *testing.T) {
 			}, []string{"ficus_eu_shop", "ficus_eu_shop", "FICUS_CDC_EU_SHOP", "initial"}},
 		{"merge key", "proxy:\n  legacy: http://l\n  routes:\n    - &r {name: a, new: 'http://n', weight: 5}\n    - {<<: *r, name: b}\n", nil,
 			func(c *Config) any { return c.Proxy.Routes[1] }, Route{Name: "b", New: "http://n", Weight: 5,
-				Sticky: Sticky{Kind: StickyNone}, Timeouts: DefaultTimeouts()}},
+				Sticky: Sticky{Kind: StickyNone}, Timeouts: DefaultTimeouts(), Shadow: defaultRouteShadow(), Noise: defaultNoise()}},
 		{"header match", "proxy: {legacy: 'http://l', routes: [{name: a, new: 'http://n', match: {headers: {X-A: '', X-B: '1'}}}]}", nil,
 			func(c *Config) any { return c.Proxy.Routes[0].Match.Headers }, map[string]string{"X-A": "", "X-B": "1"}},
 	}

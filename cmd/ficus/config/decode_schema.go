@@ -21,6 +21,7 @@ func (d *decoder) config(n *yaml.Node, root loc, c *Config) {
 		field{"admin", func(v *yaml.Node, l loc) { d.admin(v, l, &c.Admin) }},
 		field{"proxy", func(v *yaml.Node, l loc) { d.proxy(v, l, &c.Proxy) }},
 		field{"capture", func(v *yaml.Node, l loc) { d.capture(v, l, &c.Capture) }},
+		field{"shadow", func(v *yaml.Node, l loc) { d.shadow(v, l, &c.Shadow) }},
 	)
 }
 
@@ -181,6 +182,9 @@ func (d *decoder) route(n *yaml.Node, l loc, r *Route) {
 		field{"strip_prefix", func(v *yaml.Node, l loc) { d.checked(v, l, &r.StripPrefix, checkPathPrefix) }},
 		field{"add_prefix", func(v *yaml.Node, l loc) { d.checked(v, l, &r.AddPrefix, checkPathPrefix) }},
 		field{"timeouts", func(v *yaml.Node, l loc) { d.timeouts(v, l, &r.Timeouts) }},
+		field{"shadow", func(v *yaml.Node, l loc) { d.routeShadow(v, l, &r.Shadow) }},
+		field{"compare", func(v *yaml.Node, l loc) { d.compare(v, l, &r.Compare) }},
+		field{"noise", func(v *yaml.Node, l loc) { d.noise(v, l, &r.Noise) }},
 	)
 }
 

@@ -28,6 +28,9 @@ type Config struct {
 	Proxy Proxy `yaml:"proxy"`
 	// Capture is change data capture from databases into JetStream.
 	Capture Capture `yaml:"capture"`
+	// Shadow configures the worker pool and the records of shadow traffic
+	// (routes opt in with proxy.routes[].shadow).
+	Shadow Shadow `yaml:"shadow"`
 
 	// file is the path the config was loaded from, kept so that later
 	// operations (reload, relative paths in messages) can refer to it.
@@ -160,5 +163,6 @@ func Default() *Config {
 		Admin:   Admin{Listen: "127.0.0.1:9901"},
 		Proxy:   defaultProxy(),
 		Capture: defaultCapture(),
+		Shadow:  defaultShadow(),
 	}
 }

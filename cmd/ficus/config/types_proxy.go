@@ -132,6 +132,13 @@ type Route struct {
 	// Timeouts overrides proxy.timeouts for this route, key by key. After
 	// loading, every field holds the effective value.
 	Timeouts Timeouts `yaml:"timeouts"`
+	// Shadow mirrors this route's requests to the side that did not serve
+	// them and compares the answers.
+	Shadow RouteShadow `yaml:"shadow"`
+	// Compare says how shadowed answers are compared.
+	Compare Compare `yaml:"compare"`
+	// Noise configures the learning of legacy-vs-legacy differences.
+	Noise Noise `yaml:"noise"`
 }
 
 // Match is the request condition of a route.
@@ -195,5 +202,5 @@ func defaultProxy() Proxy {
 }
 
 func defaultRoute() Route {
-	return Route{Sticky: Sticky{Kind: StickyNone}}
+	return Route{Sticky: Sticky{Kind: StickyNone}, Shadow: defaultRouteShadow(), Noise: defaultNoise()}
 }

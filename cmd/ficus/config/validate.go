@@ -13,6 +13,7 @@ func (d *decoder) validate(c *Config) {
 	d.validateNATS(&c.NATS)
 	d.validateProxy(&c.Proxy)
 	d.validateCapture(&c.Capture)
+	d.validateShadow(c)
 	d.validateListeners(c)
 }
 

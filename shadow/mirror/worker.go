@@ -1,0 +1,209 @@
+package mirror
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/ficus-migrate/ficus/shadow/diff"
+	"github.com/ficus-migrate/ficus/shadow/noise"
+	"github.com/ficus-migrate/ficus/shadow/record"
+)
+
+// job is one mirrored request with the primary answer the client got.
+type job struct {
+	route   *routeState
+	method  string
+	url     url.URL // outgoing URL of the serving side
+	header  http.Header
+	body    []byte
+	served  string
+	status  int
+	respH   http.Header
+	primary diff.Answer
+	latency time.Duration
+}
+
+// routeState is everything the mirror keeps per shadowed route.
+type routeState struct {
+	cfg     Route
+	cmp     *diff.Comparator
+	det     *noise.Detector
+	metrics routeMetrics
+	stats   *routeStats
+}
+
+func newRouteState(r Route, met *metrics) (*routeState, error) {
+	if r.New == nil {
+		return nil, fmt.Errorf("new URL is required")
+	}
+	if r.MaxBodyBytes <= 0 {
+		r.MaxBodyBytes = 1 << 20
+	}
+	if r.Timeout <= 0 {
+		r.Timeout = 2 * time.Second
+	}
+	cmp, err := diff.Compile(r.Rules)
+	if err != nil {
+		return nil, fmt.Errorf("compare rules: %w", err)
+	}
+	return &routeState{
+		cfg:     r,
+		cmp:     cmp,
+		det:     noise.New(r.Noise),
+		metrics: met.route(r.Name),
+		stats:   newRouteStats(),
+	}, nil
+}
+
+// process sends the shadow request(s) of one job and handles the outcome.
+func (m *Mirror) process(ctx context.Context, j *job) {
+	rs := j.route
+	client := rs.clientPath(j.served, m.cfg.Legacy, j.url.Path)
+	shadowSide, shadowURL := sideNew, m.sideURL(rs, sideNew, client, j.url.RawQuery)
+	if j.served == sideNew {
+		shadowSide, shadowURL = sideLegacy, m.sideURL(rs, sideLegacy, client, j.url.RawQuery)
+	}
+	shadow, lat, err := m.send(ctx, j, shadowURL)
+	if err != nil {
+		rs.metrics.errors.Inc()
+		rs.stats.errors.Add(1)
+		m.log.Debug("shadow request failed", "route", rs.cfg.Name, "side", shadowSide, "err", err)
+		return
+	}
+	rs.observeLatency(j.served, j.latency)
+	rs.observeLatency(shadowSide, lat)
+
+	legacy, newA, legacyLat, newLat := j.primary, shadow, j.latency, lat
+	if j.served == sideNew {
+		legacy, newA, legacyLat, newLat = shadow, j.primary, lat, j.latency
+	}
+	m.learnNoise(ctx, j, client, legacy)
+
+	res := rs.cmp.Compare(legacy, newA)
+	rs.det.ObserveCandidate(res)
+	real, noiseDiffs := rs.det.Split(res)
+	counts := rs.count(len(real) == 0)
+	if len(real) == 0 || m.cfg.Recorder == nil {
+		return
+	}
+	m.cfg.Recorder.Record(record.Input{
+		Mismatch: record.Mismatch{
+			Time: time.Now().UTC(), Instance: m.instance, Started: m.started,
+			Route: rs.cfg.Name, Method: j.method, Path: pathQuery(client, j.url.RawQuery), Served: j.served,
+			RequestHeader: j.header,
+			Legacy:        recordAnswer(legacy, legacyLat),
+			New:           recordAnswer(newA, newLat),
+			Diffs:         real, Noise: noiseDiffs,
+			Signature: diff.Result{Diffs: real}.Signature(),
+			Counts:    counts,
+		},
+		RequestBody: j.body, LegacyBody: legacy.Body, NewBody: newA.Body,
+	})
+}
+
+// learnNoise asks legacy a second time (second_legacy, or legacy itself
+// for a sampled share) and feeds the legacy-vs-legacy comparison.
+func (m *Mirror) learnNoise(ctx context.Context, j *job, client string, legacy diff.Answer) {
+	rs := j.route
+	var u string
+	switch {
+	case rs.cfg.SecondLegacy != nil:
+		u = joinURL(rs.cfg.SecondLegacy, client, j.url.RawQuery)
+	case rs.cfg.NoiseSample > 0 && (rs.cfg.NoiseSample >= 1 || rand.Float64() < rs.cfg.NoiseSample):
+		u = m.sideURL(rs, sideLegacy, client, j.url.RawQuery)
+	default:
+		return
+	}
+	second, _, err := m.send(ctx, j, u)
+	if err != nil {
+		m.log.Debug("second legacy request failed", "route", rs.cfg.Name, "err", err)
+		return
+	}
+	rs.det.ObserveLegacyPair(rs.cmp.Compare(legacy, second))
+}
+
+func pathQuery(p, rawQuery string) string {
+	if rawQuery == "" {
+		return p
+	}
+	return p + "?" + rawQuery
+}
+
+func (m *Mirror) sideURL(rs *routeState, side, client, rawQuery string) string {
+	if side == sideLegacy {
+		return joinURL(m.cfg.Legacy, client, rawQuery)
+	}
+	u := *rs.cfg.New
+	u.Path, u.RawPath, u.RawQuery = rs.newPath(client), "", rawQuery
+	return u.String()
+}
+
+func joinURL(base *url.URL, p, rawQuery string) string {
+	u := *base
+	u.Path, u.RawPath, u.RawQuery = joinPath(base.Path, p), "", rawQuery
+	return u.String()
+}
+
+// send performs one mirrored exchange, reading at most MaxBodyBytes of the
+// answer into memory and hashing all of it, within the route's timeout.
+func (m *Mirror) send(ctx context.Context, j *job, target string) (diff.Answer, time.Duration, error) {
+	rs := j.route
+	ctx, cancel := context.WithTimeout(ctx, rs.cfg.Timeout)
+	defer cancel()
+	var body io.Reader
+	if j.body != nil {
+		body = bytes.NewReader(j.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, j.method, target, body)
+	if err != nil {
+		return diff.Answer{}, 0, fmt.Errorf("build shadow request: %w", err)
+	}
+	req.Header = j.header.Clone()
+	req.Header.Set(HeaderName, "1")
+	req.ContentLength = int64(len(j.body))
+	start := time.Now()
+	resp, err := m.client.Do(req)
+	if err != nil {
+		return diff.Answer{}, 0, err
+	}
+	defer resp.Body.Close()
+	h := sha256.New()
+	var buf bytes.Buffer
+	n, err := io.Copy(io.MultiWriter(h, &capWriter{buf: &buf, max: rs.cfg.MaxBodyBytes}), resp.Body)
+	if err != nil {
+		return diff.Answer{}, 0, fmt.Errorf("read shadow answer: %w", err)
+	}
+	a := diff.Answer{
+		Status: resp.StatusCode, Header: resp.Header, ContentType: resp.Header.Get("Content-Type"),
+		Body: buf.Bytes(), Truncated: n > int64(buf.Len()), Size: n,
+	}
+	copy(a.Hash[:], h.Sum(nil))
+	return a, time.Since(start), nil
+}
+
+// capWriter keeps the first max bytes and discards the rest.
+type capWriter struct {
+	buf *bytes.Buffer
+	max int64
+}
+
+func (w *capWriter) Write(p []byte) (int, error) {
+	if room := w.max - int64(w.buf.Len()); room > 0 {
+		w.buf.Write(p[:min(int64(len(p)), room)])
+	}
+	return len(p), nil
+}
+
+func recordAnswer(a diff.Answer, lat time.Duration) record.Answer {
+	return record.Answer{
+		Status: a.Status, Header: a.Header, BodyTruncated: a.Truncated, Size: a.Size,
+		LatencyMS: float64(lat.Microseconds()) / 1000,
+	}
+}

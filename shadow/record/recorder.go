@@ -1,0 +1,185 @@
+package record
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config configures a Recorder.
+type Config struct {
+	// Conn is the NATS connection (required).
+	Conn *nats.Conn
+	// MaxAge of records on the stream [168h]; negative keeps them forever.
+	MaxAge time.Duration
+	// RedactHeaders are header names redacted besides the always-redacted
+	// Authorization, Proxy-Authorization, Cookie and Set-Cookie.
+	RedactHeaders []string
+	// BodyBytes caps each recorded body [16 KiB].
+	BodyBytes int
+	// Pending bounds the records waiting to be published [1024]; more are
+	// dropped and counted, so a slow NATS never holds up shadow workers.
+	Pending int
+	// PublishTimeout bounds one publish [5s].
+	PublishTimeout time.Duration
+	// Logger [slog.Default()].
+	Logger *slog.Logger
+}
+
+// Input is what the shadow worker knows about a mismatch; bodies are raw
+// and are redacted and capped by Record.
+type Input struct {
+	Mismatch
+	RequestBody, LegacyBody, NewBody []byte
+}
+
+// Recorder publishes redacted Mismatch records to FICUS_SHADOW.
+type Recorder struct {
+	cfg     Config
+	js      jetstream.JetStream
+	red     *Redactor
+	log     *slog.Logger
+	queue   chan outgoing
+	dropped atomic.Uint64
+	failed  atomic.Uint64
+	written atomic.Uint64
+}
+
+type outgoing struct {
+	subject string
+	data    []byte
+}
+
+// New creates or updates the FICUS_SHADOW stream and returns a Recorder;
+// call Run to publish.
+func New(ctx context.Context, cfg Config) (*Recorder, error) {
+	if cfg.Conn == nil {
+		return nil, errors.New("shadow record: a NATS connection is required")
+	}
+	if cfg.MaxAge == 0 {
+		cfg.MaxAge = 168 * time.Hour
+	}
+	if cfg.MaxAge < 0 {
+		cfg.MaxAge = 0
+	}
+	if cfg.BodyBytes <= 0 {
+		cfg.BodyBytes = 16 << 10
+	}
+	if cfg.Pending <= 0 {
+		cfg.Pending = 1024
+	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	js, err := jetstream.New(cfg.Conn)
+	if err != nil {
+		return nil, fmt.Errorf("shadow record: jetstream: %w", err)
+	}
+	if err := EnsureStream(ctx, js, cfg.MaxAge); err != nil {
+		return nil, err
+	}
+	return &Recorder{
+		cfg:   cfg,
+		js:    js,
+		red:   NewRedactor(cfg.RedactHeaders, cfg.BodyBytes),
+		log:   cfg.Logger.With("component", "shadow.record"),
+		queue: make(chan outgoing, cfg.Pending),
+	}, nil
+}
+
+// EnsureStream creates FICUS_SHADOW or updates its max age.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, maxAge time.Duration) error {
+	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:     StreamName,
+		Subjects: []string{SubjectPrefix + ">"},
+		Storage:  jetstream.FileStorage,
+		MaxAge:   maxAge,
+	})
+	if err != nil {
+		return fmt.Errorf("create or update stream %s: %w", StreamName, err)
+	}
+	return nil
+}
+
+// Redactor returns the redactor the recorder applies.
+func (r *Recorder) Redactor() *Redactor { return r.red }
+
+// Record redacts in and queues it for publishing. It never blocks: when
+// the queue is full the record is dropped and counted.
+func (r *Recorder) Record(in Input) {
+	m := r.Build(in)
+	data, err := json.Marshal(m)
+	if err != nil {
+		r.failed.Add(1)
+		r.log.Warn("cannot encode mismatch record", "route", m.Route, "err", err)
+		return
+	}
+	select {
+	case r.queue <- outgoing{subject: Subject(m.Route), data: data}:
+	default:
+		r.dropped.Add(1)
+	}
+}
+
+// Build returns the redacted record of in, exactly as Record would publish it.
+func (r *Recorder) Build(in Input) Mismatch {
+	m := r.red.Mismatch(in.Mismatch)
+	var cut bool
+	m.RequestBody, _ = r.red.Body(in.RequestBody)
+	m.Legacy.Body, cut = r.red.Body(in.LegacyBody)
+	m.Legacy.BodyTruncated = m.Legacy.BodyTruncated || cut
+	m.New.Body, cut = r.red.Body(in.NewBody)
+	m.New.BodyTruncated = m.New.BodyTruncated || cut
+	return m
+}
+
+// Run publishes queued records until ctx ends, then publishes what is
+// still queued (each publish bounded by PublishTimeout) and returns.
+func (r *Recorder) Run(ctx context.Context) error {
+	for {
+		select {
+		case o := <-r.queue:
+			r.publish(ctx, o)
+		case <-ctx.Done():
+			for {
+				select {
+				case o := <-r.queue:
+					r.publish(context.WithoutCancel(ctx), o)
+				default:
+					return nil
+				}
+			}
+		}
+	}
+}
+
+func (r *Recorder) publish(ctx context.Context, o outgoing) {
+	pctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
+	defer cancel()
+	if _, err := r.js.Publish(pctx, o.subject, o.data); err != nil {
+		r.failed.Add(1)
+		r.log.Warn("cannot publish mismatch record", "subject", o.subject, "err", err)
+		return
+	}
+	r.written.Add(1)
+}
+
+// Stats are the recorder's counters.
+type Stats struct {
+	Written, Dropped, Failed uint64
+}
+
+// Stats returns the counters so far.
+func (r *Recorder) Stats() Stats {
+	return Stats{Written: r.written.Load(), Dropped: r.dropped.Load(), Failed: r.failed.Load()}
+}
