@@ -116,13 +116,20 @@ func (c *column) fromText(b []byte) (any, error) {
 	case kSet:
 		return setValue(s), nil
 	}
-	return c.common(b)
+	return c.common(s, b)
 }
 
 // common handles the kinds whose text is the same in SELECT output and in
-// go-mysql's binlog decoding (strings and bytes).
-func (c *column) common(b []byte) (any, error) {
-	s := string(b)
+// go-mysql's binlog decoding. It takes the value both ways, b nil when the
+// caller has only the string, because the stream's hot path would otherwise
+// copy every string value twice (string to []byte and back).
+func (c *column) common(s string, b []byte) (any, error) {
+	switch c.Kind {
+	case kBinary, kJSON:
+		if b == nil {
+			b = []byte(s)
+		}
+	}
 	switch c.Kind {
 	case kDate:
 		return dateValue(s)
@@ -220,9 +227,12 @@ func (c *column) fromBinlog(v any) (any, error) {
 	default:
 		switch s := v.(type) {
 		case string:
-			return c.common([]byte(s))
+			return c.common(s, nil)
 		case []byte:
-			return c.common(s)
+			if c.Kind == kBinary || c.Kind == kJSON {
+				return c.common("", s)
+			}
+			return c.common(string(s), s)
 		}
 	}
 	return nil, fmt.Errorf("unexpected %T value for column kind %d", v, c.Kind)
@@ -299,8 +309,9 @@ func fraction(clock string, fsp int) string {
 // jsonValue embeds JSON text compacted; text that is not JSON (possible in a
 // MariaDB JSON column without its CHECK constraint) stays a string.
 func jsonValue(b []byte) any {
-	var buf bytes.Buffer
-	if len(b) == 0 || json.Compact(&buf, b) != nil {
+	// Sized once: compacting never grows the text.
+	buf := bytes.NewBuffer(make([]byte, 0, len(b)))
+	if len(b) == 0 || json.Compact(buf, b) != nil {
 		return string(b)
 	}
 	return json.RawMessage(buf.Bytes())

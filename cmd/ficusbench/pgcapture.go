@@ -53,6 +53,10 @@ type modeResult struct {
 	FicusConfirm *rate   `json:"c_ficus_confirmed,omitempty"`
 	Ratio        float64 `json:"ratio,omitempty"` // c (confirmed) / min(a, b): the issue's definition
 	RatioAcked   float64 `json:"ratio_in_stream"` // c (in stream) / min(a, b)
+	// CPU per event, NATS server included on both sides: steadier than the
+	// rates on a shared machine.
+	SinkCPUMicros  float64 `json:"b_cpu_us_per_event"`
+	FicusCPUMicros float64 `json:"c_cpu_us_per_event"`
 }
 
 func pgCaptureCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -176,9 +180,10 @@ func pgCaptureCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	sinkRates := make([]time.Duration, len(modes))
+	sinkCPU := make([]time.Duration, len(modes))
 	for i, m := range modes {
 		log.Info("(b) JetStream publish", "sync", m.Name, "avg_event_bytes", int(res.AvgEventBytes))
-		if sinkRates[i], err = runSinkOnly(ctx, dir, m, samples, rowsFor(m)); err != nil {
+		if sinkRates[i], sinkCPU[i], err = runSinkOnly(ctx, dir, m, samples, rowsFor(m)); err != nil {
 			return fmt.Errorf("sink benchmark with sync %s: %w", m.Name, err)
 		}
 	}
@@ -192,6 +197,8 @@ func pgCaptureCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		mr := modeResult{Sync: m.Name, ConfirmDelay: m.confirmDelay().String(), Rows: n,
 			Sink:       newRate(n, sinkRates[i]),
 			FicusAcked: newRate(n, ficusRates[i].StreamFull)}
+		mr.SinkCPUMicros = float64(sinkCPU[i].Microseconds()) / float64(n)
+		mr.FicusCPUMicros = float64(ficusRates[i].CPU.Microseconds()) / float64(n)
 		limit := min(res.RecvLogical.RowsPerSec, mr.Sink.RowsPerSec)
 		mr.RatioAcked = mr.FicusAcked.RowsPerSec / limit
 		if ficusRates[i].Confirmed > 0 {
@@ -239,6 +246,7 @@ func printResult(w io.Writer, r pgResult) {
 		fmt.Fprintf(w, "sync_interval %s (confirm delay %s), %d rows\n", m.Sync, m.ConfirmDelay, m.Rows)
 		line("  (b) JetStream async publish, file stream", m.Sink)
 		line("  (c) ficus: all events in the stream", m.FicusAcked)
+		fmt.Fprintf(w, "  CPU per event (NATS server included): (b) %.1f us, (c) ficus %.1f us\n", m.SinkCPUMicros, m.FicusCPUMicros)
 		if m.FicusConfirm != nil {
 			line("  (c) ficus: acked and slot confirmed", *m.FicusConfirm)
 			fmt.Fprintf(w, "  ratio = c / min(a, b): confirmed %.2f, in stream %.2f\n", m.Ratio, m.RatioAcked)

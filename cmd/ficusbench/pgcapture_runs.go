@@ -113,27 +113,28 @@ func (m syncMode) confirmDelay() time.Duration {
 // runSinkOnly publishes the samples (cycled, each with a fresh message id) to
 // a stream made exactly as ficus makes its own, on an embedded server started
 // by the same code as ficus's, with the same bound on pending acks.
-func runSinkOnly(ctx context.Context, dir string, mode syncMode, samples []sample, n int) (time.Duration, error) {
+func runSinkOnly(ctx context.Context, dir string, mode syncMode, samples []sample, n int) (took, cpu time.Duration, err error) {
 	b, err := bus.Open(ctx, bus.Config{Name: "ficusbench", Embedded: bus.EmbeddedConfig{
 		Listen: "127.0.0.1:0", StoreDir: filepath.Join(dir, "nats-sink-"+mode.Name),
 		SyncInterval: mode.Interval, SyncAlways: mode.Always,
 	}, Logger: quietLogger()})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer b.Close(context.WithoutCancel(ctx))
 	sink, err := cjs.New(ctx, cjs.Config{Conn: b.Conn, Source: "sinkbench", Logger: quietLogger()})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	stream := sink.StreamName()
 	sink.Close()
 	js, err := jetstream.New(b.Conn, jetstream.WithPublishAsyncMaxPending(cjs.DefaultMaxPending),
 		jetstream.WithPublishAsyncTimeout(cjs.DefaultAckTimeout))
 	if err != nil {
-		return 0, fmt.Errorf("jetstream: %w", err)
+		return 0, 0, fmt.Errorf("jetstream: %w", err)
 	}
 	subject := cjs.Subject(cjs.DefaultSubjectPrefix, "sinkbench", "public", "orders")
+	cpu0 := selfCPU()
 	began := time.Now()
 	var failed int
 	futures := make([]jetstream.PubAckFuture, 0, cjs.DefaultMaxPending)
@@ -146,7 +147,7 @@ func runSinkOnly(ctx context.Context, dir string, mode syncMode, samples []sampl
 		msg.Header.Set(jetstream.MsgIDHeader, "sinkbench:"+strconv.Itoa(i))
 		paf, err := js.PublishMsgAsync(msg, jetstream.WithExpectStream(stream))
 		if err != nil {
-			return 0, fmt.Errorf("publish %d: %w", i, err)
+			return 0, 0, fmt.Errorf("publish %d: %w", i, err)
 		}
 		futures = append(futures, paf)
 		if len(futures) == cap(futures) {
@@ -155,18 +156,19 @@ func runSinkOnly(ctx context.Context, dir string, mode syncMode, samples []sampl
 		}
 	}
 	failed += awaitAcks(ctx, futures)
-	took := time.Since(began)
+	took = time.Since(began)
+	cpu = selfCPU() - cpu0
 	if failed > 0 {
-		return 0, fmt.Errorf("%d of %d publishes failed", failed, n)
+		return 0, 0, fmt.Errorf("%d of %d publishes failed", failed, n)
 	}
 	info, err := js.Stream(ctx, stream)
 	if err != nil {
-		return 0, fmt.Errorf("stream %s: %w", stream, err)
+		return 0, 0, fmt.Errorf("stream %s: %w", stream, err)
 	}
 	if got := info.CachedInfo().State.Msgs; got != uint64(n) {
-		return 0, fmt.Errorf("stream %s holds %d messages, want %d", stream, got, n)
+		return 0, 0, fmt.Errorf("stream %s holds %d messages, want %d", stream, got, n)
 	}
-	return took, nil
+	return took, cpu, nil
 }
 
 // awaitAcks waits for every future in turn; publishing continues meanwhile
@@ -188,6 +190,7 @@ func awaitAcks(ctx context.Context, fs []jetstream.PubAckFuture) (failed int) {
 type ficusRun struct {
 	StreamFull time.Duration // all N events in the stream
 	Confirmed  time.Duration // and the slot confirmed past the last commit
+	CPU        time.Duration // ficus's user+system CPU (embedded NATS included) until StreamFull
 	js         jetstream.JetStream
 	nc         *nats.Conn
 	stop       func() error
@@ -276,6 +279,7 @@ capture:
 			st, _ = r.js.Stream(ctx, stream)
 		} else if info, err := st.Info(ctx); err == nil && info.State.Msgs >= n {
 			r.StreamFull = time.Since(began)
+			r.CPU, _ = processCPU(cmd.Process.Pid)
 			break
 		}
 		if err := pause(ctx, exited, 100*time.Millisecond); err != nil {
@@ -344,4 +348,35 @@ func connectRetry(ctx context.Context, url string, exited <-chan struct{}) (*nat
 			return nil, err
 		}
 	}
+}
+
+// selfCPU is this process's user+system CPU so far; during (b) the process
+// does nothing but publish and run the embedded server.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// processCPU reads a child's user+system CPU from /proc (Linux).
+func processCPU(pid int) (time.Duration, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the parenthesised command name; utime and stime are
+	// fields 14 and 15 of the whole line, in clock ticks (100 per second).
+	s := string(raw)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond, nil
 }

@@ -48,7 +48,7 @@ func TestDefaults(t *testing.T) {
 			{"nats.name", c.NATS.Name, "ficus"},
 			{"nats.embedded.listen", c.NATS.Embedded.Listen, "127.0.0.1:4222"},
 			{"nats.embedded.store_dir", c.NATS.Embedded.StoreDir, "./ficus-data/nats"},
-			{"nats.embedded.sync_interval", c.NATS.Embedded.SyncInterval, 2 * time.Minute},
+			{"nats.embedded.sync_interval", c.NATS.Embedded.SyncInterval, time.Second},
 			{"nats.embedded.sync_always", c.NATS.Embedded.SyncAlways, false},
 			{"admin.listen", c.Admin.Listen, "127.0.0.1:9901"},
 			{"admin.token", c.Admin.Token, Secret("")},

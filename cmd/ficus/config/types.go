@@ -131,7 +131,9 @@ type Embedded struct {
 	// SyncInterval is how often JetStream fsyncs its files, a duration such
 	// as "2m". The YAML key sync_interval also accepts the word "always"
 	// (fsync after every write), which sets SyncAlways instead.
-	// Default: 2m.
+	// Default: 1s (see docs/capture-postgres.md, "Durability": ficus confirms a
+	// database position only after JetStream has fsynced it, so a short
+	// interval keeps confirmation, and the database's retained WAL, close behind).
 	SyncInterval time.Duration `yaml:"-"`
 	// SyncAlways is true when sync_interval is "always".
 	SyncAlways bool `yaml:"-"`
@@ -157,7 +159,7 @@ func Default() *Config {
 			Embedded: Embedded{
 				Listen:       "127.0.0.1:4222",
 				StoreDir:     "./ficus-data/nats",
-				SyncInterval: 2 * time.Minute,
+				SyncInterval: time.Second,
 			},
 		},
 		Admin:   Admin{Listen: "127.0.0.1:9901"},
