@@ -55,7 +55,13 @@ func TestShadowEndToEnd(t *testing.T) {
 	})
 	waitReadyWithToken(t, "http://"+adminAddr+"/readyz", "", proc.exited)
 
-	for _, p := range []string{"/api/a?api_key=s3cret-q", "/api/b", "/api/same"} {
+	var st struct {
+		Compared, Matched, Mismatched uint64
+		MatchRate                     float64 `json:"match_rate"`
+	}
+	// One request at a time, each compared before the next: the records' order and
+	// their running counts (which the report's shares come from) are then fixed.
+	for i, p := range []string{"/api/a?api_key=s3cret-q", "/api/b", "/api/same"} {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+proxyAddr+p, nil)
 		req.Header.Set("X-Api-Key", "s3cret-key")
 		resp, err := http.DefaultClient.Do(req)
@@ -66,22 +72,17 @@ func TestShadowEndToEnd(t *testing.T) {
 		if got := resp.Header.Get("Ficus-Served-By"); got != "legacy" {
 			t.Fatalf("GET %s served by %q, want legacy", p, got)
 		}
-	}
-	var st struct {
-		Compared, Matched, Mismatched uint64
-		MatchRate                     float64 `json:"match_rate"`
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for st.Compared < 3 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-		resp, err := http.Get("http://" + adminAddr + "/api/shadow/catalogue")
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = json.NewDecoder(resp.Body).Decode(&st)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatal(err)
+		for deadline := time.Now().Add(10 * time.Second); st.Compared < uint64(i+1) && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+			resp, err := http.Get("http://" + adminAddr + "/api/shadow/catalogue")
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	if st.Compared != 3 || st.Mismatched != 2 || st.Matched != 1 {
@@ -90,7 +91,7 @@ func TestShadowEndToEnd(t *testing.T) {
 
 	// The records are published asynchronously: poll the report.
 	var out bytes.Buffer
-	for deadline = time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		out.Reset()
 		if code := realMain(context.Background(), []string{"report", "-c", cfg, "--format", "text"}, &out, &out); code != 0 {
 			t.Fatalf("report: exit %d: %s", code, out.String())
