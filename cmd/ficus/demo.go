@@ -81,6 +81,8 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *keep {
 		fmt.Fprintln(stdout, "\nRunning until Ctrl-C …")
 		<-ctx.Done()
+	} else {
+		fmt.Fprintln(stdout, "\n(`ficus demo --keep`, or `make demo DEMO_ARGS=--keep`, keeps it running to try these.)")
 	}
 	cancel()
 	if err := <-done; err != nil {
