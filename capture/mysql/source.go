@@ -20,7 +20,6 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
 	driver "github.com/go-sql-driver/mysql"
@@ -67,31 +66,7 @@ func New(cfg Config) (*Source, error) {
 // Transient failures (server or NATS down, publish errors) are retried with
 // exponential backoff, resuming from the saved position.
 func (s *Source) Run(ctx context.Context) error {
-	backoff := s.cfg.RetryMin
-	for {
-		started := time.Now()
-		err := s.runOnce(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if capture.IsPermanent(err) {
-			s.log.Error("capture stopped", "err", err)
-			return err
-		}
-		if time.Since(started) > 2*s.cfg.RetryMax {
-			backoff = s.cfg.RetryMin // it ran fine for a while: start over
-		}
-		wait := backoff/2 + rand.N(backoff/2+1)
-		s.log.Warn("capture interrupted; retrying", "err", err, "retry_in", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-		backoff = min(2*backoff, s.cfg.RetryMax)
-	}
+	return capture.RunWithRetry(ctx, s.log, s.cfg.RetryMin, s.cfg.RetryMax, s.runOnce)
 }
 
 func (s *Source) positionKey() string { return s.cfg.Name + ".position" }
