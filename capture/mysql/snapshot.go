@@ -3,10 +3,7 @@ package mysql
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -270,24 +267,11 @@ func (s *Source) snapshotChange(t tableRef, cols []column, raw []sql.RawBytes, k
 		},
 		Time: time.Now(),
 	}
-	// As in capture/postgres: table + key (+ row digest), so a redone snapshot
-	// re-publishes identical ids for unchanged rows while a row changed in
-	// between is not lost to de-duplication. Keyless tables use the ordinal.
-	var ident []byte
-	if len(keyIdx) > 0 {
-		ident, _ = json.Marshal(key)
-	} else {
-		ident = []byte(strconv.FormatInt(ordinal, 10))
-	}
-	body, err := json.Marshal(after)
+	id, err := capture.SnapshotID(s.cfg.Name, t.String(), key, after, len(keyIdx) > 0, ordinal)
 	if err != nil {
-		return nil, fmt.Errorf("encode row: %w", err)
+		return nil, err
 	}
-	ch.ID = s.cfg.Name + ":snap:" + t.String() + ":" + digest(ident) + ":" + digest(body)
+	ch.ID = id
 	return ch, nil
 }
 
-func digest(b []byte) string {
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:8])
-}

@@ -2,9 +2,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -183,27 +180,12 @@ func (s *Source) snapshotChange(conv *converter, t table, fds []pgconn.FieldDesc
 		},
 		Time: time.Now(),
 	}
-	// The id is table + key (+ row digest) so a redone snapshot re-publishes
-	// identical ids for unchanged rows (dropped as duplicates) while a row that
-	// changed between the two snapshot attempts is not lost to de-duplication.
-	// Tables without a key use the row ordinal instead.
-	var ident []byte
-	if len(keyIdx) > 0 {
-		ident, _ = json.Marshal(key)
-	} else {
-		ident = []byte(strconv.FormatInt(ordinal, 10))
-	}
-	body, err := json.Marshal(after)
+	id, err := capture.SnapshotID(s.cfg.Name, t.String(), key, after, len(keyIdx) > 0, ordinal)
 	if err != nil {
-		return nil, fmt.Errorf("encode row: %w", err)
+		return nil, err
 	}
-	c.ID = s.cfg.Name + ":snap:" + t.String() + ":" + digest(ident) + ":" + digest(body)
+	c.ID = id
 	return c, nil
-}
-
-func digest(b []byte) string {
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:8])
 }
 
 // resolveTypes loads pg_type details for user-defined type OIDs (enums,
