@@ -274,4 +274,3 @@ func (s *Source) snapshotChange(t tableRef, cols []column, raw []sql.RawBytes, k
 	ch.ID = id
 	return ch, nil
 }
-
