@@ -18,7 +18,9 @@ import (
 // upstreams on the handler's own goroutine over a raw keep-alive connection.
 // It reproduces what httputil.ReverseProxy (in Rewrite mode) does to headers
 // and errors, byte for byte where it matters; everything else (bodies,
-// upgrades, https upstreams, shadow hooks) takes the ReverseProxy path.
+// upgrades, https upstreams, hooks that cannot tap) takes the ReverseProxy
+// path. A shadowed route keeps the fast path: its upstream.Tapper gets the
+// outgoing request and the answer as the client is sent it.
 
 // fastEligible reports whether r can take the fast path.
 func fastEligible(r *http.Request) bool {
@@ -28,9 +30,16 @@ func fastEligible(r *http.Request) bool {
 }
 
 func (h *sideHandler) serveFast(w http.ResponseWriter, r *http.Request) {
+	var tap upstream.Tap
+	if h.tapper != nil && h.tapper.Watches(h.hookTgt, r) {
+		tap = h.tapper.Tap(h.hookTgt, h.outRequest(r))
+	}
 	ctx := r.Context()
 	cn, err := h.conns.Get(ctx)
 	if err != nil {
+		if tap != nil {
+			tap.Done(false)
+		}
 		h.handleError(w, r, err)
 		return
 	}
@@ -43,10 +52,13 @@ func (h *sideHandler) serveFast(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
+		if tap != nil {
+			tap.Done(false)
+		}
 		h.handleError(w, r, err)
 		return
 	}
-	h.relay(w, ex)
+	h.relay(w, ex, tap)
 }
 
 // exchange is one request/response-headers round trip on cn; on error cn
@@ -135,9 +147,8 @@ func isReqSkip(k string) bool {
 	return false
 }
 
-// writeRequest serialises the outgoing request without building one: the
-// incoming header map is read, never cloned.
-func (h *sideHandler) writeRequest(bw *bufio.Writer, r *http.Request) {
+// outURL is the path and query sent upstream for r.
+func (h *sideHandler) outURL(r *http.Request) url.URL {
 	in := r.URL
 	out := url.URL{Path: in.Path, RawPath: in.RawPath, RawQuery: in.RawQuery, ForceQuery: in.ForceQuery}
 	if h.rewrite != nil {
@@ -148,6 +159,47 @@ func (h *sideHandler) writeRequest(bw *bufio.Writer, r *http.Request) {
 		}
 	}
 	out.Path, out.RawPath = joinURLPath(h.target, &out)
+	return out
+}
+
+// outRequest builds, for a Tapper, the request writeRequest sends: same
+// URL and header fields, in a header map of its own.
+func (h *sideHandler) outRequest(r *http.Request) *http.Request {
+	u := h.outURL(r)
+	u.Scheme, u.Host = h.target.Scheme, h.target.Host
+	hdr := r.Header.Clone()
+	if hdr == nil {
+		hdr = make(http.Header, 3)
+	}
+	conn := r.Header["Connection"]
+	for k := range hdr {
+		if isHop(k) || isReqSkip(k) || (conn != nil && namedIn(k, conn)) {
+			delete(hdr, k)
+		}
+	}
+	if te := r.Header["Te"]; te != nil && hasToken(te, "trailers") {
+		hdr["Te"] = []string{"trailers"}
+	}
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		if prior := r.Header["X-Forwarded-For"]; len(prior) > 0 {
+			ip = strings.Join(prior, ", ") + ", " + ip
+		}
+		hdr["X-Forwarded-For"] = []string{ip}
+	}
+	hdr["X-Forwarded-Host"] = []string{r.Host}
+	if r.TLS != nil {
+		hdr["X-Forwarded-Proto"] = []string{"https"}
+	} else {
+		hdr["X-Forwarded-Proto"] = []string{"http"}
+	}
+	return &http.Request{Method: r.Method, URL: &u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: hdr, Host: h.target.Host, Body: http.NoBody, RemoteAddr: r.RemoteAddr}
+}
+
+// writeRequest serialises the outgoing request without building one: the
+// incoming header map is read, never cloned.
+func (h *sideHandler) writeRequest(bw *bufio.Writer, r *http.Request) {
+	out := h.outURL(r)
 	bw.WriteString(r.Method)
 	bw.WriteByte(' ')
 	if p := out.EscapedPath(); p != "" {
@@ -258,7 +310,7 @@ func singleJoiningSlash(a, b string) string {
 
 // relay copies the response to the client and recycles the connection when
 // the exchange ended cleanly.
-func (h *sideHandler) relay(w http.ResponseWriter, ex exchange) {
+func (h *sideHandler) relay(w http.ResponseWriter, ex exchange, tap upstream.Tap) {
 	cn, resp := ex.cn, ex.resp
 	hdr := w.Header()
 	conn := resp.Header["Connection"]
@@ -278,7 +330,13 @@ func (h *sideHandler) relay(w http.ResponseWriter, ex exchange) {
 		hdr["Trailer"] = []string{strings.Join(keys, ", ")}
 	}
 	w.WriteHeader(resp.StatusCode)
-	err := h.copyBody(w, resp)
+	if tap != nil {
+		tap.Response(resp.StatusCode, resp.Header)
+	}
+	err := h.copyBody(w, resp, tap)
+	if tap != nil {
+		tap.Done(err == nil)
+	}
 	live := ex.stop()
 	if err != nil {
 		_ = cn.Close()
@@ -301,7 +359,7 @@ func (h *sideHandler) relay(w http.ResponseWriter, ex exchange) {
 
 // copyBody streams the body; like ReverseProxy it flushes after every write
 // for event streams and bodies of unknown length, so SSE is never delayed.
-func (h *sideHandler) copyBody(w http.ResponseWriter, resp *http.Response) error {
+func (h *sideHandler) copyBody(w http.ResponseWriter, resp *http.Response, tap upstream.Tap) error {
 	ct := resp.Header["Content-Type"]
 	flush := resp.ContentLength == -1 || (len(ct) > 0 && strings.HasPrefix(ct[0], "text/event-stream"))
 	buf := h.buffers.Get()
@@ -311,6 +369,9 @@ func (h *sideHandler) copyBody(w http.ResponseWriter, resp *http.Response) error
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return werr
+			}
+			if tap != nil {
+				tap.Write(buf[:n])
 			}
 			if flush {
 				if err := http.NewResponseController(w).Flush(); err != nil {

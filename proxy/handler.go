@@ -33,18 +33,24 @@ type sideHandler struct {
 	rewrite   *route.Route // non-nil only when the new side rewrites paths
 	rp        httputil.ReverseProxy
 	conns     *upstream.Conns // nil: every request takes rp
-	buffers   *bufferPool
-	m         sideMetrics
-	log       *slog.Logger
+	// tapper, when set, watches this side's fast-path exchanges (shadow).
+	tapper  upstream.Tapper
+	hookTgt upstream.Target
+	buffers *bufferPool
+	m       sideMetrics
+	log     *slog.Logger
 
 	servedBy, routeVal []string // len == cap == 1: appends never alias
 	body502, body504   []byte
 	len502, len504     []string
 }
 
-func (p *Proxy) newSideHandler(name string, side route.Side, target *url.URL, rt http.RoundTripper,
-	conns *upstream.Conns, rewrite *route.Route, st *sideStats) *sideHandler {
+func (p *Proxy) newSideHandler(name string, side route.Side, target *url.URL, t upstream.Timeouts,
+	rewrite *route.Route, st *sideStats) *sideHandler {
+	tgt := upstream.Target{Route: name, Side: side.String(), URL: target}
+	conns := p.pool.Conns(tgt, t)
 	h := &sideHandler{
+		hookTgt:   tgt,
 		routeName: name,
 		side:      side,
 		target:    target,
@@ -56,13 +62,16 @@ func (p *Proxy) newSideHandler(name string, side route.Side, target *url.URL, rt
 		conns:     conns,
 		buffers:   p.buffers,
 	}
+	if conns != nil {
+		h.tapper = p.pool.Tapper(tgt)
+	}
 	h.body502 = errorBody("upstream unreachable", name, side)
 	h.body504 = errorBody("upstream timeout", name, side)
 	h.len502 = []string{strconv.Itoa(len(h.body502))}
 	h.len504 = []string{strconv.Itoa(len(h.body504))}
 	h.rp = httputil.ReverseProxy{
 		Rewrite:        h.rewriteRequest,
-		Transport:      rt,
+		Transport:      p.pool.RoundTripper(tgt, t),
 		BufferPool:     p.buffers,
 		ErrorHandler:   h.handleError,
 		ModifyResponse: h.modifyResponse,

@@ -46,7 +46,8 @@ type Config struct {
 	Routes []route.Spec
 	// MaxIdleConnsPerHost is the keep-alive pool size per upstream [1024].
 	MaxIdleConnsPerHost int
-	// Hook optionally wraps every upstream round trip (shadow traffic).
+	// Hook optionally wraps every upstream round trip (shadow traffic);
+	// see upstream.Scoped and upstream.Tapper for keeping the fast path.
 	Hook upstream.Hook
 	// Logger [slog.Default()].
 	Logger *slog.Logger
@@ -152,37 +153,26 @@ func (p *Proxy) SetRoutes(specs []route.Spec) error {
 	legacyT := p.cfg.Timeouts
 	st := &state{table: tab, handlers: make([][2]*sideHandler, len(tab.Routes()))}
 	uses := []upstream.Use{{URL: p.cfg.Legacy, Timeouts: legacyT}}
-	st.fallback = p.newSideHandler(route.DefaultName, route.Legacy, p.cfg.Legacy,
-		p.roundTripper(route.DefaultName, route.Legacy, p.cfg.Legacy, legacyT),
-		p.conns(route.DefaultName, route.Legacy, p.cfg.Legacy, legacyT), nil, &p.statsFor(route.DefaultName).sides[0])
+	st.fallback = p.newSideHandler(route.DefaultName, route.Legacy, p.cfg.Legacy, legacyT, nil,
+		&p.statsFor(route.DefaultName).sides[0])
 	for i, rt := range tab.Routes() {
 		name := rt.Name()
 		rs := p.statsFor(name)
-		st.handlers[i][route.Legacy] = p.newSideHandler(name, route.Legacy, p.cfg.Legacy,
-			p.roundTripper(name, route.Legacy, p.cfg.Legacy, legacyT),
-			p.conns(name, route.Legacy, p.cfg.Legacy, legacyT), nil, &rs.sides[route.Legacy])
+		st.handlers[i][route.Legacy] = p.newSideHandler(name, route.Legacy, p.cfg.Legacy, legacyT, nil,
+			&rs.sides[route.Legacy])
 		newT := rt.Timeouts().Merge(p.cfg.Timeouts)
 		var rewrite *route.Route
 		if s := rt.Spec(); s.StripPrefix != "" || s.AddPrefix != "" {
 			rewrite = rt
 		}
-		st.handlers[i][route.New] = p.newSideHandler(name, route.New, rt.NewURL(),
-			p.roundTripper(name, route.New, rt.NewURL(), newT),
-			p.conns(name, route.New, rt.NewURL(), newT), rewrite, &rs.sides[route.New])
+		st.handlers[i][route.New] = p.newSideHandler(name, route.New, rt.NewURL(), newT, rewrite,
+			&rs.sides[route.New])
 		uses = append(uses, upstream.Use{URL: rt.NewURL(), Timeouts: newT})
 	}
 	p.state.Store(st)
 	p.pool.Retain(uses)
 	p.log.Info("route table installed", "routes", len(tab.Routes()))
 	return nil
-}
-
-func (p *Proxy) roundTripper(name string, side route.Side, u *url.URL, t upstream.Timeouts) http.RoundTripper {
-	return p.pool.RoundTripper(upstream.Target{Route: name, Side: side.String(), URL: u}, t)
-}
-
-func (p *Proxy) conns(name string, side route.Side, u *url.URL, t upstream.Timeouts) *upstream.Conns {
-	return p.pool.Conns(upstream.Target{Route: name, Side: side.String(), URL: u}, t)
 }
 
 // statsFor must be called with p.mu held.

@@ -30,6 +30,13 @@ type proxyBench struct {
 	stdout   io.Writer
 	children []*child
 	adminURL string
+	// shadowBefore is the shadow route's figures after the warm-up of
+	// the ficus-shadow-on row, so the table shows the timed run's share.
+	shadowBefore shadowStats
+	// shadowPace is the share of the ficus-shadow-off row's req/s both
+	// shadow rows are then also measured at (0: not paced); pacedRate is
+	// that rate once known.
+	shadowPace, pacedRate float64
 }
 
 // row is one line of the result table.
@@ -43,6 +50,11 @@ type row struct {
 	RPSRatio float64 `json:"rps_vs_nginx"`
 	P99Ratio float64 `json:"p99_vs_nginx"`
 	Note     string  `json:"note,omitempty"`
+	// Shadow is GET /api/shadow/{route} after the run, minus the warm-up
+	// (ficus-shadow-on only).
+	Shadow *shadowStats `json:"shadow,omitempty"`
+	// Paced is a second measurement at a fixed offered rate (shadow rows).
+	Paced *pacedResult `json:"paced,omitempty"`
 }
 
 const benchPath = "/api/orders/42?view=full"
@@ -59,9 +71,10 @@ func proxyBenchCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.StringVar(&b.outDir, "out", "bench-results", "directory for the JSON results (and profiles)")
 	fs.StringVar(&b.ficusBin, "ficus", "", "ficus binary [go build ./cmd/ficus into a temp dir]")
 	env := fs.String("ficus-env", "", "extra environment for ficus, comma-separated (e.g. GOGC=200)")
-	fs.StringVar(&b.profile, "profile", "", "profile this ficus row (ficus-1 or ficus-20): CPU + allocs into -out; its figures are then not comparable")
+	fs.StringVar(&b.profile, "profile", "", "profile this ficus row (ficus-1, ficus-20, ficus-shadow-off, ficus-shadow-on): CPU + allocs into -out; its figures are then not comparable")
 	fs.StringVar(&b.baseline, "baseline", "", "another ficus binary (e.g. an older commit) measured as rows base-1 and base-20 in the same run")
-	only := fs.String("only", "", "comma-separated rows to run [all]: direct,nginx,refproxy,ficus-1,ficus-20")
+	fs.Float64Var(&b.shadowPace, "shadow-pace", 0.5, "also measure the shadow rows at this share of ficus-shadow-off's req/s, for latency at equal load (0: off)")
+	only := fs.String("only", "", "comma-separated rows to run [all]: direct,nginx,refproxy,ficus-1,ficus-20,ficus-shadow-off,ficus-shadow-on")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -105,7 +118,7 @@ func (b *proxyBench) run(ctx context.Context, only string) error {
 	want := func(name string) bool {
 		return only == "" || strings.HasPrefix(name, "base-") || strings.Contains(","+only+",", ","+name+",")
 	}
-	if b.ficusBin == "" && (want("ficus-1") || want("ficus-20")) {
+	if b.ficusBin == "" && (want("ficus-1") || want("ficus-20") || want(shadowOff) || want(shadowOn)) {
 		b.ficusBin = filepath.Join(b.tmp, "ficus")
 		fmt.Fprintln(b.stdout, "building ficus …")
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", b.ficusBin, "./cmd/ficus")
@@ -139,19 +152,26 @@ func (b *proxyBench) run(ctx context.Context, only string) error {
 		{"nginx", "nginx proxy_pass, upstream keepalive 64", func(ctx context.Context) (string, error) { return b.startNginxProxy(ctx, addr(ports[0])) }},
 		{"refproxy", "httputil.ReverseProxy, tuned transport, buffer pool", func(ctx context.Context) (string, error) { return b.startRefProxy(ctx, legacy) }},
 		{"ficus-1", "ficus, 1 route, weight 0", func(ctx context.Context) (string, error) {
-			return b.startFicus(ctx, b.ficusBin, "ficus-1", legacy, newSide, 1)
+			return b.startFicus(ctx, b.ficusBin, "ficus-1", legacy, newSide, 1, false)
 		}},
 		{"ficus-20", "ficus, 20 routes, 50 % sticky (cookie) split", func(ctx context.Context) (string, error) {
-			return b.startFicus(ctx, b.ficusBin, "ficus-20", legacy, newSide, 20)
+			return b.startFicus(ctx, b.ficusBin, "ficus-20", legacy, newSide, 20, false)
+		}},
+		// Back to back, so the on/off ratios compare like with like.
+		{shadowOff, "ficus, 1 route, weight 0, shadow disabled", func(ctx context.Context) (string, error) {
+			return b.startFicus(ctx, b.ficusBin, shadowOff, legacy, newSide, 1, false)
+		}},
+		{shadowOn, "ficus, same route, shadow to identical 2nd backend", func(ctx context.Context) (string, error) {
+			return b.startFicus(ctx, b.ficusBin, shadowOn, legacy, newSide, 1, true)
 		}},
 	}
 	if b.baseline != "" {
 		specs = append(specs,
 			rowSpec{"base-1", "-baseline binary, 1 route, weight 0", func(ctx context.Context) (string, error) {
-				return b.startFicus(ctx, b.baseline, "base-1", legacy, newSide, 1)
+				return b.startFicus(ctx, b.baseline, "base-1", legacy, newSide, 1, false)
 			}},
 			rowSpec{"base-20", "-baseline binary, 20 routes, 50 % sticky split", func(ctx context.Context) (string, error) {
-				return b.startFicus(ctx, b.baseline, "base-20", legacy, newSide, 20)
+				return b.startFicus(ctx, b.baseline, "base-20", legacy, newSide, 20, false)
 			}})
 	}
 	var rows []row
@@ -172,14 +192,24 @@ func (b *proxyBench) run(ctx context.Context, only string) error {
 		if strings.HasSuffix(s.name, "-20") {
 			r.Note = strings.TrimSpace(r.Note + " " + b.splitNote(ctx))
 		}
+		if s.name == shadowOn {
+			st, err := b.shadowAfter(ctx)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			r.Shadow = &st
+		}
+		fmt.Fprintf(b.stdout, "  %-16s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  %5.1f µs CPU/req %s\n",
+			r.Name, r.Result.ReqPerSec, r.Result.P50ms, r.Result.P99ms, r.CPUus, r.Note)
+		if err := b.paced(ctx, &r, base); err != nil {
+			return fmt.Errorf("%s paced: %w", s.name, err)
+		}
 		rows = append(rows, r)
 		// Stop this row's proxy so it does not compete with the next row.
 		for _, c := range b.children[n:] {
 			c.stop()
 		}
 		b.children = b.children[:n]
-		fmt.Fprintf(b.stdout, "  %-9s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  %5.1f µs CPU/req %s\n",
-			r.Name, r.Result.ReqPerSec, r.Result.P50ms, r.Result.P99ms, r.CPUus, r.Note)
 	}
 	ratios(rows)
 	printTable(b.stdout, rows)
@@ -194,6 +224,11 @@ func (b *proxyBench) measure(ctx context.Context, name, base string, procs []*ch
 	if b.warmup > 0 {
 		if _, err := runWrk(ctx, warm, url); err != nil {
 			return wrkResult{}, 0, "", fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	if name == shadowOn {
+		if err := b.shadowWarm(ctx); err != nil {
+			return wrkResult{}, 0, "", err
 		}
 	}
 	var note string
@@ -269,16 +304,17 @@ func (b *proxyBench) writeJSON(rows []row) error {
 		return fmt.Errorf("results dir: %w", err)
 	}
 	doc := map[string]any{
-		"time":       time.Now().UTC().Format(time.RFC3339),
-		"cpus":       runtime.NumCPU(),
-		"go":         runtime.Version(),
-		"wrk":        fmt.Sprintf("-t%d -c%d -d%s --latency (warm-up %s)", b.wrk.threads, b.wrk.conns, b.wrk.duration, b.warmup),
-		"backend":    b.backend,
-		"path":       benchPath,
-		"ficus_env":  b.ficusEnv,
-		"baseline":   b.baseline,
-		"rows":       rows,
-		"goals_note": "ficus-1 >= 0.5 x nginx req/s; ficus p99 <= 2 x nginx p99; ficus-20 >= 0.9 x ficus-1 req/s",
+		"time":      time.Now().UTC().Format(time.RFC3339),
+		"cpus":      runtime.NumCPU(),
+		"go":        runtime.Version(),
+		"wrk":       fmt.Sprintf("-t%d -c%d -d%s --latency (warm-up %s)", b.wrk.threads, b.wrk.conns, b.wrk.duration, b.warmup),
+		"backend":   b.backend,
+		"path":      benchPath,
+		"ficus_env": b.ficusEnv,
+		"baseline":  b.baseline,
+		"rows":      rows,
+		"goals_note": "ficus-1 >= 0.5 x nginx req/s; ficus p99 <= 2 x nginx p99; ficus-20 >= 0.9 x ficus-1 req/s; " +
+			"ficus-shadow-on >= 0.6 x ficus-shadow-off req/s, p99 <= 1.1 x ficus-shadow-off p99",
 	}
 	buf, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
@@ -311,12 +347,12 @@ func ratios(rows []row) {
 
 func printTable(w io.Writer, rows []row) {
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "| %-9s | %-51s | %8s | %8s | %8s | %7s | %7s | %10s |\n", "row", "what", "req/s", "p50 ms", "p99 ms", "÷nginx", "p99÷ng", "CPU µs/req")
-	fmt.Fprintf(w, "|%s|%s|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 11), strings.Repeat("-", 53), strings.Repeat("-", 10),
+	fmt.Fprintf(w, "| %-16s | %-51s | %8s | %8s | %8s | %7s | %7s | %10s |\n", "row", "what", "req/s", "p50 ms", "p99 ms", "÷nginx", "p99÷ng", "CPU µs/req")
+	fmt.Fprintf(w, "|%s|%s|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 18), strings.Repeat("-", 53), strings.Repeat("-", 10),
 		strings.Repeat("-", 10), strings.Repeat("-", 10), strings.Repeat("-", 9), strings.Repeat("-", 9), strings.Repeat("-", 12))
 	var f1 *row
 	for i, r := range rows {
-		fmt.Fprintf(w, "| %-9s | %-51s | %8.0f | %8.2f | %8.2f | %7.2f | %7.2f | %10.1f |\n",
+		fmt.Fprintf(w, "| %-16s | %-51s | %8.0f | %8.2f | %8.2f | %7.2f | %7.2f | %10.1f |\n",
 			r.Name, r.What, r.Result.ReqPerSec, r.Result.P50ms, r.Result.P99ms, r.RPSRatio, r.P99Ratio, r.CPUus)
 		if r.Name == "ficus-1" {
 			f1 = &rows[i]
@@ -327,4 +363,5 @@ func printTable(w io.Writer, rows []row) {
 			fmt.Fprintf(w, "\nficus-20 ÷ ficus-1 req/s: %.2f  %s\n", r.Result.ReqPerSec/f1.Result.ReqPerSec, r.Note)
 		}
 	}
+	printShadow(w, rows)
 }

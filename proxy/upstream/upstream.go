@@ -73,11 +73,42 @@ type Hook interface {
 	RoundTrip(t Target, req *http.Request, next http.RoundTripper) (*http.Response, error)
 }
 
+// Scoped is implemented by a Hook that acts on some targets only (shadow
+// traffic on the shadowed routes): the others bypass it entirely and keep
+// the raw fast path.
+type Scoped interface {
+	Hooks(t Target) bool
+}
+
+// Tapper is implemented by a Hook that can also watch exchanges it does not
+// drive, so hooked plain-http targets keep the raw fast path (see Conns).
+// Watches decides, without allocating, whether the exchange of in (the
+// client's request, read only) is to be watched; only then does the caller
+// build the outgoing request and call Tap. Ownership of out and its Header
+// passes to the Tapper; it must not read a body from it.
+type Tapper interface {
+	Hook
+	Watches(t Target, in *http.Request) bool
+	Tap(t Target, out *http.Request) Tap
+}
+
+// Tap watches one exchange driven by the caller. Response is called at most
+// once, with the final response as received from upstream (the Tap may keep
+// h: the caller no longer changes it); Write with each chunk of body as the
+// client is sent it (p must not be kept); Done exactly once, complete
+// reporting whether the client got the whole answer.
+type Tap interface {
+	Response(status int, h http.Header)
+	Write(p []byte)
+	Done(complete bool)
+}
+
 // Config configures a Pool.
 type Config struct {
 	// MaxIdleConnsPerHost is the keep-alive pool size per backend [1024].
 	MaxIdleConnsPerHost int
-	// Hook, if non-nil, wraps every round trip.
+	// Hook, if non-nil, wraps every round trip (of the targets it Hooks,
+	// when it is Scoped).
 	Hook Hook
 	// Logger receives pool events [slog.Default()].
 	Logger *slog.Logger
@@ -119,17 +150,38 @@ func NewPool(cfg Config) *Pool {
 // pooled transport on first use. The returned value is safe for concurrent use.
 func (p *Pool) RoundTripper(target Target, t Timeouts) http.RoundTripper {
 	base := p.transport(poolKey{scheme: target.URL.Scheme, host: target.URL.Host, timeouts: t})
-	if p.cfg.Hook == nil {
+	if !p.Hooked(target) {
 		return base
 	}
 	return &hooked{target: target, base: base, hook: p.cfg.Hook}
 }
 
+// Hooked reports whether requests to target must reach the Hook.
+func (p *Pool) Hooked(target Target) bool {
+	if p.cfg.Hook == nil {
+		return false
+	}
+	s, ok := p.cfg.Hook.(Scoped)
+	return !ok || s.Hooks(target)
+}
+
+// Tapper returns the Hook as a Tapper when target is hooked and the Hook
+// can watch raw exchanges; callers of Conns must then use it.
+func (p *Pool) Tapper(target Target) Tapper {
+	if !p.Hooked(target) {
+		return nil
+	}
+	tp, _ := p.cfg.Hook.(Tapper)
+	return tp
+}
+
 // Conns returns the raw connection pool for a plain-http target, or nil when
 // the caller must use RoundTripper instead: for https targets (TLS and
-// HTTP/2 are http.Transport's job) and when a Hook must see every request.
+// HTTP/2 are http.Transport's job) and when a Hook that is no Tapper must
+// see every request. For a hooked target, Tapper is not nil and the caller
+// must let it watch the exchanges.
 func (p *Pool) Conns(target Target, t Timeouts) *Conns {
-	if p.cfg.Hook != nil || target.URL.Scheme != "http" {
+	if target.URL.Scheme != "http" || (p.Hooked(target) && p.Tapper(target) == nil) {
 		return nil
 	}
 	k := poolKey{scheme: target.URL.Scheme, host: target.URL.Host, timeouts: t}

@@ -100,6 +100,50 @@ func TestPoolConns(t *testing.T) {
 	}
 }
 
+// TestScopedHook: a Scoped hook sees only the targets it hooks; a Tapper
+// keeps raw connections for them, any other hook forces RoundTripper.
+func TestScopedHook(t *testing.T) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h, _ := url.Parse("http://127.0.0.1:1")
+	to := DefaultTimeouts()
+	tests := []struct {
+		name              string
+		hook              Hook
+		route             string
+		hooked, tap, conn bool
+	}{
+		{"scoped, other route", scopedHook{only: "s"}, "x", false, false, true},
+		{"scoped, hooked route", scopedHook{only: "s"}, "s", true, false, false},
+		{"tapper, other route", tapperHook{scopedHook{only: "s"}}, "x", false, false, true},
+		{"tapper, hooked route", tapperHook{scopedHook{only: "s"}}, "s", true, true, true},
+		{"unscoped hook", hookFunc(nil), "x", true, false, false},
+		{"no hook", nil, "x", false, false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := NewPool(Config{Logger: quiet, Hook: tc.hook})
+			tg := Target{Route: tc.route, URL: h}
+			_, wrapped := p.RoundTripper(tg, to).(*hooked)
+			if p.Hooked(tg) != tc.hooked || wrapped != tc.hooked || (p.Tapper(tg) != nil) != tc.tap || (p.Conns(tg, to) != nil) != tc.conn {
+				t.Fatalf("hooked %v wrapped %v tapper %v conns %v, want %v %v %v %v",
+					p.Hooked(tg), wrapped, p.Tapper(tg) != nil, p.Conns(tg, to) != nil, tc.hooked, tc.hooked, tc.tap, tc.conn)
+			}
+		})
+	}
+}
+
+type scopedHook struct{ only string }
+
+func (s scopedHook) Hooks(t Target) bool { return t.Route == s.only }
+func (scopedHook) RoundTrip(_ Target, req *http.Request, next http.RoundTripper) (*http.Response, error) {
+	return next.RoundTrip(req)
+}
+
+type tapperHook struct{ scopedHook }
+
+func (tapperHook) Watches(Target, *http.Request) bool { return false }
+func (tapperHook) Tap(Target, *http.Request) Tap      { return nil }
+
 type hookFunc func()
 
 func (hookFunc) RoundTrip(_ Target, req *http.Request, next http.RoundTripper) (*http.Response, error) {

@@ -71,7 +71,8 @@ type Config struct {
 	Workers, Queue int
 	// Recorder receives mismatches; nil records nothing.
 	Recorder Recorder
-	// Transport sends mirrored requests [a private http.Transport].
+	// Transport sends mirrored requests [plain-http ones over raw keep-alive
+	// connections, others over a private http.Transport].
 	Transport http.RoundTripper
 	// Logger [slog.Default()]; Registerer receives the metrics [private].
 	Logger     *slog.Logger
@@ -85,11 +86,22 @@ type Mirror struct {
 	routes   map[string]*routeState // immutable after New
 	jobs     chan *job
 	client   *http.Client
+	raw      *rawClient // nil when cfg.Transport was given: it sends everything
 	metrics  *metrics
 	instance string
 	started  time.Time
 	running  sync.Once
+	// bufs holds *[copyBufSize]byte for reading shadow answers: a fresh
+	// buffer per mirrored request was most of the mirror's garbage.
+	bufs sync.Pool
 }
+
+const copyBufSize = 32 << 10
+
+var (
+	_ upstream.Tapper = (*Mirror)(nil)
+	_ upstream.Scoped = (*Mirror)(nil)
+)
 
 // New validates cfg and builds the per-route comparators and detectors.
 func New(cfg Config) (*Mirror, error) {
@@ -108,8 +120,10 @@ func New(cfg Config) (*Mirror, error) {
 	if cfg.Registerer == nil {
 		cfg.Registerer = prometheus.NewRegistry()
 	}
+	var raw *rawClient
 	if cfg.Transport == nil {
 		cfg.Transport = newTransport()
+		raw = newRawClient(cfg.Logger, 64)
 	}
 	met, err := newMetrics(cfg.Registerer)
 	if err != nil {
@@ -121,6 +135,7 @@ func New(cfg Config) (*Mirror, error) {
 		routes:   make(map[string]*routeState, len(cfg.Routes)),
 		jobs:     make(chan *job, cfg.Queue),
 		client:   &http.Client{Transport: cfg.Transport, CheckRedirect: noRedirects},
+		raw:      raw,
 		metrics:  met,
 		instance: fmt.Sprintf("%016x", rand.Uint64()),
 		started:  time.Now().UTC(),
@@ -243,6 +258,9 @@ func (m *Mirror) Run(ctx context.Context) error {
 	wg.Wait()
 	if tr, ok := m.cfg.Transport.(interface{ CloseIdleConnections() }); ok {
 		tr.CloseIdleConnections()
+	}
+	if m.raw != nil {
+		m.raw.pool.Retain(nil)
 	}
 	return nil
 }

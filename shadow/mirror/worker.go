@@ -112,7 +112,7 @@ func (m *Mirror) process(ctx context.Context, j *job) {
 // for a sampled share) and feeds the legacy-vs-legacy comparison.
 func (m *Mirror) learnNoise(ctx context.Context, j *job, client string, legacy diff.Answer) {
 	rs := j.route
-	var u string
+	var u url.URL
 	switch {
 	case rs.cfg.SecondLegacy != nil:
 		u = joinURL(rs.cfg.SecondLegacy, client, j.url.RawQuery)
@@ -136,56 +136,88 @@ func pathQuery(p, rawQuery string) string {
 	return p + "?" + rawQuery
 }
 
-func (m *Mirror) sideURL(rs *routeState, side, client, rawQuery string) string {
+func (m *Mirror) sideURL(rs *routeState, side, client, rawQuery string) url.URL {
 	if side == sideLegacy {
 		return joinURL(m.cfg.Legacy, client, rawQuery)
 	}
 	u := *rs.cfg.New
 	u.Path, u.RawPath, u.RawQuery = rs.newPath(client), "", rawQuery
-	return u.String()
+	return u
 }
 
-func joinURL(base *url.URL, p, rawQuery string) string {
+func joinURL(base *url.URL, p, rawQuery string) url.URL {
 	u := *base
 	u.Path, u.RawPath, u.RawQuery = joinPath(base.Path, p), "", rawQuery
-	return u.String()
+	return u
 }
 
 // send performs one mirrored exchange, reading at most MaxBodyBytes of the
 // answer into memory and hashing all of it, within the route's timeout.
-func (m *Mirror) send(ctx context.Context, j *job, target string) (diff.Answer, time.Duration, error) {
+func (m *Mirror) send(ctx context.Context, j *job, target url.URL) (diff.Answer, time.Duration, error) {
 	rs := j.route
 	ctx, cancel := context.WithTimeout(ctx, rs.cfg.Timeout)
 	defer cancel()
+	start := time.Now()
+	var resp *http.Response
+	var finish func(clean bool)
+	var err error
+	if m.raw != nil && target.Scheme == "http" {
+		resp, finish, err = m.raw.do(ctx, j.method, &target, j.header, j.body)
+	} else {
+		resp, finish, err = m.sendTransport(ctx, j, target)
+	}
+	if err != nil {
+		return diff.Answer{}, 0, err
+	}
+	a, err := m.readAnswer(rs, resp)
+	finish(err == nil)
+	if err != nil {
+		return diff.Answer{}, 0, err
+	}
+	return a, time.Since(start), nil
+}
+
+func (m *Mirror) sendTransport(ctx context.Context, j *job, target url.URL) (*http.Response, func(bool), error) {
 	var body io.Reader
 	if j.body != nil {
 		body = bytes.NewReader(j.body)
 	}
-	req, err := http.NewRequestWithContext(ctx, j.method, target, body)
+	req, err := http.NewRequestWithContext(ctx, j.method, target.String(), body)
 	if err != nil {
-		return diff.Answer{}, 0, fmt.Errorf("build shadow request: %w", err)
+		return nil, nil, fmt.Errorf("build shadow request: %w", err)
 	}
 	req.Header = j.header.Clone()
 	req.Header.Set(HeaderName, "1")
 	req.ContentLength = int64(len(j.body))
-	start := time.Now()
 	resp, err := m.client.Do(req)
 	if err != nil {
-		return diff.Answer{}, 0, err
+		return nil, nil, err
 	}
-	defer resp.Body.Close()
+	return resp, func(bool) { resp.Body.Close() }, nil
+}
+
+// readAnswer reads the whole body, keeping at most MaxBodyBytes of it.
+func (m *Mirror) readAnswer(rs *routeState, resp *http.Response) (diff.Answer, error) {
 	h := sha256.New()
 	var buf bytes.Buffer
-	n, err := io.Copy(io.MultiWriter(h, &capWriter{buf: &buf, max: rs.cfg.MaxBodyBytes}), resp.Body)
+	if cl := resp.ContentLength; cl > 0 {
+		buf.Grow(int(min(cl, rs.cfg.MaxBodyBytes)))
+	}
+	cb, _ := m.bufs.Get().(*[copyBufSize]byte)
+	if cb == nil {
+		cb = new([copyBufSize]byte)
+	}
+	n, err := io.CopyBuffer(io.MultiWriter(h, &capWriter{buf: &buf, max: rs.cfg.MaxBodyBytes}), resp.Body, cb[:])
+	m.bufs.Put(cb)
 	if err != nil {
-		return diff.Answer{}, 0, fmt.Errorf("read shadow answer: %w", err)
+		return diff.Answer{}, fmt.Errorf("read shadow answer: %w", err)
 	}
 	a := diff.Answer{
 		Status: resp.StatusCode, Header: resp.Header, ContentType: resp.Header.Get("Content-Type"),
 		Body: buf.Bytes(), Truncated: n > int64(buf.Len()), Size: n,
 	}
-	copy(a.Hash[:], h.Sum(nil))
-	return a, time.Since(start), nil
+	h.Sum(a.Hash[:0])
+	return a, nil
 }
 
 // capWriter keeps the first max bytes and discards the rest.
