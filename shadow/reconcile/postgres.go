@@ -1,0 +1,194 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ficus-migrate/ficus/shadow/data"
+)
+
+// PostgresConfig configures a PostgreSQL side.
+type PostgresConfig struct {
+	// Pool queries the database; see OpenPostgres.
+	Pool  *PGPool
+	Table Table
+}
+
+// Postgres is a Side on a PostgreSQL table.
+type Postgres struct {
+	cfg PostgresConfig
+	q   *queries
+}
+
+// PGPool is a fixed set of connections with TimeZone UTC, the session
+// setting the canonical expressions need. It is small on purpose: reconcile
+// runs a bounded number of queries at once.
+type PGPool struct {
+	conns chan *pgx.Conn
+	all   []*pgx.Conn
+}
+
+// OpenPostgres opens n connections to dsn. Errors never contain the DSN.
+func OpenPostgres(ctx context.Context, dsn string, n int) (*PGPool, error) {
+	cc, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, errors.New("parse postgres DSN: invalid (not shown)")
+	}
+	cc.RuntimeParams["timezone"] = "UTC"
+	cc.RuntimeParams["application_name"] = "ficus-reconcile"
+	p := &PGPool{conns: make(chan *pgx.Conn, max(n, 1))}
+	for range max(n, 1) {
+		c, err := pgx.ConnectConfig(ctx, cc)
+		if err != nil {
+			p.Close(ctx)
+			return nil, fmt.Errorf("connect to postgres: %w", err)
+		}
+		p.all = append(p.all, c)
+		p.conns <- c
+	}
+	return p, nil
+}
+
+// Close closes every connection.
+func (p *PGPool) Close(ctx context.Context) {
+	for _, c := range p.all {
+		_ = c.Close(ctx) // nothing to do about a failed goodbye
+	}
+}
+
+// with runs fn on a free connection.
+func (p *PGPool) with(ctx context.Context, fn func(*pgx.Conn) error) error {
+	select {
+	case c := <-p.conns:
+		defer func() { p.conns <- c }()
+		return fn(c)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *PGPool) queryRow(ctx context.Context, sql string, dst []any, args ...any) error {
+	return p.with(ctx, func(c *pgx.Conn) error { return c.QueryRow(ctx, sql, args...).Scan(dst...) })
+}
+
+// query calls each for every row; scanning happens inside.
+func (p *PGPool) query(ctx context.Context, sql string, each func(pgx.Rows) error, args ...any) error {
+	return p.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := each(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+}
+
+// NewPostgres returns a PostgreSQL side.
+func NewPostgres(cfg PostgresConfig) (*Postgres, error) {
+	if cfg.Pool == nil {
+		return nil, errors.New("postgres side: no pool")
+	}
+	if err := cfg.Table.validate(); err != nil {
+		return nil, err
+	}
+	return &Postgres{cfg: cfg}, nil
+}
+
+// Engine implements Side.
+func (p *Postgres) Engine() data.Engine { return data.Postgres }
+
+// Table implements Side.
+func (p *Postgres) Table() Table { return p.cfg.Table }
+
+// Describe implements Side.
+func (p *Postgres) Describe(ctx context.Context) ([]string, error) {
+	got := map[string]string{}
+	err := p.cfg.Pool.query(ctx, p.cfg.Table.describeSQL(data.Postgres), func(r pgx.Rows) error {
+		var name, typ string
+		if err := r.Scan(&name, &typ); err != nil {
+			return err
+		}
+		got[name] = typ
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("describe %s: %w", p.cfg.Table.Name, err)
+	}
+	return orderTypes(p.cfg.Table, got)
+}
+
+// Prepare implements Side.
+func (p *Postgres) Prepare(kinds []data.Kind) error {
+	q, err := p.cfg.Table.prepare(data.Postgres, kinds)
+	p.q = q
+	return err
+}
+
+// Bounds implements Side.
+func (p *Postgres) Bounds(ctx context.Context) (lo, hi int64, ok bool, err error) {
+	var l, h *int64
+	if err := p.cfg.Pool.queryRow(ctx, p.q.bounds, []any{&l, &h}); err != nil {
+		return 0, 0, false, fmt.Errorf("key bounds of %s: %w", p.cfg.Table.Name, err)
+	}
+	if l == nil || h == nil {
+		return 0, 0, false, nil
+	}
+	return *l, *h, true, nil
+}
+
+// Checksum implements Side.
+func (p *Postgres) Checksum(ctx context.Context, lo, hi int64) (Sum, error) {
+	var s Sum
+	if err := p.cfg.Pool.queryRow(ctx, p.q.checksum, []any{&s.Count, &s.Hash}, lo, hi); err != nil {
+		return Sum{}, fmt.Errorf("checksum %s [%d, %d]: %w", p.cfg.Table.Name, lo, hi, err)
+	}
+	return s, nil
+}
+
+// Rows implements Side.
+func (p *Postgres) Rows(ctx context.Context, lo, hi int64) ([]Row, error) {
+	n := len(p.q.kinds)
+	var out []Row
+	texts := make([]*string, n)
+	dst := make([]any, n+1)
+	for i := range texts {
+		dst[i+1] = &texts[i]
+	}
+	err := p.cfg.Pool.query(ctx, p.q.rows, func(rows pgx.Rows) error {
+		var r Row
+		dst[0] = &r.Key
+		if err := rows.Scan(dst...); err != nil {
+			return err
+		}
+		r.Values = toValues(texts)
+		if err := p.q.finish(r.Values); err != nil {
+			return fmt.Errorf("key %d: %w", r.Key, err)
+		}
+		out = append(out, r)
+		return nil
+	}, lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("rows of %s [%d, %d]: %w", p.cfg.Table.Name, lo, hi, err)
+	}
+	return out, nil
+}
+
+func toValues(texts []*string) []data.Value {
+	vals := make([]data.Value, len(texts))
+	for i, t := range texts {
+		if t == nil {
+			vals[i] = data.Value{Null: true}
+		} else {
+			vals[i] = data.Value{Text: *t}
+		}
+	}
+	return vals
+}

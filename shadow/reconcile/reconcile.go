@@ -1,0 +1,351 @@
+// Package reconcile compares two tables as they are now, where they live:
+// both databases checksum key ranges, and only ranges whose checksums
+// differ are split again (in the manner of data-diff), down to ranges small
+// enough to fetch and compare row by row. The two tables may be on
+// different engines (MariaDB/MySQL and PostgreSQL): every value is first
+// turned into the canonical text of package data, inside the database.
+package reconcile
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ficus-migrate/ficus/shadow/data"
+)
+
+// Config says what to compare and how finely.
+type Config struct {
+	// Legacy and New are the two tables. Their Table.Columns pair up by
+	// position; only Legacy's Table.Rules are applied.
+	Legacy, New Side
+	// Segments is how many ranges a differing range is split into, 2 to
+	// 1024. Default: 16.
+	Segments int
+	// LeafRows: a differing range with at most this many rows on each side
+	// is fetched and compared row by row. Default: 2000.
+	LeafRows int64
+	// Parallel is how many ranges are checksummed at once (each on both
+	// sides at the same time). Default: 4.
+	Parallel int
+}
+
+// Finding kinds.
+const (
+	MissingInNew    = "missing_in_new"
+	MissingInLegacy = "missing_in_legacy"
+	Differs         = "differs"
+)
+
+// Difference is one key whose rows are not equal.
+type Difference struct {
+	Key  int64
+	Kind string // MissingInNew, MissingInLegacy or Differs
+	// Columns are the differing column pairs (Differs only), in mapping order.
+	Columns []ColumnDiff
+}
+
+// ColumnDiff is one differing column pair with both canonical values
+// (the legacy one after its rules).
+type ColumnDiff struct {
+	Legacy, New       string // column names
+	LegacyVal, NewVal data.Value
+}
+
+// Stats says what the comparison cost.
+type Stats struct {
+	LegacyRows, NewRows int64 // rows in each table
+	// Checksums is the number of range checksum queries, per side.
+	Checksums int64
+	// Fetched is the number of rows read row by row, both sides together.
+	Fetched int64
+	// LegacyDBTime and NewDBTime add up how long each side's queries took,
+	// as the client saw them.
+	LegacyDBTime, NewDBTime time.Duration
+	Wall                    time.Duration
+}
+
+// Result is the outcome of Run: every difference, in key order.
+type Result struct {
+	Differences []Difference
+	Stats       Stats
+}
+
+// Run compares the two tables.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if cfg.Legacy == nil || cfg.New == nil {
+		return nil, errors.New("reconcile: need both sides")
+	}
+	if cfg.Segments == 0 {
+		cfg.Segments = 16
+	}
+	if cfg.Segments < 2 || cfg.Segments > 1024 {
+		return nil, fmt.Errorf("reconcile: segments must be 2..1024, got %d", cfg.Segments)
+	}
+	if cfg.LeafRows <= 0 {
+		cfg.LeafRows = 2000
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 4
+	}
+	lt, nt := cfg.Legacy.Table(), cfg.New.Table()
+	if len(lt.Columns) != len(nt.Columns) {
+		return nil, fmt.Errorf("reconcile: %d legacy columns against %d new columns", len(lt.Columns), len(nt.Columns))
+	}
+	start := time.Now()
+	r := &run{cfg: cfg, legacy: timed{side: cfg.Legacy}, new: timed{side: cfg.New}}
+	if err := r.prepare(ctx); err != nil {
+		return nil, err
+	}
+	res, err := r.compare(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res.Stats.LegacyDBTime = time.Duration(r.legacy.dbTime.Load())
+	res.Stats.NewDBTime = time.Duration(r.new.dbTime.Load())
+	res.Stats.Checksums = r.checksums.Load()
+	res.Stats.Fetched = r.fetched.Load()
+	res.Stats.Wall = time.Since(start)
+	return res, nil
+}
+
+// Kinds returns how each column pair is compared, given the data types
+// Describe reported: the more specific kind of the two, and decimal for a
+// scaled column.
+func Kinds(legacyTypes, newTypes []string, rules []data.Rule) []data.Kind {
+	kinds := make([]data.Kind, len(legacyTypes))
+	for i := range legacyTypes {
+		k := data.Unify(data.KindOf(data.MySQL, legacyTypes[i]), data.KindOf(data.Postgres, newTypes[i]))
+		if rules != nil {
+			k = rules[i].Kind(k)
+		}
+		kinds[i] = k
+	}
+	return kinds
+}
+
+// timed wraps a side and adds up its query time.
+type timed struct {
+	side   Side
+	dbTime atomic.Int64
+}
+
+func (t *timed) add(since time.Time) { t.dbTime.Add(int64(time.Since(since))) }
+
+type run struct {
+	cfg       Config
+	legacy    timed
+	new       timed
+	checksums atomic.Int64
+	fetched   atomic.Int64
+
+	mu    sync.Mutex
+	diffs []Difference
+	rows  [2]int64
+}
+
+func (r *run) prepare(ctx context.Context) error {
+	var lt, nt []string
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { lt, err = r.cfg.Legacy.Describe(gctx); return err })
+	g.Go(func() (err error) { nt, err = r.cfg.New.Describe(gctx); return err })
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	kinds := Kinds(lt, nt, r.cfg.Legacy.Table().Rules)
+	if err := r.cfg.Legacy.Prepare(kinds); err != nil {
+		return err
+	}
+	return r.cfg.New.Prepare(kinds)
+}
+
+// span is an inclusive key range.
+type span struct{ lo, hi int64 }
+
+func (r *run) compare(ctx context.Context) (*Result, error) {
+	var lb, nb span
+	var lok, nok bool
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { lb.lo, lb.hi, lok, err = r.cfg.Legacy.Bounds(gctx); return err })
+	g.Go(func() (err error) { nb.lo, nb.hi, nok, err = r.cfg.New.Bounds(gctx); return err })
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	var all span
+	switch {
+	case !lok && !nok:
+		return res, nil
+	case !lok:
+		all = nb
+	case !nok:
+		all = lb
+	default:
+		all = span{min(lb.lo, nb.lo), max(lb.hi, nb.hi)}
+	}
+	// Level by level: every range of a level is checksummed on both sides;
+	// the differing ones are either fetched (small) or split for the next.
+	level := split(all, r.cfg.Segments)
+	top := true
+	for len(level) > 0 {
+		var next []span
+		var nextMu sync.Mutex
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(r.cfg.Parallel)
+		for _, s := range level {
+			g.Go(func() error {
+				ls, ns, err := r.sums(gctx, s)
+				if err != nil {
+					return err
+				}
+				if top {
+					r.mu.Lock()
+					r.rows[0] += ls.Count
+					r.rows[1] += ns.Count
+					r.mu.Unlock()
+				}
+				if ls == ns {
+					return nil
+				}
+				if max(ls.Count, ns.Count) <= r.cfg.LeafRows || s.lo == s.hi {
+					return r.leaf(gctx, s)
+				}
+				nextMu.Lock()
+				next = append(next, split(s, r.cfg.Segments)...)
+				nextMu.Unlock()
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, err
+		}
+		level, top = next, false
+	}
+	res.Differences = sortDiffs(r.diffs)
+	res.Stats.LegacyRows, res.Stats.NewRows = r.rows[0], r.rows[1]
+	return res, nil
+}
+
+// sums checksums s on both sides at once.
+func (r *run) sums(ctx context.Context, s span) (ls, ns Sum, err error) {
+	r.checksums.Add(1)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		defer r.legacy.add(time.Now())
+		ls, err = r.cfg.Legacy.Checksum(gctx, s.lo, s.hi)
+		return err
+	})
+	g.Go(func() (err error) {
+		defer r.new.add(time.Now())
+		ns, err = r.cfg.New.Checksum(gctx, s.lo, s.hi)
+		return err
+	})
+	err = g.Wait()
+	return ls, ns, err
+}
+
+// leaf fetches s from both sides and records its differences.
+func (r *run) leaf(ctx context.Context, s span) error {
+	var lrows, nrows []Row
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		defer r.legacy.add(time.Now())
+		lrows, err = r.cfg.Legacy.Rows(gctx, s.lo, s.hi)
+		return err
+	})
+	g.Go(func() (err error) {
+		defer r.new.add(time.Now())
+		nrows, err = r.cfg.New.Rows(gctx, s.lo, s.hi)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	r.fetched.Add(int64(len(lrows) + len(nrows)))
+	d := DiffRows(r.cfg.Legacy.Table().Columns, r.cfg.New.Table().Columns, lrows, nrows)
+	r.mu.Lock()
+	r.diffs = append(r.diffs, d...)
+	r.mu.Unlock()
+	return nil
+}
+
+// DiffRows merges two key-ordered row lists and returns their differences.
+// A key repeated on one side is compared once; its extra rows are ignored
+// (a reconciled key is meant to be unique on both sides).
+func DiffRows(legacyCols, newCols []string, legacy, new []Row) []Difference {
+	var out []Difference
+	i, j := 0, 0
+	for i < len(legacy) || j < len(new) {
+		switch {
+		case j >= len(new) || (i < len(legacy) && legacy[i].Key < new[j].Key):
+			out = append(out, Difference{Key: legacy[i].Key, Kind: MissingInNew})
+			i = skip(legacy, i)
+		case i >= len(legacy) || new[j].Key < legacy[i].Key:
+			out = append(out, Difference{Key: new[j].Key, Kind: MissingInLegacy})
+			j = skip(new, j)
+		default:
+			if cols := diffValues(legacyCols, newCols, legacy[i].Values, new[j].Values); cols != nil {
+				out = append(out, Difference{Key: legacy[i].Key, Kind: Differs, Columns: cols})
+			}
+			i, j = skip(legacy, i), skip(new, j)
+		}
+	}
+	return out
+}
+
+func skip(rows []Row, i int) int {
+	k := rows[i].Key
+	for i < len(rows) && rows[i].Key == k {
+		i++
+	}
+	return i
+}
+
+func diffValues(lc, nc []string, lv, nv []data.Value) []ColumnDiff {
+	var out []ColumnDiff
+	for c := range lv {
+		if lv[c] != nv[c] {
+			out = append(out, ColumnDiff{Legacy: lc[c], New: nc[c], LegacyVal: lv[c], NewVal: nv[c]})
+		}
+	}
+	return out
+}
+
+// split divides s into at most n ranges of nearly equal key width.
+func split(s span, n int) []span {
+	// Widths are computed in uint64: hi-lo may not fit an int64.
+	width := uint64(s.hi-s.lo) + 1
+	if width == 0 { // the whole int64 range
+		width = ^uint64(0)
+	}
+	step := width / uint64(n)
+	if width%uint64(n) != 0 {
+		step++
+	}
+	if step == 0 {
+		step = 1
+	}
+	var out []span
+	lo := s.lo
+	for {
+		hi := int64(uint64(lo) + step - 1)
+		if hi < lo || hi >= s.hi { // overflow or the end
+			out = append(out, span{lo, s.hi})
+			return out
+		}
+		out = append(out, span{lo, hi})
+		lo = hi + 1
+	}
+}
+
+func sortDiffs(d []Difference) []Difference {
+	slices.SortFunc(d, func(a, b Difference) int { return cmp.Compare(a.Key, b.Key) })
+	return d
+}

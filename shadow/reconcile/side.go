@@ -1,0 +1,183 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/ficus-migrate/ficus/shadow/data"
+)
+
+// Side is one table of a comparison, queried where it lives. Keys are a
+// single integer column; ranges are inclusive [lo, hi].
+type Side interface {
+	// Engine is the side's SQL dialect.
+	Engine() data.Engine
+	// Table is what the side compares.
+	Table() Table
+	// Describe reports the information_schema data type of each mapped
+	// column, in Table.Columns order.
+	Describe(ctx context.Context) ([]string, error)
+	// Prepare fixes how each column is compared; it is called once, after
+	// Describe, before any other method.
+	Prepare(kinds []data.Kind) error
+	// Bounds returns the smallest and largest key; ok is false for an
+	// empty table.
+	Bounds(ctx context.Context) (lo, hi int64, ok bool, err error)
+	// Checksum counts the rows with keys in [lo, hi] and sums their row
+	// hashes, computed in the database.
+	Checksum(ctx context.Context, lo, hi int64) (Sum, error)
+	// Rows returns the rows with keys in [lo, hi] in key order, values
+	// canonical (rules applied on the legacy side).
+	Rows(ctx context.Context, lo, hi int64) ([]Row, error)
+}
+
+// Sum is a range checksum: two ranges with equal sums hold, with
+// overwhelming probability, equal rows.
+type Sum struct {
+	Count int64
+	Hash  string // decimal sum of 60-bit row hashes
+}
+
+// Row is one row's key and canonical column values.
+type Row struct {
+	Key    int64
+	Values []data.Value
+}
+
+// Table names a table and the columns compared on one side.
+type Table struct {
+	// Name is schema.table (for MariaDB/MySQL: database.table).
+	Name string
+	// Key is the single integer key column.
+	Key string
+	// Columns are the compared columns, paired by position with the other
+	// side's.
+	Columns []string
+	// Rules adjust the values of Columns (same length, or nil); only the
+	// legacy side has rules.
+	Rules []data.Rule
+}
+
+// queries is the SQL of one side, built once by Prepare.
+type queries struct {
+	engine   data.Engine
+	bounds   string
+	checksum string
+	rows     string
+	raw      []bool // column i is fetched raw and canonicalised in Go
+	kinds    []data.Kind
+	rules    []data.Rule
+}
+
+func (t Table) validate() error {
+	if t.Key == "" || len(t.Columns) == 0 {
+		return fmt.Errorf("table %q: need a key and at least one column", t.Name)
+	}
+	if t.Rules != nil && len(t.Rules) != len(t.Columns) {
+		return fmt.Errorf("table %q: %d rules for %d columns", t.Name, len(t.Rules), len(t.Columns))
+	}
+	if _, _, ok := strings.Cut(t.Name, "."); !ok {
+		return fmt.Errorf("table %q: expected schema.table", t.Name)
+	}
+	return nil
+}
+
+func (t Table) rule(i int) data.Rule {
+	if t.Rules == nil {
+		return data.Rule{}
+	}
+	return t.Rules[i]
+}
+
+func (t Table) quotedName(e data.Engine) string {
+	schema, name, _ := strings.Cut(t.Name, ".")
+	return data.QuoteIdent(e, schema) + "." + data.QuoteIdent(e, name)
+}
+
+// describeSQL selects the data types of the columns, in no particular order.
+func (t Table) describeSQL(e data.Engine) string {
+	schema, name, _ := strings.Cut(t.Name, ".")
+	q := "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
+	if e == data.Postgres {
+		q = "SELECT column_name::text, CASE WHEN data_type = 'USER-DEFINED' THEN udt_name::text ELSE data_type::text END FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
+	}
+	return fmt.Sprintf(q, data.QuoteString(e, schema), data.QuoteString(e, name))
+}
+
+func orderTypes(t Table, got map[string]string) ([]string, error) {
+	if _, ok := got[t.Key]; !ok {
+		if len(got) == 0 {
+			return nil, fmt.Errorf("table %s not found", t.Name)
+		}
+		return nil, fmt.Errorf("table %s has no key column %q", t.Name, t.Key)
+	}
+	if k := data.KindOf(data.Postgres, got[t.Key]); k != data.KindInteger {
+		return nil, fmt.Errorf("table %s: key column %q is %s; reconcile needs an integer key", t.Name, t.Key, got[t.Key])
+	}
+	out := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		typ, ok := got[c]
+		if !ok {
+			return nil, fmt.Errorf("table %s has no column %q", t.Name, c)
+		}
+		out[i] = typ
+	}
+	return out, nil
+}
+
+func (t Table) prepare(e data.Engine, kinds []data.Kind) (*queries, error) {
+	if len(kinds) != len(t.Columns) {
+		return nil, fmt.Errorf("table %s: %d kinds for %d columns", t.Name, len(kinds), len(t.Columns))
+	}
+	q := &queries{engine: e, kinds: kinds, raw: make([]bool, len(kinds)), rules: make([]data.Rule, len(kinds))}
+	var hashed, selected []string
+	for i, c := range t.Columns {
+		col := data.QuoteIdent(e, c)
+		r := t.rule(i)
+		q.rules[i] = r
+		if expr, ok := data.SQLExpr(e, kinds[i], col, r); ok {
+			hashed = append(hashed, expr)
+			selected = append(selected, expr)
+			continue
+		}
+		// Not canonicalisable identically in SQL (JSON): hashed as raw text.
+		// Equal raw text means equal canonical values, so equal checksums
+		// still prove equality; differing ones are settled in Go on the
+		// fetched rows, at the cost of reading every range whose text differs.
+		q.raw[i] = true
+		raw := data.RawExpr(e, col)
+		hashed = append(hashed, raw)
+		selected = append(selected, raw)
+	}
+	key, from := data.QuoteIdent(e, t.Key), t.quotedName(e)
+	p1, p2 := "$1", "$2"
+	sumText := "COALESCE(SUM(%s), 0)::text"
+	if e == data.MySQL {
+		p1, p2 = "?", "?"
+		sumText = "CAST(COALESCE(SUM(%s), 0) AS CHAR)"
+	}
+	where := fmt.Sprintf(" FROM %s WHERE %s >= %s AND %s <= %s", from, key, p1, key, p2)
+	q.bounds = fmt.Sprintf("SELECT MIN(%s), MAX(%s) FROM %s", key, key, from)
+	q.checksum = "SELECT COUNT(*), " + fmt.Sprintf(sumText, data.RowHashExpr(e, key, hashed)) + where
+	q.rows = fmt.Sprintf("SELECT %s, %s%s ORDER BY %s", key, strings.Join(selected, ", "), where, key)
+	return q, nil
+}
+
+// finish canonicalises the raw columns of a fetched row.
+func (q *queries) finish(vals []data.Value) error {
+	for i, raw := range q.raw {
+		if !raw || vals[i].Null {
+			continue
+		}
+		v, err := data.Canonical(q.kinds[i], vals[i].Text)
+		if err != nil {
+			return fmt.Errorf("column %d: %w", i+1, err)
+		}
+		if v, err = data.Apply(q.rules[i], v); err != nil {
+			return fmt.Errorf("column %d: %w", i+1, err)
+		}
+		vals[i] = v
+	}
+	return nil
+}
