@@ -1,0 +1,472 @@
+// Package host runs and supervises ficus plugins: one child process per
+// configured plugin, started with hashicorp/go-plugin in gRPC mode. Calls carry
+// whole batches and have a timeout; a plugin that crashes, hangs or errors is
+// restarted with backoff and the batch retried; after MaxFailures failures in a
+// row the plugin is failed for good (metric, health check, log) and every
+// call returns that error, so its source or route stops visibly instead of
+// being skipped.
+package host
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	hclog "github.com/hashicorp/go-hclog"
+	plugin "github.com/hashicorp/go-plugin"
+
+	"github.com/ficus-migrate/ficus/plugins/internal/wire"
+)
+
+// Defaults used when the corresponding Config field is zero.
+const (
+	DefaultCallTimeout  = 10 * time.Second
+	DefaultStartTimeout = 10 * time.Second
+	DefaultMaxFailures  = 5
+	DefaultMinBackoff   = 100 * time.Millisecond
+	DefaultMaxBackoff   = 5 * time.Second
+)
+
+// Config configures one plugin.
+type Config struct {
+	Name string
+	// Path of the executable; Args and Env are added to its command line and
+	// to the environment it inherits.
+	Path string
+	Args []string
+	Env  map[string]string
+	// SHA256, when set (hex), is compared with the executable before every
+	// start; a mismatch refuses to run it.
+	SHA256 string
+	// CallTimeout bounds one call (one batch) [10s]; StartTimeout bounds the
+	// start and handshake [10s].
+	CallTimeout, StartTimeout time.Duration
+	// MaxFailures is the number of failed attempts in a row after which the
+	// plugin is failed for good [5].
+	MaxFailures int
+	// MinBackoff and MaxBackoff bound the wait before a retry, doubling from
+	// one to the other [100ms, 5s].
+	MinBackoff, MaxBackoff time.Duration
+	Logger                 *slog.Logger
+	Metrics                *Metrics // optional; shared by all plugins
+}
+
+// Plugin is one supervised plugin. It is safe for concurrent use.
+type Plugin struct {
+	cfg Config
+	log *slog.Logger
+	met metricsFor
+
+	mu       sync.Mutex
+	inst     *instance // nil when not running
+	failures int       // failed attempts in a row
+	failed   error     // set once for good
+}
+
+// instance is one running process.
+type instance struct {
+	client *plugin.Client
+	tr     *wire.TransformerClient
+	cmp    *wire.ComparatorClient
+}
+
+// ErrFailed wraps the error of a plugin that failed for good.
+var ErrFailed = errors.New("plugin failed")
+
+// New checks cfg; it does not start the process (Start does).
+func New(cfg Config) (*Plugin, error) {
+	if cfg.Name == "" || cfg.Path == "" {
+		return nil, errors.New("plugin: name and path are required")
+	}
+	if cfg.SHA256 != "" {
+		if b, err := hex.DecodeString(cfg.SHA256); err != nil || len(b) != sha256.Size {
+			return nil, fmt.Errorf("plugin %s: sha256 must be 64 hex digits", cfg.Name)
+		}
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = DefaultStartTimeout
+	}
+	if cfg.MaxFailures <= 0 {
+		cfg.MaxFailures = DefaultMaxFailures
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = DefaultMinBackoff
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = max(DefaultMaxBackoff, cfg.MinBackoff)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	p := &Plugin{cfg: cfg, log: cfg.Logger.With("component", "plugin", "plugin", cfg.Name)}
+	p.met = cfg.Metrics.forPlugin(cfg.Name)
+	return p, nil
+}
+
+// Name is the configured name.
+func (p *Plugin) Name() string { return p.cfg.Name }
+
+// Start starts the process now, so that a wrong checksum, a missing file or
+// a protocol mismatch shows at startup. Such errors are permanent: the
+// plugin is failed at once.
+func (p *Plugin) Start(ctx context.Context) error {
+	_, err := p.instance(ctx)
+	return err
+}
+
+// Err is nil while the plugin is usable and the failure once it failed for
+// good (for /readyz).
+func (p *Plugin) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.failed
+}
+
+// Close stops the process.
+func (p *Plugin) Close() {
+	p.mu.Lock()
+	inst := p.inst
+	p.inst = nil
+	p.mu.Unlock()
+	if inst != nil {
+		inst.client.Kill()
+	}
+	p.met.up.Set(0)
+}
+
+// Transformer returns the plugin's Transformer; calls go through the
+// supervisor (timeout, restart, retry).
+func (p *Plugin) Transformer() wire.Transformer { return supervisedTransformer{p} }
+
+// Comparator returns the plugin's Comparator, supervised likewise.
+func (p *Plugin) Comparator() wire.Comparator { return supervisedComparator{p} }
+
+type supervisedTransformer struct{ p *Plugin }
+
+func (s supervisedTransformer) Transform(ctx context.Context, source string, batch []wire.Event) ([]wire.Event, error) {
+	var out []wire.Event
+	err := s.p.call(ctx, "transform", func(ctx context.Context, in *instance) error {
+		var err error
+		out, err = in.tr.Transform(ctx, source, batch)
+		return err
+	})
+	return out, err
+}
+
+type supervisedComparator struct{ p *Plugin }
+
+func (s supervisedComparator) Compare(ctx context.Context, pairs []wire.Pair) ([]wire.Result, error) {
+	var out []wire.Result
+	err := s.p.call(ctx, "compare", func(ctx context.Context, in *instance) error {
+		var err error
+		out, err = in.cmp.Compare(ctx, pairs)
+		return err
+	})
+	return out, err
+}
+
+// call runs fn against a live instance, restarting and retrying until it
+// succeeds, ctx ends or the plugin fails for good.
+func (p *Plugin) call(ctx context.Context, method string, fn func(context.Context, *instance) error) error {
+	for {
+		inst, err := p.instance(ctx)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		cctx, cancel := context.WithTimeout(ctx, p.cfg.CallTimeout)
+		err = fn(cctx, inst)
+		timedOut := cctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		p.met.duration.Observe(time.Since(start).Seconds())
+		if err == nil {
+			p.succeeded()
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, wire.ErrUnimplemented) {
+			return p.fail(fmt.Errorf("plugin %s: %s: %w", p.cfg.Name, method, err))
+		}
+		var perr *wire.PluginError
+		switch {
+		case timedOut:
+			err = fmt.Errorf("%s timed out after %s", method, p.cfg.CallTimeout)
+		case errors.As(err, &perr):
+			err = fmt.Errorf("%s: %w", method, err)
+		default:
+			err = fmt.Errorf("%s: process crashed or unreachable: %w", method, err)
+		}
+		// Only a plugin error leaves the process healthy; a crash, a broken
+		// connection or a hang get a fresh process.
+		if perr == nil || timedOut {
+			p.stop(inst)
+		}
+		wait, ferr := p.failedAttempt(err)
+		if ferr != nil {
+			return ferr
+		}
+		p.log.Warn("plugin call failed; retrying the batch", "method", method, "err", err, "retry_in", wait.String())
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+}
+
+// instance returns the running instance, starting one if needed.
+func (p *Plugin) instance(ctx context.Context) (*instance, error) {
+	for {
+		p.mu.Lock()
+		if p.failed != nil {
+			err := p.failed
+			p.mu.Unlock()
+			return nil, err
+		}
+		if p.inst != nil && !p.inst.client.Exited() {
+			inst := p.inst
+			p.mu.Unlock()
+			return inst, nil
+		}
+		if p.inst != nil {
+			p.inst.client.Kill()
+			p.inst = nil
+			p.met.up.Set(0)
+		}
+		// Starting holds the lock: concurrent callers wait for this start
+		// rather than each launching a process.
+		inst, err := p.launch()
+		if err == nil {
+			p.inst = inst
+			p.met.up.Set(1)
+			p.mu.Unlock()
+			return inst, nil
+		}
+		p.mu.Unlock()
+		var perm *permanentError
+		if errors.As(err, &perm) {
+			return nil, p.fail(err)
+		}
+		wait, ferr := p.failedAttempt(err)
+		if ferr != nil {
+			return nil, ferr
+		}
+		p.log.Warn("plugin did not start; retrying", "err", err, "retry_in", wait.String())
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// permanentError is a start failure that retrying cannot fix.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+func (p *Plugin) launch() (*instance, error) {
+	if err := p.checkSum(); err != nil {
+		return nil, &permanentError{err}
+	}
+	cmd := exec.Command(p.cfg.Path, p.cfg.Args...)
+	// The configured variables come after the inherited ones so they win.
+	cmd.Env = os.Environ()
+	for k, v := range p.cfg.Env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stderr := &lineLogger{log: p.log}
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  wire.Handshake(wire.ProtocolVersion),
+		VersionedPlugins: map[int]plugin.PluginSet{wire.ProtocolVersion: wire.Set(nil, nil)},
+		Cmd:              cmd,
+		SkipHostEnv:      true,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		StartTimeout:     p.cfg.StartTimeout,
+		Stderr:           stderr,
+		SyncStderr:       io.Discard,
+		SyncStdout:       io.Discard,
+		Logger: hclog.New(&hclog.LoggerOptions{
+			Name: "plugin." + p.cfg.Name, Level: hclog.Error, Output: stderr,
+		}),
+	})
+	rpc, err := client.Client()
+	if err != nil {
+		client.Kill()
+		if strings.Contains(err.Error(), "incompatible API version") {
+			return nil, &permanentError{fmt.Errorf("plugin %s: protocol version mismatch: ficus speaks version %d: %w",
+				p.cfg.Name, wire.ProtocolVersion, err)}
+		}
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
+			return nil, &permanentError{fmt.Errorf("plugin %s: %w", p.cfg.Name, err)}
+		}
+		return nil, fmt.Errorf("plugin %s: start %s: %w", p.cfg.Name, p.cfg.Path, err)
+	}
+	inst := &instance{client: client}
+	for kind, dst := range map[string]any{wire.KindTransformer: &inst.tr, wire.KindComparator: &inst.cmp} {
+		raw, err := rpc.Dispense(kind)
+		if err != nil {
+			client.Kill()
+			return nil, fmt.Errorf("plugin %s: dispense %s: %w", p.cfg.Name, kind, err)
+		}
+		switch d := dst.(type) {
+		case **wire.TransformerClient:
+			*d = raw.(*wire.TransformerClient)
+		case **wire.ComparatorClient:
+			*d = raw.(*wire.ComparatorClient)
+		}
+	}
+	p.met.starts.Inc()
+	p.log.Info("plugin started", "path", p.cfg.Path, "pid", client.ReattachConfig().Pid)
+	return inst, nil
+}
+
+func (p *Plugin) checkSum() error {
+	if p.cfg.SHA256 == "" {
+		return nil
+	}
+	f, err := os.Open(p.cfg.Path)
+	if err != nil {
+		return fmt.Errorf("plugin %s: %w", p.cfg.Name, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("plugin %s: read %s: %w", p.cfg.Name, p.cfg.Path, err)
+	}
+	got := hex.EncodeToString(h.Sum(nil))
+	if !strings.EqualFold(got, p.cfg.SHA256) {
+		return fmt.Errorf("plugin %s: refusing to run %s: its sha256 is %s, the configuration expects %s",
+			p.cfg.Name, p.cfg.Path, got, strings.ToLower(p.cfg.SHA256))
+	}
+	return nil
+}
+
+// stop kills inst (if still current) so the next call starts a fresh one. A
+// hung process gets SIGKILL right away: a graceful stop would wait for it.
+func (p *Plugin) stop(inst *instance) {
+	p.mu.Lock()
+	if p.inst == inst {
+		p.inst = nil
+		p.met.up.Set(0)
+	}
+	p.mu.Unlock()
+	if rc := inst.client.ReattachConfig(); rc != nil && rc.Pid > 0 {
+		if proc, err := os.FindProcess(rc.Pid); err == nil {
+			_ = proc.Kill()
+		}
+	}
+	inst.client.Kill()
+	p.met.restarts.Inc()
+}
+
+func (p *Plugin) succeeded() {
+	p.mu.Lock()
+	p.failures = 0
+	p.mu.Unlock()
+}
+
+// failedAttempt counts a failure and returns the backoff before the next
+// attempt, or the final error once MaxFailures is reached.
+func (p *Plugin) failedAttempt(err error) (time.Duration, error) {
+	p.mu.Lock()
+	p.failures++
+	n := p.failures
+	p.mu.Unlock()
+	p.met.failures.Inc()
+	if n >= p.cfg.MaxFailures {
+		return 0, p.fail(fmt.Errorf("%w: %s: %d attempts in a row failed, the last: %w", ErrFailed, p.cfg.Name, n, err))
+	}
+	wait := p.cfg.MinBackoff << (n - 1)
+	if wait > p.cfg.MaxBackoff || wait <= 0 {
+		wait = p.cfg.MaxBackoff
+	}
+	return wait, nil
+}
+
+// fail puts the plugin in its failed state for good and returns the error.
+func (p *Plugin) fail(err error) error {
+	if !errors.Is(err, ErrFailed) {
+		err = fmt.Errorf("%w: %w", ErrFailed, err)
+	}
+	p.mu.Lock()
+	if p.failed != nil {
+		err = p.failed
+		p.mu.Unlock()
+		return err
+	}
+	p.failed = err
+	inst := p.inst
+	p.inst = nil
+	p.mu.Unlock()
+	if inst != nil {
+		inst.client.Kill()
+	}
+	p.met.up.Set(0)
+	p.met.failed.Set(1)
+	p.log.Error("plugin failed; its users stop until ficus is restarted", "err", err)
+	return err
+}
+
+// lineLogger turns the plugin's stderr into log records, one per line.
+type lineLogger struct {
+	log *slog.Logger
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (l *lineLogger) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, b...)
+	for {
+		i := strings.IndexByte(string(l.buf), '\n')
+		if i < 0 {
+			break
+		}
+		// go-plugin's own debug records (JSON on the plugin's stderr) are
+		// noise at ficus's level.
+		if line := strings.TrimSpace(string(l.buf[:i])); line != "" && !strings.Contains(line, `"@level":"debug"`) &&
+			!strings.Contains(line, `"@level":"trace"`) {
+			l.log.Info("plugin output", "line", line)
+		}
+		l.buf = l.buf[i+1:]
+	}
+	if len(l.buf) > 64<<10 {
+		l.log.Info("plugin output", "line", string(l.buf))
+		l.buf = l.buf[:0]
+	}
+	return len(b), nil
+}
+
+// Pid is the process id of the running plugin, 0 when none runs.
+func (p *Plugin) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.inst == nil {
+		return 0
+	}
+	if rc := p.inst.client.ReattachConfig(); rc != nil {
+		return rc.Pid
+	}
+	return 0
+}

@@ -1,0 +1,58 @@
+package host
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the plugin metrics, labelled by plugin name.
+type Metrics struct {
+	up, failed                 *prometheus.GaugeVec
+	starts, restarts, failures *prometheus.CounterVec
+	duration                   *prometheus.HistogramVec
+}
+
+// NewMetrics registers the plugin metrics with reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ficus_plugin_up",
+			Help: "1 while the plugin process is running and connected."}, []string{"plugin"}),
+		failed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ficus_plugin_failed",
+			Help: "1 once the plugin failed for good (its source or route is stopped)."}, []string{"plugin"}),
+		starts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ficus_plugin_starts_total",
+			Help: "Plugin processes started."}, []string{"plugin"}),
+		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ficus_plugin_restarts_total",
+			Help: "Plugin processes killed after a crash, a broken connection or a timeout."}, []string{"plugin"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ficus_plugin_call_failures_total",
+			Help: "Failed plugin calls and starts (each is retried until the plugin fails for good)."}, []string{"plugin"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ficus_plugin_call_seconds",
+			Help:    "Duration of one plugin call (one batch).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}, []string{"plugin"}),
+	}
+	for _, c := range []prometheus.Collector{m.up, m.failed, m.starts, m.restarts, m.failures, m.duration} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register plugin metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+type metricsFor struct {
+	up, failed                 prometheus.Gauge
+	starts, restarts, failures prometheus.Counter
+	duration                   prometheus.Observer
+}
+
+// forPlugin returns the children for one plugin; a nil Metrics gives
+// unregistered ones.
+func (m *Metrics) forPlugin(name string) metricsFor {
+	if m == nil {
+		m, _ = NewMetrics(prometheus.NewRegistry())
+	}
+	return metricsFor{
+		up: m.up.WithLabelValues(name), failed: m.failed.WithLabelValues(name),
+		starts: m.starts.WithLabelValues(name), restarts: m.restarts.WithLabelValues(name),
+		failures: m.failures.WithLabelValues(name), duration: m.duration.WithLabelValues(name),
+	}
+}

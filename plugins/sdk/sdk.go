@@ -1,0 +1,106 @@
+// Package sdk is what a Go plugin for ficus imports: plain interfaces and one
+// Serve call. The gRPC protocol behind it (plugins/proto/plugin.proto) is
+// hidden; a plugin in another language implements that file instead.
+//
+//	func main() {
+//		sdk.Serve(sdk.Plugins{Transformer: mapper{}})
+//	}
+//
+// ficus runs the executable as a child process, sends it whole batches and
+// supervises it: a call that fails, crashes the process or exceeds its
+// timeout is retried (after a restart), so implementations must be
+// deterministic. Anything the plugin writes to stderr ends up in ficus's log.
+package sdk
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	plugin "github.com/hashicorp/go-plugin"
+
+	"github.com/ficus-migrate/ficus/plugins/internal/wire"
+)
+
+// The types a plugin works with; see their documentation in
+// plugins/internal/wire (they are the same types, under these names).
+type (
+	// Event is one captured change event.
+	Event = wire.Event
+	// Transformer rewrites batches of change events.
+	Transformer = wire.Transformer
+	// Answer is one HTTP answer.
+	Answer = wire.Answer
+	// Pair is one mirrored request with both answers.
+	Pair = wire.Pair
+	// Result is a comparator's outcome for one pair.
+	Result = wire.Result
+	// Verdict says what ficus does with a compared pair.
+	Verdict = wire.Verdict
+	// Comparator normalizes or judges batches of answer pairs.
+	Comparator = wire.Comparator
+)
+
+// Verdicts.
+const (
+	VerdictDiff      = wire.VerdictDiff
+	VerdictEqual     = wire.VerdictEqual
+	VerdictDifferent = wire.VerdictDifferent
+)
+
+// ProtocolVersion is the plugin protocol version this SDK speaks.
+const ProtocolVersion = wire.ProtocolVersion
+
+// Plugins lists what a plugin implements; leave the others nil.
+type Plugins struct {
+	Transformer Transformer
+	Comparator  Comparator
+}
+
+// Serve serves p to ficus and returns when ficus stops the plugin. Run by
+// hand (without ficus), it prints a short explanation and exits 1.
+func Serve(p Plugins) {
+	if p.Transformer == nil && p.Comparator == nil {
+		fmt.Fprintln(os.Stderr, "ficus plugin: sdk.Serve needs a Transformer or a Comparator")
+		os.Exit(1)
+	}
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: wire.Handshake(wire.ProtocolVersion),
+		Plugins:         wire.Set(p.Transformer, p.Comparator),
+		GRPCServer:      plugin.DefaultGRPCServer,
+	})
+}
+
+// Envelope is the decoded JSON payload of an Event. Rows keep the column
+// values as raw JSON so a transform changes only what it means to.
+type Envelope struct {
+	Op     string          `json:"op"`
+	Before Row             `json:"before"`
+	After  Row             `json:"after"`
+	Key    Row             `json:"key"`
+	Source json.RawMessage `json:"source"`
+	TsMs   int64           `json:"ts_ms"`
+}
+
+// Row is one row image: column name to JSON value. Encoding sorts the column
+// names, so the same row always encodes to the same bytes.
+type Row map[string]json.RawMessage
+
+// Decode parses e.Data.
+func Decode(e Event) (Envelope, error) {
+	var env Envelope
+	if err := json.Unmarshal(e.Data, &env); err != nil {
+		return Envelope{}, fmt.Errorf("event %s: decode envelope: %w", e.ID, err)
+	}
+	return env, nil
+}
+
+// Encode sets e.Data to env's JSON.
+func Encode(e *Event, env Envelope) error {
+	b, err := json.Marshal(env)
+	if err != nil {
+		return fmt.Errorf("event %s: encode envelope: %w", e.ID, err)
+	}
+	e.Data = b
+	return nil
+}
