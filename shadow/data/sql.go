@@ -144,7 +144,8 @@ func RowHashExpr(e Engine, key string, cols []string) string {
 	}
 	if e == MySQL {
 		row := "CONVERT(CONCAT_WS('|', " + strings.Join(parts, ", ") + ") USING utf8mb4)"
-		return "CAST(CONV(SUBSTRING(MD5(" + row + "), 1, 15), 16, 10) AS DECIMAL(20,0))"
+		// CAST AS UNSIGNED is cheaper than AS DECIMAL; SUM of it is exact.
+		return "CAST(CONV(SUBSTRING(MD5(" + row + "), 1, 15), 16, 10) AS UNSIGNED)"
 	}
 	row := strings.Join(parts, " || '|' || ")
 	return "('x' || lpad(substr(md5(" + row + "), 1, 15), 16, '0'))::bit(64)::bigint"

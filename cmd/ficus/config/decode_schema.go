@@ -22,6 +22,7 @@ func (d *decoder) config(n *yaml.Node, root loc, c *Config) {
 		field{"proxy", func(v *yaml.Node, l loc) { d.proxy(v, l, &c.Proxy) }},
 		field{"capture", func(v *yaml.Node, l loc) { d.capture(v, l, &c.Capture) }},
 		field{"shadow", func(v *yaml.Node, l loc) { d.shadow(v, l, &c.Shadow) }},
+		field{"compare_data", func(v *yaml.Node, l loc) { d.compareData(v, l, &c.CompareData) }},
 	)
 }
 

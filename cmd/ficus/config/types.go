@@ -31,6 +31,9 @@ type Config struct {
 	// Shadow configures the worker pool and the records of shadow traffic
 	// (routes opt in with proxy.routes[].shadow).
 	Shadow Shadow `yaml:"shadow"`
+	// CompareData are the dual-run data comparisons between a legacy and a
+	// new table (see CompareData).
+	CompareData []CompareData `yaml:"compare_data,omitempty"`
 
 	// file is the path the config was loaded from, kept so that later
 	// operations (reload, relative paths in messages) can refer to it.
