@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -91,6 +92,7 @@ type Mirror struct {
 	instance string
 	started  time.Time
 	running  sync.Once
+	waiting  atomic.Int64 // jobs queued or in a forming batch
 	// bufs holds *[copyBufSize]byte for reading shadow answers: a fresh
 	// buffer per mirrored request was most of the mirror's garbage.
 	bufs sync.Pool
@@ -227,31 +229,33 @@ func (m *Mirror) RoundTrip(t upstream.Target, req *http.Request, next http.Round
 }
 
 func (m *Mirror) enqueue(j *job) {
-	select {
-	case m.jobs <- j:
-		j.route.metrics.mirrored.Inc()
-		j.route.stats.mirrored.Add(1)
-	default:
+	// waiting counts the jobs in the queue and in a forming batch, so Queue
+	// bounds both; the channel (of capacity Queue) then never blocks.
+	if m.waiting.Add(1) > int64(m.cfg.Queue) {
+		m.waiting.Add(-1)
 		j.route.metrics.dropped.Inc()
 		j.route.stats.dropped.Add(1)
+		return
 	}
+	m.jobs <- j
+	j.route.metrics.mirrored.Inc()
+	j.route.stats.mirrored.Add(1)
 }
 
 // Run starts the workers and blocks until ctx ends; jobs still queued
 // then are discarded, and Run returns once every worker has stopped.
 func (m *Mirror) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	batches := make(chan []*job)
+	go m.collect(ctx, batches)
 	for range m.cfg.Workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case j := <-m.jobs:
-					m.process(ctx, j)
-				}
+			var pipe []pipeJob
+			for batch := range batches {
+				m.waiting.Add(-int64(len(batch)))
+				pipe = m.processBatch(ctx, batch, pipe)
 			}
 		}()
 	}

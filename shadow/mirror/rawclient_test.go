@@ -3,8 +3,13 @@ package mirror
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"reflect"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -84,4 +89,88 @@ func TestStaleKeepAlive(t *testing.T) {
 func writeRaw(bw *bufio.ReadWriter, body string) {
 	fmt.Fprintf(bw, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 	_ = bw.Flush()
+}
+
+// TestPipelinedBacklog: when the mirror is behind, a worker pipelines the
+// backlog on one connection; every answer is still matched with its own
+// request (answers echo the path, so one out of order would mismatch), and
+// a side that closes the connection midway loses no mirror.
+func TestPipelinedBacklog(t *testing.T) {
+	for _, closeEvery := range []int{0, 5} {
+		t.Run(fmt.Sprintf("close every %d", closeEvery), func(t *testing.T) {
+			echo := func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintf(w, `{"path":%q}`, r.URL.Path)
+			}
+			gate := make(chan struct{})
+			var mu sync.Mutex
+			served := 0
+			legacy := newBackend(t, echo)
+			nw := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				served++
+				first, closing := served == 1, closeEvery > 0 && served%closeEvery == 0
+				mu.Unlock()
+				if first {
+					<-gate // hold the only worker so the queue backs up
+				}
+				if closing {
+					w.Header().Set("Connection", "close")
+				}
+				echo(w, r)
+			}))
+			reads := &readCounter{Listener: nw.Listener}
+			nw.Listener = reads
+			nw.Start()
+			t.Cleanup(nw.Close)
+			nwURL, _ := url.Parse(nw.URL)
+			s := start(t, legacy.url(t), nwURL, 0, Config{Workers: 1}, Route{Sample: 1})
+			const n = 40
+			for i := range n {
+				s.do(t, http.MethodGet, fmt.Sprintf("/orders/%d", i), "", nil)
+			}
+			close(gate)
+			waitFor(t, "every comparison", func() bool { st := s.stats(t); return st.Compared+st.Errors == n })
+			if st := s.stats(t); st.Matched != n || st.Errors != 0 {
+				t.Fatalf("stats %+v, want %d matched, no errors", st, n)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if served != n {
+				t.Fatalf("new side served %d requests, want %d", served, n)
+			}
+			// One by one, every request is at least one read on the side;
+			// pipelined, a batch arrives in one.
+			if closeEvery == 0 && reads.n.Load() > n/2 {
+				t.Fatalf("%d requests took %d reads: the backlog was not pipelined", n, reads.n.Load())
+			}
+		})
+	}
+}
+
+// readCounter counts the reads that brought data on accepted connections.
+type readCounter struct {
+	net.Listener
+	n atomic.Int64
+}
+
+func (l *readCounter) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &countedConn{Conn: c, n: &l.n}, nil
+}
+
+type countedConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c *countedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.n.Add(1)
+	}
+	return n, err
 }

@@ -64,13 +64,25 @@ func newRouteState(r Route, met *metrics) (*routeState, error) {
 
 // process sends the shadow request(s) of one job and handles the outcome.
 func (m *Mirror) process(ctx context.Context, j *job) {
-	rs := j.route
-	client := rs.clientPath(j.served, m.cfg.Legacy, j.url.Path)
-	shadowSide, shadowURL := sideNew, m.sideURL(rs, sideNew, client, j.url.RawQuery)
-	if j.served == sideNew {
-		shadowSide, shadowURL = sideLegacy, m.sideURL(rs, sideLegacy, client, j.url.RawQuery)
-	}
+	client, shadowSide, shadowURL := m.shadowTarget(j)
 	shadow, lat, err := m.send(ctx, j, shadowURL)
+	m.compare(ctx, j, client, shadowSide, shadow, lat, err)
+}
+
+// shadowTarget is the client's path and the side and URL the job's shadow
+// request goes to: the side that did not serve the client.
+func (m *Mirror) shadowTarget(j *job) (client, side string, u url.URL) {
+	rs := j.route
+	client = rs.clientPath(j.served, m.cfg.Legacy, j.url.Path)
+	if j.served == sideNew {
+		return client, sideLegacy, m.sideURL(rs, sideLegacy, client, j.url.RawQuery)
+	}
+	return client, sideNew, m.sideURL(rs, sideNew, client, j.url.RawQuery)
+}
+
+// compare handles the outcome of a job's shadow exchange.
+func (m *Mirror) compare(ctx context.Context, j *job, client, shadowSide string, shadow diff.Answer, lat time.Duration, err error) {
+	rs := j.route
 	if err != nil {
 		rs.metrics.errors.Inc()
 		rs.stats.errors.Add(1)
