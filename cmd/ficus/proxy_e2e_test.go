@@ -96,9 +96,23 @@ func TestProxyRoutesAndLiveChanges(t *testing.T) {
 		t.Fatalf("routes list without the token succeeded: %s", out.String())
 	}
 
-	// Editing the file applies its weights; a broken edit is rejected and the table stays.
+	// After the first start the bucket ficus_routes holds the weights: a reloaded file
+	// changes matches and upstreams but not the weight set above; `routes set` does.
+	reloads := strings.Count(logs.String(), "routes reloaded")
 	write(cfg, "100")
+	for d := time.Now().Add(5 * time.Second); strings.Count(logs.String(), "routes reloaded") == reloads; {
+		if time.Now().After(d) {
+			t.Fatal("the rewritten file was not reloaded")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	expectSide("/api/orders/7", "legacy")
+	out.Reset()
+	if code := realMain(context.Background(), []string{"routes", "set", "orders-read", "--weight", "100", "-c", cfg}, &out, &out); code != 0 {
+		t.Fatalf("routes set: exit %d: %s", code, out.String())
+	}
 	expectSide("/api/orders/7", "new")
+	// A broken edit is rejected and the table stays.
 	write(cfg, "140")
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(logs.String(), "reload rejected") && time.Now().Before(deadline) {

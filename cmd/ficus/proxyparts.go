@@ -42,6 +42,10 @@ func startProxy(ctx context.Context, g *errgroup.Group, rt *proc) error {
 	if err != nil {
 		return fmt.Errorf("shadow: %w", err)
 	}
+	state, specs, err := openRouteState(ctx, rt, specs) // weights come from the bucket ficus_routes
+	if err != nil {
+		return err
+	}
 	p, err := proxy.New(proxy.Config{
 		Listen:         pc.Listen,
 		Legacy:         legacy,
@@ -56,8 +60,10 @@ func startProxy(ctx context.Context, g *errgroup.Group, rt *proc) error {
 	if err != nil {
 		return err
 	}
-	rt.admin.Handle("/api/routes", p.AdminHandler())
-	rt.admin.Handle("/api/routes/", p.AdminHandler())
+	rt.admin.Handle("GET /api/routes", p.AdminHandler()) // changes go through the bucket (rolloutparts.go)
+	if err := state.start(ctx, g, rt, p); err != nil {
+		return err
+	}
 	rt.admin.AddCheck("proxy", func(context.Context) error {
 		select {
 		case <-p.Ready():
@@ -67,7 +73,7 @@ func startProxy(ctx context.Context, g *errgroup.Group, rt *proc) error {
 		}
 	})
 	g.Go(func() error { return p.Run(ctx) })
-	g.Go(func() error { return watchConfig(ctx, rt, p) })
+	g.Go(func() error { return watchConfig(ctx, rt, state.sync) })
 	return nil
 }
 

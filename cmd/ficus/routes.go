@@ -20,8 +20,13 @@ import (
 
 const routesHelp = `Usage: ficus routes list [-c FILE] [--admin URL]
        ficus routes set NAME --weight N [-c FILE] [--admin URL]
+       ficus routes promote|rollback|pause|resume NAME [-c FILE] [--admin URL]
 
-Talks to a running ficus through its admin API (GET /api/routes, PUT /api/routes/NAME).
+Talks to a running ficus through its admin API (GET /api/routes, GET /api/rollout,
+PUT /api/routes/NAME, POST /api/routes/NAME/ACTION). Weights and rollout state live in
+the NATS bucket ficus_routes, so a change made through one ficus reaches every ficus
+sharing that NATS within a second. set, promote, rollback and pause are operator
+actions: the rollout controller leaves the route alone until resume.
 The admin address and token come from the config file (admin.listen, admin.token), or
 from --admin and the FICUS_ADMIN_TOKEN environment variable.
 
@@ -54,8 +59,13 @@ func routesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return &exitError{code: 2, err: errors.New("usage: ficus routes set NAME --weight N")}
 		}
 		return c.setWeight(ctx, pos[1], *weight, stdout)
+	case "promote", "rollback", "pause", "resume":
+		if len(pos) != 2 {
+			return &exitError{code: 2, err: fmt.Errorf("usage: ficus routes %s NAME", pos[0])}
+		}
+		return c.action(ctx, pos[1], pos[0], stdout)
 	default:
-		return &exitError{code: 2, err: fmt.Errorf("routes: unknown subcommand %q (want list or set)", pos[0])}
+		return &exitError{code: 2, err: fmt.Errorf("routes: unknown subcommand %q (want list, set, promote, rollback, pause or resume)", pos[0])}
 	}
 }
 
@@ -148,12 +158,62 @@ func (c adminClient) list(ctx context.Context, w io.Writer) error {
 	if err := c.do(ctx, http.MethodGet, "/api/routes", nil, &routes); err != nil {
 		return err
 	}
+	// The shared state adds the rollout columns; an older ficus without
+	// GET /api/rollout still gets its table.
+	var states []rolloutView
+	_ = c.do(ctx, http.MethodGet, "/api/rollout", nil, &states)
+	byName := map[string]rolloutView{}
+	for _, s := range states {
+		byName[s.Name] = s
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tWEIGHT\tSTICKY\tNEW")
+	fmt.Fprintln(tw, "NAME\tWEIGHT\tSTICKY\tNEW\tROLLOUT\tREASON")
 	for _, r := range routes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Name, strconv.FormatFloat(r.Weight, 'f', -1, 64), r.Sticky, r.New)
+		st := byName[r.Name]
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, strconv.FormatFloat(r.Weight, 'f', -1, 64), r.Sticky, r.New,
+			st.describe(), st.Reason)
 	}
 	return tw.Flush()
+}
+
+// rolloutView is the part of GET /api/rollout the CLI prints.
+type rolloutView struct {
+	Name    string  `json:"name"`
+	Weight  float64 `json:"weight"`
+	Step    int     `json:"step"`
+	Phase   string  `json:"phase"`
+	Manual  bool    `json:"manual"`
+	Reason  string  `json:"reason"`
+	Rollout *struct {
+		Steps []float64 `json:"steps"`
+	} `json:"rollout"`
+}
+
+// describe is the ROLLOUT column: phase, step and whether an operator holds it.
+func (v rolloutView) describe() string {
+	if v.Name == "" {
+		return "-"
+	}
+	s := v.Phase
+	if s == "" {
+		s = "none"
+	}
+	if v.Rollout != nil && v.Step >= 0 {
+		s += fmt.Sprintf(" %d/%d", v.Step+1, len(v.Rollout.Steps))
+	}
+	if v.Manual {
+		s += " (manual)"
+	}
+	return s
+}
+
+func (c adminClient) action(ctx context.Context, name, act string, w io.Writer) error {
+	var v rolloutView
+	if err := c.do(ctx, http.MethodPost, "/api/routes/"+name+"/"+act, nil, &v); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s: %s, weight %s\n", v.Name, v.describe(), strconv.FormatFloat(v.Weight, 'f', -1, 64))
+	return nil
 }
 
 func (c adminClient) setWeight(ctx context.Context, name string, weight float64, w io.Writer) error {

@@ -139,6 +139,9 @@ type Route struct {
 	Compare Compare `yaml:"compare"`
 	// Noise configures the learning of legacy-vs-legacy differences.
 	Noise Noise `yaml:"noise"`
+	// Rollout, when set, has ficus raise Weight step by step while the new
+	// service keeps up (see Rollout). Default: none.
+	Rollout *Rollout `yaml:"rollout,omitempty"`
 }
 
 // Match is the request condition of a route.

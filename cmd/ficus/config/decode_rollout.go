@@ -1,0 +1,83 @@
+package config
+
+import (
+	"fmt"
+
+	"gopkg.in/yaml.v3"
+)
+
+// This file decodes and validates a route's rollout block.
+
+func (d *decoder) rollout(n *yaml.Node, l loc, r *Route) {
+	ro := defaultRollout()
+	d.mapping(n, l,
+		field{"steps", func(v *yaml.Node, l loc) { d.steps(v, l, &ro.Steps) }},
+		field{"interval", func(v *yaml.Node, l loc) { d.duration(v, l, &ro.Interval, 1) }},
+		field{"min_requests", func(v *yaml.Node, l loc) {
+			if m, ok := d.integer(v, l, 1, 1_000_000_000); ok {
+				ro.MinRequests = m
+			}
+		}},
+		field{"max_mismatch_rate", func(v *yaml.Node, l loc) {
+			if x, ok := d.number(v, l, 0, 1); ok {
+				ro.MaxMismatchRate = x
+			}
+		}},
+		field{"max_error_rate_delta", func(v *yaml.Node, l loc) {
+			if x, ok := d.number(v, l, 0, 1); ok {
+				ro.MaxErrorRateDelta = x
+			}
+		}},
+		field{"max_p99_ratio", func(v *yaml.Node, l loc) {
+			if x, ok := d.number(v, l, 0.01, 1e6); ok {
+				ro.MaxP99Ratio = x
+			}
+		}},
+		field{"on_failure", func(v *yaml.Node, l loc) { enum(d, v, l, &ro.OnFailure, OnFailureRollback, OnFailurePause) }},
+	)
+	if d.present(l.path) && !d.failed[l.path] {
+		if len(ro.Steps) == 0 && !d.failed[l.path+".steps"] {
+			d.fail(l.path+".steps", "required: the weights to step through, such as [1, 5, 25, 50, 100]")
+		}
+		r.Rollout = &ro
+	}
+}
+
+// steps decodes a strictly increasing list of weights in (0, 100].
+func (d *decoder) steps(n *yaml.Node, l loc, dst *[]float64) {
+	var out []float64
+	ok := true
+	d.list(n, l, func(item *yaml.Node, il loc) {
+		w, good := d.number(item, il, 0, 100)
+		switch {
+		case !good:
+			ok = false
+		case w == 0:
+			d.errorf(il, "must be greater than 0 (a rollout starts from the route's weight)")
+			ok = false
+		case len(out) > 0 && w <= out[len(out)-1]:
+			d.errorf(il, "must be greater than the step before (%s): steps go up", fmtFloat(out[len(out)-1]))
+			ok = false
+		default:
+			out = append(out, w)
+		}
+	})
+	if ok {
+		*dst = out
+	} else {
+		d.failed[l.path] = true // no second "required" error
+	}
+}
+
+// validateRollout checks what spans sections: the controller judges the
+// reverse proxy's figures.
+func (d *decoder) validateRollout(c *Config) {
+	if c.Proxy.Mode != ModeForward {
+		return
+	}
+	for i, r := range c.Proxy.Routes {
+		if r.Rollout != nil {
+			d.fail(fmt.Sprintf("proxy.routes[%d].rollout", i), "rollouts need proxy.mode: reverse")
+		}
+	}
+}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// A fleet is several real ficus processes (sidecars) sharing one NATS, as
+// in production with one ficus per legacy pod.
+
+const fleetToken = "fleet-s3cret"
+
+const fleetConfig = `
+log: {level: info}
+nats: {url: %q}
+admin: {listen: %q, token: "${FLEET_TOKEN}"}
+proxy:
+  listen: %q
+  legacy: %q
+  routes:
+%s
+shadow: {workers: 4, queue: 1000}
+`
+
+type member struct {
+	admin, proxy, cfg string
+	logs              *lockedBuffer
+	proc              *ficusProc
+}
+
+type fleet struct {
+	t       *testing.T
+	bin     string
+	members []*member
+}
+
+// startFleet starts n processes with the same routes (YAML list items,
+// indented for proxy.routes) against natsURL.
+func startFleet(t *testing.T, n int, natsURL, legacyURL, routes string) *fleet {
+	t.Helper()
+	t.Setenv("FLEET_TOKEN", fleetToken)
+	t.Setenv("FICUS_ADMIN_TOKEN", fleetToken) // for `ficus routes ... --admin`
+	f := &fleet{t: t, bin: buildFicus(t)}
+	for i := 0; i < n; i++ {
+		m := &member{admin: freeAddr(t), proxy: freeAddr(t), logs: &lockedBuffer{}}
+		m.cfg = filepath.Join(t.TempDir(), "ficus.yaml")
+		body := fmt.Sprintf(fleetConfig, natsURL, m.admin, m.proxy, legacyURL, routes)
+		if err := os.WriteFile(m.cfg, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f.members = append(f.members, m)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for i, m := range f.members {
+				t.Logf("ficus %d logs:\n%s", i, tail(m.logs.String(), 6000))
+			}
+		}
+	})
+	for i := range f.members {
+		f.start(i)
+	}
+	for i := range f.members {
+		f.waitReady(i)
+	}
+	return f
+}
+
+func (f *fleet) start(i int) {
+	m := f.members[i]
+	m.proc = startFicus(f.t, f.bin, m.logs, "proxy", "-c", m.cfg)
+}
+
+func (f *fleet) waitReady(i int) {
+	m := f.members[i]
+	waitReadyWithToken(f.t, "http://"+m.admin+"/readyz", fleetToken, m.proc.exited)
+}
+
+// stop ends member i with sig (SIGTERM: clean; SIGKILL: crash) and waits.
+func (f *fleet) stop(i int, sig syscall.Signal) {
+	m := f.members[i]
+	_ = m.proc.cmd.Process.Signal(sig)
+	select {
+	case <-m.proc.exited:
+		m.proc.exited <- nil
+	case <-time.After(10 * time.Second):
+		f.t.Fatalf("ficus %d did not stop within 10 s of %v", i, sig)
+	}
+}
+
+func (f *fleet) pid(i int) int { return f.members[i].proc.cmd.Process.Pid }
+
+// adminGet decodes GET path from member i's admin API.
+func (f *fleet) adminGet(i int, path string, out any) error {
+	req, _ := http.NewRequest(http.MethodGet, "http://"+f.members[i].admin+path, nil)
+	req.Header.Set("Authorization", "Bearer "+fleetToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, b)
+	}
+	return json.Unmarshal(b, out)
+}
+
+// weight is the weight member i applies to a route.
+func (f *fleet) weight(i int, name string) (float64, error) {
+	var routes []routeView
+	if err := f.adminGet(i, "/api/routes", &routes); err != nil {
+		return 0, err
+	}
+	for _, r := range routes {
+		if r.Name == name {
+			return r.Weight, nil
+		}
+	}
+	return 0, fmt.Errorf("route %q not in member %d's table", name, i)
+}
+
+// servedBy sends one real request through member i's proxy.
+func (f *fleet) servedBy(i int, path string) (string, error) {
+	resp, err := http.Get("http://" + f.members[i].proxy + path)
+	if err != nil {
+		return "", err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.Header.Get("Ficus-Served-By"), nil
+}
+
+// routesCmd runs `ficus routes ARGS --admin <member i>` in-process.
+func (f *fleet) routesCmd(i int, args ...string) (string, error) {
+	var out strings.Builder
+	args = append([]string{"routes"}, append(args, "--admin", "http://"+f.members[i].admin)...)
+	if code := realMain(f.t.Context(), args, &out, &out); code != 0 {
+		return out.String(), fmt.Errorf("ficus %s: exit %d: %s", strings.Join(args, " "), code, out.String())
+	}
+	return out.String(), nil
+}
