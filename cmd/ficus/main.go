@@ -33,6 +33,7 @@ func commands() []command {
 		{"capture", "run only change data capture (with NATS and the admin listener)", captureHelp, captureCmd},
 		{"routes", "list or change route weights on a running ficus through its admin API", routesHelp, routesCmd},
 		{"report", "group recorded shadow mismatches by signature (text, json or html)", reportHelp, reportCmd},
+		{"reconcile", "compare the two tables of a compare_data entry inside both databases", reconcileHelp, reconcileCmd},
 		{"validate", "check a config file and print every error", validateHelp, validateCmd},
 		{"demo", "start ficus on embedded defaults on free ports and show it working", demoHelp, demoCmd},
 		{"version", "print the version", "Usage: ficus version\n\nPrints the ficus version and the Go version it was built with.\n", versionCmd},

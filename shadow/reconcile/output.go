@@ -1,0 +1,102 @@
+package reconcile
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+)
+
+// Text writes the result for people: a headline, one line per difference,
+// and what the comparison cost.
+func (r *Result) Text(w io.Writer, name string) error {
+	st := r.Stats
+	verdict := "equal"
+	if n := len(r.Differences); n > 0 {
+		verdict = fmt.Sprintf("%d difference(s)", n)
+	}
+	fmt.Fprintf(w, "%s: legacy %d rows, new %d rows: %s\n", name, st.LegacyRows, st.NewRows, verdict)
+	for _, d := range r.Differences {
+		switch d.Kind {
+		case MissingInNew:
+			fmt.Fprintf(w, "  key %d: missing in new\n", d.Key)
+		case MissingInLegacy:
+			fmt.Fprintf(w, "  key %d: missing in legacy\n", d.Key)
+		default:
+			fmt.Fprintf(w, "  key %d: differs:", d.Key)
+			for _, c := range d.Columns {
+				fmt.Fprintf(w, " %s→%s legacy %s new %s;", c.Legacy, c.New, quote(c.LegacyVal.Null, c.LegacyVal.Text), quote(c.NewVal.Null, c.NewVal.Text))
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	_, err := fmt.Fprintf(w, "cost: %d range checksums per side, %d rows fetched, database time legacy %s new %s, wall %s\n",
+		st.Checksums, st.Fetched, st.LegacyDBTime.Round(time.Millisecond), st.NewDBTime.Round(time.Millisecond), st.Wall.Round(time.Millisecond))
+	return err
+}
+
+func quote(null bool, s string) string {
+	if null {
+		return "NULL"
+	}
+	return strconv.Quote(s)
+}
+
+// jsonResult is the --format json document.
+type jsonResult struct {
+	Name        string     `json:"name"`
+	Equal       bool       `json:"equal"`
+	LegacyRows  int64      `json:"legacy_rows"`
+	NewRows     int64      `json:"new_rows"`
+	Differences []jsonDiff `json:"differences"`
+	Stats       jsonStats  `json:"stats"`
+}
+
+type jsonDiff struct {
+	Key     int64        `json:"key"`
+	Kind    string       `json:"kind"`
+	Columns []jsonColumn `json:"columns,omitempty"`
+}
+
+type jsonColumn struct {
+	Legacy    string  `json:"legacy_column"`
+	New       string  `json:"new_column"`
+	LegacyVal *string `json:"legacy"` // null for SQL NULL
+	NewVal    *string `json:"new"`
+}
+
+type jsonStats struct {
+	Checksums      int64   `json:"checksums"`
+	Fetched        int64   `json:"rows_fetched"`
+	LegacyDBSecond float64 `json:"legacy_db_seconds"`
+	NewDBSecond    float64 `json:"new_db_seconds"`
+	WallSeconds    float64 `json:"wall_seconds"`
+}
+
+// JSON writes the result as one JSON document.
+func (r *Result) JSON(w io.Writer, name string) error {
+	out := jsonResult{Name: name, Equal: len(r.Differences) == 0, LegacyRows: r.Stats.LegacyRows,
+		NewRows: r.Stats.NewRows, Differences: []jsonDiff{}}
+	for _, d := range r.Differences {
+		jd := jsonDiff{Key: d.Key, Kind: d.Kind}
+		for _, c := range d.Columns {
+			jd.Columns = append(jd.Columns, jsonColumn{Legacy: c.Legacy, New: c.New,
+				LegacyVal: textPtr(c.LegacyVal.Null, c.LegacyVal.Text), NewVal: textPtr(c.NewVal.Null, c.NewVal.Text)})
+		}
+		out.Differences = append(out.Differences, jd)
+	}
+	st := r.Stats
+	out.Stats = jsonStats{Checksums: st.Checksums, Fetched: st.Fetched, LegacyDBSecond: st.LegacyDBTime.Seconds(),
+		NewDBSecond: st.NewDBTime.Seconds(), WallSeconds: st.Wall.Seconds()}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func textPtr(null bool, s string) *string {
+	if null {
+		return nil
+	}
+	return &s
+}
