@@ -113,6 +113,16 @@ func serve(ctx context.Context, cfg *config.Config, p parts, log *slog.Logger) e
 		return b.Ready(ctx)
 	})
 
+	// Parts register their own checks as they start; until all have, the
+	// ones not yet registered must not let /readyz say 200.
+	var started atomic.Bool
+	adm.AddCheck("startup", func(context.Context) error {
+		if !started.Load() {
+			return errors.New("starting")
+		}
+		return nil
+	})
+
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return adm.Run(gctx) })
 
@@ -127,6 +137,7 @@ func serve(ctx context.Context, cfg *config.Config, p parts, log *slog.Logger) e
 		err = errors.Join(err, closeBus(b))
 		return errors.Join(err, stopGroup(g, adm))
 	}
+	started.Store(true)
 	log.Info("ficus running", "version", version, "admin", adm.Addr(), "nats", natsDescription(b))
 
 	<-gctx.Done()
