@@ -45,6 +45,10 @@ type Config struct {
 	ConfirmDelay time.Duration
 	Metrics      *capture.Metrics // optional
 	Logger       *slog.Logger
+	// Transform, when set, rewrites the events in batches of up to
+	// TransformBatch [512] before they are published (see stage).
+	Transform      Transformer
+	TransformBatch int
 }
 
 // StreamConfig are the user-settable stream settings.
@@ -81,6 +85,8 @@ type Sink struct {
 	durable capture.Position
 	idle    chan struct{} // closed and replaced whenever the queue drains
 	queued  int
+
+	stage *stage // nil without a Transform
 }
 
 type entry struct {
@@ -166,6 +172,9 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	}
 	s.wg.Add(1)
 	go s.track()
+	if cfg.Transform != nil {
+		s.startStage(ctx)
+	}
 	return s, nil
 }
 
@@ -204,6 +213,9 @@ func (s *Sink) Publish(ctx context.Context, c *capture.Change) error {
 	if err := s.Err(); err != nil {
 		return err
 	}
+	if s.stage != nil {
+		return s.stage.publishChange(ctx, c)
+	}
 	// The message, its headers and its body are reused from event to event:
 	// nats.go encodes a message into its write buffer before PublishMsgAsync
 	// returns, and with no-responder retries off (pubOpts) it never reads
@@ -237,6 +249,9 @@ type Event struct {
 func (s *Sink) PublishEvent(ctx context.Context, ev Event) error {
 	if err := s.Err(); err != nil {
 		return err
+	}
+	if s.stage != nil {
+		return s.stage.put(ctx, stageItem{plain: &ev})
 	}
 	msg := nats.NewMsg(s.cfg.SubjectPrefix + "." + s.cfg.Source + "." + ev.Subject)
 	msg.Data = ev.Data
@@ -277,6 +292,9 @@ func (s *Sink) Mark(ctx context.Context, pos capture.Position) error {
 	if err := s.Err(); err != nil {
 		return err
 	}
+	if s.stage != nil {
+		return s.stage.put(ctx, stageItem{mark: pos})
+	}
 	return s.enqueue(ctx, entry{mark: pos})
 }
 
@@ -293,10 +311,19 @@ func (s *Sink) enqueue(ctx context.Context, e entry) error {
 	case <-s.done:
 		err = errors.New("jetstream sink closed")
 	}
-	s.mu.Lock()
-	s.queued--
-	s.mu.Unlock()
+	s.release(1)
 	return err
+}
+
+// release counts n queued items as done and wakes Flush when none is left.
+func (s *Sink) release(n int) {
+	s.mu.Lock()
+	s.queued -= n
+	if s.queued == 0 {
+		close(s.idle)
+		s.idle = make(chan struct{})
+	}
+	s.mu.Unlock()
 }
 
 // Durable returns the last marked position whose preceding changes are all
@@ -388,13 +415,7 @@ func (s *Sink) track() {
 		} else {
 			s.addMark(e.mark)
 		}
-		s.mu.Lock()
-		s.queued--
-		if s.queued == 0 {
-			close(s.idle)
-			s.idle = make(chan struct{})
-		}
-		s.mu.Unlock()
+		s.release(1)
 	}
 }
 
@@ -446,6 +467,9 @@ func (s *Sink) count(c *capture.Change) {
 // Close stops ack tracking. Unacknowledged publishes may still land in the
 // stream; they are simply not reported as durable.
 func (s *Sink) Close() {
+	if s.stage != nil {
+		s.stage.cancel() // a transform call in flight
+	}
 	select {
 	case <-s.done:
 	default:

@@ -40,6 +40,9 @@ type Config struct {
 	AckTimeout       time.Duration // per publish (default 10s)
 	// ConfirmDelay: see jetstream.Config.ConfirmDelay.
 	ConfirmDelay time.Duration
+	// Transform rewrites events in batches before they are published
+	// (capture.sources[].transforms); nil publishes them as captured.
+	Transform cjs.Transformer
 
 	SnapshotChunkSize  int           // rows per keyset page (default 5000)
 	CheckpointInterval time.Duration // how often the durable position is saved (default 1s)

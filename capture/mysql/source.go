@@ -110,7 +110,7 @@ func (s *Source) runOnce(ctx context.Context) error {
 	sink, err := cjs.New(ctx, cjs.Config{
 		Conn: s.cfg.NATS, Source: s.cfg.Name, SubjectPrefix: s.cfg.SubjectPrefix, Stream: s.cfg.Stream,
 		MaxPending: s.cfg.MaxPending, AckTimeout: s.cfg.AckTimeout, ConfirmDelay: s.cfg.ConfirmDelay,
-		Metrics: s.metrics, Logger: s.cfg.Logger,
+		Metrics: s.metrics, Logger: s.cfg.Logger, Transform: s.cfg.Transform,
 	})
 	if err != nil {
 		return err

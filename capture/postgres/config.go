@@ -38,6 +38,9 @@ type Config struct {
 	AckTimeout       time.Duration // per publish (default 10s)
 	// ConfirmDelay: see jetstream.Config.ConfirmDelay.
 	ConfirmDelay time.Duration
+	// Transform rewrites events in batches before they are published
+	// (capture.sources[].transforms); nil publishes them as captured.
+	Transform cjs.Transformer
 
 	SnapshotChunkSize int           // rows per keyset page (default 5000)
 	StatusInterval    time.Duration // standby status updates (default 1s: a short replay after a crash)

@@ -56,3 +56,7 @@ func (m *Metrics) forPlugin(name string) metricsFor {
 		failures: m.failures.WithLabelValues(name), duration: m.duration.WithLabelValues(name),
 	}
 }
+
+// Restarts is the collector of ficus_plugin_restarts_total (for tests and
+// reports).
+func (m *Metrics) Restarts() prometheus.Collector { return m.restarts }
