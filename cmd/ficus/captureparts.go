@@ -40,6 +40,7 @@ func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {
 				ConfirmDelay:  delay,
 				Logger:        rt.log,
 				Registerer:    rt.reg,
+				Transform:     rt.plugins.transform(src),
 			})
 			if err != nil {
 				return fmt.Errorf("capture.sources[%d]: %w", i, err)
@@ -58,6 +59,7 @@ func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {
 				ConfirmDelay:  delay,
 				Logger:        rt.log,
 				Registerer:    rt.reg,
+				Transform:     rt.plugins.transform(src),
 			})
 			if err != nil {
 				return fmt.Errorf("capture.sources[%d]: %w", i, err)

@@ -86,6 +86,9 @@ type proc struct {
 	reg   *prometheus.Registry
 	admin *admin.Server
 	bus   *bus.Bus
+	// plugins are the running plugins (plugins:), started before the parts
+	// that use them.
+	plugins pluginSet
 }
 
 // serve wires the process: admin listener first (so /healthz answers and a taken
@@ -137,6 +140,7 @@ func serve(ctx context.Context, cfg *config.Config, p parts, log *slog.Logger) e
 		err = errors.Join(err, closeBus(b))
 		return errors.Join(err, stopGroup(g, adm))
 	}
+	mountDashboard(rt, p)
 	started.Store(true)
 	log.Info("ficus running", "version", version, "admin", adm.Addr(), "nats", natsDescription(b))
 
@@ -208,6 +212,10 @@ func newRegistry() *prometheus.Registry {
 
 // startParts starts the proxy and capture parts the config enables.
 func startParts(ctx context.Context, g *errgroup.Group, rt *proc, p parts) error {
+	var err error
+	if rt.plugins, err = startPlugins(ctx, g, rt); err != nil {
+		return fmt.Errorf("plugins: %w", err)
+	}
 	if p.proxy && rt.cfg.Proxy.Enabled() {
 		if err := startProxy(ctx, g, rt); err != nil {
 			return fmt.Errorf("proxy: %w", err)

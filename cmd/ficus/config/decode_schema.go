@@ -23,6 +23,7 @@ func (d *decoder) config(n *yaml.Node, root loc, c *Config) {
 		field{"capture", func(v *yaml.Node, l loc) { d.capture(v, l, &c.Capture) }},
 		field{"shadow", func(v *yaml.Node, l loc) { d.shadow(v, l, &c.Shadow) }},
 		field{"compare_data", func(v *yaml.Node, l loc) { d.compareData(v, l, &c.CompareData) }},
+		field{"plugins", func(v *yaml.Node, l loc) { d.plugins(v, l, &c.Plugins) }},
 	)
 }
 
@@ -331,5 +332,6 @@ func (d *decoder) source(n *yaml.Node, l loc, s *Source) {
 				s.ServerID = uint32(id)
 			}
 		}},
+		field{"transforms", func(v *yaml.Node, l loc) { d.strs(v, l, &s.Transforms, nil) }},
 	)
 }

@@ -54,6 +54,9 @@ func (d *decoder) compare(n *yaml.Node, l loc, c *Compare) {
 				c.NumericTolerance = t
 			}
 		}},
+		field{"plugin", func(v *yaml.Node, l loc) {
+			d.checked(v, l, &c.Plugin, reCheck(pluginNameRe, "expected a plugin name matching [a-z0-9_-]+"))
+		}},
 	)
 }
 

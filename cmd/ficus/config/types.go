@@ -34,6 +34,9 @@ type Config struct {
 	// CompareData are the dual-run data comparisons between a legacy and a
 	// new table (see CompareData).
 	CompareData []CompareData `yaml:"compare_data,omitempty"`
+	// Plugins are the executables ficus runs for custom transforms and
+	// comparators (see Plugin).
+	Plugins []Plugin `yaml:"plugins,omitempty"`
 
 	// file is the path the config was loaded from, kept so that later
 	// operations (reload, relative paths in messages) can refer to it.

@@ -85,6 +85,9 @@ type Source struct {
 	// only). Required for mysql, 1 to 4294967295, unique among mysql
 	// sources and distinct from every real replica's server_id.
 	ServerID uint32 `yaml:"server_id,omitempty"`
+	// Transforms names plugins (from plugins) applied to this source's
+	// events in batches, in order, before they are published. Optional.
+	Transforms []string `yaml:"transforms,omitempty"`
 }
 
 // SlotName returns the replication slot to use: Slot, or its default.

@@ -61,6 +61,10 @@ type Compare struct {
 	// NumericTolerance is the absolute-or-relative difference under which
 	// two JSON numbers count as equal, 0 or more. Default: 0.
 	NumericTolerance float64 `yaml:"numeric_tolerance"`
+	// Plugin names a comparator plugin (from plugins) that normalizes both
+	// answers, or judges them, before the diff; it runs in the shadow
+	// workers, in batches, never on the client's path. Optional.
+	Plugin string `yaml:"plugin,omitempty"`
 }
 
 // Noise configures noise detection: ficus learns how often two legacy

@@ -16,6 +16,7 @@ func (d *decoder) validate(c *Config) {
 	d.validateShadow(c)
 	d.validateCompareData(c)
 	d.validateRollout(c)
+	d.validatePlugins(c)
 	d.validateListeners(c)
 }
 
