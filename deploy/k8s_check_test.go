@@ -427,10 +427,10 @@ func checkNATSStatefulSet(o k8s, sts, c map[string]any, parse natsParser) proble
 		p = append(p, ep...)
 		members = append(members, natsMember{
 			name: pod, host: pod + "." + svcName, env: env,
-			client: portOf(c, "client"), cluster: portOf(c, "cluster"), dataDir: dataDir,
+			client: portOf(c, "client"), cluster: portOf(c, "cluster"), dataDir: dataDir, conf: conf,
 		})
 	}
-	cp, _ := checkNATSCluster(where, conf, members, parse)
+	cp, _ := checkNATSCluster(where, members, parse)
 	p = append(p, cp...)
 	if svc != nil {
 		for _, sp := range list(dig(svc, "spec", "ports")) {

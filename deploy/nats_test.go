@@ -39,16 +39,17 @@ type natsMember struct {
 	client  int               // declared client port (0: not declared)
 	cluster int               // declared cluster port (0: not declared)
 	dataDir string            // mount point of its persistent volume
+	conf    string            // its nats.conf
 }
 
 // checkNATSCluster parses the config every member runs and checks that they
 // form one JetStream cluster: routes name every member at its cluster port,
 // server names are unique, the store is on the persistent volume.
-func checkNATSCluster(where, conf string, members []natsMember, parse natsParser) (p problems, clientPort int) {
+func checkNATSCluster(where string, members []natsMember, parse natsParser) (p problems, clientPort int) {
 	want := map[string]bool{}
 	names := map[string]string{}
 	for _, m := range members {
-		opts, err := parse(conf, m.env)
+		opts, err := parse(m.conf, m.env)
 		if err != nil {
 			p.addf("%s: %s: nats-server cannot read its config: %v", where, m.name, err)
 			continue
