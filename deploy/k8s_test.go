@@ -231,6 +231,7 @@ func TestK8sCheckCatches(t *testing.T) {
 		{"nats.url wrong port", func(o k8s) { editConfig(o, "ficus-config", "ficus.yaml", "nats-2.nats:4222", "nats-2.nats:6222") }, "nats.url nats-2.nats:6222"},
 		{"nats route missing", func(o k8s) { editConfig(o, "nats-config", "nats.conf", "nats://nats-2.nats:6222", "") }, "cluster routes"},
 		{"nats config unreadable", func(o k8s) { editConfig(o, "nats-config", "nats.conf", "jetstream {", "jetstream {{") }, "nats-server cannot read its config"},
+		{"nats unknown key", func(o k8s) { editConfig(o, "nats-config", "nats.conf", "lame_duck_duration", "lame_duck_durration") }, `unknown field "lame_duck_durration"`},
 		{"nats store off the volume", func(o k8s) { editConfig(o, "nats-config", "nats.conf", "/data/jetstream", "/tmp/js") }, "not on the persistent volume"},
 		{"nats same server name", func(o k8s) { editConfig(o, "nats-config", "nats.conf", "$POD_NAME", "nats") }, `server_name "nats"`},
 		{"nats service not headless", func(o k8s) { delete(mapOf(o.find("Service", "nats")["spec"]), "clusterIP") }, "must be headless"},
