@@ -40,6 +40,7 @@ bench: build
 	$(GO) run ./cmd/ficusbench proxy -ficus $(BIN)
 	$(GO) run ./cmd/ficusbench pgcapture -ficus $(BIN)
 	$(GO) run ./cmd/ficusbench mysqlcapture -ficus $(BIN)
+	$(GO) run ./cmd/ficusbench reconcile
 
 clean:
 	rm -rf bin ficus-data

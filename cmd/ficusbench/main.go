@@ -28,6 +28,7 @@ func commands() []command {
 		{"refproxy", "helper: minimal httputil.ReverseProxy with a tuned transport and a buffer pool", refProxyCmd},
 		{"backend", "helper: Go HTTP server answering every request with 1 KiB of JSON", backendCmd},
 		{"pgcapture", "PostgreSQL capture: pg_recvlogical vs JetStream publish vs ficus capture, 1M rows", pgCaptureCmd},
+		{"reconcile", "data reconcile: checksum-and-bisect vs naive read-and-compare, 1M equal rows MariaDB vs PostgreSQL", reconcileBenchCmd},
 		{"mysqlcapture", "MariaDB capture: mariadb-binlog vs JetStream publish vs ficus capture, 1M rows", mysqlCaptureCmd},
 	}
 }

@@ -84,14 +84,17 @@ func textExpr(e Engine, col string) string {
 
 // decimalExpr multiplies by scale in exact decimal arithmetic (both engines
 // keep every digit of a DECIMAL/numeric product) and trims trailing zeros.
+// MariaDB has no trim_scale: the value is cast to DECIMAL(65,30), whose text
+// always has a decimal point, so trimming zeros and then the point is right
+// for every value and evaluates the column once. (DECIMAL scales above 30
+// do not exist in MySQL; MariaDB allows 38, and digits past 30 are rounded.)
 func decimalExpr(e Engine, col, scale string) string {
 	if e == MySQL {
 		v := col
 		if scale != "" {
 			v = "(" + col + " * " + scale + ")"
 		}
-		t := "CAST(" + v + " AS CHAR)"
-		return "IF(LOCATE('.', " + t + ") > 0, TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM " + t + ")), " + t + ")"
+		return "TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM CAST(" + v + " AS DECIMAL(65,30))))"
 	}
 	v := col + "::numeric"
 	if scale != "" {
@@ -125,28 +128,32 @@ func mapExpr(e Engine, expr string, m map[string]string) string {
 	return b.String()
 }
 
+// Row text separators: the unit separator between values, the record
+// separator for NULL. Control characters do not occur in the data worth
+// comparing; a value that contains them could in theory make two different
+// rows share a row text (the price of evaluating each value only once).
+const (
+	sepValue = "\x1f"
+	sepNull  = "\x1e"
+)
+
 // RowHashExpr combines the key and the per-column canonical expressions
 // into one row text and hashes it to a non-negative 60-bit integer (15 hex
 // digits of MD5), which both engines sum exactly. The key is part of the
-// hash so that two rows which swapped their values still differ. Each value
-// is written as its length in characters, ':' and the text, and NULL as
-// 'N', so no two different rows share a row text whatever their values
-// contain. MariaDB hashes the text as utf8mb4 (a latin1 column would
-// otherwise hash other bytes than PostgreSQL's UTF-8).
+// hash so that two rows which swapped their values still differ. NULL is
+// written as a control character, so NULL and the empty text differ.
+// MariaDB hashes the text as utf8mb4 (a latin1 column would otherwise hash
+// other bytes than PostgreSQL's UTF-8).
 func RowHashExpr(e Engine, key string, cols []string) string {
-	parts := make([]string, 0, len(cols)+1)
-	for _, c := range append([]string{textExpr(e, key)}, cols...) {
-		if e == MySQL {
-			parts = append(parts, "COALESCE(CONCAT(CHAR_LENGTH("+c+"), ':', "+c+"), 'N')")
-		} else {
-			parts = append(parts, "COALESCE(char_length("+c+")::text || ':' || "+c+", 'N')")
-		}
+	parts := []string{textExpr(e, key)}
+	for _, c := range cols {
+		parts = append(parts, "COALESCE("+c+", '"+sepNull+"')")
 	}
 	if e == MySQL {
-		row := "CONVERT(CONCAT_WS('|', " + strings.Join(parts, ", ") + ") USING utf8mb4)"
+		row := "CONVERT(CONCAT_WS('" + sepValue + "', " + strings.Join(parts, ", ") + ") USING utf8mb4)"
 		// CAST AS UNSIGNED is cheaper than AS DECIMAL; SUM of it is exact.
 		return "CAST(CONV(SUBSTRING(MD5(" + row + "), 1, 15), 16, 10) AS UNSIGNED)"
 	}
-	row := strings.Join(parts, " || '|' || ")
+	row := strings.Join(parts, " || '"+sepValue+"' || ")
 	return "('x' || lpad(substr(md5(" + row + "), 1, 15), 16, '0'))::bit(64)::bigint"
 }

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"sort"
+	"time"
+
+	"github.com/ficus-migrate/ficus/shadow/data"
+	"github.com/ficus-migrate/ficus/shadow/reconcile"
+)
+
+// The reconcile benchmark: ficus's checksum-and-bisect reconcile of two
+// equal 1M-row tables (MariaDB legacy, PostgreSQL new, renamed columns,
+// cents, mapped status) against a naive comparison that reads both tables
+// in key order and compares every row in Go, in the same run.
+
+const reconcileLegacyDDL = `CREATE TABLE ficus.orders (id BIGINT PRIMARY KEY,
+	status ENUM('NEW','PAID','SHIPPED') NOT NULL, amount DECIMAL(12,2) NOT NULL,
+	customer_id INT, note VARCHAR(64), updated_at DATETIME(6) NOT NULL)`
+
+const reconcileLegacyLoad = `INSERT INTO ficus.orders SELECT seq, ELT(seq %% 3 + 1, 'NEW', 'PAID', 'SHIPPED'),
+	(seq %% 100000) / 100, seq %% 5000, CONCAT('note-', MD5(seq)),
+	TIMESTAMP '2024-01-01 00:00:00' + INTERVAL seq SECOND FROM seq_1_to_%d`
+
+const reconcileNewDDL = `CREATE TABLE public.orders (legacy_id bigint PRIMARY KEY, state text NOT NULL,
+	total bigint NOT NULL, customer_ref int, note text, updated_at timestamptz NOT NULL)`
+
+const reconcileNewLoad = `INSERT INTO public.orders SELECT s, (ARRAY['created','paid','SHIPPED'])[s %% 3 + 1],
+	s %% 100000, s %% 5000, 'note-' || md5(s::text), timestamptz '2024-01-01 00:00:00+00' + s * interval '1 second'
+	FROM generate_series(1, %d) s`
+
+var (
+	benchLegacy = reconcile.Table{Name: "ficus.orders", Key: "id",
+		Columns: []string{"status", "amount", "customer_id", "note", "updated_at"},
+		Rules:   []data.Rule{{Map: map[string]string{"NEW": "created", "PAID": "paid"}}, {Scale: "100"}, {}, {}, {}}}
+	benchNew = reconcile.Table{Name: "public.orders", Key: "legacy_id",
+		Columns: []string{"state", "total", "customer_ref", "note", "updated_at"}}
+	// benchKinds is how the naive reader canonicalises each column pair.
+	benchKinds = []data.Kind{data.KindText, data.KindDecimal, data.KindInteger, data.KindText, data.KindTimestamp}
+)
+
+type reconcileRow struct {
+	Name         string  `json:"name"`
+	WallSeconds  float64 `json:"wall_seconds"`
+	LegacyDBSecs float64 `json:"legacy_db_seconds"`
+	NewDBSecs    float64 `json:"new_db_seconds"`
+	Differences  int     `json:"differences"`
+	Rows         int64   `json:"rows_compared"`
+}
+
+type reconcileResult struct {
+	Time      time.Time      `json:"time"`
+	GoVersion string         `json:"go_version"`
+	CPUs      int            `json:"cpus"`
+	Rows      int            `json:"rows"`
+	Runs      []reconcileRow `json:"runs"`
+	// Ratio is the naive comparison's median wall time over reconcile's.
+	Ratio   float64 `json:"ratio_wall"`
+	DBRatio float64 `json:"ratio_db_time"`
+}
+
+func reconcileBenchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	rows := fs.Int("rows", 1_000_000, "rows per side")
+	rounds := fs.Int("rounds", 2, "measurements of each method, alternating")
+	parallel := fs.Int("parallel", 2, "reconcile: ranges checksummed at once (2 suits a 2-core machine)")
+	outDir := fs.String("out", "bench-results", "directory for the JSON result")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Minute)
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("component", "ficusbench.reconcile")
+	dir, err := os.MkdirTemp("", "ficusbench-reconcile-")
+	if err != nil {
+		return fmt.Errorf("work dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	tb := newBenchTB(log, dir)
+	defer tb.close()
+	pg, err := startPostgres(tb)
+	if err != nil {
+		return err
+	}
+	maria, err := startMariaDB(tb)
+	if err != nil {
+		return err
+	}
+	log.Info("loading", "rows", *rows)
+	if err := loadReconcileTables(ctx, maria.DSN(), pg.DSN(), *rows); err != nil {
+		return err
+	}
+	legacy := reconcile.Endpoint{Engine: "mysql", DSN: maria.DSN(), Table: benchLegacy}
+	neu := reconcile.Endpoint{Engine: "postgres", DSN: pg.DSN(), Table: benchNew}
+	res := reconcileResult{Time: time.Now().UTC(), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Rows: *rows}
+	for i := range *rounds {
+		log.Info("reconcile", "round", i+1)
+		r, err := runReconcile(ctx, legacy, neu, *parallel)
+		if err != nil {
+			return err
+		}
+		res.Runs = append(res.Runs, r)
+		log.Info("naive read-and-compare", "round", i+1)
+		if r, err = runNaive(ctx, maria.DSN(), pg.DSN()); err != nil {
+			return err
+		}
+		res.Runs = append(res.Runs, r)
+	}
+	res.Ratio = median(res.Runs, "naive", wall) / median(res.Runs, "reconcile", wall)
+	res.DBRatio = median(res.Runs, "naive", dbTime) / median(res.Runs, "reconcile", dbTime)
+	fmt.Fprintf(stdout, "\n%d equal rows per side (MariaDB legacy, PostgreSQL new), %d CPUs\n\n", *rows, res.CPUs)
+	fmt.Fprintf(stdout, "| run | wall s | legacy db s | new db s | rows | differences |\n|---|---:|---:|---:|---:|---:|\n")
+	for _, r := range res.Runs {
+		fmt.Fprintf(stdout, "| %s | %.2f | %.2f | %.2f | %d | %d |\n", r.Name, r.WallSeconds, r.LegacyDBSecs, r.NewDBSecs, r.Rows, r.Differences)
+	}
+	fmt.Fprintf(stdout, "\nratio naive / reconcile (medians): wall %.2f, database time %.2f (goal >= 5)\n", res.Ratio, res.DBRatio)
+	return writeJSONResult(stdout, *outDir, "reconcile", res.Time, res)
+}
+
+func wall(r reconcileRow) float64   { return r.WallSeconds }
+func dbTime(r reconcileRow) float64 { return r.LegacyDBSecs + r.NewDBSecs }
+
+func median(runs []reconcileRow, name string, f func(reconcileRow) float64) float64 {
+	var v []float64
+	for _, r := range runs {
+		if r.Name == name {
+			v = append(v, f(r))
+		}
+	}
+	if len(v) == 0 {
+		return 0
+	}
+	sort.Float64s(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+func loadReconcileTables(ctx context.Context, myDSN, pgDSN string, rows int) error {
+	errs := make(chan error, 1)
+	go func() {
+		errs <- pgExec(ctx, pgDSN, reconcileNewDDL, fmt.Sprintf(reconcileNewLoad, rows), "ANALYZE public.orders")
+	}()
+	db, err := sql.Open("mysql", myDSN)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	for _, q := range []string{"SET SESSION sql_log_bin = 0", reconcileLegacyDDL, fmt.Sprintf(reconcileLegacyLoad, rows), "ANALYZE TABLE ficus.orders"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("mariadb load: %w", err)
+		}
+	}
+	if err := <-errs; err != nil {
+		return fmt.Errorf("postgres load: %w", err)
+	}
+	return nil
+}
+
+func runReconcile(ctx context.Context, legacy, neu reconcile.Endpoint, parallel int) (reconcileRow, error) {
+	l, n, closeSides, err := reconcile.Open(ctx, legacy, neu, parallel)
+	if err != nil {
+		return reconcileRow{}, err
+	}
+	defer closeSides()
+	res, err := reconcile.Run(ctx, reconcile.Config{Legacy: l, New: n, Parallel: parallel})
+	if err != nil {
+		return reconcileRow{}, err
+	}
+	st := res.Stats
+	return reconcileRow{Name: "reconcile", WallSeconds: st.Wall.Seconds(), LegacyDBSecs: st.LegacyDBTime.Seconds(),
+		NewDBSecs: st.NewDBTime.Seconds(), Differences: len(res.Differences), Rows: st.LegacyRows}, nil
+}
