@@ -10,6 +10,10 @@ have_pg() { [ -x /usr/lib/postgresql/15/bin/postgres ] && [ -x /usr/lib/postgres
 have_maria() { command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; }
 have_pg || need+=(postgresql-15)
 have_maria || need+=(mariadb-server)
+# The dashboard test drives a real headless Chromium.
+if [ "$what" = test ]; then
+	command -v chromium >/dev/null 2>&1 || need+=(chromium)
+fi
 if [ "$what" = bench ]; then
 	command -v wrk >/dev/null 2>&1 || need+=(wrk)
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)

@@ -140,6 +140,7 @@ func serve(ctx context.Context, cfg *config.Config, p parts, log *slog.Logger) e
 		err = errors.Join(err, closeBus(b))
 		return errors.Join(err, stopGroup(g, adm))
 	}
+	mountDashboard(rt, p)
 	started.Store(true)
 	log.Info("ficus running", "version", version, "admin", adm.Addr(), "nats", natsDescription(b))
 

@@ -43,6 +43,7 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	mux    *http.ServeMux
+	public *http.ServeMux // served without the token: pages that hold no data
 	ln     net.Listener
 	mu     sync.RWMutex
 	checks map[string]Check
@@ -60,7 +61,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin listener on %s (admin.listen): %w", cfg.Listen, err)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "admin"), mux: http.NewServeMux(), ln: ln, checks: map[string]Check{}}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "admin"), mux: http.NewServeMux(), public: http.NewServeMux(), ln: ln, checks: map[string]Check{}}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -84,6 +85,11 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Handle mounts an API handler (Go 1.22 ServeMux pattern), behind the token.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// HandlePublic mounts a handler that needs no token: only for what holds
+// no data (the dashboard's page shell and assets; the page then calls the
+// API with the token).
+func (s *Server) HandlePublic(pattern string, h http.Handler) { s.public.Handle(pattern, h) }
 
 // AddCheck registers a readiness check under name; /readyz is 200 only when all pass.
 func (s *Server) AddCheck(name string, c Check) {
@@ -131,6 +137,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 // ServeHTTP applies the token check and dispatches.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h, pattern := s.public.Handler(r); pattern != "" {
+		h.ServeHTTP(w, r)
+		return
+	}
 	if s.cfg.Token != "" && r.URL.Path != "/healthz" && !s.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ficus"`)
 		http.Error(w, `{"error":"missing or wrong admin token (Authorization: Bearer …)"}`, http.StatusUnauthorized)

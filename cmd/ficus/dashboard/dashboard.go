@@ -1,0 +1,141 @@
+// Package dashboard serves the operator's live page on the admin listener.
+// The page is embedded static files (no CDN: it works offline and on an
+// air-gapped cluster) and carries no data itself; everything it shows comes
+// from the admin API, which it calls with the admin token, so the page adds
+// no second way in. It also serves the two read-only endpoints the page
+// needs that no part of ficus had: capture figures per source, and the
+// recent mismatch report.
+package dashboard
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/ficus-migrate/ficus/shadow/report"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+//go:embed static
+var static embed.FS
+
+// Source is a configured capture source.
+type Source struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+// Config configures the dashboard.
+type Config struct {
+	// Gatherer holds the capture metrics the source figures are read from.
+	Gatherer prometheus.Gatherer
+	// Sources are the configured capture sources, Data the names of the
+	// data comparisons (GET /api/data/{name}).
+	Sources []Source
+	Data    []string
+	// Report reads the shadow mismatches recorded since a time; nil when
+	// nothing is recorded.
+	Report func(ctx context.Context, since time.Time) (report.Report, error)
+	// Logger [slog.Default()].
+	Logger *slog.Logger
+}
+
+// Mux is where the dashboard mounts itself: the admin listener, whose
+// Handle is behind the token and HandlePublic is not.
+type Mux interface {
+	Handle(pattern string, h http.Handler)
+	HandlePublic(pattern string, h http.Handler)
+}
+
+// Dashboard serves the page and its endpoints.
+type Dashboard struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New returns the dashboard.
+func New(cfg Config) *Dashboard {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Sources == nil {
+		cfg.Sources = []Source{}
+	}
+	if cfg.Data == nil {
+		cfg.Data = []string{}
+	}
+	return &Dashboard{cfg: cfg, log: cfg.Logger.With("component", "dashboard")}
+}
+
+// Mount registers GET / and GET /ui/… (public: the page shell holds no
+// data) and GET /api/dashboard, /api/capture and /api/report (behind the
+// token).
+func (d *Dashboard) Mount(m Mux) {
+	files, _ := fs.Sub(static, "static") // the embedded folder exists: it is compiled in
+	fileServer := http.StripPrefix("/ui/", http.FileServerFS(files))
+	m.HandlePublic("GET /ui/", noCache(fileServer))
+	m.HandlePublic("GET /{$}", noCache(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, files, "index.html")
+	})))
+	m.Handle("GET /api/dashboard", http.HandlerFunc(d.overview))
+	m.Handle("GET /api/capture", http.HandlerFunc(d.capture))
+	m.Handle("GET /api/report", http.HandlerFunc(d.report))
+}
+
+// noCache keeps a browser from showing an older ficus's page after an
+// upgrade.
+func noCache(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// overview says what there is to show.
+func (d *Dashboard) overview(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, struct {
+		Sources  []Source `json:"sources"`
+		Data     []string `json:"data"`
+		Recorded bool     `json:"recorded"`
+	}{d.cfg.Sources, d.cfg.Data, d.cfg.Report != nil})
+}
+
+// report answers GET /api/report?since=15m: the mismatch report of
+// `ficus report --format json` over that window.
+func (d *Dashboard) report(w http.ResponseWriter, r *http.Request) {
+	if d.cfg.Report == nil {
+		writeJSON(w, http.StatusOK, report.Report{Routes: []report.RouteReport{}})
+		return
+	}
+	window := 15 * time.Minute
+	if s := r.URL.Query().Get("since"); s != "" {
+		v, err := time.ParseDuration(s)
+		if err != nil || v <= 0 {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "since: want a positive duration like 15m, got " + strconv.Quote(s)})
+			return
+		}
+		window = v
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	rep, err := d.cfg.Report(ctx, time.Now().Add(-window))
+	if err != nil {
+		d.log.Warn("mismatch report failed", "err", err)
+		writeJSON(w, http.StatusBadGateway, map[string]string{"error": "read FICUS_SHADOW: " + err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

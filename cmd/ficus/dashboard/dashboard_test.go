@@ -1,0 +1,90 @@
+package dashboard
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/ficus-migrate/ficus/capture"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// mux is the admin listener's split: public patterns and the rest.
+type mux struct{ public, private *http.ServeMux }
+
+func (m mux) Handle(p string, h http.Handler)       { m.private.Handle(p, h) }
+func (m mux) HandlePublic(p string, h http.Handler) { m.public.Handle(p, h) }
+
+// TestCaptureFigures: GET /api/capture shows each configured source's
+// figures as the capture metrics hold them, summed over tables and ops.
+func TestCaptureFigures(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	met, err := capture.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	met.Events.WithLabelValues("legacy", "public.orders", "c").Add(7)
+	met.Events.WithLabelValues("legacy", "public.orders", "u").Add(3)
+	met.Events.WithLabelValues("legacy", "public.items", "c").Add(5)
+	met.Events.WithLabelValues("other", "public.x", "c").Add(100) // not configured: not shown
+	met.LagSeconds.WithLabelValues("shop").Set(2.5)
+	met.SlotLagBytes.WithLabelValues("legacy").Set(4096)
+	met.SnapshotDone.WithLabelValues("shop", "shop.orders").Set(50)
+	met.SnapshotTotal.WithLabelValues("shop", "shop.orders").Set(200)
+
+	m := mux{http.NewServeMux(), http.NewServeMux()}
+	New(Config{Gatherer: reg, Sources: []Source{{"legacy", "postgres"}, {"shop", "mysql"}}}).Mount(m)
+	rec := httptest.NewRecorder()
+	m.private.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/capture", nil))
+	var got []SourceFigures
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatalf("%v: %s", err, rec.Body)
+	}
+	tests := []struct {
+		i                                 int
+		name                              string
+		events, lag, slotLag, done, total float64
+	}{
+		{0, "legacy", 15, 0, 4096, 0, 0},
+		{1, "shop", 0, 2.5, 0, 50, 200},
+	}
+	if len(got) != len(tests) {
+		t.Fatalf("got %d sources, want %d: %+v", len(got), len(tests), got)
+	}
+	for _, tc := range tests {
+		g := got[tc.i]
+		if g.Name != tc.name || g.Events != tc.events || g.LagSeconds != tc.lag || g.SlotLagBytes != tc.slotLag ||
+			g.SnapshotDone != tc.done || g.SnapshotTotal != tc.total {
+			t.Errorf("source %d: %+v, want %+v", tc.i, g, tc)
+		}
+	}
+}
+
+// TestPageIsPublicFiguresAreNot: the page shell and its assets are public
+// (they hold no data); every figure is behind the admin token.
+func TestPageIsPublicFiguresAreNot(t *testing.T) {
+	m := mux{http.NewServeMux(), http.NewServeMux()}
+	New(Config{}).Mount(m)
+	for _, tc := range []struct {
+		path, contains string
+		public         bool
+	}{
+		{"/", "<title>ficus</title>", true},
+		{"/ui/app.js", "textContent", true},
+		{"/ui/style.css", "font", true},
+		{"/api/capture", "", false},
+		{"/api/dashboard", "", false},
+		{"/api/report", "", false},
+	} {
+		rec := httptest.NewRecorder()
+		m.public.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tc.path, nil))
+		if served := rec.Code == http.StatusOK; served != tc.public {
+			t.Errorf("GET %s without the token: %d, public %v", tc.path, rec.Code, tc.public)
+		}
+		if tc.public && !strings.Contains(rec.Body.String(), tc.contains) {
+			t.Errorf("GET %s: body lacks %q", tc.path, tc.contains)
+		}
+	}
+}

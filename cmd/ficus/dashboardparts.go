@@ -1,0 +1,34 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/ficus-migrate/ficus/cmd/ficus/dashboard"
+	"github.com/ficus-migrate/ficus/shadow/report"
+)
+
+// mountDashboard serves the live page at / on the admin listener, for the
+// parts this process runs.
+func mountDashboard(rt *proc, p parts) {
+	cfg := dashboard.Config{Gatherer: rt.reg, Logger: rt.log}
+	if p.capture {
+		for _, s := range rt.cfg.Capture.Sources {
+			cfg.Sources = append(cfg.Sources, dashboard.Source{Name: s.Name, Type: string(s.Type)})
+		}
+	}
+	for _, c := range rt.cfg.CompareData {
+		cfg.Data = append(cfg.Data, c.Name)
+	}
+	if p.proxy && rt.cfg.Proxy.Enabled() {
+		js := rt.bus.JS
+		cfg.Report = func(ctx context.Context, since time.Time) (report.Report, error) {
+			recs, err := report.Read(ctx, js, "", since)
+			if err != nil {
+				return report.Report{}, err
+			}
+			return report.Build(recs, since, time.Now().UTC()), nil
+		}
+	}
+	dashboard.New(cfg).Mount(rt.admin)
+}
