@@ -146,7 +146,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("diff view: path %q\nlegacy %s\nnew %s", diffPath, legacyBody, newBody)
 	}
 	if shot := os.Getenv("FICUS_DASHBOARD_SCREENSHOT"); shot != "" {
-		time.Sleep(5 * time.Second) // a few seconds of chart
+		time.Sleep(5 * time.Second)                                 // a few seconds of chart
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100: PNG
 		if err != nil {
 			t.Fatal(err)
