@@ -257,3 +257,75 @@ func TestK8sCheckCatches(t *testing.T) {
 		})
 	}
 }
+
+// secretEnv collects the stringData of every Secret a kustomization and its
+// bases declare, overlays winning, as kustomize's patches would merge them.
+func secretEnv(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	docs, err := decodeDocs(readFile(t, dir+"/kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	var files []string
+	for _, r := range strs(docs[0]["resources"]) {
+		full := filepath.Join(dir, r)
+		if st, err := os.Stat(full); err == nil && st.IsDir() {
+			for k, v := range secretEnv(t, filepath.ToSlash(full)) {
+				env[k] = v
+			}
+			continue
+		}
+		files = append(files, full)
+	}
+	for _, pt := range list(docs[0]["patches"]) {
+		if f := str(dig(pt, "path")); f != "" {
+			files = append(files, filepath.Join(dir, f))
+		}
+	}
+	for _, f := range files {
+		ds, err := decodeDocs(readFile(t, filepath.ToSlash(f)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			if str(d["kind"]) == "Secret" {
+				for k, v := range mapOf(d["stringData"]) {
+					env[k] = str(v)
+				}
+			}
+		}
+	}
+	return env
+}
+
+// TestK8sConfigsWithoutKustomize runs the config loader on each
+// kustomization's ficus.yaml with its Secrets' values even where kubectl is
+// missing (TestK8sRendered then skips).
+func TestK8sConfigsWithoutKustomize(t *testing.T) {
+	for _, dir := range kustomizations {
+		t.Run(dir, func(t *testing.T) {
+			docs, err := decodeDocs(readFile(t, dir+"/kustomization.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			env := secretEnv(t, dir)
+			n := 0
+			for _, g := range list(docs[0]["configMapGenerator"]) {
+				for _, f := range strs(dig(g, "files")) {
+					if filepath.Base(f) != "ficus.yaml" {
+						continue
+					}
+					n++
+					name := dir + "/" + f
+					if _, err := loadFicus(name, readFile(t, name), env); err != nil {
+						t.Errorf("ficus validate %s: %v", name, err)
+					}
+				}
+			}
+			if n != 1 {
+				t.Fatalf("want one ficus.yaml generated into a ConfigMap, found %d", n)
+			}
+		})
+	}
+}
