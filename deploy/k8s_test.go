@@ -221,7 +221,10 @@ func TestK8sCheckCatches(t *testing.T) {
 		{"legacy probed on loopback", func(o k8s) {
 			container(o, "Deployment", "shop", "legacy")["readinessProbe"] = map[string]any{"tcpSocket": map[string]any{"port": 8081}}
 		}, "loopback port 8081"},
-		{"token not in probe", func(o k8s) { mapOf(o.find("Secret", "ficus-secrets")["stringData"])["FICUS_ADMIN_TOKEN"] = "rotated" }, "readinessProbe must send Authorization"},
+		{"token in a probe", func(o k8s) {
+			hg := mapOf(dig(container(o, "Deployment", "shop", "ficus"), "readinessProbe", "httpGet"))
+			hg["httpHeaders"] = []any{map[string]any{"name": "Authorization", "value": "Bearer t"}}
+		}, "probes need no token"},
 		{"secret lacks a DSN", func(o k8s) { delete(mapOf(o.find("Secret", "ficus-secrets")["stringData"]), "LEGACY_PG_DSN") }, "environment variable LEGACY_PG_DSN is not set"},
 		{"unknown config key", func(o k8s) { editConfig(o, "ficus-config", "ficus.yaml", "  mode: reverse", "  mod: reverse") }, `unknown key`},
 		{"config file not mounted", func(o k8s) { sidecar(o)["args"] = []any{"proxy", "-c", "/etc/ficus/other.yaml"} }, "/etc/ficus/other.yaml is not in any mounted ConfigMap"},
