@@ -27,7 +27,7 @@ NATS (embedded unless nats.url is set) and the admin listener.
 SIGINT/SIGTERM stop it cleanly: listeners stop accepting, in-flight work finishes,
 NATS publishes are flushed, and the process exits 0.
 
-Config keys read: log.*, nats.*, admin.*, proxy.*, capture.*
+Config keys read: log.*, nats.*, admin.*, proxy.*, capture.*, compare_data.*
 `
 
 const proxyHelp = `Usage: ficus proxy [-c FILE]
@@ -48,10 +48,10 @@ Config keys read: log.*, nats.*, admin.*, capture.*
 `
 
 // parts selects what a process runs.
-type parts struct{ proxy, capture bool }
+type parts struct{ proxy, capture, data bool }
 
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return serveCmd(ctx, "run", runHelp, parts{proxy: true, capture: true}, args, stderr)
+	return serveCmd(ctx, "run", runHelp, parts{proxy: true, capture: true, data: true}, args, stderr)
 }
 
 func proxyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -224,6 +224,11 @@ func startParts(ctx context.Context, g *errgroup.Group, rt *proc, p parts) error
 	if p.capture && len(rt.cfg.Capture.Sources) > 0 {
 		if err := startCapture(ctx, g, rt); err != nil {
 			return fmt.Errorf("capture: %w", err)
+		}
+	}
+	if p.data && len(rt.cfg.CompareData) > 0 {
+		if err := startData(ctx, g, rt); err != nil {
+			return fmt.Errorf("compare_data: %w", err)
 		}
 	}
 	return nil

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
+)
+
+const dataConfig = `
+nats: {embedded: {listen: %q, store_dir: %q}}
+admin: {listen: %q}
+capture:
+  sources:
+    - {name: shop, type: mysql, dsn: %q, server_id: 4101, tables: [ficus.orders]}
+    - {name: orders_svc, type: postgres, dsn: %q, tables: [public.orders]}
+compare_data:
+  - name: orders
+    legacy: {source: shop, table: ficus.orders, key: [id]}
+    new: {source: orders_svc, table: public.orders, key: [legacy_id]}
+    columns: {status: state, amount: total, customer_id: customer_ref}
+    rules:
+      - {column: amount, scale: 100}
+      - {column: status, map: {NEW: created, PAID: paid}}
+    max_lag: 6s
+`
+
+// TestDataContinuous runs `ficus run` capturing a MariaDB legacy and a
+// PostgreSQL new database, with a writer that writes every order to both
+// with controlled faults: 1 % never reach new, 0.5 % get a wrong amount,
+// ten arrive in new 2 s late (within max_lag) and one is deleted from
+// legacy only. The findings on FICUS_DATA must be exactly those faults;
+// then a late write of a missing row resolves its finding.
+func TestDataContinuous(t *testing.T) {
+	var pg *testenv.Postgres
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		pg = testenv.StartPostgres(t)
+	}()
+	my := testenv.StartMariaDB(t)
+	wg.Wait()
+	if pg == nil {
+		t.FailNow()
+	}
+	my.Exec(t, `CREATE TABLE orders (id BIGINT PRIMARY KEY, status ENUM('NEW','PAID') NOT NULL,
+		amount DECIMAL(12,2) NOT NULL, customer_id INT)`)
+	pg.Exec(t, `CREATE TABLE orders (legacy_id bigint PRIMARY KEY, state text NOT NULL, total bigint NOT NULL, customer_ref int)`)
+
+	natsAddr, adminAddr := freeAddr(t), freeAddr(t)
+	cfg := writeConfig(t, fmt.Sprintf(dataConfig, natsAddr, t.TempDir(), adminAddr, my.DSN(), pg.DSN()))
+	logs := &lockedBuffer{}
+	proc := startFicus(t, buildFicus(t), logs, "run", "-c", cfg)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("ficus logs:\n%s", tail(logs.String(), 8000))
+		}
+	})
+	waitReadyWithToken(t, "http://"+adminAddr+"/readyz", "", proc.exited)
+
+	const orders = 400
+	missing := map[int]bool{50: true, 150: true, 250: true, 350: true} // 1 %
+	wrong := map[int]bool{77: true, 277: true}                       // 0.5 %
+	late := map[int]bool{}
+	for id := 10; id < 20; id++ {
+		late[id] = true
+	}
+	const deletedInLegacy = 123
+	status := func(id int) (string, string) {
+		if id%2 == 0 {
+			return "NEW", "created"
+		}
+		return "PAID", "paid"
+	}
+	myDB, pgConn := my.DB(t), pg.Conn(t)
+	ctx := context.Background()
+	write := func(id int, toNew bool, cents int) {
+		ls, ns := status(id)
+		if _, err := myDB.ExecContext(ctx, "INSERT INTO orders VALUES (?, ?, ?, ?)", id, ls, fmt.Sprintf("%d.%02d", id, id%100), id%7); err != nil {
+			t.Fatal(err)
+		}
+		if toNew {
+			if _, err := pgConn.Exec(ctx, "INSERT INTO orders VALUES ($1, $2, $3, $4)", id, ns, cents, id%7); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for id := 1; id <= orders; id++ {
+		if late[id] {
+			continue
+		}
+		cents := id*100 + id%100
+		if wrong[id] {
+			cents++
+		}
+		write(id, !missing[id], cents)
+	}
+	my.Exec(t, "DELETE FROM orders WHERE id = ?", deletedInLegacy)
+	// The late ones: legacy now, new 2 s later (max_lag is 6 s).
+	for id := range late {
+		write(id, false, 0)
+	}
+	time.Sleep(2 * time.Second)
+	for id := range late {
+		_, ns := status(id)
+		if _, err := pgConn.Exec(ctx, "INSERT INTO orders VALUES ($1, $2, $3, $4)", id, ns, id*100+id%100, id%7); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	figs := waitFigures(t, adminAddr, func(f dataFigures) bool {
+		return f.KeysSeen == orders && f.Pending == 0 && f.MissingInNew+f.Differing+f.DeletedOneSide == 7
+	})
+	if figs.Matched != orders-7 || figs.MissingInNew != 4 || figs.Differing != 2 || figs.DeletedOneSide != 1 ||
+		figs.MissingInLegacy != 0 || figs.LagCount < 10 || figs.LagP99 < 1 || figs.LagP99 > 6 {
+		t.Errorf("figures %+v", figs)
+	}
+
+	nc, err := nats.Connect("nats://" + natsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	want := []string{
+		"50 missing_in_new", "77 differs amount→total=7777/7778", "123 deleted_on_one_side in legacy",
+		"150 missing_in_new", "250 missing_in_new", "277 differs amount→total=27777/27778", "350 missing_in_new",
+	}
+	if got := findings(t, nc, len(want)); !slices.Equal(got, want) {
+		t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// A late write that catches up resolves the earlier finding.
+	if _, err := pgConn.Exec(ctx, "INSERT INTO orders VALUES (50, 'created', 5050, 1)"); err != nil {
+		t.Fatal(err)
+	}
+	figs = waitFigures(t, adminAddr, func(f dataFigures) bool { return f.Resolved == 1 })
+	if figs.MissingInNew != 3 || figs.Matched != orders-6 {
+		t.Errorf("after the late write: %+v", figs)
+	}
+	if got := findings(t, nc, len(want)+1); got[len(got)-1] != "50 resolved missing_in_new" {
+		t.Errorf("last finding %q, want the resolution of 50", got[len(got)-1])
+	}
+}
+
+type dataFigures struct {
+	KeysSeen        int64   `json:"keys_seen"`
+	Matched         int64   `json:"matched"`
+	Pending         int64   `json:"pending"`
+	MissingInNew    int64   `json:"missing_in_new"`
+	MissingInLegacy int64   `json:"missing_in_legacy"`
+	Differing       int64   `json:"differing"`
+	DeletedOneSide  int64   `json:"deleted_on_one_side"`
+	Resolved        int64   `json:"resolved"`
+	LagCount        int64   `json:"lag_count"`
+	LagP99          float64 `json:"lag_p99_seconds"`
+}
+
+func waitFigures(t *testing.T, adminAddr string, done func(dataFigures) bool) dataFigures {
+	t.Helper()
+	var f dataFigures
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		resp, err := http.Get("http://" + adminAddr + "/api/data/orders")
+		if err != nil {
+			continue
+		}
+		f = dataFigures{}
+		err = json.NewDecoder(resp.Body).Decode(&f)
+		resp.Body.Close()
+		if err == nil && done(f) {
+			return f
+		}
+	}
+	t.Fatalf("figures never settled: %+v", f)
+	return f
+}
+
+// findings reads n findings from FICUS_DATA and describes them: sorted by
+// key, a resolution last.
+func findings(t *testing.T, nc *nats.Conn, n int) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := js.OrderedConsumer(ctx, "FICUS_DATA", jetstream.OrderedConsumerConfig{FilterSubjects: []string{"ficus.data.orders"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type finding struct {
+		Key       int64  `json:"key"`
+		Kind      string `json:"kind"`
+		Previous  string `json:"previous"`
+		DeletedIn string `json:"deleted_in"`
+		Columns   []struct {
+			Legacy string  `json:"legacy_column"`
+			New    string  `json:"new_column"`
+			L      *string `json:"legacy"`
+			N      *string `json:"new"`
+		} `json:"columns"`
+	}
+	var got []finding
+	for len(got) < n {
+		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			t.Fatalf("after %d findings: %v", len(got), err)
+		}
+		var f finding
+		if err := json.Unmarshal(m.Data(), &f); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, f)
+	}
+	// Nothing more than expected.
+	if m, err := cons.Next(jetstream.FetchMaxWait(time.Second)); err == nil {
+		t.Errorf("unexpected extra finding: %s", m.Data())
+	}
+	sort.SliceStable(got, func(i, j int) bool {
+		if (got[i].Kind == "resolved") != (got[j].Kind == "resolved") {
+			return got[j].Kind == "resolved"
+		}
+		return got[i].Key < got[j].Key
+	})
+	var out []string
+	for _, f := range got {
+		s := fmt.Sprintf("%d %s", f.Key, f.Kind)
+		switch {
+		case f.Kind == "resolved":
+			s += " " + f.Previous
+		case f.DeletedIn != "":
+			s += " in " + f.DeletedIn
+		}
+		for _, c := range f.Columns {
+			s += fmt.Sprintf(" %s→%s=%s/%s", c.Legacy, c.New, deref(c.L), deref(c.N))
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "NULL"
+	}
+	return *s
+}

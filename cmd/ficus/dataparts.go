@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	cjs "github.com/ficus-migrate/ficus/capture/jetstream"
+	"github.com/ficus-migrate/ficus/cmd/ficus/config"
+	"github.com/ficus-migrate/ficus/shadow/data"
+	"github.com/ficus-migrate/ficus/shadow/dual"
+	"github.com/ficus-migrate/ficus/shadow/reconcile"
+)
+
+// startData runs one continuous comparison per compare_data entry and
+// serves their figures on GET /api/data/{name}.
+func startData(ctx context.Context, g *errgroup.Group, rt *proc) error {
+	js, err := jetstream.New(rt.bus.Conn)
+	if err != nil {
+		return err
+	}
+	comparers := map[string]*dual.Comparer{}
+	for i := range rt.cfg.CompareData {
+		cd := &rt.cfg.CompareData[i]
+		if cd.Plugin != "" {
+			return fmt.Errorf("compare_data[%d] (%s): plugin %q: comparator plugins are not part of this build", i, cd.Name, cd.Plugin)
+		}
+		legacy, neu, err := reconcileEndpoints(rt.cfg, cd.Name)
+		if err != nil {
+			return fmt.Errorf("compare_data[%d]: %w", i, err)
+		}
+		ls, err := dataSide(rt.cfg, cd.Legacy, legacy.Table)
+		if err != nil {
+			return fmt.Errorf("compare_data[%d]: %w", i, err)
+		}
+		ns, err := dataSide(rt.cfg, cd.New, neu.Table)
+		if err != nil {
+			return fmt.Errorf("compare_data[%d]: %w", i, err)
+		}
+		var ready atomic.Bool
+		name := cd.Name
+		rt.admin.AddCheck("data."+name, func(context.Context) error {
+			if !ready.Load() {
+				return errors.New("reading both tables' column types")
+			}
+			return nil
+		})
+		cfg := dual.Config{Name: name, Legacy: ls, New: ns, MaxLag: cd.MaxLag, JS: js,
+			Logger: rt.log, Registerer: rt.reg}
+		// Kinds need both tables' column types; New only registers metrics,
+		// so the comparer is built first and the types are filled in once
+		// the databases answer.
+		cfg.Kinds = make([]data.Kind, len(ls.Columns))
+		c, err := dual.New(cfg)
+		if err != nil {
+			return fmt.Errorf("compare_data[%d]: %w", i, err)
+		}
+		comparers[name] = c
+		g.Go(func() error {
+			runComparison(ctx, rt, c, legacy, neu, &ready)
+			return nil
+		})
+	}
+	rt.admin.Handle("GET /api/data/{name}", dual.Handler(comparers))
+	rt.log.Info("data comparison started", "component", "data", "comparisons", len(comparers))
+	return nil
+}
+
+// runComparison reads the column types, then runs the comparer; a failure
+// (database or stream not there yet) is retried with backoff until ctx ends.
+func runComparison(ctx context.Context, rt *proc, c *dual.Comparer, legacy, neu reconcile.Endpoint, ready *atomic.Bool) {
+	log := rt.log.With("component", "data", "compare", c.Name())
+	backoff := time.Second
+	for ctx.Err() == nil {
+		err := describeKinds(ctx, c, legacy, neu)
+		if err == nil {
+			ready.Store(true)
+			err = c.Run(ctx)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("data comparison stopped; retrying", "err", err, "in", backoff.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+func describeKinds(ctx context.Context, c *dual.Comparer, legacy, neu reconcile.Endpoint) error {
+	l, n, closeSides, err := reconcile.Open(ctx, legacy, neu, 1)
+	if err != nil {
+		return err
+	}
+	defer closeSides()
+	lt, err := l.Describe(ctx)
+	if err != nil {
+		return err
+	}
+	nt, err := n.Describe(ctx)
+	if err != nil {
+		return err
+	}
+	return c.SetKinds(reconcile.Kinds(lt, nt, legacy.Table.Rules))
+}
+
+// dataSide is where one table's changes are on JetStream.
+func dataSide(cfg *config.Config, side config.DataSide, t reconcile.Table) (dual.Side, error) {
+	schema, table, _ := strings.Cut(side.Table, ".")
+	for _, s := range cfg.Capture.Sources {
+		if s.Name != side.Source {
+			continue
+		}
+		return dual.Side{
+			Stream:  cjs.StreamName(s.Name),
+			Subject: cjs.Subject(cfg.Capture.SubjectPrefix, s.Name, schema, table),
+			Key:     t.Key,
+			Columns: t.Columns,
+			Rules:   t.Rules,
+		}, nil
+	}
+	return dual.Side{}, fmt.Errorf("no capture source named %q", side.Source)
+}

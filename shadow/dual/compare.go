@@ -1,0 +1,352 @@
+package dual
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ficus-migrate/ficus/shadow/data"
+)
+
+// FindingsStream is the JetStream stream of findings; subjects are
+// ficus.data.<name>.
+const FindingsStream = "FICUS_DATA"
+
+// SubjectPrefix starts every findings subject.
+const SubjectPrefix = "ficus.data."
+
+// Config configures one continuous comparison.
+type Config struct {
+	// Name is the comparison's name (compare_data[].name).
+	Name string
+	// Legacy and New are the two tables' change streams.
+	Legacy, New Side
+	// Kinds say how each column pair is compared (see reconcile.Kinds).
+	Kinds []data.Kind
+	// MaxLag is how long the sides may disagree before a key is reported.
+	MaxLag time.Duration
+	// JS reaches JetStream: the capture streams, the state bucket and
+	// FICUS_DATA.
+	JS jetstream.JetStream
+	// MaxPending bounds the keys waiting for max_lag to pass; beyond it a
+	// disagreeing key is counted as dropped and checked again on its next
+	// change. Default: 1,000,000.
+	MaxPending int
+	// Sweep is how often due keys are checked. Default: 250ms.
+	Sweep      time.Duration
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// Comparer runs one continuous comparison; see Run.
+type Comparer struct {
+	cfg     Config
+	log     *slog.Logger
+	kv      jetstream.KeyValue
+	figs    *figures
+	pending *pendingSet
+}
+
+// StateBucket is the key-value bucket holding the latest state per key of
+// comparison name.
+func StateBucket(name string) string { return "ficus_data_" + strings.ReplaceAll(name, "-", "_") }
+
+// New checks cfg and registers the comparison's metrics.
+func New(cfg Config) (*Comparer, error) {
+	if cfg.Name == "" || cfg.JS == nil {
+		return nil, errors.New("dual: need a name and JetStream")
+	}
+	if len(cfg.Legacy.Columns) != len(cfg.New.Columns) || len(cfg.Kinds) != len(cfg.Legacy.Columns) {
+		return nil, fmt.Errorf("dual %s: %d legacy columns, %d new columns, %d kinds", cfg.Name,
+			len(cfg.Legacy.Columns), len(cfg.New.Columns), len(cfg.Kinds))
+	}
+	if cfg.MaxLag <= 0 {
+		return nil, fmt.Errorf("dual %s: max_lag must be > 0", cfg.Name)
+	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = 1_000_000
+	}
+	if cfg.Sweep <= 0 {
+		cfg.Sweep = 250 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	figs, err := newFigures(cfg.Name, cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Comparer{cfg: cfg, log: cfg.Logger.With("component", "data", "compare", cfg.Name),
+		figs: figs, pending: newPendingSet(cfg.MaxPending)}, nil
+}
+
+// event is one change from either side, handed to the single loop that
+// owns the state.
+type event struct {
+	legacy bool
+	msg    jetstream.Msg
+}
+
+// Run consumes both sides until ctx ends. Both consumers are durable, so a
+// restarted ficus continues where it stopped; a message is acknowledged
+// only after the key's state is stored.
+func (c *Comparer) Run(ctx context.Context) error {
+	js := c.cfg.JS
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      StateBucket(c.cfg.Name),
+		Description: "ficus compare_data " + c.cfg.Name + ": latest state per key of both sides",
+		History:     1,
+	})
+	if err != nil {
+		return fmt.Errorf("state bucket: %w", err)
+	}
+	c.kv = kv
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:     FindingsStream,
+		Subjects: []string{SubjectPrefix + ">"},
+		MaxAge:   7 * 24 * time.Hour,
+	}); err != nil {
+		return fmt.Errorf("stream %s: %w", FindingsStream, err)
+	}
+	events := make(chan event, 256)
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, 2)
+	for _, side := range []struct {
+		legacy bool
+		s      Side
+	}{{true, c.cfg.Legacy}, {false, c.cfg.New}} {
+		name := "legacy"
+		if !side.legacy {
+			name = "new"
+		}
+		cons, err := js.CreateOrUpdateConsumer(ctx, side.s.Stream, jetstream.ConsumerConfig{
+			Durable:       "ficus_data_" + strings.ReplaceAll(c.cfg.Name, "-", "_") + "_" + name,
+			FilterSubject: side.s.Subject,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			MaxAckPending: 1024,
+		})
+		if err != nil {
+			return fmt.Errorf("%s consumer on %s: %w", name, side.s.Stream, err)
+		}
+		go func() { errs <- consume(cctx, cons, side.legacy, events) }()
+	}
+	tick := time.NewTicker(c.cfg.Sweep)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-errs:
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		case e := <-events:
+			if err := c.apply(ctx, e); err != nil {
+				c.log.Warn("change not compared", "err", err)
+				c.figs.count(&c.figs.nErrors, c.figs.errors)
+			}
+		case now := <-tick.C:
+			c.sweep(ctx, now)
+		}
+	}
+}
+
+// consume feeds one side's messages into events until ctx ends.
+func consume(ctx context.Context, cons jetstream.Consumer, legacy bool, events chan<- event) error {
+	it, err := cons.Messages()
+	if err != nil {
+		return err
+	}
+	go func() {
+		<-ctx.Done()
+		it.Stop()
+	}()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return ctx.Err()
+			}
+			return err
+		}
+		select {
+		case events <- event{legacy: legacy, msg: m}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// apply stores one change and re-judges its key.
+func (c *Comparer) apply(ctx context.Context, e event) error {
+	side := &c.cfg.Legacy
+	if !e.legacy {
+		side = &c.cfg.New
+	}
+	ch, err := decode(e.msg.Data(), side, c.cfg.Kinds)
+	if errors.Is(err, errSkip) {
+		return e.msg.Ack()
+	}
+	if err != nil {
+		_ = e.msg.Term() // a malformed event will not improve on redelivery
+		return err
+	}
+	k, rev, err := c.load(ctx, ch.key)
+	if err != nil {
+		_ = e.msg.Nak()
+		return err
+	}
+	if rev == 0 {
+		c.figs.count(&c.figs.nSeen, c.figs.seen)
+	}
+	st := sideState{Seen: true, Deleted: ch.deleted, Values: toPtrs(ch.values), At: ch.atMs}
+	if e.legacy {
+		k.Legacy = st
+	} else {
+		k.New = st
+	}
+	now := time.Now()
+	old := k.Status
+	v, _ := verdict(k)
+	switch {
+	case v == statusMatch:
+		k.Status, k.Since = statusMatch, 0
+		c.pending.remove(ch.key)
+		if old == statusPending && k.Legacy.At > 0 && k.New.At > 0 {
+			c.figs.observeLag(time.Duration(k.New.At-k.Legacy.At) * time.Millisecond)
+		}
+		if isFinding(old) {
+			c.publish(ctx, Finding{Name: c.cfg.Name, Key: ch.key, Kind: KindResolved, Previous: old, Time: now.UTC()})
+		}
+	case old == statusPending:
+		// Still waiting: the clock runs from the first disagreement.
+	case v == old:
+		// Still the reported disagreement: reported once, not again.
+	default:
+		k.Status, k.Since = statusPending, now.UnixMilli()
+		if !c.pending.add(ch.key, now.Add(c.cfg.MaxLag)) {
+			c.figs.count(&c.figs.nDropped, c.figs.dropped)
+		}
+	}
+	c.figs.move(old, k.Status)
+	if err := c.store(ctx, ch.key, k, rev); err != nil {
+		c.figs.move(k.Status, old)
+		_ = e.msg.Nak()
+		return err
+	}
+	return e.msg.Ack()
+}
+
+// sweep reports every key whose max_lag has passed while its sides disagree.
+func (c *Comparer) sweep(ctx context.Context, now time.Time) {
+	for _, key := range c.pending.due(now) {
+		k, rev, err := c.load(ctx, key)
+		if err != nil || rev == 0 || k.Status != statusPending {
+			continue
+		}
+		v, cols := verdict(k)
+		if v == statusMatch { // cannot happen: a match clears pending
+			continue
+		}
+		f := Finding{Name: c.cfg.Name, Key: key, Kind: v, Time: now.UTC(),
+			PendingSeconds: now.Sub(time.UnixMilli(k.Since)).Seconds()}
+		switch v {
+		case KindDiffers:
+			for _, i := range cols {
+				f.Columns = append(f.Columns, ColumnDiff{Legacy: c.cfg.Legacy.Columns[i], New: c.cfg.New.Columns[i],
+					LegacyValue: value(k.Legacy.Values, i), NewValue: value(k.New.Values, i)})
+			}
+		case KindDeletedOneSide:
+			f.DeletedIn = "new"
+			if k.Legacy.Deleted {
+				f.DeletedIn = "legacy"
+			}
+		}
+		k.Status = v
+		if err := c.store(ctx, key, k, rev); err != nil {
+			// Changed meanwhile: the change's own apply re-judges it.
+			continue
+		}
+		c.figs.move(statusPending, v)
+		c.publish(ctx, f)
+	}
+}
+
+func value(vals []*string, i int) *string {
+	if i < len(vals) {
+		return vals[i]
+	}
+	return nil
+}
+
+func (c *Comparer) load(ctx context.Context, key int64) (*keyState, uint64, error) {
+	e, err := c.kv.Get(ctx, strconv.FormatInt(key, 10))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return &keyState{}, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("state of key %d: %w", key, err)
+	}
+	var k keyState
+	if err := json.Unmarshal(e.Value(), &k); err != nil {
+		return nil, 0, fmt.Errorf("state of key %d: %w", key, err)
+	}
+	return &k, e.Revision(), nil
+}
+
+// store writes k if the key is still at revision rev (0: new key).
+func (c *Comparer) store(ctx context.Context, key int64, k *keyState, rev uint64) error {
+	name := strconv.FormatInt(key, 10)
+	var err error
+	if rev == 0 {
+		_, err = c.kv.Create(ctx, name, k.encode())
+	} else {
+		_, err = c.kv.Update(ctx, name, k.encode(), rev)
+	}
+	if err != nil {
+		return fmt.Errorf("store state of key %d: %w", key, err)
+	}
+	return nil
+}
+
+func (c *Comparer) publish(ctx context.Context, f Finding) {
+	b, _ := json.Marshal(f)
+	if _, err := c.cfg.JS.Publish(ctx, SubjectPrefix+c.cfg.Name, b); err != nil {
+		c.log.Warn("finding not published", "key", f.Key, "kind", f.Kind, "err", err)
+		c.figs.count(&c.figs.nErrors, c.figs.errors)
+		return
+	}
+	c.figs.findings.WithLabelValues(f.Kind).Inc()
+	if f.Kind == KindResolved {
+		c.figs.mu.Lock()
+		c.figs.nResolved++
+		c.figs.mu.Unlock()
+	}
+}
+
+// Figures returns the comparison's current figures.
+func (c *Comparer) Figures() Figures { return c.figs.snapshot(c.cfg.Name, c.pending.len()) }
+
+// Name is the comparison's name.
+func (c *Comparer) Name() string { return c.cfg.Name }
+
+// SetKinds fixes how each column pair is compared; call it before Run
+// (the column types are known only once both databases answer).
+func (c *Comparer) SetKinds(kinds []data.Kind) error {
+	if len(kinds) != len(c.cfg.Legacy.Columns) {
+		return fmt.Errorf("dual %s: %d kinds for %d columns", c.cfg.Name, len(kinds), len(c.cfg.Legacy.Columns))
+	}
+	c.cfg.Kinds = kinds
+	return nil
+}

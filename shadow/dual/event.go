@@ -1,0 +1,140 @@
+package dual
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/ficus-migrate/ficus/shadow/data"
+)
+
+// Side says where one table's changes are and how to read them.
+type Side struct {
+	// Stream is the capture stream (FICUS_CDC_<SOURCE>).
+	Stream string
+	// Subject is the table's subject, <prefix>.<source>.<schema>.<table>.
+	Subject string
+	// Key is the integer key column.
+	Key string
+	// Columns are the compared columns, paired by position with the
+	// other side's.
+	Columns []string
+	// Rules adjust values (legacy side only; nil or one per column).
+	Rules []data.Rule
+}
+
+// change is one decoded capture event, reduced to what the comparison needs.
+type change struct {
+	key     int64
+	deleted bool
+	values  []data.Value
+	atMs    int64 // commit time
+}
+
+// envelope is the part of ficus's capture envelope read here; row values
+// stay raw so JSON columns can be canonicalised from their text.
+type envelope struct {
+	Op     string                     `json:"op"`
+	Before map[string]json.RawMessage `json:"before"`
+	After  map[string]json.RawMessage `json:"after"`
+	Key    map[string]json.RawMessage `json:"key"`
+	Source struct {
+		TsMs int64 `json:"ts_ms"`
+	} `json:"source"`
+}
+
+// errSkip marks events that carry no row (truncate).
+var errSkip = errors.New("no row")
+
+// decode turns an event into a change of side s, with values canonical
+// for kinds and s's rules applied.
+func decode(b []byte, s *Side, kinds []data.Kind) (change, error) {
+	var e envelope
+	if err := json.Unmarshal(b, &e); err != nil {
+		return change{}, fmt.Errorf("decode event: %w", err)
+	}
+	row := e.After
+	c := change{atMs: e.Source.TsMs}
+	switch e.Op {
+	case "c", "u", "r":
+	case "d":
+		row, c.deleted = e.Before, true
+	default:
+		return change{}, errSkip
+	}
+	keyRaw, ok := e.Key[s.Key]
+	if !ok {
+		keyRaw, ok = row[s.Key]
+	}
+	if !ok {
+		return change{}, fmt.Errorf("event has no key column %q", s.Key)
+	}
+	key, err := parseKey(keyRaw)
+	if err != nil {
+		return change{}, err
+	}
+	c.key = key
+	if c.deleted {
+		return c, nil
+	}
+	c.values = make([]data.Value, len(s.Columns))
+	for i, col := range s.Columns {
+		raw, ok := row[col]
+		if !ok {
+			return change{}, fmt.Errorf("event of key %d has no column %q", key, col)
+		}
+		v, err := canonical(kinds[i], raw)
+		if err != nil {
+			return change{}, fmt.Errorf("key %d column %s: %w", key, col, err)
+		}
+		if s.Rules != nil {
+			if v, err = data.Apply(s.Rules[i], v); err != nil {
+				return change{}, fmt.Errorf("key %d column %s: %w", key, col, err)
+			}
+		}
+		c.values[i] = v
+	}
+	return c, nil
+}
+
+func parseKey(raw json.RawMessage) (int64, error) {
+	s := string(bytes.Trim(raw, `"`)) // bigints beyond 2^53 arrive as strings
+	k, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("key %s is not an integer", raw)
+	}
+	return k, nil
+}
+
+// canonical reads one JSON-encoded column value of the capture envelope.
+func canonical(k data.Kind, raw json.RawMessage) (data.Value, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return data.Value{Null: true}, nil
+	}
+	if k == data.KindJSON {
+		// A JSON column arrives embedded; MariaDB's LONGTEXT JSON may arrive
+		// as a string holding the document.
+		if raw[0] == '"' {
+			var s string
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return data.Value{}, err
+			}
+			raw = json.RawMessage(s)
+		}
+		c, err := data.CanonicalJSON(raw)
+		return data.Value{Text: c}, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return data.Value{}, err
+	}
+	switch v.(type) {
+	case map[string]any, []any:
+		return data.Value{Text: string(raw)}, nil // arrays, sets: compared as JSON text
+	}
+	return data.Canonical(k, v)
+}
