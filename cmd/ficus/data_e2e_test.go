@@ -72,7 +72,7 @@ func TestDataContinuous(t *testing.T) {
 
 	const orders = 400
 	missing := map[int]bool{50: true, 150: true, 250: true, 350: true} // 1 %
-	wrong := map[int]bool{77: true, 277: true}                       // 0.5 %
+	wrong := map[int]bool{77: true, 277: true}                         // 0.5 %
 	late := map[int]bool{}
 	for id := 10; id < 20; id++ {
 		late[id] = true
