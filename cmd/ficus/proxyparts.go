@@ -106,6 +106,9 @@ func startShadow(ctx context.Context, g *errgroup.Group, rt *proc, legacy *url.U
 		if err != nil {
 			return nil, err
 		}
+		if r.Compare.Plugin != "" {
+			mr.Comparator = rt.plugins[r.Compare.Plugin].Comparator()
+		}
 		routes = append(routes, mr)
 	}
 	m, err := mirror.New(mirror.Config{

@@ -59,6 +59,9 @@ type Route struct {
 	NoiseSample  float64
 	// Noise tunes the noise detector.
 	Noise noise.Config
+	// Comparator, when set, normalizes or judges every pair in batches
+	// before the diff (a plugin); nil diffs the answers as they are.
+	Comparator Comparator
 }
 
 // Config configures a Mirror.
@@ -246,6 +249,7 @@ func (m *Mirror) enqueue(j *job) {
 // then are discarded, and Run returns once every worker has stopped.
 func (m *Mirror) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	m.runPlugins(ctx, &wg)
 	batches := make(chan []*job)
 	go m.collect(ctx, batches)
 	for range m.cfg.Workers {

@@ -37,6 +37,7 @@ type routeState struct {
 	det     *noise.Detector
 	metrics routeMetrics
 	stats   *routeStats
+	plugin  *pluginStage // nil without compare.plugin
 }
 
 func newRouteState(r Route, met *metrics) (*routeState, error) {
@@ -53,13 +54,17 @@ func newRouteState(r Route, met *metrics) (*routeState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compare rules: %w", err)
 	}
-	return &routeState{
+	rs := &routeState{
 		cfg:     r,
 		cmp:     cmp,
 		det:     noise.New(r.Noise),
 		metrics: met.route(r.Name),
 		stats:   newRouteStats(),
-	}, nil
+	}
+	if r.Comparator != nil {
+		rs.plugin = newPluginStage(r.Comparator, pluginQueue)
+	}
+	return rs, nil
 }
 
 // process sends the shadow request(s) of one job and handles the outcome.
@@ -98,7 +103,16 @@ func (m *Mirror) compare(ctx context.Context, j *job, client, shadowSide string,
 	}
 	m.learnNoise(ctx, j, client, legacy)
 
-	res := rs.cmp.Compare(legacy, newA)
+	if rs.plugin != nil {
+		rs.plugin.submit(pending{j: j, client: client, legacy: legacy, newA: newA, legacyLat: legacyLat, newLat: newLat})
+		return
+	}
+	m.conclude(j, client, legacy, newA, legacyLat, newLat, rs.cmp.Compare(legacy, newA))
+}
+
+// conclude counts and records the comparison of one pair.
+func (m *Mirror) conclude(j *job, client string, legacy, newA diff.Answer, legacyLat, newLat time.Duration, res diff.Result) {
+	rs := j.route
 	rs.det.ObserveCandidate(res)
 	real, noiseDiffs := rs.det.Split(res)
 	counts := rs.count(len(real) == 0)
