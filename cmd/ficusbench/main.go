@@ -30,6 +30,8 @@ func commands() []command {
 		{"pgcapture", "PostgreSQL capture: pg_recvlogical vs JetStream publish vs ficus capture, 1M rows", pgCaptureCmd},
 		{"reconcile", "data reconcile: checksum-and-bisect vs naive read-and-compare, 1M equal rows MariaDB vs PostgreSQL", reconcileBenchCmd},
 		{"mysqlcapture", "MariaDB capture: mariadb-binlog vs JetStream publish vs ficus capture, 1M rows", mysqlCaptureCmd},
+		{"plugins", "transform plugin (child process, gRPC) vs in-process no-op, per event at batch 1, 64, 512", pluginsBenchCmd},
+		{"noop-plugin", "helper: the no-op transform served as a ficus plugin", noopPluginCmd},
 	}
 }
 

@@ -301,6 +301,7 @@ func (p *Plugin) launch() (*instance, error) {
 		Cmd:              cmd,
 		SkipHostEnv:      true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		GRPCDialOptions:  wire.DialOptions(),
 		StartTimeout:     p.cfg.StartTimeout,
 		Stderr:           stderr,
 		SyncStderr:       io.Discard,

@@ -108,7 +108,11 @@ type Event struct {
 	// Processing time, Unix nanoseconds (ce-time).
 	TimeUnixNano int64 `protobuf:"varint,4,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
 	// The Debezium-style JSON envelope: {"op","before","after","key","source","ts_ms"}.
-	Data          []byte `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	Data []byte `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	// Only in a TransformResponse: when non-zero, this output event is the
+	// input event at this 1-based index, unchanged, and the other fields are
+	// empty. It spares sending back the events a transform did not touch.
+	SameAs        uint32 `protobuf:"varint,6,opt,name=same_as,json=sameAs,proto3" json:"same_as,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -176,6 +180,13 @@ func (x *Event) GetData() []byte {
 		return x.Data
 	}
 	return nil
+}
+
+func (x *Event) GetSameAs() uint32 {
+	if x != nil {
+		return x.SameAs
+	}
+	return 0
 }
 
 type TransformRequest struct {
@@ -621,13 +632,14 @@ var File_plugin_proto protoreflect.FileDescriptor
 
 const file_plugin_proto_rawDesc = "" +
 	"\n" +
-	"\fplugin.proto\x12\x0fficus.plugin.v1\"\x7f\n" +
+	"\fplugin.proto\x12\x0fficus.plugin.v1\"\x98\x01\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\asubject\x18\x02 \x01(\tR\asubject\x12\x12\n" +
 	"\x04type\x18\x03 \x01(\tR\x04type\x12$\n" +
 	"\x0etime_unix_nano\x18\x04 \x01(\x03R\ftimeUnixNano\x12\x12\n" +
-	"\x04data\x18\x05 \x01(\fR\x04data\"Z\n" +
+	"\x04data\x18\x05 \x01(\fR\x04data\x12\x17\n" +
+	"\asame_as\x18\x06 \x01(\rR\x06sameAs\"Z\n" +
 	"\x10TransformRequest\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12.\n" +
 	"\x06events\x18\x02 \x03(\v2\x16.ficus.plugin.v1.EventR\x06events\"C\n" +

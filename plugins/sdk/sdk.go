@@ -67,7 +67,7 @@ func Serve(p Plugins) {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: wire.Handshake(wire.ProtocolVersion),
 		Plugins:         wire.Set(p.Transformer, p.Comparator),
-		GRPCServer:      plugin.DefaultGRPCServer,
+		GRPCServer:      wire.NewServer,
 	})
 }
 

@@ -115,7 +115,18 @@ func (t *TransformerClient) Transform(ctx context.Context, source string, batch 
 	if err != nil {
 		return nil, clientErr(err)
 	}
-	return fromPBEvents(resp.Events, make([]Event, 0, len(resp.Events))), nil
+	out := make([]Event, 0, len(resp.Events))
+	for _, e := range resp.Events {
+		if e.SameAs == 0 {
+			out = append(out, Event{ID: e.Id, Subject: e.Subject, Type: e.Type, Time: time.Unix(0, e.TimeUnixNano), Data: e.Data})
+			continue
+		}
+		if int(e.SameAs) > len(batch) {
+			return nil, &PluginError{Msg: fmt.Sprintf("output refers to input event %d of %d", e.SameAs, len(batch))}
+		}
+		out = append(out, batch[e.SameAs-1])
+	}
+	return out, nil
 }
 
 func fromPBEvents(in []*pb.Event, out []Event) []Event {
@@ -131,18 +142,33 @@ type transformerServer struct {
 }
 
 func (s *transformerServer) Transform(ctx context.Context, req *pb.TransformRequest) (*pb.TransformResponse, error) {
-	out, err := s.impl.Transform(ctx, req.Source, fromPBEvents(req.Events, make([]Event, 0, len(req.Events))))
+	in := fromPBEvents(req.Events, make([]Event, 0, len(req.Events)))
+	// The implementation may return (and change) the input slice: keep
+	// what came in to recognise untouched events.
+	orig := append([]Event(nil), in...)
+	out, err := s.impl.Transform(ctx, req.Source, in)
 	if err != nil {
 		return nil, status.Error(codes.Unknown, err.Error())
 	}
 	resp := &pb.TransformResponse{Events: make([]*pb.Event, len(out))}
 	evs := make([]pb.Event, len(out))
 	for i := range out {
-		evs[i] = pb.Event{Id: out[i].ID, Subject: out[i].Subject, Type: out[i].Type,
-			TimeUnixNano: out[i].Time.UnixNano(), Data: out[i].Data}
+		if i < len(orig) && same(out[i], orig[i]) {
+			evs[i] = pb.Event{SameAs: uint32(i + 1)}
+		} else {
+			evs[i] = pb.Event{Id: out[i].ID, Subject: out[i].Subject, Type: out[i].Type,
+				TimeUnixNano: out[i].Time.UnixNano(), Data: out[i].Data}
+		}
 		resp.Events[i] = &evs[i]
 	}
 	return resp, nil
+}
+
+// same reports whether a is b untouched: same fields and the very same
+// Data bytes (a re-encoded body is sent in full even when equal).
+func same(a, b Event) bool {
+	return a.ID == b.ID && a.Subject == b.Subject && a.Type == b.Type && a.Time.Equal(b.Time) &&
+		len(a.Data) == len(b.Data) && (len(a.Data) == 0 || &a.Data[0] == &b.Data[0])
 }
 
 // ComparatorClient is the host side of the Comparator service.
@@ -223,4 +249,33 @@ func fromPBAnswer(a *pb.Answer) Answer {
 		}
 	}
 	return out
+}
+
+// Transport settings of both ends. A batch of large rows easily exceeds
+// gRPC's default 4 MiB message limit, and the default 64 KiB flow-control
+// window costs round trips on every batch of ordinary ones.
+const (
+	maxMessage = 256 << 20
+	window     = 8 << 20
+)
+
+// ServerOptions are the plugin side's gRPC options.
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(maxMessage), grpc.MaxSendMsgSize(maxMessage),
+		grpc.InitialWindowSize(window), grpc.InitialConnWindowSize(window),
+	}
+}
+
+// DialOptions are the host side's gRPC options.
+func DialOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage), grpc.MaxCallSendMsgSize(maxMessage)),
+		grpc.WithInitialWindowSize(window), grpc.WithInitialConnWindowSize(window),
+	}
+}
+
+// NewServer is the go-plugin GRPCServer factory with ServerOptions.
+func NewServer(opts []grpc.ServerOption) *grpc.Server {
+	return grpc.NewServer(append(opts, ServerOptions()...)...)
 }

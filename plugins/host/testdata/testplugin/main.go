@@ -41,6 +41,6 @@ func main() {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: wire.Handshake(uint(version)),
 		Plugins:         wire.Set(identity{}, nil),
-		GRPCServer:      plugin.DefaultGRPCServer,
+		GRPCServer:      wire.NewServer,
 	})
 }
