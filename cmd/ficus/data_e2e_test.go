@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -151,6 +152,43 @@ func TestDataContinuous(t *testing.T) {
 	}
 	if got := findings(t, nc, len(want)+1); got[len(got)-1] != "50 resolved missing_in_new" {
 		t.Errorf("last finding %q, want the resolution of 50", got[len(got)-1])
+	}
+
+	// `ficus report` gains the data section, in JSON and in the HTML page.
+	var out, errOut bytes.Buffer
+	args := []string{"report", "-c", cfg, "--nats", "nats://" + natsAddr, "--since", "1h"}
+	if code := realMain(ctx, append(args, "--format", "json"), &out, &errOut); code != 0 {
+		t.Fatalf("report: exit %d: %s", code, errOut.String())
+	}
+	var rep struct {
+		Data []struct {
+			Name     string         `json:"name"`
+			Findings int            `json:"findings"`
+			ByKind   map[string]int `json:"by_kind"`
+			Open     int            `json:"open"`
+			Resolved int            `json:"resolved"`
+			Examples []struct {
+				Key int64 `json:"key"`
+			} `json:"examples"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	if len(rep.Data) != 1 || rep.Data[0].Name != "orders" || rep.Data[0].Findings != 8 || rep.Data[0].Open != 6 ||
+		rep.Data[0].Resolved != 1 || rep.Data[0].ByKind["missing_in_new"] != 4 || rep.Data[0].ByKind["differs"] != 2 ||
+		rep.Data[0].ByKind["deleted_on_one_side"] != 1 || len(rep.Data[0].Examples) != 6 || rep.Data[0].Examples[0].Key != 77 {
+		t.Errorf("report data section: %s", out.String())
+	}
+	out.Reset()
+	if code := realMain(ctx, append(args, "--format", "html"), &out, &errOut); code != 0 {
+		t.Fatalf("report html: exit %d: %s", code, errOut.String())
+	}
+	for _, w := range []string{"<h2>Comparison orders</h2>", "key 77: differs; amount→total legacy &#34;7777&#34; new &#34;7778&#34;",
+		"key 123: deleted on one side (deleted in legacy)", "6 open, 1 resolved"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("html report lacks %q", w)
+		}
 	}
 }
 

@@ -21,6 +21,10 @@ them by signature (the set of differing paths), most frequent first, with counts
 the share of compared traffic and one example each. html is one self-contained
 page with a bar chart of the match rate per route; it is written to stdout.
 
+A data section follows: the findings of the data comparisons (compare_data) on the
+JetStream stream FICUS_DATA in the same window, per comparison, counted by kind, with
+every key whose last finding is not yet resolved.
+
 The share of traffic is derived from the running counters in the records: exact
 for ficus processes started inside the window, otherwise counted from the window's
 first mismatch on (a lower bound of the traffic, so shares are upper bounds).
@@ -70,7 +74,14 @@ func reportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	return render(report.Build(recs, from, now), stdout)
+	rep := report.Build(recs, from, now)
+	// The data comparisons' findings (compare_data) in the same window.
+	findings, err := report.ReadData(ctx, b.JS, from)
+	if err != nil {
+		return err
+	}
+	rep.Data = report.BuildData(findings)
+	return render(rep, stdout)
 }
 
 func parseSince(s string, now time.Time) (time.Time, error) {

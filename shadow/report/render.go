@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -41,8 +42,29 @@ func (r Report) Text(w io.Writer) error {
 			}
 		}
 	}
+	if len(r.Data) > 0 {
+		fmt.Fprintf(&b, "\nData comparisons (findings on FICUS_DATA)\n")
+	}
+	for _, d := range r.Data {
+		fmt.Fprintf(&b, "\ncomparison %s: %d findings, %d open, %d resolved\n", d.Name, d.Findings, d.Open, d.Resolved)
+		for _, k := range sortedKinds(d.ByKind) {
+			fmt.Fprintf(&b, "  %-20s %d\n", k, d.ByKind[k])
+		}
+		for _, f := range d.Examples {
+			fmt.Fprintf(&b, "  %s\n", describeFinding(f))
+		}
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func sortedKinds(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 func show(m json.RawMessage) string {
@@ -89,11 +111,13 @@ func (r Report) Bars() []Bar {
 func (r Report) ChartHeight() int { return 20 + 30*len(r.Routes) }
 
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
-	"pct":   func(f float64) string { return fmt.Sprintf("%.2f%%", 100*f) },
-	"rate":  func(f float64) string { return fmt.Sprintf("%.2f%%", f) },
-	"ts":    func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-	"raw":   func(m json.RawMessage) string { return show(m) },
-	"diffs": func(ds []diff.Diff) []diff.Diff { return ds },
+	"pct":     func(f float64) string { return fmt.Sprintf("%.2f%%", 100*f) },
+	"rate":    func(f float64) string { return fmt.Sprintf("%.2f%%", f) },
+	"ts":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"raw":     func(m json.RawMessage) string { return show(m) },
+	"diffs":   func(ds []diff.Diff) []diff.Diff { return ds },
+	"kinds":   sortedKinds,
+	"finding": describeFinding,
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>ficus shadow report</title>
 <style>
@@ -119,6 +143,17 @@ th{background:#f3f3f3}code{font-size:.9em}.noise{color:#777}
 <td>{{.Example.Method}} <code>{{.Example.Path}}</code> at {{ts .Example.Time}}<br>
 {{range diffs .Example.Diffs}}<code>{{.Path}}</code> {{.Kind}}: legacy <code>{{raw .Legacy}}</code>, new <code>{{raw .New}}</code><br>{{end}}</td></tr>
 {{end}}</table>
+{{end}}{{end}}
+{{- if .Data}}
+<h1>Data comparisons</h1>
+{{range .Data}}<h2>Comparison {{.Name}}</h2>
+<p>{{.Findings}} findings on FICUS_DATA; {{.Open}} open, {{.Resolved}} resolved.</p>
+<table><tr><th>Kind</th><th>Findings</th></tr>
+{{$d := .}}{{range kinds .ByKind}}<tr><td>{{.}}</td><td>{{index $d.ByKind .}}</td></tr>
+{{end}}</table>
+{{if .Examples}}<h3>Open findings</h3><ul>
+{{range .Examples}}<li><code>{{finding .}}</code></li>
+{{end}}</ul>{{end}}
 {{end}}{{end}}
 </body></html>
 `))

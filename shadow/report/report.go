@@ -18,6 +18,8 @@ type Report struct {
 	Since  time.Time     `json:"since"`
 	Until  time.Time     `json:"until"`
 	Routes []RouteReport `json:"routes"`
+	// Data are the data comparisons' findings (compare_data), if any.
+	Data []DataReport `json:"data,omitempty"`
 }
 
 // RouteReport is one route's part of a Report.
