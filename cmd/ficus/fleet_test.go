@@ -34,6 +34,7 @@ type member struct {
 	admin, proxy, cfg string
 	logs              *lockedBuffer
 	proc              *ficusProc
+	down              bool // stopped and not started again
 }
 
 type fleet struct {
@@ -77,6 +78,7 @@ func startFleet(t *testing.T, n int, natsURL, legacyURL, routes string) *fleet {
 func (f *fleet) start(i int) {
 	m := f.members[i]
 	m.proc = startFicus(f.t, f.bin, m.logs, "proxy", "-c", m.cfg)
+	m.down = false
 }
 
 func (f *fleet) waitReady(i int) {
@@ -87,6 +89,10 @@ func (f *fleet) waitReady(i int) {
 // stop ends member i with sig (SIGTERM: clean; SIGKILL: crash) and waits.
 func (f *fleet) stop(i int, sig syscall.Signal) {
 	m := f.members[i]
+	if m.down {
+		return
+	}
+	m.down = true
 	_ = m.proc.cmd.Process.Signal(sig)
 	select {
 	case <-m.proc.exited:

@@ -1,0 +1,413 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
+	"github.com/ficus-migrate/ficus/proxy/rollout"
+)
+
+// Each route is one scenario; they run side by side in one fleet to keep
+// the test short. Intervals are seconds instead of minutes.
+const rolloutRoutes = `
+    - name: healthy
+      match: {path_prefix: /healthy}
+      new: %[1]s
+      shadow: {enabled: true}
+      rollout: {steps: [10, 50, 100], interval: 2s, min_requests: 20, max_p99_ratio: 50}
+    - name: diff
+      match: {path_prefix: /diff}
+      new: %[1]s
+      shadow: {enabled: true}
+      rollout: {steps: [10, 50, 100], interval: 2s, min_requests: 20, max_p99_ratio: 1000}
+    - name: errs
+      match: {path_prefix: /errs}
+      new: %[1]s
+      rollout: {steps: [10, 50, 100], interval: 2s, min_requests: 20, max_p99_ratio: 1000}
+    - name: slow
+      match: {path_prefix: /slow}
+      new: %[1]s
+      rollout: {steps: [20, 50, 100], interval: 2s, min_requests: 20, max_p99_ratio: 5}
+    - name: paused
+      match: {path_prefix: /paused}
+      new: %[1]s
+      rollout: {steps: [10, 50, 100], interval: 2s, min_requests: 10, max_p99_ratio: 1000, on_failure: pause}
+    - name: handoff
+      match: {path_prefix: /handoff}
+      new: %[1]s
+      rollout: {steps: [5, 10, 20, 40, 70, 100], interval: 2s, min_requests: 10, max_p99_ratio: 1000}
+    - name: steady
+      match: {path_prefix: /steady}
+      new: %[1]s
+      rollout: {steps: [10, 50, 100], interval: 1h, min_requests: 10, max_p99_ratio: 1000}
+`
+
+var rolloutScenarios = []string{"healthy", "diff", "errs", "slow", "paused", "handoff", "steady"}
+
+// services are the legacy and new sides; they answer identically until a
+// scenario's new side is switched to misbehave.
+type services struct {
+	legacy, new *httptest.Server
+	bad         sync.Map // scenario -> true once new misbehaves
+	n           atomic.Int64
+}
+
+func newServices() *services {
+	s := &services{}
+	answer := func(w http.ResponseWriter, r *http.Request, n int) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"path":%q,"n":%d}`, r.URL.Path, n)
+	}
+	s.legacy = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { answer(w, r, 1) }))
+	s.new = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scenario, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		if _, bad := s.bad.Load(scenario); bad {
+			every20 := s.n.Add(1)%20 == 0
+			switch {
+			case scenario == "diff" && every20: // 5 % of answers differ
+				answer(w, r, 2)
+				return
+			case scenario == "errs" && every20: // 5 % are 5xx
+				http.Error(w, "boom", http.StatusInternalServerError)
+				return
+			case scenario == "slow":
+				time.Sleep(500 * time.Millisecond)
+			}
+		}
+		answer(w, r, 1)
+	}))
+	return s
+}
+
+func (s *services) close() { s.legacy.Close(); s.new.Close() }
+
+// load sends requests to every scenario through every live member.
+type load struct {
+	f       *fleet
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	paused  atomic.Bool
+	dead    sync.Map // member index -> killed
+	counter atomic.Int64
+}
+
+func startLoad(f *fleet, scenarios []string) *load {
+	l := &load{f: f, stop: make(chan struct{})}
+	client := &http.Client{Timeout: 5 * time.Second}
+	for _, sc := range scenarios {
+		workers := 3
+		if sc == "slow" {
+			workers = 16 // slow answers must not starve the route of requests
+		}
+		for g := 0; g < workers; g++ {
+			l.wg.Add(1)
+			go func() {
+				defer l.wg.Done()
+				for i := g; ; i++ {
+					select {
+					case <-l.stop:
+						return
+					case <-time.After(15 * time.Millisecond):
+					}
+					m := i % len(f.members)
+					if _, dead := l.dead.Load(m); dead || l.paused.Load() {
+						continue
+					}
+					resp, err := client.Get("http://" + f.members[m].proxy + "/" + sc + "/" + strconv.Itoa(i))
+					if err == nil {
+						resp.Body.Close()
+						l.counter.Add(1)
+					}
+				}
+			}()
+		}
+	}
+	return l
+}
+
+func (l *load) close() { close(l.stop); l.wg.Wait() }
+
+// events collects every rollout decision published on ficus.rollout.>.
+type events struct {
+	mu  sync.Mutex
+	all []rollout.Event
+}
+
+func subscribeEvents(t *testing.T, nc *nats.Conn) *events {
+	e := &events{}
+	if _, err := nc.Subscribe(rollout.SubjectPrefix+">", func(m *nats.Msg) {
+		var ev rollout.Event
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			t.Errorf("undecodable event on %s: %v", m.Subject, err)
+			return
+		}
+		if m.Subject != rollout.SubjectPrefix+ev.Route {
+			t.Errorf("event for %s on subject %s", ev.Route, m.Subject)
+		}
+		e.mu.Lock()
+		e.all = append(e.all, ev)
+		e.mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *events) of(route string) []rollout.Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []rollout.Event
+	for _, ev := range e.all {
+		if ev.Route == route {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// wait returns the first event of route (from index `from` on) that
+// matches, failing the test after within.
+func (e *events) wait(t *testing.T, route string, from int, within time.Duration, match func(rollout.Event) bool) (rollout.Event, int) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		evs := e.of(route)
+		for i := from; i < len(evs); i++ {
+			if match(evs[i]) {
+				return evs[i], i
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("route %s: no matching event within %v; events: %s", route, within, describeEvents(evs))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func describeEvents(evs []rollout.Event) string {
+	var b strings.Builder
+	for _, ev := range evs {
+		fmt.Fprintf(&b, "\n  %s %v->%v step %d %s by %s: %s", ev.Action, ev.From, ev.To, ev.Step, ev.Phase, ev.By, ev.Reason)
+	}
+	return b.String()
+}
+
+func action(a string) func(rollout.Event) bool {
+	return func(ev rollout.Event) bool { return ev.Action == a }
+}
+
+func toWeight(a string, w float64) func(rollout.Event) bool {
+	return func(ev rollout.Event) bool { return ev.Action == a && ev.To == w }
+}
+
+// The controller in a fleet of three real ficus processes against one NATS.
+func TestRolloutFleet(t *testing.T) {
+	n := testenv.StartNATS(t)
+	runRolloutScenarios(t, n.URL, n.Connect(t), nil)
+}
+
+// runRolloutScenarios drives every scenario; midway (once the gate
+// scenarios are decided) it calls disrupt, e.g. to kill a NATS node.
+func runRolloutScenarios(t *testing.T, natsURL string, nc *nats.Conn, disrupt func()) {
+	svc := newServices()
+	defer svc.close()
+	ev := subscribeEvents(t, nc)
+	began := time.Now()
+	f := startFleet(t, 3, natsURL, svc.legacy.URL, fmt.Sprintf(rolloutRoutes, svc.new.URL))
+	t.Logf("fleet of 3 ready after %v", time.Since(began).Round(time.Millisecond))
+	l := startLoad(f, rolloutScenarios)
+	defer l.close()
+
+	// A manual pause holds the route until resume.
+	ev.wait(t, "paused", 0, 10*time.Second, action(rollout.ActStart))
+	if _, err := f.routesCmd(0, "pause", "paused"); err != nil {
+		t.Fatal(err)
+	}
+	_, pausedAt := ev.wait(t, "paused", 0, 5*time.Second, action(rollout.ActPause))
+	pausedAt++ // nothing may follow the operator's pause until resume
+
+	// The gate scenarios: healthy until the second step, then misbehaving.
+	var wentBad sync.Map
+	for _, sc := range []string{"diff", "errs", "slow"} {
+		go func() {
+			deadline := time.Now().Add(30 * time.Second)
+			for time.Now().Before(deadline) {
+				for _, e := range ev.of(sc) {
+					if e.Action == rollout.ActPromote && e.To == 50 {
+						svc.bad.Store(sc, true)
+						wentBad.Store(sc, time.Now())
+						return
+					}
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+	}
+	for _, sc := range []string{"diff", "errs", "slow"} {
+		_, i := ev.wait(t, sc, 0, 30*time.Second, toWeight(rollout.ActPromote, 50))
+		next, _ := ev.wait(t, sc, i+1, 15*time.Second, func(rollout.Event) bool { return true })
+		if next.Action != rollout.ActRollback || next.To != 0 || next.Figures == nil {
+			t.Fatalf("%s: after the new side went bad the next decision was %s to %v, want a rollback to 0 with figures%s",
+				sc, next.Action, next.To, describeEvents(ev.of(sc)))
+		}
+		at, _ := wentBad.Load(sc)
+		lag := next.At.Sub(at.(time.Time))
+		t.Logf("%s: rolled back %v after new went bad, new served %d requests at the step: %s",
+			sc, lag.Round(time.Millisecond), next.Figures.NewRequests, next.Reason)
+		// The judge runs every second on counters published every second:
+		// the first evaluation that has min_requests decides.
+		if lag > 5*time.Second {
+			t.Errorf("%s: rollback took %v, want it within one evaluation (a few seconds)", sc, lag)
+		}
+		wantGate := map[string]string{"diff": "mismatch rate", "errs": "5xx rate", "slow": "p99"}[sc]
+		if !strings.Contains(next.Reason, wantGate) {
+			t.Errorf("%s: rollback reason %q does not name the %s gate", sc, next.Reason, wantGate)
+		}
+	}
+	done, _ := ev.wait(t, "healthy", 0, 30*time.Second, action(rollout.ActComplete))
+	t.Logf("healthy: complete after %v; events:%s", done.At.Sub(began).Round(time.Millisecond), describeEvents(ev.of("healthy")))
+	f.expectWeights(t, map[string]float64{"healthy": 100, "diff": 0, "errs": 0, "slow": 0, "paused": 10}, 2*time.Second)
+	if evs := ev.of("paused"); len(evs) != pausedAt {
+		t.Fatalf("paused route: decisions after a manual pause:%s", describeEvents(evs[pausedAt:]))
+	}
+	if _, err := f.routesCmd(2, "resume", "paused"); err != nil {
+		t.Fatal(err)
+	}
+	ev.wait(t, "paused", pausedAt, 10*time.Second, toWeight(rollout.ActPromote, 50))
+
+	if disrupt != nil {
+		disrupt()
+	}
+	checkHandoff(t, f, l, ev)
+	checkRestart(t, f, l)
+	if !strings.Contains(f.members[0].logs.String()+f.members[1].logs.String()+f.members[2].logs.String(), "rollout decision") {
+		t.Error("no process logged a rollout decision")
+	}
+	t.Logf("scenarios took %v, %d requests", time.Since(began).Round(time.Millisecond), l.counter.Load())
+}
+
+// checkHandoff kills the lease holder of the handoff route with SIGKILL
+// mid-rollout: another process takes over and no step is taken twice.
+func checkHandoff(t *testing.T, f *fleet, l *load, ev *events) {
+	t.Helper()
+	ev.wait(t, "handoff", 0, 30*time.Second, toWeight(rollout.ActPromote, 20))
+	holder := f.leaseHolder(t, "handoff")
+	victim := -1
+	for i := range f.members {
+		if strings.Contains(holder, "-"+strconv.Itoa(f.pid(i))+"-") {
+			victim = i
+		}
+	}
+	if victim < 0 {
+		t.Fatalf("lease holder %q is none of the fleet's processes", holder)
+	}
+	l.dead.Store(victim, true)
+	killedAt := time.Now()
+	f.stop(victim, syscall.SIGKILL)
+	next, _ := ev.wait(t, "handoff", 0, 20*time.Second, func(e rollout.Event) bool { return e.At.After(killedAt) })
+	t.Logf("handoff: holder %s killed; next decision %v later by %s", holder, next.At.Sub(killedAt).Round(time.Millisecond), next.By)
+	ev.wait(t, "handoff", 0, 60*time.Second, action(rollout.ActComplete))
+	evs := ev.of("handoff")
+	for i, e := range evs {
+		if e.Step != i || (i > 0 && e.From != evs[i-1].To) {
+			t.Fatalf("handoff: steps not taken once each, in order:%s", describeEvents(evs))
+		}
+	}
+	if next.By == holder {
+		t.Fatalf("the killed holder %s decided after its death", holder)
+	}
+}
+
+// checkRestart stops and starts every process with traffic paused:
+// every weight, mid-rollout ones included, is the same afterwards.
+func checkRestart(t *testing.T, f *fleet, l *load) {
+	t.Helper()
+	l.paused.Store(true)
+	time.Sleep(100 * time.Millisecond)
+	live := 0
+	for f.members[live].down {
+		live++
+	}
+	before := map[string]float64{}
+	for _, sc := range rolloutScenarios {
+		w, err := f.weight(live, sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[sc] = w
+	}
+	if before["steady"] != 10 {
+		t.Fatalf("steady route at %v before the restart, want 10 (its first step)", before["steady"])
+	}
+	for i := range f.members {
+		f.stop(i, syscall.SIGTERM)
+	}
+	for i := range f.members {
+		f.start(i) // the process killed in checkHandoff too
+	}
+	for i := range f.members {
+		f.waitReady(i)
+	}
+	f.expectWeights(t, before, 0)
+	l.dead.Clear()
+	l.paused.Store(false)
+}
+
+// expectWeights waits up to within for every member to apply want.
+func (f *fleet) expectWeights(t *testing.T, want map[string]float64, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		var bad []string
+		for i, m := range f.members {
+			if m.down {
+				continue
+			}
+			for route, w := range want {
+				if got, err := f.weight(i, route); err != nil || got != w {
+					bad = append(bad, fmt.Sprintf("ficus %d %s=%v (%v), want %v", i, route, got, err, w))
+				}
+			}
+		}
+		if len(bad) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("weights differ: %s", strings.Join(bad, "; "))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (f *fleet) leaseHolder(t *testing.T, route string) string {
+	t.Helper()
+	var states []struct {
+		Name  string `json:"name"`
+		Lease string `json:"lease_holder"`
+	}
+	if err := f.adminGet(0, "/api/rollout", &states); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range states {
+		if s.Name == route {
+			return s.Lease
+		}
+	}
+	t.Fatalf("route %s not in GET /api/rollout", route)
+	return ""
+}

@@ -1,0 +1,134 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// NATSCluster is a cluster of nats-server processes (the Debian package's
+// binary) with clustered JetStream, each node on its own free 127.0.0.1
+// ports and in its own temp dir. Streams created with Replicas 3 survive
+// the loss of one node.
+type NATSCluster struct {
+	// URLs are the client URLs of every node, comma-separated, as
+	// nats.url accepts them.
+	URLs  string
+	nodes []*clusterNode
+}
+
+type clusterNode struct {
+	name       string
+	url        string
+	proc       *process
+	clientPort int
+}
+
+// StartNATSCluster starts n nats-server nodes routed to each other and
+// waits until JetStream has elected its meta leader. They are stopped at
+// test end.
+func StartNATSCluster(t testing.TB, n int) *NATSCluster {
+	t.Helper()
+	began := time.Now()
+	bin, err := findBinary("nats-server", "/usr/sbin", "/usr/bin")
+	if err != nil {
+		t.Skipf("testenv: nats cluster: %v (install the Debian package nats-server)", err)
+	}
+	clientPorts, routePorts := make([]int, n), make([]int, n)
+	for i := range n {
+		clientPorts[i], routePorts[i] = FreePort(t), FreePort(t)
+	}
+	routes := make([]string, n)
+	for i, p := range routePorts {
+		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", p)
+	}
+	c := &NATSCluster{}
+	var urls []string
+	for i := range n {
+		dir := t.TempDir()
+		name := NATSClusterNodeName(i)
+		conf := fmt.Sprintf(`server_name: %q
+listen: "127.0.0.1:%d"
+jetstream { store_dir: %q }
+cluster {
+  name: "ficus-test"
+  listen: "127.0.0.1:%d"
+  routes: [%s]
+}
+`, name, clientPorts[i], filepath.Join(dir, "js"), routePorts[i], strings.Join(routes, ", "))
+		path := filepath.Join(dir, "nats.conf")
+		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+			t.Fatalf("testenv: nats cluster: %v", err)
+		}
+		node := &clusterNode{name: name, clientPort: clientPorts[i], url: fmt.Sprintf("nats://127.0.0.1:%d", clientPorts[i]),
+			proc: &process{name: name, bin: bin, args: []string{"-c", path}, dir: dir,
+				logPath: filepath.Join(dir, "nats.log"), stopSignal: syscall.SIGTERM}}
+		c.nodes = append(c.nodes, node)
+		urls = append(urls, node.url)
+		t.Cleanup(func() { _ = node.proc.kill() })
+		if err := node.proc.start(true); err != nil {
+			t.Fatalf("testenv: nats cluster: %v", err)
+		}
+	}
+	c.URLs = strings.Join(urls, ",")
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	for _, node := range c.nodes {
+		if err := node.proc.waitReady(ctx, func(ctx context.Context) error { return jetStreamUp(ctx, node.url) }); err != nil {
+			t.Fatalf("testenv: nats cluster: %v", err)
+		}
+	}
+	t.Logf("testenv: nats cluster of %d on %s ready in %s", n, c.URLs, time.Since(began).Round(time.Millisecond))
+	return c
+}
+
+// jetStreamUp succeeds once the node answers JetStream API requests, which
+// in a cluster needs an elected meta leader.
+func jetStreamUp(ctx context.Context, url string) error {
+	nc, err := nats.Connect(url, nats.Timeout(time.Second))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	_, err = js.AccountInfo(ctx)
+	return err
+}
+
+// NATSClusterNodeName is node i's server_name (as JetStream names leaders).
+func NATSClusterNodeName(i int) string { return fmt.Sprintf("ficus-test-%d", i+1) }
+
+// URL returns node i's client URL.
+func (c *NATSCluster) URL(i int) string { return c.nodes[i].url }
+
+// Connect opens a client connection to every node (it fails over), closed
+// at test end.
+func (c *NATSCluster) Connect(t testing.TB, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(c.URLs, append([]nats.Option{nats.MaxReconnects(-1)}, opts...)...)
+	if err != nil {
+		t.Fatalf("testenv: connect to nats cluster %s: %v", c.URLs, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// Kill stops node i with SIGKILL, as a crash would.
+func (c *NATSCluster) Kill(t testing.TB, i int) {
+	t.Helper()
+	if err := c.nodes[i].proc.kill(); err != nil {
+		t.Errorf("testenv: kill %s: %v", c.nodes[i].name, err)
+	}
+	t.Logf("testenv: nats node %s killed", c.nodes[i].name)
+}
