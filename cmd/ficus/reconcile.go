@@ -30,7 +30,7 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := newFlags("reconcile", reconcileHelp, stderr)
 	path := configFlag(fs)
 	format := fs.String("format", "text", "text or json")
-	segments := fs.Int("segments", 16, "ranges a differing range is split into")
+	segments := fs.Int("segments", 32, "buckets a range is summed in (and a differing range split into)")
 	leaf := fs.Int64("leaf-rows", 2000, "ranges with at most this many rows are compared row by row")
 	parallel := fs.Int("parallel", 4, "ranges checksummed at once")
 	// Flags may come before or after the name: ficus reconcile orders --format json.

@@ -113,13 +113,26 @@ func (m *MariaDB) Bounds(ctx context.Context) (lo, hi int64, ok bool, err error)
 	return l.Int64, h.Int64, true, nil
 }
 
-// Checksum implements Side.
-func (m *MariaDB) Checksum(ctx context.Context, lo, hi int64) (Sum, error) {
-	var s Sum
-	if err := m.cfg.DB.QueryRowContext(ctx, m.q.checksum, lo, hi).Scan(&s.Count, &s.Hash); err != nil {
-		return Sum{}, fmt.Errorf("checksum %s [%d, %d]: %w", m.cfg.Table.Name, lo, hi, err)
+// Checksums implements Side.
+func (m *MariaDB) Checksums(ctx context.Context, lo, hi, step int64) (map[int64]Sum, error) {
+	rows, err := m.cfg.DB.QueryContext(ctx, m.q.checksum, lo, step, lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("checksum %s [%d, %d]: %w", m.cfg.Table.Name, lo, hi, err)
 	}
-	return s, nil
+	defer rows.Close()
+	out := map[int64]Sum{}
+	for rows.Next() {
+		var b int64
+		var s Sum
+		if err := rows.Scan(&b, &s.Count, &s.Hash); err != nil {
+			return nil, fmt.Errorf("checksum %s [%d, %d]: %w", m.cfg.Table.Name, lo, hi, err)
+		}
+		out[b] = s
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("checksum %s [%d, %d]: %w", m.cfg.Table.Name, lo, hi, err)
+	}
+	return out, nil
 }
 
 // Rows implements Side.

@@ -144,13 +144,22 @@ func (p *Postgres) Bounds(ctx context.Context) (lo, hi int64, ok bool, err error
 	return *l, *h, true, nil
 }
 
-// Checksum implements Side.
-func (p *Postgres) Checksum(ctx context.Context, lo, hi int64) (Sum, error) {
-	var s Sum
-	if err := p.cfg.Pool.queryRow(ctx, p.q.checksum, []any{&s.Count, &s.Hash}, lo, hi); err != nil {
-		return Sum{}, fmt.Errorf("checksum %s [%d, %d]: %w", p.cfg.Table.Name, lo, hi, err)
+// Checksums implements Side.
+func (p *Postgres) Checksums(ctx context.Context, lo, hi, step int64) (map[int64]Sum, error) {
+	out := map[int64]Sum{}
+	err := p.cfg.Pool.query(ctx, p.q.checksum, func(r pgx.Rows) error {
+		var b int64
+		var s Sum
+		if err := r.Scan(&b, &s.Count, &s.Hash); err != nil {
+			return err
+		}
+		out[b] = s
+		return nil
+	}, lo, hi, step)
+	if err != nil {
+		return nil, fmt.Errorf("checksum %s [%d, %d]: %w", p.cfg.Table.Name, lo, hi, err)
 	}
-	return s, nil
+	return out, nil
 }
 
 // Rows implements Side.

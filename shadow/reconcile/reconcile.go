@@ -26,14 +26,16 @@ type Config struct {
 	// Legacy and New are the two tables. Their Table.Columns pair up by
 	// position; only Legacy's Table.Rules are applied.
 	Legacy, New Side
-	// Segments is how many ranges a differing range is split into, 2 to
-	// 1024. Default: 16.
+	// Segments is how many buckets a range is summed in (one scan), and so
+	// how many sub-ranges a differing range is split into, 2 to 1024.
+	// Default: 32.
 	Segments int
 	// LeafRows: a differing range with at most this many rows on each side
 	// is fetched and compared row by row. Default: 2000.
 	LeafRows int64
-	// Parallel is how many ranges are checksummed at once (each on both
-	// sides at the same time). Default: 4.
+	// Parallel is how many ranges are summed at once (each on both sides
+	// at the same time); the first level cuts the key space into this many
+	// ranges. Default: 4.
 	Parallel int
 }
 
@@ -62,7 +64,8 @@ type ColumnDiff struct {
 // Stats says what the comparison cost.
 type Stats struct {
 	LegacyRows, NewRows int64 // rows in each table
-	// Checksums is the number of range checksum queries, per side.
+	// Checksums is the number of range scans (each summing its buckets),
+	// per side.
 	Checksums int64
 	// Fetched is the number of rows read row by row, both sides together.
 	Fetched int64
@@ -84,7 +87,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, errors.New("reconcile: need both sides")
 	}
 	if cfg.Segments == 0 {
-		cfg.Segments = 16
+		cfg.Segments = 32
 	}
 	if cfg.Segments < 2 || cfg.Segments > 1024 {
 		return nil, fmt.Errorf("reconcile: segments must be 2..1024, got %d", cfg.Segments)
@@ -190,35 +193,54 @@ func (r *run) compare(ctx context.Context) (*Result, error) {
 	default:
 		all = span{min(lb.lo, nb.lo), max(lb.hi, nb.hi)}
 	}
-	// Level by level: every range of a level is checksummed on both sides;
-	// the differing ones are either fetched (small) or split for the next.
-	level := split(all, r.cfg.Segments)
+	// Level by level. Each task is a range whose rows both sides sum per
+	// bucket in one scan; differing buckets are fetched (small) or become
+	// the next level's tasks. The first level splits the key space into
+	// Parallel ranges so that both databases work on several at once.
+	var level []task
+	for _, s := range split(all, r.cfg.Parallel) {
+		level = append(level, task{s, stepFor(s, r.cfg.Segments)})
+	}
 	top := true
 	for len(level) > 0 {
-		var next []span
+		var next []task
 		var nextMu sync.Mutex
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(r.cfg.Parallel)
-		for _, s := range level {
+		for _, t := range level {
 			g.Go(func() error {
-				ls, ns, err := r.sums(gctx, s)
+				ls, ns, err := r.sums(gctx, t)
 				if err != nil {
 					return err
 				}
 				if top {
 					r.mu.Lock()
-					r.rows[0] += ls.Count
-					r.rows[1] += ns.Count
+					for _, s := range ls {
+						r.rows[0] += s.Count
+					}
+					for _, s := range ns {
+						r.rows[1] += s.Count
+					}
 					r.mu.Unlock()
 				}
-				if ls == ns {
-					return nil
+				var leaves, sub []span
+				for _, b := range differing(ls, ns) {
+					s := t.bucket(b)
+					if max(ls[b].Count, ns[b].Count) <= r.cfg.LeafRows || s.lo == s.hi {
+						leaves = append(leaves, s)
+					} else {
+						sub = append(sub, s)
+					}
 				}
-				if max(ls.Count, ns.Count) <= r.cfg.LeafRows || s.lo == s.hi {
-					return r.leaf(gctx, s)
+				for _, s := range leaves {
+					if err := r.leaf(gctx, s); err != nil {
+						return err
+					}
 				}
 				nextMu.Lock()
-				next = append(next, split(s, r.cfg.Segments)...)
+				for _, s := range sub {
+					next = append(next, task{s, stepFor(s, r.cfg.Segments)})
+				}
 				nextMu.Unlock()
 				return nil
 			})
@@ -233,18 +255,65 @@ func (r *run) compare(ctx context.Context) (*Result, error) {
 	return res, nil
 }
 
-// sums checksums s on both sides at once.
-func (r *run) sums(ctx context.Context, s span) (ls, ns Sum, err error) {
+// task is a range summed per bucket of step keys.
+type task struct {
+	s    span
+	step int64
+}
+
+// bucket is the key range of bucket b of t.
+func (t task) bucket(b int64) span {
+	lo := int64(uint64(t.s.lo) + uint64(b)*uint64(t.step))
+	hi := int64(uint64(lo) + uint64(t.step) - 1)
+	if hi < lo || hi > t.s.hi { // overflow or past the range's end
+		hi = t.s.hi
+	}
+	return span{lo, hi}
+}
+
+// stepFor is the bucket width that cuts s into at most n buckets.
+func stepFor(s span, n int) int64 {
+	width := uint64(s.hi-s.lo) + 1
+	if width == 0 { // the whole int64 range
+		width = ^uint64(0)
+	}
+	step := width / uint64(n)
+	if width%uint64(n) != 0 {
+		step++
+	}
+	return int64(max(min(step, uint64(1)<<62), 1))
+}
+
+// differing lists, in order, the buckets whose sums differ (including
+// buckets present on one side only).
+func differing(ls, ns map[int64]Sum) []int64 {
+	var out []int64
+	for b, s := range ls {
+		if ns[b] != s {
+			out = append(out, b)
+		}
+	}
+	for b := range ns {
+		if _, ok := ls[b]; !ok {
+			out = append(out, b)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// sums sums t on both sides at once.
+func (r *run) sums(ctx context.Context, t task) (ls, ns map[int64]Sum, err error) {
 	r.checksums.Add(1)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
 		defer r.legacy.add(time.Now())
-		ls, err = r.cfg.Legacy.Checksum(gctx, s.lo, s.hi)
+		ls, err = r.cfg.Legacy.Checksums(gctx, t.s.lo, t.s.hi, t.step)
 		return err
 	})
 	g.Go(func() (err error) {
 		defer r.new.add(time.Now())
-		ns, err = r.cfg.New.Checksum(gctx, s.lo, s.hi)
+		ns, err = r.cfg.New.Checksums(gctx, t.s.lo, t.s.hi, t.step)
 		return err
 	})
 	err = g.Wait()

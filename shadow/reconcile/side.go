@@ -24,9 +24,12 @@ type Side interface {
 	// Bounds returns the smallest and largest key; ok is false for an
 	// empty table.
 	Bounds(ctx context.Context) (lo, hi int64, ok bool, err error)
-	// Checksum counts the rows with keys in [lo, hi] and sums their row
-	// hashes, computed in the database.
-	Checksum(ctx context.Context, lo, hi int64) (Sum, error)
+	// Checksums counts the rows with keys in [lo, hi] and sums their row
+	// hashes, computed in the database, per bucket of step keys: bucket b
+	// holds keys lo+b*step .. lo+(b+1)*step-1. Empty buckets are absent.
+	// One scan of the range yields every bucket's sum, so a level of the
+	// bisection reads each row once.
+	Checksums(ctx context.Context, lo, hi, step int64) (map[int64]Sum, error)
 	// Rows returns the rows with keys in [lo, hi] in key order, values
 	// canonical (rules applied on the legacy side).
 	Rows(ctx context.Context, lo, hi int64) ([]Row, error)
@@ -153,13 +156,16 @@ func (t Table) prepare(e data.Engine, kinds []data.Kind) (*queries, error) {
 	key, from := data.QuoteIdent(e, t.Key), t.quotedName(e)
 	p1, p2 := "$1", "$2"
 	sumText := "COALESCE(SUM(%s), 0)::text"
+	bucket := "(" + key + " - $1) / $3"
 	if e == data.MySQL {
 		p1, p2 = "?", "?"
 		sumText = "CAST(COALESCE(SUM(%s), 0) AS CHAR)"
+		// Parameters in order: lo (bucket), step, lo, hi.
+		bucket = "(" + key + " - ?) DIV ?"
 	}
 	where := fmt.Sprintf(" FROM %s WHERE %s >= %s AND %s <= %s", from, key, p1, key, p2)
 	q.bounds = fmt.Sprintf("SELECT MIN(%s), MAX(%s) FROM %s", key, key, from)
-	q.checksum = "SELECT COUNT(*), " + fmt.Sprintf(sumText, data.RowHashExpr(e, key, hashed)) + where
+	q.checksum = "SELECT " + bucket + ", COUNT(*), " + fmt.Sprintf(sumText, data.RowHashExpr(e, key, hashed)) + where + " GROUP BY 1"
 	q.rows = fmt.Sprintf("SELECT %s, %s%s ORDER BY %s", key, strings.Join(selected, ", "), where, key)
 	return q, nil
 }
