@@ -29,6 +29,7 @@ const DefaultTransformBatch = 512
 // a row change already encoded, a position mark, or a non-row event.
 type stageItem struct {
 	ev    sdk.Event
+	tsMs  int64 // the change's source time, for the last-event metric
 	mark  capture.Position
 	plain *Event
 }
@@ -91,7 +92,8 @@ func (st *stage) publishChange(ctx context.Context, c *capture.Change) error {
 		return err
 	}
 	t := st.s.table(c.Source.Schema, c.Source.Table)
-	return st.put(ctx, stageItem{ev: sdk.Event{ID: c.ID, Subject: t.subject, Type: ceType(c.Op), Time: c.Time, Data: body}})
+	return st.put(ctx, stageItem{ev: sdk.Event{ID: c.ID, Subject: t.subject, Type: ceType(c.Op), Time: c.Time, Data: body},
+		tsMs: c.Source.TsMs})
 }
 
 func (st *stage) run() {
@@ -99,6 +101,7 @@ func (st *stage) run() {
 	defer st.cancel()
 	var batch []sdk.Event
 	var marks []capture.Position
+	var tsMs int64 // latest source time in batch
 	for {
 		var it stageItem
 		select {
@@ -114,11 +117,12 @@ func (st *stage) run() {
 				marks = append(marks, it.mark)
 			case it.plain != nil:
 				// A non-row event keeps its place: everything before it goes first.
-				st.flush(batch, marks)
+				st.flush(batch, marks, tsMs)
 				batch, marks = batch[:0], marks[:0]
 				st.sendPlain(*it.plain)
 			default:
 				batch = append(batch, it.ev)
+				tsMs = max(tsMs, it.tsMs)
 			}
 			if len(batch) >= st.max {
 				break
@@ -132,7 +136,7 @@ func (st *stage) run() {
 				break
 			}
 		}
-		st.flush(batch, marks)
+		st.flush(batch, marks, tsMs)
 		// Drop references so the events' buffers can be collected.
 		clear(batch)
 		batch, marks = batch[:0], marks[:0]
@@ -142,7 +146,7 @@ func (st *stage) run() {
 
 // flush transforms and publishes batch, then queues marks. After a failure
 // the sink is failed and nothing more becomes durable.
-func (st *stage) flush(batch []sdk.Event, marks []capture.Position) {
+func (st *stage) flush(batch []sdk.Event, marks []capture.Position, tsMs int64) {
 	if st.s.Err() != nil {
 		return
 	}
@@ -156,7 +160,7 @@ func (st *stage) flush(batch []sdk.Event, marks []capture.Position) {
 			return
 		}
 		for _, ev := range out {
-			if err := st.sendEvent(ev); err != nil {
+			if err := st.sendEvent(ev, tsMs); err != nil {
 				return
 			}
 		}
@@ -189,12 +193,28 @@ func (st *stage) check(out []sdk.Event) error {
 	return nil
 }
 
-func (st *stage) sendEvent(ev sdk.Event) error {
+// sendEvent publishes one output event. The events metric counts it under
+// the table and operation its subject and type name, as for untransformed
+// events.
+func (st *stage) sendEvent(ev sdk.Event, tsMs int64) error {
 	msg := nats.NewMsg(ev.Subject)
 	msg.Data = ev.Data
 	st.header(msg, ev.ID, ev.Type, ev.Time)
-	msg.Header.Set("ce-subject", strings.TrimPrefix(ev.Subject, st.s.cfg.SubjectPrefix+"."+st.s.cfg.Source+"."))
-	return st.s.send(st.ctx, msg, ev.ID, nil)
+	rest := strings.TrimPrefix(ev.Subject, st.s.cfg.SubjectPrefix+"."+st.s.cfg.Source+".")
+	msg.Header.Set("ce-subject", rest)
+	schema, table, _ := strings.Cut(rest, ".")
+	meta := &capture.Change{Op: opOfType(ev.Type), Source: capture.SourceMeta{Schema: schema, Table: table, TsMs: tsMs}}
+	return st.s.send(st.ctx, msg, ev.ID, meta)
+}
+
+// opOfType maps a ce-type back to its operation.
+func opOfType(t string) capture.Op {
+	for _, op := range []capture.Op{capture.OpCreate, capture.OpUpdate, capture.OpDelete, capture.OpRead, capture.OpTruncate} {
+		if t == ceType(op) {
+			return op
+		}
+	}
+	return capture.Op(strings.TrimPrefix(t, "io.ficus.cdc."))
 }
 
 func (st *stage) sendPlain(ev Event) {

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/ficus-migrate/ficus/capture"
 	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
 	"github.com/ficus-migrate/ficus/plugins/sdk"
@@ -50,7 +53,11 @@ func TestSinkTransform(t *testing.T) {
 			if tc.wantErr != "" {
 				tr.suffix = ""
 			}
-			s, err := New(ctx, Config{Conn: nc, Source: src, TransformBatch: 2, Transform: transformFunc(func(ctx context.Context, source string, b []sdk.Event) ([]sdk.Event, error) {
+			met, err := capture.NewMetrics(prometheus.NewRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := New(ctx, Config{Conn: nc, Source: src, TransformBatch: 2, Metrics: met, Transform: transformFunc(func(ctx context.Context, source string, b []sdk.Event) ([]sdk.Event, error) {
 				out, err := tr.Transform(ctx, source, b)
 				if tc.wantErr != "" {
 					for i := range out {
@@ -109,6 +116,12 @@ func TestSinkTransform(t *testing.T) {
 			}
 			if info, _ := st.Info(ctx); info.State.Msgs != uint64(len(tc.wantIDs)) {
 				t.Errorf("%d messages in the stream, want %d", info.State.Msgs, len(tc.wantIDs))
+			}
+			// The events metric counts what was published, under its table.
+			for _, table := range []string{"public.t", "public.t" + tc.suffix} {
+				if n := testutil.ToFloat64(met.Events.WithLabelValues(src, table, "c")); n != 2 {
+					t.Errorf("ficus_capture_events_total for %s = %v, want 2", table, n)
+				}
 			}
 		})
 	}
