@@ -9,87 +9,243 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/ficus-migrate/ficus/cmd/ficus/config"
+	"github.com/ficus-migrate/ficus/cmd/ficus/demoapps"
 )
 
-const demoHelp = `Usage: ficus demo [--keep] [--data DIR] [-v]
+const demoHelp = `Usage: ficus demo [--duration 1m] [--rate 40] [--keep] [--data DIR] [-v]
 
-Starts ficus on embedded defaults — NATS with JetStream and the admin listener — on
-the default ports, or on free ports when those are taken, proves the pieces work
-(a JetStream publish and read-back through the listener outside tools use, /readyz,
-/metrics) and prints how to connect. With --keep it stays up until Ctrl-C.
+A strangler-fig migration end to end, on this machine, without Docker. It starts a
+throwaway PostgreSQL 15 and MariaDB in a temporary directory, a small legacy shop
+(Go, over MariaDB: customers and orders) and the new orders service meant to replace
+its /api/orders (Go, over PostgreSQL, with a deliberate rounding bug), and ficus in
+front of the shop: shadowing and a progressive rollout of GET /api/orders, change
+data capture on both databases and a data comparison between the two orders tables.
+It then drives customer traffic through ficus for --duration, printing one status
+line per second (read from ficus's admin API), and ends with where the rollout
+stopped and why, the top mismatch signatures, the data findings and the dashboard.
 
-Config keys read: none (the demo builds its own config from the defaults).
+Ports: the standard ones (8080, 9901, 4222) when free, else free ones; the databases
+always get free ports. Everything listens on 127.0.0.1. PostgreSQL 15 and MariaDB
+come from the Debian packages postgresql-15 and mariadb-server: run as root, the demo
+installs them when missing, else it prints the command. Ctrl-C stops everything
+(the database servers by PID) and removes the temporary directory.
+With --keep everything stays up (traffic continues) until Ctrl-C.
+
+Config keys read: none (the demo writes its own ficus.yaml and prints where).
 `
+
+// demoOpts are the demo's flags.
+type demoOpts struct {
+	keep     bool
+	dir      string
+	verbose  bool
+	duration time.Duration
+	rate     float64
+}
 
 func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("demo", demoHelp, stderr)
-	keep := fs.Bool("keep", false, "keep running until Ctrl-C")
-	dataDir := fs.String("data", "", "data directory (default: a temporary one, removed at the end)")
-	verbose := fs.Bool("v", false, "show ficus's own log lines")
+	var o demoOpts
+	fs.BoolVar(&o.keep, "keep", false, "keep everything running after the summary, until Ctrl-C")
+	fs.StringVar(&o.dir, "data", "", "directory for ficus.yaml and NATS (default: a temporary one, removed at the end)")
+	fs.BoolVar(&o.verbose, "v", false, "show ficus's and the databases' log lines")
+	fs.DurationVar(&o.duration, "duration", time.Minute, "how long to drive traffic before the summary")
+	fs.Float64Var(&o.rate, "rate", 40, "requests per second")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	dir := *dataDir
-	if dir == "" {
+	if o.duration < 5*time.Second || o.rate <= 0 || o.rate > 2000 {
+		return &exitError{code: 2, err: errors.New("demo: --duration must be at least 5s and --rate 0 < r <= 2000")}
+	}
+	if need := demoMissingDeps(); len(need) > 0 {
+		if err := demoInstallDeps(ctx, need, stdout); err != nil {
+			return &exitError{code: 1, err: err}
+		}
+	}
+	if o.dir == "" {
 		tmp, err := os.MkdirTemp("", "ficus-demo-")
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(tmp)
-		dir = tmp
+		o.dir = tmp
+	} else if err := os.MkdirAll(o.dir, 0o755); err != nil {
+		return err
 	}
-	cfg := config.Default()
-	cfg.NATS.Embedded.StoreDir = dir + "/nats"
-	cfg.NATS.Embedded.Listen = freeOr(cfg.NATS.Embedded.Listen)
-	cfg.Admin.Listen = freeOr(cfg.Admin.Listen)
-
-	logOut := io.Discard
-	if *verbose {
-		logOut = stderr
+	logw := io.Discard
+	if o.verbose {
+		logw = stderr
 	}
-	log := slog.New(slog.NewTextHandler(logOut, nil))
+	return runDemo(ctx, o, stdout, logw)
+}
 
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
+func runDemo(ctx context.Context, o demoOpts, w io.Writer, logw io.Writer) (err error) {
+	fmt.Fprint(w, demoIntro)
+	tb := &demoTB{log: logw}
+	var stopped []string
+	defer func() {
+		cerr := tb.cleanup()
+		if cerr == nil && len(stopped) > 0 {
+			fmt.Fprintf(w, "\nStopped %s; PostgreSQL and MariaDB stopped by PID, their directories removed.\n", demoJoin(stopped))
+		}
+		err = errors.Join(err, cerr)
+	}()
+
+	began := time.Now()
+	dbs, err := demoStartDBs(tb)
+	if err != nil {
+		return fmt.Errorf("demo databases: %w", err)
+	}
+	fmt.Fprintf(w, "  PostgreSQL 15  127.0.0.1:%d (pid %d)   new orders service's database\n", dbs.pg.Port, dbs.pg.PID())
+	fmt.Fprintf(w, "  MariaDB        127.0.0.1:%d (pid %d)   legacy shop's database\n", dbs.maria.Port, dbs.maria.PID())
+
+	apps, err := demoStartApps(ctx, dbs, demoCustomers, logw)
+	if err != nil {
+		return fmt.Errorf("demo apps: %w", err)
+	}
+	defer apps.close()
+	stopped = append(stopped, "the shop", "the new orders service")
+	fmt.Fprintf(w, "  legacy shop    %s   (Go over MariaDB: /api/customers, /api/orders)\n", apps.shopURL)
+	fmt.Fprintf(w, "  orders service %s   (Go over PostgreSQL: /api/orders; takes the shop's dual writes)\n", apps.ordersURL)
+
+	setup := demoSetup{
+		dir: o.dir, verbose: o.verbose, duration: o.duration,
+		proxy: freeOr("127.0.0.1:8080"), admin: freeOr("127.0.0.1:9901"), nats: freeOr("127.0.0.1:4222"),
+		shopURL: apps.shopURL, ordersURL: apps.ordersURL,
+		shopDSN:   fmt.Sprintf("root@tcp(%s:%d)/shop", dbs.maria.Host, dbs.maria.Port),
+		ordersDSN: dbs.pg.DSN(),
+	}
+	path, err := setup.writeConfig()
+	if err != nil {
+		return err
+	}
+	// ficus runs in this process exactly as `ficus run -c ficus.yaml` would.
+	// Its context is not the caller's, so that after Ctrl-C the summary can
+	// still be read from its admin API before it is stopped.
+	ficusCtx, stopFicus := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
-	go func() { done <- serve(runCtx, cfg, parts{}, log) }()
+	go func() { done <- runCmd(ficusCtx, []string{"-c", path}, io.Discard, logw) }()
+	defer func() {
+		stopFicus()
+		if ferr := <-done; ferr != nil {
+			err = errors.Join(err, fmt.Errorf("ficus: %w", ferr))
+		}
+	}()
+	stopped = append([]string{"ficus"}, stopped...)
+	admin := demoAdmin{base: "http://" + setup.admin, client: &http.Client{Timeout: 5 * time.Second}}
+	if err := demoWaitReady(ctx, admin.base+"/readyz", done, 90*time.Second); err != nil {
+		return err
+	}
+	interval, minReq := setup.rolloutTiming()
+	fmt.Fprintf(w, "  ficus proxy    http://%s   (clients talk to this; legacy is the shop)\n", setup.proxy)
+	fmt.Fprintf(w, "  ficus admin    http://%s   (dashboard at /, API under /api)\n", setup.admin)
+	fmt.Fprintf(w, "  NATS           nats://%s   (embedded JetStream: CDC streams, route state)\n", setup.nats)
+	fmt.Fprintf(w, "  config         %s\n", path)
+	fmt.Fprintf(w, "  everything up in %s\n\n", time.Since(began).Round(100*time.Millisecond))
+	fmt.Fprintf(w, "Rollout of %s: steps 5 → 25 → 50 → 100 %%, each held %s and judged after %d requests on new;\n"+
+		"rolled back at once if shadow mismatches exceed 1 %%, new's 5xx rate legacy's by 2 points, or its p99 20×.\n\n",
+		demoRoute, interval, minReq)
 
-	admin := "http://" + cfg.Admin.Listen
-	natsURL := "nats://" + cfg.NATS.Embedded.Listen
-	if err := waitReady(ctx, admin+"/readyz", done); err != nil {
-		return err
+	var events demoEvents
+	if err := events.subscribe("nats://" + setup.nats); err != nil {
+		fmt.Fprintf(w, "  (rollout decisions will not be shown as they happen: %v)\n", err)
 	}
-	fmt.Fprintf(stdout, "ficus demo: embedded NATS JetStream on %s, admin on %s (data in %s)\n", natsURL, admin, dir)
-	if err := demoRoundTrip(ctx, natsURL, stdout); err != nil {
-		cancel()
-		<-done
-		return err
+	defer events.close()
+
+	var campaign atomic.Bool
+	traffic := demoapps.NewTraffic(demoapps.TrafficConfig{
+		BaseURL: "http://" + setup.proxy, Customers: demoCustomers, Rate: o.rate,
+		Coupons: campaign.Load, Seed: uint64(time.Now().UnixNano()),
+	})
+	trafficCtx, stopTraffic := context.WithCancel(context.WithoutCancel(ctx))
+	var trafficDone sync.WaitGroup
+	trafficDone.Go(func() { traffic.Run(trafficCtx) })
+	defer func() { stopTraffic(); trafficDone.Wait() }()
+
+	driveBegan := time.Now()
+	events.setStart(driveBegan)
+	elapsed := demoWatch(ctx, w, admin, traffic, &events, &campaign, driveBegan, o.duration)
+	if ctx.Err() != nil {
+		fmt.Fprintf(w, "\nInterrupted after %s: the summary so far.\n", demoClock(elapsed))
 	}
-	if err := demoMetrics(ctx, admin, stdout); err != nil {
-		cancel()
-		<-done
-		return err
+	if !o.keep || ctx.Err() != nil {
+		stopTraffic()
+		trafficDone.Wait()
 	}
-	fmt.Fprintf(stdout, "\nConnect:\n  nats --server %s stream ls\n  curl %s/readyz\n  curl %s/metrics\n", natsURL, admin, admin)
-	if *keep {
-		fmt.Fprintln(stdout, "\nRunning until Ctrl-C …")
+	// The data comparison reports a key only after max_lag (3s): let the
+	// last orders settle before reading the findings.
+	demoSettle(ctx, 4*time.Second)
+	demoSummary(context.WithoutCancel(ctx), w, admin, traffic, apps.shop, &events, demoSummaryInput{
+		elapsed: elapsed, config: path, adminURL: admin.base, nats: setup.nats,
+	})
+	if o.keep && ctx.Err() == nil {
+		fmt.Fprintf(w, "\nStill running (traffic continues) until Ctrl-C. Try:\n"+
+			"  ficus routes list -c %[1]s\n  ficus routes resume %[2]s -c %[1]s\n"+
+			"  ficus report -c %[1]s --route %[2]s\n  ficus reconcile -c %[1]s %[3]s\n"+
+			"  curl -H 'X-Customer-Id: 7' http://%[4]s/api/orders?customer_id=7\n",
+			path, demoRoute, demoCompare, setup.proxy)
 		<-ctx.Done()
-	} else {
-		fmt.Fprintln(stdout, "\n(`ficus demo --keep`, or `make demo DEMO_ARGS=--keep`, keeps it running to try these.)")
+	} else if !o.keep {
+		fmt.Fprintln(w, "\n(`ficus demo --keep`, or `make demo DEMO_ARGS=--keep`, leaves it all running to explore.)")
 	}
-	cancel()
-	if err := <-done; err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, "ficus demo: stopped cleanly.")
 	return nil
+}
+
+// demoCustomers is the number of the shop's customers.
+const demoCustomers = 300
+
+const demoIntro = `ficus demo: moving a shop's /api/orders from its legacy app to a new service, safely.
+
+  clients ──▶ ficus ──▶ legacy shop (MariaDB)          writes stay on the shop, which forwards each
+                  └──▶ new orders service (PostgreSQL)  order to the new service (a dual write)
+
+ficus mirrors every GET /api/orders* to the side that did not serve it and compares the answers,
+raises the new service's share step by step while it keeps up, captures every row change of both
+databases onto NATS JetStream, and compares the two orders tables. The new service has a deliberate
+bug: it truncates coupon-discounted totals where the shop rounds them (one cent off, half the time).
+
+Starting (free ports where the standard ones are taken):
+`
+
+// watch prints one status line per second until the duration has passed or
+// ctx ends; it starts the coupon campaign once the rollout reaches its
+// second step (25 %) or a third of the time has passed. It returns how long traffic ran.
+func demoWatch(ctx context.Context, w io.Writer, admin demoAdmin, traffic *demoapps.Traffic, events *demoEvents,
+	campaign *atomic.Bool, began time.Time, duration time.Duration) time.Duration {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return time.Since(began)
+		case <-tick.C:
+		}
+		elapsed := time.Since(began)
+		events.print(w)
+		snap := admin.snapshot(ctx)
+		if !campaign.Load() && (elapsed >= duration/3 || (snap.rolloutErr == nil && snap.rollout.Weight >= 25)) {
+			campaign.Store(true)
+			fmt.Fprintf(w, "  ▸ %s the shop starts a coupon campaign: most new orders now use %s (10 %% off)\n",
+				demoClock(elapsed), demoapps.Coupon)
+		}
+		st := traffic.Stats()
+		fmt.Fprintln(w, demoStatusLine(elapsed, snap, [2]int64{st.ServedLegacy, st.ServedNew}))
+		if elapsed >= duration {
+			events.print(w)
+			return elapsed
+		}
+	}
+}
+
+func demoSettle(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
 }
 
 // freeOr keeps the default address when it is free, else picks a free port on the same host.
@@ -108,8 +264,9 @@ func freeOr(addr string) string {
 	return l.Addr().String()
 }
 
-func waitReady(ctx context.Context, url string, done <-chan error) error {
-	deadline := time.Now().Add(30 * time.Second)
+func demoWaitReady(ctx context.Context, url string, done <-chan error, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	last := ""
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-done:
@@ -119,58 +276,38 @@ func waitReady(ctx context.Context, url string, done <-chan error) error {
 			return fmt.Errorf("ficus did not start: %w", err)
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(200 * time.Millisecond):
 		}
 		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		if err != nil {
+			last = err.Error()
+			continue
 		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return nil
+		}
+		last = resp.Status + " " + string(b)
 	}
-	return fmt.Errorf("ficus was not ready at %s within 30s", url)
+	return fmt.Errorf("ficus was not ready at %s within %s (last answer: %s)", url, timeout, last)
 }
 
-// demoRoundTrip publishes and reads back an event through the embedded listener,
-// as an outside consumer would.
-func demoRoundTrip(ctx context.Context, url string, w io.Writer) error {
-	nc, err := nats.Connect(url, nats.Name("ficus-demo"))
-	if err != nil {
-		return fmt.Errorf("connect to the embedded NATS: %w", err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "FICUS_DEMO", Subjects: []string{"ficus.demo.>"}})
-	if err != nil {
-		return fmt.Errorf("create stream FICUS_DEMO: %w", err)
-	}
-	ack, err := js.Publish(ctx, "ficus.demo.hello", []byte(`{"hello":"from ficus"}`), jetstream.WithMsgID("demo-hello"))
-	if err != nil {
-		return fmt.Errorf("publish: %w", err)
-	}
-	msg, err := st.GetMsg(ctx, ack.Sequence)
-	if err != nil {
-		return fmt.Errorf("read back: %w", err)
-	}
-	fmt.Fprintf(w, "  JetStream: published to %s, stream %s seq %d, read back %s\n", msg.Subject, ack.Stream, ack.Sequence, msg.Data)
-	return nil
+// quietLogger is the demo apps' logger: warnings and errors only.
+func demoLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-func demoMetrics(ctx context.Context, admin string, w io.Writer) error {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, admin+"/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("metrics: %w", err)
+func demoJoin(items []string) string {
+	switch len(items) {
+	case 0:
+		return ""
+	case 1:
+		return items[0]
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	n := strings.Count(string(body), "\n# TYPE ")
-	fmt.Fprintf(w, "  admin: /readyz 200, /metrics serves %d metric families\n", n+1)
-	return nil
+	out := items[0]
+	for _, s := range items[1 : len(items)-1] {
+		out += ", " + s
+	}
+	return out + " and " + items[len(items)-1]
 }

@@ -197,17 +197,3 @@ func TestHelpNamesConfigKeys(t *testing.T) {
 		t.Errorf("unknown command exit %d", code)
 	}
 }
-
-func TestDemoRunsOnTakenDefaultPorts(t *testing.T) {
-	// Whatever already listens on 4222/9901 here, the demo must pick free ports.
-	var out bytes.Buffer
-	code := realMain(context.Background(), []string{"demo", "--data", t.TempDir()}, &out, &out)
-	if code != 0 {
-		t.Fatalf("demo exit %d:\n%s", code, out.String())
-	}
-	for _, want := range []string{"embedded NATS JetStream on nats://127.0.0.1:", "read back", "/readyz 200", "stopped cleanly"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("demo output lacks %q:\n%s", want, out.String())
-		}
-	}
-}

@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/ficus-migrate/ficus/cmd/ficus/demoapps"
+)
+
+// demoEvent is the part of a rollout decision (ficus.rollout.<route>) the
+// demo prints.
+type demoEvent struct {
+	Route  string    `json:"route"`
+	Action string    `json:"action"`
+	From   float64   `json:"from_weight"`
+	To     float64   `json:"to_weight"`
+	Phase  string    `json:"phase"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// demoEvents collects the rollout decisions as ficus publishes them.
+type demoEvents struct {
+	began time.Time
+	nc    *nats.Conn
+
+	mu      sync.Mutex
+	all     []demoEvent
+	printed int
+}
+
+// setStart sets the time decisions are printed relative to.
+func (e *demoEvents) setStart(t time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.began = t
+}
+
+func (e *demoEvents) subscribe(url string) error {
+	nc, err := nats.Connect(url, nats.Name("ficus-demo"))
+	if err != nil {
+		return err
+	}
+	_, err = nc.Subscribe("ficus.rollout."+demoRoute, func(m *nats.Msg) {
+		var ev demoEvent
+		if json.Unmarshal(m.Data, &ev) != nil {
+			return
+		}
+		e.mu.Lock()
+		e.all = append(e.all, ev)
+		e.mu.Unlock()
+	})
+	if err != nil {
+		nc.Close()
+		return err
+	}
+	e.nc = nc
+	return nil
+}
+
+func (e *demoEvents) close() {
+	if e.nc != nil {
+		e.nc.Close()
+	}
+}
+
+func (e *demoEvents) list() []demoEvent {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]demoEvent(nil), e.all...)
+}
+
+// print writes the decisions not printed yet.
+func (e *demoEvents) print(w io.Writer) {
+	e.mu.Lock()
+	fresh := e.all[e.printed:]
+	e.printed = len(e.all)
+	e.mu.Unlock()
+	for _, ev := range fresh {
+		fmt.Fprintf(w, "  ▸ %s\n", e.describe(ev))
+	}
+}
+
+func (e *demoEvents) describe(ev demoEvent) string {
+	e.mu.Lock()
+	began := e.began
+	e.mu.Unlock()
+	at := time.Duration(0)
+	if !ev.At.IsZero() && ev.At.After(began) {
+		at = ev.At.Sub(began)
+	}
+	s := fmt.Sprintf("%s rollout %s: %s → %s", demoClock(at), ev.Action, demoPct(ev.From), demoPct(ev.To))
+	if ev.Reason != "" {
+		s += " (" + ev.Reason + ")"
+	}
+	return s
+}
+
+// demoSummaryInput is what the summary needs besides the admin API.
+type demoSummaryInput struct {
+	elapsed  time.Duration
+	config   string
+	adminURL string
+	nats     string
+}
+
+// demoSummary prints how the run ended, read from the admin API (and
+// `ficus reconcile`, the command an operator would run).
+func demoSummary(ctx context.Context, w io.Writer, admin demoAdmin, traffic *demoapps.Traffic, shop *demoapps.Shop,
+	events *demoEvents, in demoSummaryInput) {
+	fmt.Fprintf(w, "\n──── Summary after %s of traffic ────\n", demoClock(in.elapsed))
+	st := traffic.Stats()
+	fmt.Fprintf(w, "Traffic through ficus: %s.\n", st)
+	fmt.Fprintf(w, "  served by legacy %d, by new %d; dual writes the new service missed: %d\n",
+		st.ServedLegacy, st.ServedNew, shop.ForwardErrors())
+
+	r, err := admin.rollout(ctx)
+	if err != nil {
+		fmt.Fprintf(w, "\nRollout of %s: not available (%v)\n", demoRoute, err)
+	} else {
+		fmt.Fprintf(w, "\nRollout of %s: stopped at %s.\n", demoRoute, demoDescribeRollout(r))
+		fmt.Fprintf(w, "  why: %s\n", demoWhy(r))
+	}
+	if evs := events.list(); len(evs) > 0 {
+		fmt.Fprintln(w, "  decisions:")
+		for _, ev := range evs {
+			fmt.Fprintf(w, "    %s\n", events.describe(ev))
+		}
+	}
+
+	var sh demoShadowView
+	if err := admin.get(ctx, "/api/shadow/"+demoRoute, &sh); err != nil {
+		fmt.Fprintf(w, "\nShadow: not available (%v)\n", err)
+	} else {
+		fmt.Fprintf(w, "\nShadow comparison of GET /api/orders*: %d compared, %d matched (%s), %d mismatched, %d dropped, %d errors.\n",
+			sh.Compared, sh.Matched, demoRate(sh.Matched, sh.Compared), sh.Mismatched, sh.Dropped, sh.Errors)
+	}
+	demoSignatures(ctx, w, admin, in.elapsed)
+
+	if ev, err := admin.captured(ctx); err != nil {
+		fmt.Fprintf(w, "\nChange data capture: not available (%v)\n", err)
+	} else {
+		fmt.Fprintf(w, "\nChange data capture: %.0f events from the shop's MariaDB, %.0f from the orders service's PostgreSQL\n"+
+			"  (JetStream streams FICUS_CDC_SHOP and FICUS_CDC_ORDERS_SVC, subjects ficus.cdc.<source>.<schema>.<table>).\n",
+			ev["shop"], ev["orders_svc"])
+	}
+
+	fmt.Fprintln(w)
+	var d demoDataView
+	switch err := admin.get(ctx, "/api/data/"+demoCompare, &d); {
+	case errors.Is(err, errDemoNotServed):
+		fmt.Fprintln(w, "Continuous data comparison: not available in this build of `ficus run` (no GET /api/data/orders).")
+	case err != nil:
+		fmt.Fprintf(w, "Continuous data comparison: not available (%v)\n", err)
+	default:
+		fmt.Fprintf(w, "Continuous data comparison %q (shop.orders vs public.orders, findings on ficus.data.%s):\n"+
+			"  %d keys seen: %d match, %d differ, %d missing in new, %d missing in legacy, %d pending; new trails legacy by p50 %.2fs, p99 %.2fs.\n",
+			demoCompare, demoCompare, d.KeysSeen, d.Matched, d.Differing, d.MissingInNew, d.MissingInLegacy, d.Pending, d.LagP50, d.LagP99)
+	}
+	demoReconcile(ctx, w, in.config)
+
+	fmt.Fprintf(w, "\nDashboard: %s/  (live while the demo runs: `ficus demo --keep`)\n", in.adminURL)
+}
+
+// demoWhy says in a sentence why the rollout is where it is.
+func demoWhy(r demoRolloutView) string {
+	if r.Reason != "" {
+		return r.Reason
+	}
+	switch r.Phase {
+	case "rolling":
+		return "still rolling: the current step's interval or minimum requests were not reached yet"
+	case "complete":
+		return "every gate held at every step"
+	case "":
+		return "the rollout has not started (no requests judged yet)"
+	}
+	return r.Phase
+}
+
+// demoSignatures prints the most frequent mismatch signatures (GET /api/report).
+func demoSignatures(ctx context.Context, w io.Writer, admin demoAdmin, elapsed time.Duration) {
+	var rep demoReportView
+	since := (elapsed + time.Minute).Round(time.Second)
+	if err := admin.get(ctx, "/api/report?since="+since.String(), &rep); err != nil {
+		fmt.Fprintf(w, "  mismatch signatures: not available (%v)\n", err)
+		return
+	}
+	for _, rr := range rep.Routes {
+		if rr.Route != demoRoute {
+			continue
+		}
+		if len(rr.Groups) == 0 {
+			break
+		}
+		fmt.Fprintln(w, "  top mismatch signatures (recorded on FICUS_SHADOW; `ficus report` shows them all):")
+		for i, g := range rr.Groups {
+			if i == 3 {
+				break
+			}
+			ex := g.Example
+			fmt.Fprintf(w, "    %4d  %5.1f%%  %s\n", g.Count, 100*g.Share, g.Signature)
+			if len(ex.Diffs) > 0 {
+				df := ex.Diffs[0]
+				fmt.Fprintf(w, "          e.g. %s %s (served by %s): %s legacy %s, new %s\n",
+					ex.Method, ex.Path, ex.Served, df.Path, demoRaw(df.Legacy), demoRaw(df.New))
+			}
+		}
+		return
+	}
+	fmt.Fprintln(w, "  no mismatches recorded.")
+}
+
+func demoRaw(b json.RawMessage) string {
+	if len(b) == 0 {
+		return "(absent)"
+	}
+	return string(b)
+}
+
+// demoReconcile runs `ficus reconcile orders --format json` against the
+// demo's config and prints its findings: the two tables as they are now.
+func demoReconcile(ctx context.Context, w io.Writer, config string) {
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	code := realMain(ctx, []string{"reconcile", "-c", config, "--format", "json", demoCompare}, &out, &errOut)
+	var res struct {
+		LegacyRows  int64 `json:"legacy_rows"`
+		NewRows     int64 `json:"new_rows"`
+		Differences []struct {
+			Key     int64  `json:"key"`
+			Kind    string `json:"kind"`
+			Columns []struct {
+				Legacy    string  `json:"legacy_column"`
+				New       string  `json:"new_column"`
+				LegacyVal *string `json:"legacy"`
+				NewVal    *string `json:"new"`
+			} `json:"columns"`
+		} `json:"differences"`
+		Stats struct {
+			WallSeconds float64 `json:"wall_seconds"`
+		} `json:"stats"`
+	}
+	if code > 1 || json.Unmarshal(out.Bytes(), &res) != nil {
+		fmt.Fprintf(w, "`ficus reconcile %s`: not available (%s)\n", demoCompare, strings.TrimSpace(errOut.String()))
+		return
+	}
+	fmt.Fprintf(w, "`ficus reconcile %s` (both tables as they are now, checksummed in the databases, %.2fs):\n"+
+		"  %d rows in shop.orders, %d in public.orders, %d keys differ.\n",
+		demoCompare, res.Stats.WallSeconds, res.LegacyRows, res.NewRows, len(res.Differences))
+	for i, d := range res.Differences {
+		if i == 5 {
+			fmt.Fprintf(w, "    … and %d more\n", len(res.Differences)-i)
+			break
+		}
+		var cols []string
+		for _, c := range d.Columns {
+			cols = append(cols, fmt.Sprintf("%s %s ≠ %s %s", c.Legacy, demoVal(c.LegacyVal), c.New, demoVal(c.NewVal)))
+		}
+		fmt.Fprintf(w, "    order %d: %s %s\n", d.Key, d.Kind, strings.Join(cols, ", "))
+	}
+}
+
+func demoVal(s *string) string {
+	if s == nil {
+		return "NULL"
+	}
+	return *s
+}
