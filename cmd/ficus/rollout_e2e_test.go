@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -282,6 +283,14 @@ func runRolloutScenarios(t *testing.T, natsURL string, nc *nats.Conn, disrupt fu
 	done, _ := ev.wait(t, "healthy", 0, 30*time.Second, action(rollout.ActComplete))
 	t.Logf("healthy: complete after %v; events:%s", done.At.Sub(began).Round(time.Millisecond), describeEvents(ev.of("healthy")))
 	f.expectWeights(t, map[string]float64{"healthy": 100, "diff": 0, "errs": 0, "slow": 0, "paused": 10}, 2*time.Second)
+	var metrics string
+	for i := range f.members {
+		metrics += f.metrics(t, i)
+	}
+	if !strings.Contains(metrics, `ficus_rollout_decisions_total{action="complete",route="healthy"} 1`) ||
+		!strings.Contains(metrics, `ficus_rollout_lease_held{route="healthy"} 1`) {
+		t.Errorf("no process's /metrics shows the healthy route's completion and lease")
+	}
 	if evs := ev.of("paused"); len(evs) != pausedAt {
 		t.Fatalf("paused route: decisions after a manual pause:%s", describeEvents(evs[pausedAt:]))
 	}
@@ -289,6 +298,8 @@ func runRolloutScenarios(t *testing.T, natsURL string, nc *nats.Conn, disrupt fu
 		t.Fatal(err)
 	}
 	ev.wait(t, "paused", pausedAt, 10*time.Second, toWeight(rollout.ActPromote, 50))
+
+	checkOperatorActions(t, f, ev)
 
 	if disrupt != nil {
 		disrupt()
@@ -299,6 +310,40 @@ func runRolloutScenarios(t *testing.T, natsURL string, nc *nats.Conn, disrupt fu
 		t.Error("no process logged a rollout decision")
 	}
 	t.Logf("scenarios took %v, %d requests", time.Since(began).Round(time.Millisecond), l.counter.Load())
+}
+
+// checkOperatorActions drives the steady route (whose interval never
+// passes) by hand through `ficus routes`, each command through another process.
+func checkOperatorActions(t *testing.T, f *fleet, ev *events) {
+	t.Helper()
+	steps := []struct {
+		member int
+		args   []string
+		weight float64
+		out    string
+	}{
+		{0, []string{"promote", "steady"}, 50, "steady: rolling 2/3 (manual), weight 50"},
+		{1, []string{"rollback", "steady"}, 0, "steady: rolled_back (manual), weight 0"},
+		{2, []string{"set", "steady", "--weight", "30"}, 30, "steady: weight 30"},
+		{0, []string{"resume", "steady"}, 30, "steady: rolling 1/3, weight 30"}, // between steps 1 and 2
+	}
+	for _, s := range steps {
+		out, err := f.routesCmd(s.member, s.args...)
+		if err != nil || !strings.Contains(out, s.out) {
+			t.Fatalf("ficus routes %s: %q (%v), want %q", strings.Join(s.args, " "), out, err, s.out)
+		}
+		f.expectWeights(t, map[string]float64{"steady": s.weight}, time.Second)
+	}
+	out, err := f.routesCmd(1, "list")
+	if err != nil || !strings.Contains(out, "ROLLOUT") || !strings.Contains(out, "rolling 1/3") || !strings.Contains(out, "rolled_back") {
+		t.Fatalf("ficus routes list:\n%s (%v)", out, err)
+	}
+	if _, err := f.routesCmd(1, "promote", "nosuch"); err == nil {
+		t.Fatal("promoting an unknown route succeeded")
+	}
+	for _, a := range []string{rollout.ActPromote, rollout.ActRollback, rollout.ActSet, rollout.ActResume} {
+		ev.wait(t, "steady", 0, 5*time.Second, func(e rollout.Event) bool { return e.Action == a && e.Figures == nil })
+	}
 }
 
 // checkHandoff kills the lease holder of the handoff route with SIGKILL
@@ -351,8 +396,8 @@ func checkRestart(t *testing.T, f *fleet, l *load) {
 		}
 		before[sc] = w
 	}
-	if before["steady"] != 10 {
-		t.Fatalf("steady route at %v before the restart, want 10 (its first step)", before["steady"])
+	if before["steady"] != 30 {
+		t.Fatalf("steady route at %v before the restart, want the 30 an operator set", before["steady"])
 	}
 	for i := range f.members {
 		f.stop(i, syscall.SIGTERM)
@@ -410,4 +455,18 @@ func (f *fleet) leaseHolder(t *testing.T, route string) string {
 	}
 	t.Fatalf("route %s not in GET /api/rollout", route)
 	return ""
+}
+
+// metrics returns member i's /metrics text.
+func (f *fleet) metrics(t *testing.T, i int) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+f.members[i].admin+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+fleetToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

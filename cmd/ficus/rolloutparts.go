@@ -55,7 +55,7 @@ func (r *routeState) start(ctx context.Context, g *errgroup.Group, rt *proc, p r
 		}
 	}
 	ctl, err := rollout.NewController(rollout.ControllerConfig{
-		Store: r.store, Conn: rt.bus.Conn, Plans: plans, Instance: r.instance, Logger: rt.log,
+		Store: r.store, Conn: rt.bus.Conn, Plans: plans, Instance: r.instance, Registerer: rt.reg, Logger: rt.log,
 	})
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	rs "github.com/ficus-migrate/ficus/proxy/routestate"
 )
@@ -28,13 +29,16 @@ type ControllerConfig struct {
 	Tick time.Duration
 	// LeaseTTL is how long a silent lease holder keeps a route [4s].
 	LeaseTTL time.Duration
-	Logger   *slog.Logger
+	// Registerer receives the rollout metrics [a private registry].
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
 }
 
 // Controller runs in every process and acts on the routes whose lease it holds.
 type Controller struct {
 	cfg ControllerConfig
 	log *slog.Logger
+	met *metrics
 }
 
 // NewController validates the plans and returns a controller.
@@ -53,7 +57,11 @@ func NewController(cfg ControllerConfig) (*Controller, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "rollout")}, nil
+	met, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "rollout"), met: met}, nil
 }
 
 // routeCtl is the controller's hold on one route.
@@ -142,7 +150,9 @@ func (c *Controller) take(rc *routeCtl, now time.Time) error {
 func (c *Controller) evaluate(ctx context.Context, rc *routeCtl, now time.Time) {
 	tctx, cancel := context.WithTimeout(ctx, c.cfg.Tick)
 	defer cancel()
-	if !rc.lease.Tick(tctx, now) {
+	held := rc.lease.Tick(tctx, now)
+	c.met.leaseHeld.WithLabelValues(rc.name).Set(map[bool]float64{true: 1}[held])
+	if !held {
 		if rc.sub != nil {
 			c.log.Info("no longer controlling the route (lease lost)", "route", rc.name)
 			c.drop(rc)
@@ -257,6 +267,7 @@ func (c *Controller) write(ctx context.Context, rc *routeCtl, judged rs.State, f
 		c.log.Warn("cannot write the rollout decision; it will be judged again", "route", rc.name, "action", act, "err", err)
 		return
 	}
+	c.met.decisions.WithLabelValues(rc.name, act).Inc()
 	emit(c.cfg.Conn, c.log, Event{Route: rc.name, Action: act, From: judged.Weight, To: next.Weight, Step: next.Step,
 		Phase: next.Phase, Reason: next.Reason, Figures: f, By: c.cfg.Instance, At: next.At})
 }
