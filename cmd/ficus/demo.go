@@ -189,7 +189,7 @@ func runDemo(ctx context.Context, o demoOpts, w io.Writer, logw io.Writer) (err 
 			"  curl -H 'X-Customer-Id: 7' http://%[4]s/api/orders?customer_id=7\n",
 			path, demoRoute, demoCompare, setup.proxy)
 		<-ctx.Done()
-	} else if !o.keep {
+	} else if !o.keep && ctx.Err() == nil {
 		fmt.Fprintln(w, "\n(`ficus demo --keep`, or `make demo DEMO_ARGS=--keep`, leaves it all running to explore.)")
 	}
 	return nil
@@ -227,6 +227,9 @@ func demoWatch(ctx context.Context, w io.Writer, admin demoAdmin, traffic *demoa
 		elapsed := time.Since(began)
 		events.print(w)
 		snap := admin.snapshot(ctx)
+		if ctx.Err() != nil {
+			return elapsed // the figures were cut off by Ctrl-C
+		}
 		if !campaign.Load() && (elapsed >= duration/3 || (snap.rolloutErr == nil && snap.rollout.Weight >= 25)) {
 			campaign.Store(true)
 			fmt.Fprintf(w, "  ▸ %s the shop starts a coupon campaign: most new orders now use %s (10 %% off)\n",

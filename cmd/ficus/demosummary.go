@@ -267,7 +267,11 @@ func demoReconcile(ctx context.Context, w io.Writer, config string) {
 		for _, c := range d.Columns {
 			cols = append(cols, fmt.Sprintf("%s %s ≠ %s %s", c.Legacy, demoVal(c.LegacyVal), c.New, demoVal(c.NewVal)))
 		}
-		fmt.Fprintf(w, "    order %d: %s %s\n", d.Key, d.Kind, strings.Join(cols, ", "))
+		line := fmt.Sprintf("    order %d: %s", d.Key, strings.ReplaceAll(d.Kind, "_", " "))
+		if len(cols) > 0 {
+			line += ": " + strings.Join(cols, ", ")
+		}
+		fmt.Fprintln(w, line)
 	}
 }
 

@@ -191,7 +191,14 @@ func (s *Shop) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// writeTimeout bounds a write and its forwarding. Writes are detached from
+// the client's connection: a client that goes away must not leave an order
+// committed in the shop but never forwarded.
+const writeTimeout = 5 * time.Second
+
 func (s *Shop) create(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
+	defer cancel()
 	var in NewOrder
 	if err := readJSON(w, r, &in); err != nil {
 		writeError(w, http.StatusBadRequest, "bad order: "+err.Error())
@@ -207,7 +214,7 @@ func (s *Shop) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var exists int
-	err = s.cfg.DB.QueryRowContext(r.Context(), "SELECT 1 FROM customers WHERE id = ?", in.CustomerID).Scan(&exists)
+	err = s.cfg.DB.QueryRowContext(ctx, "SELECT 1 FROM customers WHERE id = ?", in.CustomerID).Scan(&exists)
 	if errors.Is(err, sql.ErrNoRows) {
 		writeError(w, http.StatusUnprocessableEntity, errCustomerNotFound)
 		return
@@ -217,7 +224,7 @@ func (s *Shop) create(w http.ResponseWriter, r *http.Request) {
 	}
 	o := Order{CustomerID: in.CustomerID, Items: items, Coupon: in.Coupon, Total: LegacyTotal(items, in.Coupon), Status: "NEW"}
 	itemsJSON, _ := json.Marshal(items) // plain structs: cannot fail
-	res, err := s.cfg.DB.ExecContext(r.Context(),
+	res, err := s.cfg.DB.ExecContext(ctx,
 		"INSERT INTO orders (customer_id, items, coupon, amount, status, created_at) VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(6))",
 		o.CustomerID, string(itemsJSON), o.Coupon, o.Total.String(), o.Status)
 	if err != nil {
@@ -228,29 +235,31 @@ func (s *Shop) create(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, "insert order", err)
 		return
 	}
-	s.forward(r.Context(), "/internal/orders", mirroredOrder{LegacyID: o.ID, CustomerID: o.CustomerID,
+	s.forward(ctx, "/internal/orders", mirroredOrder{LegacyID: o.ID, CustomerID: o.CustomerID,
 		Items: o.Items, Coupon: o.Coupon, Status: o.Status})
 	writeJSON(w, http.StatusCreated, o)
 }
 
 func (s *Shop) pay(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
+	defer cancel()
 	id, ok := pathID(r)
 	if !ok {
 		writeError(w, http.StatusBadRequest, errBadID)
 		return
 	}
-	if _, err := s.cfg.DB.ExecContext(r.Context(), "UPDATE orders SET status = 'PAID' WHERE id = ?", id); err != nil {
+	if _, err := s.cfg.DB.ExecContext(ctx, "UPDATE orders SET status = 'PAID' WHERE id = ?", id); err != nil {
 		s.fail(w, "pay order", err)
 		return
 	}
-	o, err := scanShopOrder(s.cfg.DB.QueryRowContext(r.Context(), "SELECT "+shopOrderColumns+" FROM orders WHERE id = ?", id))
+	o, err := scanShopOrder(s.cfg.DB.QueryRowContext(ctx, "SELECT "+shopOrderColumns+" FROM orders WHERE id = ?", id))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		writeError(w, http.StatusNotFound, errOrderNotFound)
 	case err != nil:
 		s.fail(w, "read order", err)
 	default:
-		s.forward(r.Context(), "/internal/orders/"+strconv.FormatInt(id, 10)+"/pay", nil)
+		s.forward(ctx, "/internal/orders/"+strconv.FormatInt(id, 10)+"/pay", nil)
 		writeJSON(w, http.StatusOK, o)
 	}
 }
@@ -263,8 +272,6 @@ func (s *Shop) forward(ctx context.Context, path string, body any) {
 		return
 	}
 	b, _ := json.Marshal(body) // plain structs or nil: cannot fail
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.NewService+path, bytes.NewReader(b))
 	if err != nil {
 		s.forwardFailed(path, err)
