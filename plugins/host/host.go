@@ -66,6 +66,10 @@ type Plugin struct {
 	log *slog.Logger
 	met metricsFor
 
+	// startMu serializes starts: concurrent callers wait for one start
+	// rather than each launching a process. mu is only held briefly, so
+	// Err (/readyz) never waits for a start.
+	startMu  sync.Mutex
 	mu       sync.Mutex
 	inst     *instance // nil when not running
 	failures int       // failed attempts in a row
@@ -233,32 +237,33 @@ func (p *Plugin) call(ctx context.Context, method string, fn func(context.Contex
 // instance returns the running instance, starting one if needed.
 func (p *Plugin) instance(ctx context.Context) (*instance, error) {
 	for {
+		if inst, ok, err := p.current(); ok {
+			return inst, err
+		}
+		p.startMu.Lock()
+		if inst, ok, err := p.current(); ok { // started by another caller meanwhile
+			p.startMu.Unlock()
+			return inst, err
+		}
 		p.mu.Lock()
-		if p.failed != nil {
-			err := p.failed
-			p.mu.Unlock()
-			return nil, err
-		}
-		if p.inst != nil && !p.inst.client.Exited() {
-			inst := p.inst
-			p.mu.Unlock()
-			return inst, nil
-		}
-		if p.inst != nil {
-			p.inst.client.Kill()
-			p.inst = nil
+		old := p.inst
+		p.inst = nil
+		p.mu.Unlock()
+		if old != nil {
+			old.client.Kill()
 			p.met.up.Set(0)
 		}
-		// Starting holds the lock: concurrent callers wait for this start
-		// rather than each launching a process.
 		inst, err := p.launch()
 		if err == nil {
+			p.mu.Lock()
 			p.inst = inst
-			p.met.up.Set(1)
 			p.mu.Unlock()
+			p.met.up.Set(1)
+		}
+		p.startMu.Unlock()
+		if err == nil {
 			return inst, nil
 		}
-		p.mu.Unlock()
 		var perm *permanentError
 		if errors.As(err, &perm) {
 			return nil, p.fail(err)
@@ -276,6 +281,20 @@ func (p *Plugin) instance(ctx context.Context) (*instance, error) {
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// current returns the live instance or the final failure; ok is false when
+// a process must be started.
+func (p *Plugin) current() (*instance, bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.failed != nil {
+		return nil, true, p.failed
+	}
+	if p.inst != nil && !p.inst.client.Exited() {
+		return p.inst, true, nil
+	}
+	return nil, false, nil
 }
 
 // permanentError is a start failure that retrying cannot fix.
