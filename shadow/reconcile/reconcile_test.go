@@ -97,14 +97,20 @@ var typeCases = []typeCase{
 	{"unmapped value kept", "VARCHAR(10)", "text", "'SHIPPED'", "'SHIPPED'", data.Rule{Map: map[string]string{"NEW": "created"}}, true, "SHIPPED"},
 }
 
-// TestTypes puts each case in its own column pair and its own row (key =
+// TestReconcile starts one MariaDB and one PostgreSQL for both cases.
+func TestReconcile(t *testing.T) {
+	my, pg := servers(t)
+	t.Run("types", func(t *testing.T) { testTypes(t, my, pg) })
+	t.Run("million rows", func(t *testing.T) { testMillionRows(t, my, pg) })
+}
+
+// testTypes puts each case in its own column pair and its own row (key =
 // case index, other columns NULL) and checks that reconcile reports
 // exactly the unequal cases, on exactly their column, with the canonical
 // values computed in the database.
-func TestTypes(t *testing.T) {
+func testTypes(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	my, pg := servers(t)
 	pg.Exec(t, "CREATE TYPE order_state AS ENUM ('NEW', 'PAID')")
 	var lcols, ncols, names []string
 	var rules []data.Rule
@@ -169,15 +175,14 @@ func TestTypes(t *testing.T) {
 	}
 }
 
-// TestMillionRows plants 50 differences of every kind among 1,000,000 rows
+// testMillionRows plants 50 differences of every kind among 1,000,000 rows
 // per side and expects exactly those 50 back.
-func TestMillionRows(t *testing.T) {
+func testMillionRows(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres) {
 	if testing.Short() {
 		t.Skip("loads 1,000,000 rows per side")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	my, pg := servers(t)
 	const rows = 1_000_000
 	began := time.Now()
 	var wg sync.WaitGroup
