@@ -45,24 +45,24 @@ func pluginsBenchCmd(ctx context.Context, args []string, stdout, stderr io.Write
 		return err
 	}
 	fmt.Fprintf(stdout, "plugins: no-op transform, %d-byte events, GOMAXPROCS %d, %s\n", *size, runtime.GOMAXPROCS(0), runtime.Version())
-	fmt.Fprintf(stdout, "%-6s %14s %14s %14s %14s %9s %16s\n", "batch", "in-proc ns/ev", "in-proc ev/s", "plugin µs/ev", "plugin ev/s", "ratio",
-		"plugin CPU µs/ev")
+	fmt.Fprintf(stdout, "%-6s %14s %14s %14s %14s %9s %18s\n", "batch", "in-proc ns/ev", "in-proc ev/s", "plugin µs/ev", "plugin ev/s", "ratio",
+		"CPU µs/ev host+plg")
 	var last float64 // ns per event
 	for _, batch := range []int{1, 64, 512} {
 		n := *events
 		if batch == 1 {
 			n /= 10
 		}
-		in, _, err := measureTransform(ctx, builtin.Noop{}, batch, n, *size)
+		in, _, _, err := measureTransform(ctx, builtin.Noop{}, batch, n, *size)
 		if err != nil {
 			return err
 		}
-		out, cpu, err := measureTransform(ctx, p.Transformer(), batch, n, *size)
+		out, host, plg, err := measureTransform(ctx, p.Transformer(), batch, n, *size)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%-6d %14.2f %14.0f %14.3f %14.0f %8.0fx %16.3f\n", batch,
-			in, perSecond(in), out/1e3, perSecond(out), out/in, cpu/1e3)
+		fmt.Fprintf(stdout, "%-6d %14.2f %14.0f %14.3f %14.0f %8.0fx %8.2f + %-7.2f\n", batch,
+			in, perSecond(in), out/1e3, perSecond(out), out/in, host/1e3, plg/1e3)
 		last = out
 	}
 	verdict := "met"
@@ -75,9 +75,9 @@ func pluginsBenchCmd(ctx context.Context, args []string, stdout, stderr io.Write
 
 // measureTransform sends n events in batches of batch through t, one call
 // at a time like a capture source, and returns the wall time and the CPU
-// time (this process and the plugin's, which stays meaningful on a busy
-// machine) per event, in nanoseconds.
-func measureTransform(ctx context.Context, t sdk.Transformer, batch, n, size int) (wall, cpu float64, err error) {
+// time of this process and of the plugin's (which stays meaningful on a
+// busy machine) per event, in nanoseconds.
+func measureTransform(ctx context.Context, t sdk.Transformer, batch, n, size int) (wall, host, plugin float64, err error) {
 	events := make([]sdk.Event, batch)
 	data := []byte(`{"op":"c","before":null,"after":{"id":1,"note":"`)
 	for len(data) < size-3 {
@@ -90,24 +90,28 @@ func measureTransform(ctx context.Context, t sdk.Transformer, batch, n, size int
 	}
 	// Warm up connections and buffers.
 	if _, err := t.Transform(ctx, "bench", events); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	calls := max(n/batch, 1)
-	cpu0, _ := treeCPU(os.Getpid())
+	self0, _, _ := statCPU("/proc/self/stat")
+	tree0, _ := treeCPU(os.Getpid())
 	start := time.Now()
 	for range calls {
 		out, err := t.Transform(ctx, "bench", events)
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		if len(out) != batch {
-			return 0, 0, fmt.Errorf("transform returned %d events for %d", len(out), batch)
+			return 0, 0, 0, fmt.Errorf("transform returned %d events for %d", len(out), batch)
 		}
 	}
 	elapsed := time.Since(start)
-	cpu1, _ := treeCPU(os.Getpid())
+	self1, _, _ := statCPU("/proc/self/stat")
+	tree1, _ := treeCPU(os.Getpid())
 	total := float64(calls * batch)
-	return float64(elapsed.Nanoseconds()) / total, float64((cpu1 - cpu0).Nanoseconds()) / total, nil
+	self := self1 - self0
+	return float64(elapsed.Nanoseconds()) / total, float64(self.Nanoseconds()) / total,
+		float64((tree1 - tree0 - self).Nanoseconds()) / total, nil
 }
 
 func perSecond(nsPerEvent float64) float64 {
