@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -150,6 +151,10 @@ func runDemo(ctx context.Context, o demoOpts, w io.Writer, logw io.Writer) (err 
 		"rolled back at once if shadow mismatches exceed 1 %%, new's 5xx rate legacy's by 2 points, or its p99 20×.\n\n",
 		demoRoute, interval, minReq)
 
+	fmt.Fprintf(w, "Every second: %s's weight and rollout phase (GET /api/rollout), answers served by each side, the shadow\n"+
+		"match rate (GET /api/shadow/%s), CDC events from MariaDB + PostgreSQL (/metrics) and the data comparison\n"+
+		"(GET /api/data/%s); rollout decisions as ficus publishes them (ficus.rollout.%s).\n\n",
+		demoRoute, demoRoute, demoCompare, demoRoute)
 	var events demoEvents
 	if err := events.subscribe("nats://" + setup.nats); err != nil {
 		fmt.Fprintf(w, "  (rollout decisions will not be shown as they happen: %v)\n", err)
@@ -184,15 +189,23 @@ func runDemo(ctx context.Context, o demoOpts, w io.Writer, logw io.Writer) (err 
 	})
 	if o.keep && ctx.Err() == nil {
 		fmt.Fprintf(w, "\nStill running (traffic continues) until Ctrl-C. Try:\n"+
-			"  ficus routes list -c %[1]s\n  ficus routes resume %[2]s -c %[1]s\n"+
-			"  ficus report -c %[1]s --route %[2]s\n  ficus reconcile -c %[1]s %[3]s\n"+
-			"  curl -H 'X-Customer-Id: 7' http://%[4]s/api/orders?customer_id=7\n",
-			path, demoRoute, demoCompare, setup.proxy)
+			"  %[5]s routes list -c %[1]s\n  %[5]s routes resume %[2]s -c %[1]s\n"+
+			"  %[5]s report -c %[1]s --route %[2]s\n  %[5]s reconcile -c %[1]s %[3]s\n"+
+			"  curl -H 'X-Customer-Id: 7' 'http://%[4]s/api/orders?customer_id=7'\n",
+			path, demoRoute, demoCompare, setup.proxy, demoSelf())
 		<-ctx.Done()
 	} else if !o.keep && ctx.Err() == nil {
 		fmt.Fprintln(w, "\n(`ficus demo --keep`, or `make demo DEMO_ARGS=--keep`, leaves it all running to explore.)")
 	}
 	return nil
+}
+
+// demoSelf is how to call this binary again: ./bin/ficus after `make demo`.
+func demoSelf() string {
+	if len(os.Args) > 0 && filepath.Base(os.Args[0]) == "ficus" {
+		return os.Args[0]
+	}
+	return "ficus"
 }
 
 // demoCustomers is the number of the shop's customers.

@@ -219,22 +219,22 @@ func demoPct(w float64) string { return strconv.FormatFloat(w, 'f', -1, 64) + "%
 // statusLine is the one line printed every second.
 func demoStatusLine(elapsed time.Duration, s demoSnapshot, served [2]int64) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[%s] %s ", demoClock(elapsed), demoRoute)
+	fmt.Fprintf(&b, "[%s] weight ", demoClock(elapsed))
 	if s.rolloutErr != nil {
-		b.WriteString("weight ?")
+		b.WriteString("?")
 	} else {
 		b.WriteString(demoDescribeRollout(s.rollout))
 	}
-	fmt.Fprintf(&b, " | served legacy %d new %d", served[0], served[1])
+	fmt.Fprintf(&b, " | served legacy %d, new %d", served[0], served[1])
 	if s.shadowErr != nil {
 		b.WriteString(" | shadow ?")
 	} else {
-		fmt.Fprintf(&b, " | shadow %d compared, match %s", s.shadow.Compared, demoRate(s.shadow.Matched, s.shadow.Compared))
+		fmt.Fprintf(&b, " | shadow match %s of %d", demoRate(s.shadow.Matched, s.shadow.Compared), s.shadow.Compared)
 	}
 	if s.eventsErr != nil {
 		b.WriteString(" | cdc ?")
 	} else {
-		fmt.Fprintf(&b, " | cdc shop %.0f orders_svc %.0f", s.events["shop"], s.events["orders_svc"])
+		fmt.Fprintf(&b, " | cdc events %.0f + %.0f", s.events["shop"], s.events["orders_svc"])
 	}
 	switch {
 	case errors.Is(s.dataErr, errDemoNotServed):
