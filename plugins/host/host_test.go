@@ -116,6 +116,33 @@ func TestOrderMapper(t *testing.T) {
 	}
 }
 
+// TestMixedBatch: events the plugin leaves alone come back by reference
+// (same_as) and must equal what was sent, next to changed ones.
+func TestMixedBatch(t *testing.T) {
+	p, _ := start(t, Config{Name: "order-mapper", Path: bins["order-mapper"]})
+	in := []wire.Event{
+		{ID: "a", Subject: "ficus.cdc.l.public.customers", Type: "io.ficus.cdc.create", Time: time.Unix(5, 6), Data: []byte(`{"id":1}`)},
+		{ID: "b", Subject: "ficus.cdc.l.public.orders", Type: "io.ficus.cdc.create", Time: time.Unix(5, 7), Data: []byte(`{"op":"c","after":{"status":"N"}}`)},
+		{ID: "c", Subject: "ficus.cdc.l.public.items", Type: "io.ficus.cdc.delete", Time: time.Unix(5, 8), Data: []byte(`{"id":3}`)},
+	}
+	out, err := p.Transformer().Transform(ctx(t), "l", append([]wire.Event(nil), in...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 3 {
+		t.Fatalf("%d events", len(out))
+	}
+	for _, i := range []int{0, 2} {
+		if out[i].ID != in[i].ID || out[i].Subject != in[i].Subject || out[i].Type != in[i].Type ||
+			!out[i].Time.Equal(in[i].Time) || string(out[i].Data) != string(in[i].Data) {
+			t.Errorf("untouched event %d came back as %+v", i, out[i])
+		}
+	}
+	if out[1].Subject != "ficus.cdc.l.public.orders_v2" || !strings.Contains(string(out[1].Data), `"status":"new"`) {
+		t.Errorf("changed event: %s %s", out[1].Subject, out[1].Data)
+	}
+}
+
 func TestStartRefusals(t *testing.T) {
 	sum := func(path string) string {
 		b, err := os.ReadFile(path)

@@ -245,7 +245,10 @@ func (x *TransformRequest) GetEvents() []*Event {
 type TransformResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The events to publish, in order. Fewer events drop, more events split.
-	Events        []*Event `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	Events []*Event `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// When true, events is empty and the output is the request's events,
+	// all unchanged (a batch the transform had nothing to do with).
+	Unchanged     bool `protobuf:"varint,2,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -285,6 +288,13 @@ func (x *TransformResponse) GetEvents() []*Event {
 		return x.Events
 	}
 	return nil
+}
+
+func (x *TransformResponse) GetUnchanged() bool {
+	if x != nil {
+		return x.Unchanged
+	}
+	return false
 }
 
 type Header struct {
@@ -642,9 +652,10 @@ const file_plugin_proto_rawDesc = "" +
 	"\asame_as\x18\x06 \x01(\rR\x06sameAs\"Z\n" +
 	"\x10TransformRequest\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12.\n" +
-	"\x06events\x18\x02 \x03(\v2\x16.ficus.plugin.v1.EventR\x06events\"C\n" +
+	"\x06events\x18\x02 \x03(\v2\x16.ficus.plugin.v1.EventR\x06events\"a\n" +
 	"\x11TransformResponse\x12.\n" +
-	"\x06events\x18\x01 \x03(\v2\x16.ficus.plugin.v1.EventR\x06events\"4\n" +
+	"\x06events\x18\x01 \x03(\v2\x16.ficus.plugin.v1.EventR\x06events\x12\x1c\n" +
+	"\tunchanged\x18\x02 \x01(\bR\tunchanged\"4\n" +
 	"\x06Header\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06values\x18\x02 \x03(\tR\x06values\"g\n" +

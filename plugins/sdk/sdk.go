@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	plugin "github.com/hashicorp/go-plugin"
 
@@ -63,6 +64,13 @@ func Serve(p Plugins) {
 	if p.Transformer == nil && p.Comparator == nil {
 		fmt.Fprintln(os.Stderr, "ficus plugin: sdk.Serve needs a Transformer or a Comparator")
 		os.Exit(1)
+	}
+	if os.Getenv("GOGC") == "" {
+		// A plugin holds little live data and allocates a whole batch per
+		// call, so at the default GOGC it collects every few batches:
+		// measured with ficusbench plugins, GOGC=400 cuts the plugin's CPU
+		// per event by more than half for a few MB of memory.
+		debug.SetGCPercent(400)
 	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: wire.Handshake(wire.ProtocolVersion),

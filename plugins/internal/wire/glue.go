@@ -115,6 +115,9 @@ func (t *TransformerClient) Transform(ctx context.Context, source string, batch 
 	if err != nil {
 		return nil, clientErr(err)
 	}
+	if resp.Unchanged {
+		return batch, nil
+	}
 	out := make([]Event, 0, len(resp.Events))
 	for _, e := range resp.Events {
 		if e.SameAs == 0 {
@@ -149,6 +152,18 @@ func (s *transformerServer) Transform(ctx context.Context, req *pb.TransformRequ
 	out, err := s.impl.Transform(ctx, req.Source, in)
 	if err != nil {
 		return nil, status.Error(codes.Unknown, err.Error())
+	}
+	if len(out) == len(orig) {
+		all := true
+		for i := range out {
+			if !same(out[i], orig[i]) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return &pb.TransformResponse{Unchanged: true}, nil
+		}
 	}
 	resp := &pb.TransformResponse{Events: make([]*pb.Event, len(out))}
 	evs := make([]pb.Event, len(out))
