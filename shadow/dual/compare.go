@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -41,6 +42,9 @@ type Config struct {
 	// disagreeing key is counted as dropped and checked again on its next
 	// change. Default: 1,000,000.
 	MaxPending int
+	// Workers is how many keys are compared at once (each key always by
+	// the same worker). Default: 8.
+	Workers int
 	// Sweep is how often due keys are checked. Default: 250ms.
 	Sweep      time.Duration
 	Logger     *slog.Logger
@@ -76,6 +80,9 @@ func New(cfg Config) (*Comparer, error) {
 	}
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = 1_000_000
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
 	}
 	if cfg.Sweep <= 0 {
 		cfg.Sweep = 250 * time.Millisecond
@@ -151,6 +158,39 @@ func (c *Comparer) Run(ctx context.Context) error {
 		}
 		go func() { errs <- consume(cctx, cons, side.legacy, events) }()
 	}
+	// Keys are spread over workers by key, so the bucket round trips of
+	// different keys overlap while each key's changes stay in order and
+	// only its own worker ever touches its state.
+	work := make([]chan job, c.cfg.Workers)
+	var wg sync.WaitGroup
+	for i := range work {
+		work[i] = make(chan job, 64)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range work[i] {
+				if j.msg == nil {
+					c.sweepKey(cctx, j.key, j.now)
+				} else if err := c.apply(cctx, j); err != nil {
+					c.log.Warn("change not compared", "err", err)
+					c.figs.count(&c.figs.nErrors, c.figs.errors)
+				}
+			}
+		}()
+	}
+	defer func() {
+		cancel()
+		for _, w := range work {
+			close(w)
+		}
+		wg.Wait()
+	}()
+	route := func(j job) {
+		select {
+		case work[uint64(j.key)%uint64(len(work))] <- j:
+		case <-ctx.Done():
+		}
+	}
 	tick := time.NewTicker(c.cfg.Sweep)
 	defer tick.Stop()
 	for {
@@ -163,14 +203,37 @@ func (c *Comparer) Run(ctx context.Context) error {
 			}
 			return err
 		case e := <-events:
-			if err := c.apply(ctx, e); err != nil {
+			side := &c.cfg.Legacy
+			if !e.legacy {
+				side = &c.cfg.New
+			}
+			ch, err := decode(e.msg.Data(), side, c.cfg.Kinds)
+			switch {
+			case errors.Is(err, errSkip):
+				_ = e.msg.Ack()
+			case err != nil:
+				_ = e.msg.Term() // a malformed event will not improve on redelivery
 				c.log.Warn("change not compared", "err", err)
 				c.figs.count(&c.figs.nErrors, c.figs.errors)
+			default:
+				route(job{key: ch.key, legacy: e.legacy, msg: e.msg, change: ch})
 			}
 		case now := <-tick.C:
-			c.sweep(ctx, now)
+			for _, key := range c.pending.due(now) {
+				route(job{key: key, now: now})
+			}
 		}
 	}
+}
+
+// job is a decoded change, or (msg nil) a due key to judge, for the
+// worker that owns the key.
+type job struct {
+	key    int64
+	legacy bool
+	msg    jetstream.Msg
+	change change
+	now    time.Time
 }
 
 // consume feeds one side's messages into events until ctx ends.
@@ -199,30 +262,32 @@ func consume(ctx context.Context, cons jetstream.Consumer, legacy bool, events c
 	}
 }
 
-// apply stores one change and re-judges its key.
-func (c *Comparer) apply(ctx context.Context, e event) error {
-	side := &c.cfg.Legacy
-	if !e.legacy {
-		side = &c.cfg.New
+// apply stores one change and re-judges its key. A conflict or an error of
+// the bucket is retried here rather than by redelivery, which could put an
+// older change of the key after a newer one.
+func (c *Comparer) apply(ctx context.Context, j job) error {
+	var err error
+	for attempt := range 3 {
+		if err = c.applyOnce(ctx, j); err == nil {
+			return j.msg.Ack()
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(time.Duration(attempt+1) * 50 * time.Millisecond)
 	}
-	ch, err := decode(e.msg.Data(), side, c.cfg.Kinds)
-	if errors.Is(err, errSkip) {
-		return e.msg.Ack()
-	}
-	if err != nil {
-		_ = e.msg.Term() // a malformed event will not improve on redelivery
-		return err
-	}
+	_ = j.msg.Nak()
+	return err
+}
+
+func (c *Comparer) applyOnce(ctx context.Context, j job) error {
+	ch := j.change
 	k, rev, err := c.load(ctx, ch.key)
 	if err != nil {
-		_ = e.msg.Nak()
 		return err
 	}
-	if rev == 0 {
-		c.figs.count(&c.figs.nSeen, c.figs.seen)
-	}
 	st := sideState{Seen: true, Deleted: ch.deleted, Values: toPtrs(ch.values), At: ch.atMs}
-	if e.legacy {
+	if j.legacy {
 		k.Legacy = st
 	} else {
 		k.New = st
@@ -230,15 +295,18 @@ func (c *Comparer) apply(ctx context.Context, e event) error {
 	now := time.Now()
 	old := k.Status
 	v, _ := verdict(k)
+	var after func() // side effects, once the state is stored
 	switch {
 	case v == statusMatch:
 		k.Status, k.Since = statusMatch, 0
-		c.pending.remove(ch.key)
-		if old == statusPending && k.Legacy.At > 0 && k.New.At > 0 {
-			c.figs.observeLag(time.Duration(k.New.At-k.Legacy.At) * time.Millisecond)
-		}
-		if isFinding(old) {
-			c.publish(ctx, Finding{Name: c.cfg.Name, Key: ch.key, Kind: KindResolved, Previous: old, Time: now.UTC()})
+		after = func() {
+			c.pending.remove(ch.key)
+			if old == statusPending && k.Legacy.At > 0 && k.New.At > 0 {
+				c.figs.observeLag(time.Duration(k.New.At-k.Legacy.At) * time.Millisecond)
+			}
+			if isFinding(old) {
+				c.publish(ctx, Finding{Name: c.cfg.Name, Key: ch.key, Kind: KindResolved, Previous: old, Time: now.UTC()})
+			}
 		}
 	case old == statusPending:
 		// Still waiting: the clock runs from the first disagreement.
@@ -246,52 +314,59 @@ func (c *Comparer) apply(ctx context.Context, e event) error {
 		// Still the reported disagreement: reported once, not again.
 	default:
 		k.Status, k.Since = statusPending, now.UnixMilli()
-		if !c.pending.add(ch.key, now.Add(c.cfg.MaxLag)) {
-			c.figs.count(&c.figs.nDropped, c.figs.dropped)
+		after = func() {
+			if !c.pending.add(ch.key, now.Add(c.cfg.MaxLag)) {
+				c.figs.count(&c.figs.nDropped, c.figs.dropped)
+			}
 		}
 	}
-	c.figs.move(old, k.Status)
 	if err := c.store(ctx, ch.key, k, rev); err != nil {
-		c.figs.move(k.Status, old)
-		_ = e.msg.Nak()
 		return err
 	}
-	return e.msg.Ack()
+	if rev == 0 {
+		c.figs.count(&c.figs.nSeen, c.figs.seen)
+	}
+	c.figs.move(old, k.Status)
+	if after != nil {
+		after()
+	}
+	return nil
 }
 
-// sweep reports every key whose max_lag has passed while its sides disagree.
-func (c *Comparer) sweep(ctx context.Context, now time.Time) {
-	for _, key := range c.pending.due(now) {
-		k, rev, err := c.load(ctx, key)
-		if err != nil || rev == 0 || k.Status != statusPending {
-			continue
-		}
-		v, cols := verdict(k)
-		if v == statusMatch { // cannot happen: a match clears pending
-			continue
-		}
-		f := Finding{Name: c.cfg.Name, Key: key, Kind: v, Time: now.UTC(),
-			PendingSeconds: now.Sub(time.UnixMilli(k.Since)).Seconds()}
-		switch v {
-		case KindDiffers:
-			for _, i := range cols {
-				f.Columns = append(f.Columns, ColumnDiff{Legacy: c.cfg.Legacy.Columns[i], New: c.cfg.New.Columns[i],
-					LegacyValue: value(k.Legacy.Values, i), NewValue: value(k.New.Values, i)})
-			}
-		case KindDeletedOneSide:
-			f.DeletedIn = "new"
-			if k.Legacy.Deleted {
-				f.DeletedIn = "legacy"
-			}
-		}
-		k.Status = v
-		if err := c.store(ctx, key, k, rev); err != nil {
-			// Changed meanwhile: the change's own apply re-judges it.
-			continue
-		}
-		c.figs.move(statusPending, v)
-		c.publish(ctx, f)
+// sweepKey reports a key whose max_lag has passed if its sides still
+// disagree.
+func (c *Comparer) sweepKey(ctx context.Context, key int64, now time.Time) {
+	k, rev, err := c.load(ctx, key)
+	if err != nil || rev == 0 || k.Status != statusPending {
+		return
 	}
+	v, cols := verdict(k)
+	if v == statusMatch { // cannot happen: a match clears pending
+		return
+	}
+	f := Finding{Name: c.cfg.Name, Key: key, Kind: v, Time: now.UTC(),
+		PendingSeconds: now.Sub(time.UnixMilli(k.Since)).Seconds()}
+	switch v {
+	case KindDiffers:
+		for _, i := range cols {
+			f.Columns = append(f.Columns, ColumnDiff{Legacy: c.cfg.Legacy.Columns[i], New: c.cfg.New.Columns[i],
+				LegacyValue: value(k.Legacy.Values, i), NewValue: value(k.New.Values, i)})
+		}
+	case KindDeletedOneSide:
+		f.DeletedIn = "new"
+		if k.Legacy.Deleted {
+			f.DeletedIn = "legacy"
+		}
+	}
+	k.Status = v
+	if err := c.store(ctx, key, k, rev); err != nil {
+		// Only this worker writes the key: a bucket error. Try again soon.
+		c.log.Warn("finding not stored", "key", key, "err", err)
+		c.pending.add(key, now.Add(time.Second))
+		return
+	}
+	c.figs.move(statusPending, v)
+	c.publish(ctx, f)
 }
 
 func value(vals []*string, i int) *string {
