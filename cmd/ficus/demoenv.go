@@ -93,6 +93,19 @@ func (d *demoTB) Fatalf(format string, a ...any) {
 
 func (d *demoTB) Fatal(a ...any) { d.Fatalf("%s", fmt.Sprint(a...)) }
 
+// Context and TempDir are not used by the database helpers today; they are
+// here so that a helper starting to use them does not find a nil TB.
+func (d *demoTB) Context() context.Context { return context.Background() }
+
+func (d *demoTB) TempDir() string {
+	dir, err := os.MkdirTemp("", "ficus-demo-")
+	if err != nil {
+		d.Fatalf("temp dir: %v", err)
+	}
+	d.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}
+
 func (d *demoTB) Failed() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -256,7 +256,7 @@ func demoReconcile(ctx context.Context, w io.Writer, config string) {
 		return
 	}
 	fmt.Fprintf(w, "`ficus reconcile %s` (both tables as they are now, checksummed in the databases, %.2fs):\n"+
-		"  %d rows in shop.orders, %d in public.orders, %d keys differ.\n",
+		"  %d rows in shop.orders, %d in public.orders, %d keys differ (legacy values after the rules: amount ×100, status mapped).\n",
 		demoCompare, res.Stats.WallSeconds, res.LegacyRows, res.NewRows, len(res.Differences))
 	for i, d := range res.Differences {
 		if i == 5 {
