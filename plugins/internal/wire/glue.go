@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	plugin "github.com/hashicorp/go-plugin"
@@ -100,18 +101,40 @@ func clientErr(err error) error {
 }
 
 // TransformerClient is the host side of the Transformer service.
-type TransformerClient struct{ c pb.TransformerClient }
+type TransformerClient struct {
+	c pb.TransformerClient
+	// reqs recycles request messages: building one per batch was a good
+	// part of the host's garbage.
+	reqs sync.Pool
+}
+
+type transformReq struct {
+	req  pb.TransformRequest
+	evs  []pb.Event
+	ptrs []*pb.Event
+}
 
 // Transform sends one batch.
 func (t *TransformerClient) Transform(ctx context.Context, source string, batch []Event) ([]Event, error) {
-	req := &pb.TransformRequest{Source: source, Events: make([]*pb.Event, len(batch))}
-	evs := make([]pb.Event, len(batch)) // one allocation for the whole batch
-	for i := range batch {
-		evs[i] = pb.Event{Id: batch[i].ID, Subject: batch[i].Subject, Type: batch[i].Type,
-			TimeUnixNano: batch[i].Time.UnixNano(), Data: batch[i].Data}
-		req.Events[i] = &evs[i]
+	r, _ := t.reqs.Get().(*transformReq)
+	if r == nil {
+		r = &transformReq{}
 	}
-	resp, err := t.c.Transform(ctx, req)
+	defer func() {
+		clear(r.evs) // drop the references to the events' data
+		t.reqs.Put(r)
+	}()
+	if cap(r.evs) < len(batch) {
+		r.evs, r.ptrs = make([]pb.Event, len(batch)), make([]*pb.Event, len(batch))
+	}
+	r.evs, r.ptrs = r.evs[:len(batch)], r.ptrs[:len(batch)]
+	for i := range batch {
+		e := &r.evs[i]
+		e.Id, e.Subject, e.Type, e.TimeUnixNano, e.Data = batch[i].ID, batch[i].Subject, batch[i].Type, batch[i].Time.UnixNano(), batch[i].Data
+		r.ptrs[i] = e
+	}
+	r.req.Source, r.req.Events = source, r.ptrs
+	resp, err := t.c.Transform(ctx, &r.req)
 	if err != nil {
 		return nil, clientErr(err)
 	}
