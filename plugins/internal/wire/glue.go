@@ -168,11 +168,11 @@ type transformerServer struct {
 }
 
 func (s *transformerServer) Transform(ctx context.Context, req *pb.TransformRequest) (*pb.TransformResponse, error) {
-	in := fromPBEvents(req.Events, make([]Event, 0, len(req.Events)))
-	// The implementation may return (and change) the input slice: keep
-	// what came in to recognise untouched events.
-	orig := append([]Event(nil), in...)
-	out, err := s.impl.Transform(ctx, req.Source, in)
+	// The implementation may return (and change) the slice it gets; the
+	// request's messages still say what came in, to recognise untouched
+	// events.
+	orig := req.Events
+	out, err := s.impl.Transform(ctx, req.Source, fromPBEvents(req.Events, make([]Event, 0, len(req.Events))))
 	if err != nil {
 		return nil, status.Error(codes.Unknown, err.Error())
 	}
@@ -204,8 +204,8 @@ func (s *transformerServer) Transform(ctx context.Context, req *pb.TransformRequ
 
 // same reports whether a is b untouched: same fields and the very same
 // Data bytes (a re-encoded body is sent in full even when equal).
-func same(a, b Event) bool {
-	return a.ID == b.ID && a.Subject == b.Subject && a.Type == b.Type && a.Time.Equal(b.Time) &&
+func same(a Event, b *pb.Event) bool {
+	return a.ID == b.Id && a.Subject == b.Subject && a.Type == b.Type && a.Time.UnixNano() == b.TimeUnixNano &&
 		len(a.Data) == len(b.Data) && (len(a.Data) == 0 || &a.Data[0] == &b.Data[0])
 }
 
