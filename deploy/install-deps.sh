@@ -13,6 +13,8 @@ have_maria || need+=(mariadb-server)
 # The dashboard test drives a real headless Chromium.
 if [ "$what" = test ]; then
 	command -v chromium >/dev/null 2>&1 || need+=(chromium)
+	# The rollout's cluster test runs three real nats-server processes.
+	command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 fi
 if [ "$what" = bench ]; then
 	command -v wrk >/dev/null 2>&1 || need+=(wrk)

@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -62,11 +61,11 @@ func demoInstallDeps(ctx context.Context, need []string, w io.Writer) error {
 }
 
 // demoTB lets the demo start its databases with cmd/ficus/testenv, the same
-// helpers the tests use (free ports, temp dirs, stop by PID). testenv wants
-// a testing.TB; this one records failures and cleanups instead of failing a
-// test. The embedded interface is nil: testenv calls only the methods below.
+// helpers the tests use (free ports, temp dirs, stop by PID): it is a
+// testenv.TB that records failures and cleanups instead of failing a test.
+var _ testenv.TB = (*demoTB)(nil)
+
 type demoTB struct {
-	testing.TB
 	log io.Writer
 
 	mu       sync.Mutex
@@ -92,10 +91,6 @@ func (d *demoTB) Fatalf(format string, a ...any) {
 }
 
 func (d *demoTB) Fatal(a ...any) { d.Fatalf("%s", fmt.Sprint(a...)) }
-
-// Context and TempDir are not used by the database helpers today; they are
-// here so that a helper starting to use them does not find a nil TB.
-func (d *demoTB) Context() context.Context { return context.Background() }
 
 func (d *demoTB) TempDir() string {
 	dir, err := os.MkdirTemp("", "ficus-demo-")
@@ -148,7 +143,7 @@ func (d *demoTB) cleanup() error {
 
 // demoStart runs a testenv start function in its own goroutine, so that its
 // Fatalf (runtime.Goexit) ends only that goroutine.
-func demoStart[T any](d *demoTB, start func(testing.TB) T) (T, error) {
+func demoStart[T any](d *demoTB, start func(testenv.TB) T) (T, error) {
 	var v T
 	ok := false
 	done := make(chan struct{})

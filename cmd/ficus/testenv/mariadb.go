@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -35,7 +34,7 @@ type MariaDB struct {
 // mariadbd on a free 127.0.0.1 port and registers its shutdown and removal
 // with t.Cleanup. It fails the test (naming the Debian package to install)
 // when the binaries are missing.
-func StartMariaDB(t testing.TB) *MariaDB {
+func StartMariaDB(t TB) *MariaDB {
 	t.Helper()
 	began := time.Now()
 	server, err := findBinary("mariadbd", "/usr/sbin")
@@ -198,7 +197,7 @@ func (m *MariaDB) PID() int { return m.proc.pid() }
 func (m *MariaDB) LogTail() string { return m.proc.logTail() }
 
 // DB opens a connection pool to database "ficus", closed at test end.
-func (m *MariaDB) DB(t testing.TB) *sql.DB {
+func (m *MariaDB) DB(t TB) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("mysql", m.DSN())
 	if err != nil {
@@ -209,7 +208,7 @@ func (m *MariaDB) DB(t testing.TB) *sql.DB {
 }
 
 // Exec runs one statement in database "ficus" and fails the test on error.
-func (m *MariaDB) Exec(t testing.TB, query string, args ...any) {
+func (m *MariaDB) Exec(t TB, query string, args ...any) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
@@ -224,7 +223,7 @@ func (m *MariaDB) Exec(t testing.TB, query string, args ...any) {
 }
 
 // QueryString runs a query returning one value and returns it as text.
-func (m *MariaDB) QueryString(t testing.TB, query string, args ...any) string {
+func (m *MariaDB) QueryString(t TB, query string, args ...any) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
@@ -241,7 +240,7 @@ func (m *MariaDB) QueryString(t testing.TB, query string, args ...any) string {
 }
 
 // Stop shuts the server down cleanly, waiting up to 10s before SIGKILL.
-func (m *MariaDB) Stop(t testing.TB) {
+func (m *MariaDB) Stop(t TB) {
 	t.Helper()
 	if err := m.proc.stop(); err != nil {
 		t.Fatalf("testenv: stop mariadb: %v", err)
@@ -249,7 +248,7 @@ func (m *MariaDB) Stop(t testing.TB) {
 }
 
 // Kill simulates a crash with SIGKILL; Restart then runs crash recovery.
-func (m *MariaDB) Kill(t testing.TB) {
+func (m *MariaDB) Kill(t TB) {
 	t.Helper()
 	if err := m.proc.kill(); err != nil {
 		t.Fatalf("testenv: kill mariadb: %v", err)
@@ -258,7 +257,7 @@ func (m *MariaDB) Kill(t testing.TB) {
 
 // Restart stops the server if it is running and starts it again on the
 // same port with the same data directory (binlogs included).
-func (m *MariaDB) Restart(t testing.TB) {
+func (m *MariaDB) Restart(t TB) {
 	t.Helper()
 	began := time.Now()
 	if err := m.proc.stop(); err != nil {

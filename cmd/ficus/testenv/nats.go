@@ -3,7 +3,6 @@ package testenv
 import (
 	"fmt"
 	"net"
-	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -22,7 +21,7 @@ type NATS struct {
 
 // StartNATS starts an embedded NATS server with JetStream on 127.0.0.1 and
 // a free port, shut down at test end.
-func StartNATS(t testing.TB) *NATS {
+func StartNATS(t TB) *NATS {
 	t.Helper()
 	began := time.Now()
 	n := &NATS{StoreDir: t.TempDir()}
@@ -88,7 +87,7 @@ func (n *NATS) shutdown() {
 func (n *NATS) Server() *server.Server { return n.srv }
 
 // Connect opens a client connection, closed at test end.
-func (n *NATS) Connect(t testing.TB, opts ...nats.Option) *nats.Conn {
+func (n *NATS) Connect(t TB, opts ...nats.Option) *nats.Conn {
 	t.Helper()
 	nc, err := nats.Connect(n.URL, opts...)
 	if err != nil {
@@ -99,14 +98,14 @@ func (n *NATS) Connect(t testing.TB, opts ...nats.Option) *nats.Conn {
 }
 
 // Stop shuts the server down; JetStream data stays in StoreDir.
-func (n *NATS) Stop(t testing.TB) {
+func (n *NATS) Stop(t TB) {
 	t.Helper()
 	n.shutdown()
 }
 
 // Restart stops the server if running and starts it again on the same
 // port with the same store dir, so JetStream streams survive.
-func (n *NATS) Restart(t testing.TB) {
+func (n *NATS) Restart(t TB) {
 	t.Helper()
 	began := time.Now()
 	n.shutdown()

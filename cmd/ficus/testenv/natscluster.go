@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -35,12 +34,12 @@ type clusterNode struct {
 // StartNATSCluster starts n nats-server nodes routed to each other and
 // waits until JetStream has elected its meta leader. They are stopped at
 // test end.
-func StartNATSCluster(t testing.TB, n int) *NATSCluster {
+func StartNATSCluster(t TB, n int) *NATSCluster {
 	t.Helper()
 	began := time.Now()
 	bin, err := findBinary("nats-server", "/usr/sbin", "/usr/bin")
 	if err != nil {
-		t.Skipf("testenv: nats cluster: %v (install the Debian package nats-server)", err)
+		t.Fatalf("testenv: nats cluster: %v (deploy/install-deps.sh test installs the Debian package nats-server)", err)
 	}
 	clientPorts, routePorts := make([]int, n), make([]int, n)
 	for i := range n {
@@ -114,7 +113,7 @@ func (c *NATSCluster) URL(i int) string { return c.nodes[i].url }
 
 // Connect opens a client connection to every node (it fails over), closed
 // at test end.
-func (c *NATSCluster) Connect(t testing.TB, opts ...nats.Option) *nats.Conn {
+func (c *NATSCluster) Connect(t TB, opts ...nats.Option) *nats.Conn {
 	t.Helper()
 	nc, err := nats.Connect(c.URLs, append([]nats.Option{nats.MaxReconnects(-1)}, opts...)...)
 	if err != nil {
@@ -124,8 +123,20 @@ func (c *NATSCluster) Connect(t testing.TB, opts ...nats.Option) *nats.Conn {
 	return nc
 }
 
+// ConnectNode opens a client connection to node i only (no fail-over),
+// closed at test end.
+func (c *NATSCluster) ConnectNode(t TB, i int, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(c.nodes[i].url, append([]nats.Option{nats.DontRandomize(), nats.NoReconnect()}, opts...)...)
+	if err != nil {
+		t.Fatalf("testenv: connect to nats node %s: %v", c.nodes[i].name, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
 // Kill stops node i with SIGKILL, as a crash would.
-func (c *NATSCluster) Kill(t testing.TB, i int) {
+func (c *NATSCluster) Kill(t TB, i int) {
 	t.Helper()
 	if err := c.nodes[i].proc.kill(); err != nil {
 		t.Errorf("testenv: kill %s: %v", c.nodes[i].name, err)

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -47,7 +46,7 @@ type Postgres struct {
 // free 127.0.0.1 port and registers its shutdown and removal with
 // t.Cleanup. It fails the test (naming the Debian package to install) when
 // the binaries are missing.
-func StartPostgres(t testing.TB) *Postgres {
+func StartPostgres(t TB) *Postgres {
 	t.Helper()
 	began := time.Now()
 	initdb, err := findBinary("initdb", pgBinDir)
@@ -194,7 +193,7 @@ func (p *Postgres) PID() int { return p.proc.pid() }
 func (p *Postgres) LogTail() string { return p.proc.logTail() }
 
 // Conn opens a connection to the "ficus" database, closed at test end.
-func (p *Postgres) Conn(t testing.TB) *pgx.Conn {
+func (p *Postgres) Conn(t TB) *pgx.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
@@ -212,7 +211,7 @@ func (p *Postgres) Conn(t testing.TB) *pgx.Conn {
 
 // Exec runs one statement in the "ficus" database on a fresh connection
 // and fails the test on error.
-func (p *Postgres) Exec(t testing.TB, sql string, args ...any) {
+func (p *Postgres) Exec(t TB, sql string, args ...any) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
@@ -228,7 +227,7 @@ func (p *Postgres) Exec(t testing.TB, sql string, args ...any) {
 
 // QueryString runs a query returning one value and returns it as text
 // (the server's own text form, via ::text casts where needed).
-func (p *Postgres) QueryString(t testing.TB, sql string, args ...any) string {
+func (p *Postgres) QueryString(t TB, sql string, args ...any) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
@@ -246,7 +245,7 @@ func (p *Postgres) QueryString(t testing.TB, sql string, args ...any) string {
 
 // Stop shuts the server down cleanly (fast shutdown: clients are
 // disconnected), waiting up to 10s before SIGKILL.
-func (p *Postgres) Stop(t testing.TB) {
+func (p *Postgres) Stop(t TB) {
 	t.Helper()
 	if err := p.proc.stop(); err != nil {
 		t.Fatalf("testenv: stop postgres: %v", err)
@@ -255,7 +254,7 @@ func (p *Postgres) Stop(t testing.TB) {
 
 // Kill simulates a crash: SIGKILL to the postmaster and its backends.
 // Restart then performs crash recovery.
-func (p *Postgres) Kill(t testing.TB) {
+func (p *Postgres) Kill(t TB) {
 	t.Helper()
 	if err := p.proc.kill(); err != nil {
 		t.Fatalf("testenv: kill postgres: %v", err)
@@ -264,7 +263,7 @@ func (p *Postgres) Kill(t testing.TB) {
 
 // Restart stops the server if it is running and starts it again on the
 // same port with the same data directory.
-func (p *Postgres) Restart(t testing.TB) {
+func (p *Postgres) Restart(t TB) {
 	t.Helper()
 	began := time.Now()
 	if err := p.proc.stop(); err != nil {

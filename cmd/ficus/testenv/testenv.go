@@ -4,13 +4,26 @@ import (
 	"errors"
 	"net"
 	"os"
-	"testing"
 )
+
+// TB is what the helpers need of their caller: *testing.T and *testing.B
+// are one, and so is `ficus demo`'s runner, which starts its databases with
+// these helpers and must not link package testing into the binary.
+type TB interface {
+	Helper()
+	Logf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Failed() bool
+	Cleanup(f func())
+	TempDir() string
+}
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 // Another process may take it before the caller binds it; the Start
 // helpers retry with a new port when that happens.
-func FreePort(t testing.TB) int {
+func FreePort(t TB) int {
 	t.Helper()
 	port, err := freePort()
 	if err != nil {
@@ -51,7 +64,7 @@ func startOnFreePort(start func(port int, firstAttempt bool) error) (int, error)
 
 // cleanupDir removes a scratch directory at the end of a test; failures are
 // reported but do not stop other cleanups.
-func cleanupDir(t testing.TB, dir string) {
+func cleanupDir(t TB, dir string) {
 	if err := os.RemoveAll(dir); err != nil {
 		t.Errorf("testenv: remove %s: %v", dir, err)
 	}
