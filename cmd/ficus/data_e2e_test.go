@@ -9,7 +9,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,25 +36,13 @@ compare_data:
     max_lag: 10s
 `
 
-// TestDataContinuous runs `ficus run` capturing a MariaDB legacy and a
+// testDataContinuous runs `ficus run` capturing a MariaDB legacy and a
 // PostgreSQL new database, with a writer that writes every order to both
 // with controlled faults: 1 % never reach new, 0.5 % get a wrong amount,
 // ten arrive in new 2 s late (max_lag is 10 s) and one is deleted from
 // legacy only. The findings on FICUS_DATA must be exactly those faults;
 // then a late write of a missing row resolves its finding.
-func TestDataContinuous(t *testing.T) {
-	var pg *testenv.Postgres
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		pg = testenv.StartPostgres(t)
-	}()
-	my := testenv.StartMariaDB(t)
-	wg.Wait()
-	if pg == nil {
-		t.FailNow()
-	}
+func testDataContinuous(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres) {
 	my.Exec(t, `CREATE TABLE orders (id BIGINT PRIMARY KEY, status ENUM('NEW','PAID') NOT NULL,
 		amount DECIMAL(12,2) NOT NULL, customer_id INT)`)
 	pg.Exec(t, `CREATE TABLE orders (legacy_id bigint PRIMARY KEY, state text NOT NULL, total bigint NOT NULL, customer_ref int)`)

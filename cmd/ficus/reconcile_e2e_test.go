@@ -14,10 +14,9 @@ import (
 	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
 )
 
-// TestReconcileCommand runs `ficus reconcile orders` on a MariaDB legacy
-// table and a PostgreSQL new table (cents, renamed columns, mapped status)
-// with three planted differences, in both output formats.
-func TestReconcileCommand(t *testing.T) {
+// TestDataComparison starts one MariaDB and one PostgreSQL for both modes
+// of compare_data: reconcile (tables recon) and continuous (tables orders).
+func TestDataComparison(t *testing.T) {
 	var pg *testenv.Postgres
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -30,15 +29,23 @@ func TestReconcileCommand(t *testing.T) {
 	if pg == nil {
 		t.FailNow()
 	}
-	my.Exec(t, `CREATE TABLE orders (id BIGINT PRIMARY KEY, status ENUM('NEW','PAID') NOT NULL,
+	t.Run("reconcile command", func(t *testing.T) { testReconcileCommand(t, my, pg) })
+	t.Run("continuous", func(t *testing.T) { testDataContinuous(t, my, pg) })
+}
+
+// testReconcileCommand runs `ficus reconcile orders` on a MariaDB legacy
+// table and a PostgreSQL new table (cents, renamed columns, mapped status)
+// with three planted differences, in both output formats.
+func testReconcileCommand(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres) {
+	my.Exec(t, `CREATE TABLE recon (id BIGINT PRIMARY KEY, status ENUM('NEW','PAID') NOT NULL,
 		amount DECIMAL(12,2) NOT NULL, customer_id INT)`)
-	my.Exec(t, `INSERT INTO orders SELECT seq, IF(seq % 2, 'NEW', 'PAID'), seq * 1.25, seq FROM seq_1_to_5000`)
-	pg.Exec(t, `CREATE TABLE orders (legacy_id bigint PRIMARY KEY, state text, total bigint, customer_ref int)`)
-	pg.Exec(t, `INSERT INTO orders SELECT s, CASE WHEN s % 2 = 1 THEN 'created' ELSE 'paid' END, s * 125, s
+	my.Exec(t, `INSERT INTO recon SELECT seq, IF(seq % 2, 'NEW', 'PAID'), seq * 1.25, seq FROM seq_1_to_5000`)
+	pg.Exec(t, `CREATE TABLE recon (legacy_id bigint PRIMARY KEY, state text, total bigint, customer_ref int)`)
+	pg.Exec(t, `INSERT INTO recon SELECT s, CASE WHEN s % 2 = 1 THEN 'created' ELSE 'paid' END, s * 125, s
 		FROM generate_series(1, 5000) s`)
-	pg.Exec(t, `DELETE FROM orders WHERE legacy_id = 100`)
-	pg.Exec(t, `UPDATE orders SET total = 1 WHERE legacy_id = 2000`)
-	pg.Exec(t, `INSERT INTO orders VALUES (9000, 'paid', 5, NULL)`)
+	pg.Exec(t, `DELETE FROM recon WHERE legacy_id = 100`)
+	pg.Exec(t, `UPDATE recon SET total = 1 WHERE legacy_id = 2000`)
+	pg.Exec(t, `INSERT INTO recon VALUES (9000, 'paid', 5, NULL)`)
 
 	cfg := filepath.Join(t.TempDir(), "ficus.yaml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
@@ -48,8 +55,8 @@ capture:
     - { name: orders_svc, type: postgres, dsn: "%s" }
 compare_data:
   - name: orders
-    legacy: { source: shop, table: ficus.orders, key: [id] }
-    new: { source: orders_svc, table: public.orders, key: [legacy_id] }
+    legacy: { source: shop, table: ficus.recon, key: [id] }
+    new: { source: orders_svc, table: public.recon, key: [legacy_id] }
     columns: { status: state, amount: total, customer_id: customer_ref }
     rules:
       - { column: amount, scale: 100 }
@@ -113,9 +120,9 @@ compare_data:
 	}
 
 	// Equal tables exit 0; an unknown name exits 2 and names the configured ones.
-	pg.Exec(t, `INSERT INTO orders VALUES (100, 'paid', 12500, 100)`)
-	pg.Exec(t, `UPDATE orders SET total = 250000 WHERE legacy_id = 2000`)
-	pg.Exec(t, `DELETE FROM orders WHERE legacy_id = 9000`)
+	pg.Exec(t, `INSERT INTO recon VALUES (100, 'paid', 12500, 100)`)
+	pg.Exec(t, `UPDATE recon SET total = 250000 WHERE legacy_id = 2000`)
+	pg.Exec(t, `DELETE FROM recon WHERE legacy_id = 9000`)
 	out.Reset()
 	if code := realMain(context.Background(), []string{"reconcile", "-c", cfg, "orders"}, &out, &errOut); code != 0 {
 		t.Errorf("equal tables: exit %d:\n%s%s", code, out.String(), errOut.String())
