@@ -81,9 +81,32 @@ func (f *fleet) start(i int) {
 	m.down = false
 }
 
+// waitReady waits for member i's /readyz; an exit is put back on the
+// process's channel so that the cleanup's kill does not wait for it forever.
 func (f *fleet) waitReady(i int) {
+	f.t.Helper()
 	m := f.members[i]
-	waitReadyWithToken(f.t, "http://"+m.admin+"/readyz", fleetToken, m.proc.exited)
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-m.proc.exited:
+			m.proc.exited <- err
+			f.t.Fatalf("ficus %d exited before it was ready: %v", i, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		req, _ := http.NewRequest(http.MethodGet, "http://"+m.admin+"/readyz", nil)
+		req.Header.Set("Authorization", "Bearer "+fleetToken)
+		resp, err := client.Do(req)
+		if err != nil {
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return
+		}
+	}
+	f.t.Fatalf("ficus %d: /readyz never answered 200", i)
 }
 
 // stop ends member i with sig (SIGTERM: clean; SIGKILL: crash) and waits.

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
@@ -12,7 +13,7 @@ import (
 
 // The same scenarios against a 3-node NATS cluster (nats-server processes,
 // JetStream replicas 3); the node leading the ficus_routes bucket is
-// killed with SIGKILL mid-rollout.
+// killed with SIGKILL mid-rollout, right after the route's lease holder.
 func TestRolloutFleetNATSCluster(t *testing.T) {
 	c := testenv.StartNATSCluster(t, 3)
 	nc := c.Connect(t)
@@ -20,7 +21,11 @@ func TestRolloutFleetNATSCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runRolloutScenarios(t, c.URLs, nc, func() {
+	var perNode []*nats.Conn
+	for i := range 3 {
+		perNode = append(perNode, c.ConnectNode(t, i))
+	}
+	runRolloutScenarios(t, c.URLs, perNode, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		st, err := js.Stream(ctx, "KV_ficus_routes")

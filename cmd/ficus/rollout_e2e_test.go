@@ -61,8 +61,7 @@ var rolloutScenarios = []string{"healthy", "diff", "errs", "slow", "paused", "ha
 // scenario's new side is switched to misbehave.
 type services struct {
 	legacy, new *httptest.Server
-	bad         sync.Map // scenario -> true once new misbehaves
-	n           atomic.Int64
+	bad         sync.Map // scenario -> *atomic.Int64 counting its requests once new misbehaves
 }
 
 func newServices() *services {
@@ -74,8 +73,8 @@ func newServices() *services {
 	s.legacy = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { answer(w, r, 1) }))
 	s.new = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		scenario, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
-		if _, bad := s.bad.Load(scenario); bad {
-			every20 := s.n.Add(1)%20 == 0
+		if n, bad := s.bad.Load(scenario); bad {
+			every20 := n.(*atomic.Int64).Add(1)%20 == 0
 			switch {
 			case scenario == "diff" && every20: // 5 % of answers differ
 				answer(w, r, 2)
@@ -140,14 +139,24 @@ func startLoad(f *fleet, scenarios []string) *load {
 
 func (l *load) close() { close(l.stop); l.wg.Wait() }
 
-// events collects every rollout decision published on ficus.rollout.>.
+// events collects every rollout decision published on ficus.rollout.>,
+// through one connection per NATS node so that none is missed while a node
+// is down.
 type events struct {
-	mu  sync.Mutex
-	all []rollout.Event
+	mu   sync.Mutex
+	all  []rollout.Event
+	seen map[string]bool
 }
 
-func subscribeEvents(t *testing.T, nc *nats.Conn) *events {
-	e := &events{}
+func subscribeEvents(t *testing.T, conns ...*nats.Conn) *events {
+	e := &events{seen: map[string]bool{}}
+	for _, nc := range conns {
+		e.subscribe(t, nc)
+	}
+	return e
+}
+
+func (e *events) subscribe(t *testing.T, nc *nats.Conn) {
 	if _, err := nc.Subscribe(rollout.SubjectPrefix+">", func(m *nats.Msg) {
 		var ev rollout.Event
 		if err := json.Unmarshal(m.Data, &ev); err != nil {
@@ -157,8 +166,12 @@ func subscribeEvents(t *testing.T, nc *nats.Conn) *events {
 		if m.Subject != rollout.SubjectPrefix+ev.Route {
 			t.Errorf("event for %s on subject %s", ev.Route, m.Subject)
 		}
+		key := fmt.Sprintf("%s|%s|%d|%s", ev.Route, ev.Action, ev.Step, ev.At.Format(time.RFC3339Nano))
 		e.mu.Lock()
-		e.all = append(e.all, ev)
+		if !e.seen[key] {
+			e.seen[key] = true
+			e.all = append(e.all, ev)
+		}
 		e.mu.Unlock()
 	}); err != nil {
 		t.Fatal(err)
@@ -166,7 +179,6 @@ func subscribeEvents(t *testing.T, nc *nats.Conn) *events {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	return e
 }
 
 func (e *events) of(route string) []rollout.Event {
@@ -219,15 +231,15 @@ func toWeight(a string, w float64) func(rollout.Event) bool {
 // The controller in a fleet of three real ficus processes against one NATS.
 func TestRolloutFleet(t *testing.T) {
 	n := testenv.StartNATS(t)
-	runRolloutScenarios(t, n.URL, n.Connect(t), nil)
+	runRolloutScenarios(t, n.URL, []*nats.Conn{n.Connect(t)}, nil)
 }
 
-// runRolloutScenarios drives every scenario; midway (once the gate
-// scenarios are decided) it calls disrupt, e.g. to kill a NATS node.
-func runRolloutScenarios(t *testing.T, natsURL string, nc *nats.Conn, disrupt func()) {
+// runRolloutScenarios drives every scenario; right after it killed the
+// handoff route's lease holder it calls disrupt, e.g. to kill a NATS node.
+func runRolloutScenarios(t *testing.T, natsURL string, conns []*nats.Conn, disrupt func()) {
 	svc := newServices()
 	defer svc.close()
-	ev := subscribeEvents(t, nc)
+	ev := subscribeEvents(t, conns...)
 	began := time.Now()
 	f := startFleet(t, 3, natsURL, svc.legacy.URL, fmt.Sprintf(rolloutRoutes, svc.new.URL))
 	t.Logf("fleet of 3 ready after %v", time.Since(began).Round(time.Millisecond))
@@ -250,7 +262,7 @@ func runRolloutScenarios(t *testing.T, natsURL string, nc *nats.Conn, disrupt fu
 			for time.Now().Before(deadline) {
 				for _, e := range ev.of(sc) {
 					if e.Action == rollout.ActPromote && e.To == 50 {
-						svc.bad.Store(sc, true)
+						svc.bad.Store(sc, new(atomic.Int64))
 						wentBad.Store(sc, time.Now())
 						return
 					}
@@ -300,11 +312,7 @@ func runRolloutScenarios(t *testing.T, natsURL string, nc *nats.Conn, disrupt fu
 	ev.wait(t, "paused", pausedAt, 10*time.Second, toWeight(rollout.ActPromote, 50))
 
 	checkOperatorActions(t, f, ev)
-
-	if disrupt != nil {
-		disrupt()
-	}
-	checkHandoff(t, f, l, ev)
+	checkHandoff(t, f, l, ev, disrupt)
 	checkRestart(t, f, l)
 	if !strings.Contains(f.members[0].logs.String()+f.members[1].logs.String()+f.members[2].logs.String(), "rollout decision") {
 		t.Error("no process logged a rollout decision")
@@ -348,7 +356,7 @@ func checkOperatorActions(t *testing.T, f *fleet, ev *events) {
 
 // checkHandoff kills the lease holder of the handoff route with SIGKILL
 // mid-rollout: another process takes over and no step is taken twice.
-func checkHandoff(t *testing.T, f *fleet, l *load, ev *events) {
+func checkHandoff(t *testing.T, f *fleet, l *load, ev *events, disrupt func()) {
 	t.Helper()
 	ev.wait(t, "handoff", 0, 30*time.Second, toWeight(rollout.ActPromote, 20))
 	holder := f.leaseHolder(t, "handoff")
@@ -364,7 +372,10 @@ func checkHandoff(t *testing.T, f *fleet, l *load, ev *events) {
 	l.dead.Store(victim, true)
 	killedAt := time.Now()
 	f.stop(victim, syscall.SIGKILL)
-	next, _ := ev.wait(t, "handoff", 0, 20*time.Second, func(e rollout.Event) bool { return e.At.After(killedAt) })
+	if disrupt != nil {
+		disrupt()
+	}
+	next, _ := ev.wait(t, "handoff", 0, 30*time.Second, func(e rollout.Event) bool { return e.At.After(killedAt) })
 	t.Logf("handoff: holder %s killed; next decision %v later by %s", holder, next.At.Sub(killedAt).Round(time.Millisecond), next.By)
 	ev.wait(t, "handoff", 0, 60*time.Second, action(rollout.ActComplete))
 	evs := ev.of("handoff")
@@ -388,14 +399,20 @@ func checkRestart(t *testing.T, f *fleet, l *load) {
 	for f.members[live].down {
 		live++
 	}
-	before := map[string]float64{}
-	for _, sc := range rolloutScenarios {
-		w, err := f.weight(live, sc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		before[sc] = w
+	var states []struct {
+		Name   string  `json:"name"`
+		Weight float64 `json:"weight"`
 	}
+	if err := f.adminGet(live, "/api/rollout", &states); err != nil {
+		t.Fatal(err)
+	}
+	before := map[string]float64{}
+	for _, st := range states {
+		before[st.Name] = st.Weight
+	}
+	// After a NATS node loss a process may lag until its bucket watch is
+	// re-established or its 2-second re-read; wait until all apply the bucket.
+	f.expectWeights(t, before, 5*time.Second)
 	if before["steady"] != 30 {
 		t.Fatalf("steady route at %v before the restart, want the 30 an operator set", before["steady"])
 	}
@@ -445,7 +462,14 @@ func (f *fleet) leaseHolder(t *testing.T, route string) string {
 		Name  string `json:"name"`
 		Lease string `json:"lease_holder"`
 	}
-	if err := f.adminGet(0, "/api/rollout", &states); err != nil {
+	// A 503 is expected while NATS elects a new leader for the bucket.
+	var err error
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if err = f.adminGet(0, "/api/rollout", &states); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range states {

@@ -83,10 +83,15 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		log = slog.Default()
 	}
 	log = log.With("component", "routestate")
-	kv, err := cfg.JS.KeyValue(ctx, Bucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = create(ctx, cfg.JS, log)
-	}
+	var kv jetstream.KeyValue
+	err := retry(ctx, log, "open bucket", func(ctx context.Context) error {
+		var err error
+		kv, err = cfg.JS.KeyValue(ctx, Bucket)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			kv, err = create(ctx, cfg.JS, log)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("key-value bucket %s: %w", Bucket, err)
 	}
@@ -99,11 +104,15 @@ func create(ctx context.Context, js jetstream.JetStream, log *slog.Logger) (jets
 		Storage: jetstream.FileStorage, History: 5, Replicas: 3,
 	}
 	kv, err := js.CreateKeyValue(ctx, kc)
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) {
-		// A single server (embedded or not) or a cluster smaller than three
-		// refuses three replicas: one is all it can give.
-		log.Info("bucket created with one replica", "bucket", Bucket, "reason", apiErr.Description)
+	// A single server (embedded or not) refuses three replicas at once; a
+	// cluster smaller than three says it lacks resources, which a cluster
+	// still forming says too, so that is retried for a few seconds first.
+	for deadline := time.Now().Add(5 * time.Second); isAPIError(err, codeInsufficientResources) && time.Now().Before(deadline); {
+		time.Sleep(250 * time.Millisecond)
+		kv, err = js.CreateKeyValue(ctx, kc)
+	}
+	if isAPIError(err, codeReplicasNotSupported) || isAPIError(err, codeInsufficientResources) {
+		log.Info("bucket created with one replica: NATS cannot hold three", "bucket", Bucket, "err", err)
 		kc.Replicas = 1
 		kv, err = js.CreateKeyValue(ctx, kc)
 	}
@@ -111,6 +120,17 @@ func create(ctx context.Context, js jetstream.JetStream, log *slog.Logger) (jets
 		return js.KeyValue(ctx, Bucket) // another process created it first
 	}
 	return kv, err
+}
+
+// JetStream API error codes (nats-server's errors.json).
+const (
+	codeInsufficientResources jetstream.ErrorCode = 10023
+	codeReplicasNotSupported  jetstream.ErrorCode = 10074
+)
+
+func isAPIError(err error, code jetstream.ErrorCode) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == code
 }
 
 // KV exposes the bucket (leases live in it too).

@@ -72,7 +72,12 @@ func (s *Syncer) Prepare(ctx context.Context, specs []route.Spec) ([]route.Spec,
 	for i := range out {
 		name := out[i].Name
 		s.seeds[name] = specs[i].Weight
-		st, err := s.seedAndGet(ctx, name, specs[i].Weight)
+		var st State
+		err := retry(ctx, s.log, "seed "+name, func(ctx context.Context) error {
+			var err error
+			st, err = s.seedAndGet(ctx, name, specs[i].Weight)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
