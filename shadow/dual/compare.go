@@ -169,7 +169,7 @@ func (c *Comparer) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			for j := range work[i] {
-				if j.msg == nil {
+				if j.sweep {
 					c.sweepKey(cctx, j.key, j.now)
 				} else if err := c.apply(cctx, j); err != nil {
 					c.log.Warn("change not compared", "err", err)
@@ -216,23 +216,30 @@ func (c *Comparer) Run(ctx context.Context) error {
 				c.log.Warn("change not compared", "err", err)
 				c.figs.count(&c.figs.nErrors, c.figs.errors)
 			default:
+				if ch.movedFrom != nil {
+					// The old key is deleted on this side (its job has no
+					// message to acknowledge), then the new key is written.
+					gone := change{key: *ch.movedFrom, deleted: true, atMs: ch.atMs}
+					route(job{key: gone.key, legacy: e.legacy, change: gone})
+				}
 				route(job{key: ch.key, legacy: e.legacy, msg: e.msg, change: ch})
 			}
 		case now := <-tick.C:
 			for _, key := range c.pending.due(now) {
-				route(job{key: key, now: now})
+				route(job{key: key, now: now, sweep: true})
 			}
 		}
 	}
 }
 
-// job is a decoded change, or (msg nil) a due key to judge, for the
-// worker that owns the key.
+// job is a decoded change (msg, when set, is acknowledged once it is
+// stored), or a due key to judge (sweep), for the worker that owns the key.
 type job struct {
 	key    int64
 	legacy bool
 	msg    jetstream.Msg
 	change change
+	sweep  bool
 	now    time.Time
 }
 
@@ -269,6 +276,9 @@ func (c *Comparer) apply(ctx context.Context, j job) error {
 	var err error
 	for attempt := range 3 {
 		if err = c.applyOnce(ctx, j); err == nil {
+			if j.msg == nil {
+				return nil
+			}
 			return j.msg.Ack()
 		}
 		if ctx.Err() != nil {
@@ -276,7 +286,9 @@ func (c *Comparer) apply(ctx context.Context, j job) error {
 		}
 		time.Sleep(time.Duration(attempt+1) * 50 * time.Millisecond)
 	}
-	_ = j.msg.Nak()
+	if j.msg != nil {
+		_ = j.msg.Nak()
+	}
 	return err
 }
 

@@ -72,6 +72,10 @@ func TestDecodeAppliesRules(t *testing.T) {
 	if c, err = decode([]byte(del), side, kinds); err != nil || !c.deleted || c.key != 9007199254740993 {
 		t.Errorf("delete decoded %+v, %v", c, err)
 	}
+	moved := `{"op":"u","before":{"id":5,"status":"NEW","amount":"1"},"after":{"id":6,"status":"NEW","amount":"1"},"key":{"id":6},"source":{"ts_ms":1}}`
+	if c, err = decode([]byte(moved), side, kinds); err != nil || c.key != 6 || c.movedFrom == nil || *c.movedFrom != 5 {
+		t.Errorf("key change decoded %+v, %v", c, err)
+	}
 	if _, err := decode([]byte(`{"op":"t","source":{}}`), side, kinds); err != errSkip {
 		t.Errorf("truncate: %v, want errSkip", err)
 	}

@@ -31,6 +31,9 @@ type change struct {
 	deleted bool
 	values  []data.Value
 	atMs    int64 // commit time
+	// movedFrom is the key before an update that changed the key column:
+	// that key is gone from this side.
+	movedFrom *int64
 }
 
 // envelope is the part of ficus's capture envelope read here; row values
@@ -78,6 +81,13 @@ func decode(b []byte, s *Side, kinds []data.Kind) (change, error) {
 	c.key = key
 	if c.deleted {
 		return c, nil
+	}
+	if e.Op == "u" {
+		if old, ok := e.Before[s.Key]; ok {
+			if ok, err := parseKey(old); err == nil && ok != key {
+				c.movedFrom = &ok
+			}
+		}
 	}
 	c.values = make([]data.Value, len(s.Columns))
 	for i, col := range s.Columns {
