@@ -69,6 +69,7 @@ func (s *Syncer) Prepare(ctx context.Context, specs []route.Spec) ([]route.Spec,
 	copy(out, specs)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.seeds = make(map[string]float64, len(specs)) // a reload may drop routes
 	for i := range out {
 		name := out[i].Name
 		s.seeds[name] = specs[i].Weight
