@@ -403,9 +403,7 @@ func checkRestart(t *testing.T, f *fleet, l *load) {
 		Name   string  `json:"name"`
 		Weight float64 `json:"weight"`
 	}
-	if err := f.adminGet(live, "/api/rollout", &states); err != nil {
-		t.Fatal(err)
-	}
+	f.adminGetRetry(t, live, "/api/rollout", &states)
 	before := map[string]float64{}
 	for _, st := range states {
 		before[st.Name] = st.Weight
@@ -462,16 +460,7 @@ func (f *fleet) leaseHolder(t *testing.T, route string) string {
 		Name  string `json:"name"`
 		Lease string `json:"lease_holder"`
 	}
-	// A 503 is expected while NATS elects a new leader for the bucket.
-	var err error
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		if err = f.adminGet(0, "/api/rollout", &states); err == nil || time.Now().After(deadline) {
-			break
-		}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	f.adminGetRetry(t, 0, "/api/rollout", &states)
 	for _, s := range states {
 		if s.Name == route {
 			return s.Lease
@@ -493,4 +482,19 @@ func (f *fleet) metrics(t *testing.T, i int) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// adminGetRetry is adminGet retried for up to 15 s: an answer of 503 is
+// expected while NATS elects a new leader for the bucket after a node loss.
+func (f *fleet) adminGetRetry(t *testing.T, i int, path string, out any) {
+	t.Helper()
+	var err error
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if err = f.adminGet(i, path, out); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+	}
 }
