@@ -123,7 +123,7 @@ func TestRunMinimalServesAndStopsOnSIGTERM(t *testing.T) {
 	}
 }
 
-func waitFor200(t *testing.T, url string, exited <-chan error) {
+func waitFor200(t *testing.T, url string, exited chan error) {
 	t.Helper()
 	waitReadyWithToken(t, url, "", exited)
 }

@@ -127,12 +127,15 @@ func TestProxyRoutesAndLiveChanges(t *testing.T) {
 	}
 }
 
-func waitReadyWithToken(t *testing.T, url, token string, exited <-chan error) {
+// waitReadyWithToken waits for url to answer 200; exited is the process's
+// (ficusProc.exited): a result taken off it is put back for its cleanup.
+func waitReadyWithToken(t *testing.T, url, token string, exited chan error) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-exited:
+			exited <- err
 			t.Fatalf("ficus exited before it was ready: %v", err)
 		case <-time.After(100 * time.Millisecond):
 		}
