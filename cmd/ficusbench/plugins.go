@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/ficus-migrate/ficus/plugins/builtin"
@@ -122,7 +123,20 @@ func perSecond(nsPerEvent float64) float64 {
 }
 
 // noopPluginCmd serves the built-in no-op transform as a plugin process.
+// FICUSBENCH_PLUGIN_CPUPROFILE=FILE profiles it (written when the host
+// shuts the plugin down gracefully).
 func noopPluginCmd(context.Context, []string, io.Writer, io.Writer) error {
+	if path := os.Getenv("FICUSBENCH_PLUGIN_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	sdk.Serve(sdk.Plugins{Transformer: builtin.Noop{}})
 	return nil
 }
