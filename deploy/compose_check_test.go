@@ -181,7 +181,7 @@ func checkCompose(dir string, doc map[string]any, parse natsParser) problems {
 		byName[name] = s
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].name < all[j].name })
-	var ficus, nats, pgs, marias []composeService
+	var ficus, nats, pgs, marias, apps []composeService
 	for _, s := range all {
 		for dst, src := range s.binds {
 			if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(src))); err != nil {
@@ -193,8 +193,11 @@ func checkCompose(dir string, doc map[string]any, parse natsParser) problems {
 				p.addf("%s: port %d is published on %q: publish on 127.0.0.1 only", s.name, pt.target, pt.hostIP)
 			}
 		}
+		isFicusImage := s.image == "ficus" || strings.HasSuffix(str(dig(s.m, "build", "dockerfile")), "Dockerfile")
 		switch {
-		case s.image == "ficus" || strings.HasSuffix(str(dig(s.m, "build", "dockerfile")), "Dockerfile"):
+		case isFicusImage && len(s.command) > 0 && s.command[0] == "demo-app":
+			apps = append(apps, s)
+		case isFicusImage:
 			ficus = append(ficus, s)
 		case strings.HasPrefix(s.image, "nats"):
 			nats = append(nats, s)
@@ -252,6 +255,47 @@ func checkCompose(dir string, doc map[string]any, parse natsParser) problems {
 		p.addf("no NATS service")
 	}
 	p = append(p, checkComposeFicus(dir, ficus[0], byName, pgs[0], marias[0], natsPort)...)
+	for _, a := range apps {
+		p = append(p, checkDemoApp(a, pgs[0], marias[0])...)
+	}
+	return p
+}
+
+// checkDemoApp checks a `ficus demo-app shop|orders` service: its --dsn
+// reaches the database service with that service's credentials, and its
+// --listen port is where it is published.
+func checkDemoApp(s composeService, pg, maria composeService) problems {
+	var p problems
+	args := map[string]string{}
+	for i := 2; i+1 < len(s.command); i += 2 {
+		args[strings.TrimPrefix(s.command[i], "--")] = s.command[i+1]
+	}
+	where := s.name + ": demo-app " + s.command[1]
+	dsn := args["dsn"]
+	switch s.command[1] {
+	case "orders":
+		u, err := url.Parse(dsn)
+		if err != nil {
+			p.addf("%s: --dsn: %v", where, err)
+			return p
+		}
+		pass, _ := u.User.Password()
+		checkDB(&p, where, s, pg, u.Hostname(), portOr(u.Port(), "5432"), "5432", u.User.Username(), pass,
+			strings.TrimPrefix(u.Path, "/"), pg.env["POSTGRES_USER"], pg.env["POSTGRES_PASSWORD"], pg.env["POSTGRES_DB"])
+	case "shop":
+		m := mysqlDSN.FindStringSubmatch(dsn)
+		if m == nil {
+			p.addf("%s: --dsn is not user:pass@tcp(host:port)/db", where)
+			return p
+		}
+		checkDB(&p, where, s, maria, m[3], portOr(m[4], "3306"), "3306", m[1], m[2], m[5],
+			maria.env["MARIADB_USER"], maria.env["MARIADB_PASSWORD"], maria.env["MARIADB_DATABASE"])
+	default:
+		p.addf("%s: unknown demo app (want shop or orders)", where)
+	}
+	if _, port := listenPort(args["listen"]); !s.publishes(port) {
+		p.addf("%s: --listen %s: port %d is not published", where, args["listen"], port)
+	}
 	return p
 }
 

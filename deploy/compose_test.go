@@ -87,6 +87,11 @@ func TestComposeCheckCatches(t *testing.T) {
 			svc(d, "nats-2")["volumes"] = []any{"./nats.conf:/etc/nats/nats.conf:ro"}
 		}, "not on the persistent volume"},
 		{"nats name clash", func(d map[string]any) { mapOf(svc(d, "nats-2")["environment"])["NATS_NAME"] = "nats-1" }, `server_name "nats-1"`},
+		{"shop on another database", func(d map[string]any) {
+			replaceArg(d, "shop", "ficus:trial-mysql-password@tcp(mariadb:3306)/shop", "ficus:trial-mysql-password@tcp(mariadb:3306)/other")
+		}, `shop: demo-app shop: DSN database "other"`},
+		{"orders port not published", func(d map[string]any) { svc(d, "orders")["ports"] = []any{} }, "demo-app orders: --listen 0.0.0.0:4000: port 4000 is not published"},
+		{"orders without its database", func(d map[string]any) { delete(mapOf(svc(d, "orders")["depends_on"]), "postgres") }, "demo-app orders: depends_on lacks postgres"},
 		{"bad legacy URL", func(d map[string]any) { mapOf(svc(d, "ficus")["environment"])["LEGACY_URL"] = "legacy:3000" }, "proxy.legacy"},
 	}
 	t.Run("unbroken", func(t *testing.T) {
