@@ -20,14 +20,26 @@ func mountDashboard(rt *proc, p parts) {
 	for _, c := range rt.cfg.CompareData {
 		cfg.Data = append(cfg.Data, c.Name)
 	}
-	if p.proxy && rt.cfg.Proxy.Enabled() {
+	shadow := p.proxy && rt.cfg.Proxy.Enabled()
+	if shadow || len(cfg.Data) > 0 {
 		js := rt.bus.JS
 		cfg.Report = func(ctx context.Context, since time.Time) (report.Report, error) {
-			recs, err := report.Read(ctx, js, "", since)
-			if err != nil {
-				return report.Report{}, err
+			rep := report.Report{Routes: []report.RouteReport{}}
+			if shadow {
+				recs, err := report.Read(ctx, js, "", since)
+				if err != nil {
+					return report.Report{}, err
+				}
+				rep = report.Build(recs, since, time.Now().UTC())
 			}
-			return report.Build(recs, since, time.Now().UTC()), nil
+			if len(cfg.Data) > 0 {
+				findings, err := report.ReadData(ctx, js, since)
+				if err != nil {
+					return report.Report{}, err
+				}
+				rep.Data = report.BuildData(findings)
+			}
+			return rep, nil
 		}
 	}
 	dashboard.New(cfg).Mount(rt.admin)

@@ -6,6 +6,7 @@
 const POLL_MS = 1000;
 const HISTORY = 300; // points kept per chart: five minutes at one a second
 const REPORT_EVERY = 5; // polls between two reads of the mismatch report
+const MAX_FINDINGS = 10; // open data findings listed per comparison
 
 const state = {
   token: sessionStorage.getItem('ficus-token') || '',
@@ -83,6 +84,7 @@ async function poll() {
       data[n] = await api('/api/data/' + encodeURIComponent(n));
     }));
     if (state.overview.recorded && state.polls % REPORT_EVERY === 0) {
+      // Mismatch signatures and open data findings.
       state.report = await api('/api/report?since=15m');
     }
     state.polls++;
@@ -257,12 +259,27 @@ function renderCapture(sources) {
 function renderData(data) {
   const box = document.getElementById('data');
   const parts = [];
+  const reports = {};
+  for (const dr of (state.report && state.report.data) || []) reports[dr.name] = dr;
   for (const [name, figs] of Object.entries(data)) {
     const dl = el('dl', { class: 'figures', 'data-comparison': name });
     for (const [k, v] of Object.entries(figs || {})) {
       if (typeof v === 'number' || typeof v === 'string') dl.append(el('dt', {}, k), el('dd', { 'data-field': k }, v));
     }
     parts.push(el('h3', {}, name), dl);
+    // The open findings of the last 15 minutes (FICUS_DATA), by key.
+    const open = (reports[name] && reports[name].examples) || [];
+    if (open.length > 0) {
+      const cols = (f) => (f.columns || []).map((c) =>
+        c.legacy_column + ' ' + (c.legacy ?? 'NULL') + ' ≠ ' + c.new_column + ' ' + (c.new ?? 'NULL')).join('; ');
+      parts.push(el('table', { class: 'findings', 'data-findings': name },
+        el('thead', {}, el('tr', {}, el('th', {}, 'key'), el('th', {}, 'finding'), el('th', {}, 'columns'))),
+        el('tbody', {}, ...open.slice(0, MAX_FINDINGS).map((f) => el('tr', {},
+          td(f.key, 'key'), td(f.kind + (f.deleted_in ? ' (deleted in ' + f.deleted_in + ')' : ''), 'kind', false),
+          td(cols(f), 'columns', false))))));
+      const more = reports[name].open - Math.min(open.length, MAX_FINDINGS);
+      if (more > 0) parts.push(el('p', { class: 'muted' }, '… and ' + more + ' more open findings (ficus report lists them all)'));
+    }
   }
   if (parts.length === 0) parts.push(el('p', { class: 'muted' }, 'no data comparison configured'));
   box.replaceChildren(...parts);
