@@ -2,16 +2,9 @@ package report
 
 import (
 	"cmp"
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ficus-migrate/ficus/shadow/dual"
 )
@@ -31,57 +24,6 @@ type DataReport struct {
 
 // MaxDataExamples bounds the open findings listed per comparison.
 const MaxDataExamples = 50
-
-// ReadData returns the findings of FICUS_DATA published at or after since.
-func ReadData(ctx context.Context, js jetstream.JetStream, since time.Time) ([]dual.Finding, error) {
-	stream, err := js.Stream(ctx, dual.FindingsStream)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", dual.FindingsStream, err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("stream %s info: %w", dual.FindingsStream, err)
-	}
-	if info.State.Msgs == 0 || info.State.LastTime.Before(since) {
-		return nil, nil
-	}
-	start := since
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartTimePolicy,
-		OptStartTime:  &start,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", dual.FindingsStream, err)
-	}
-	var out []dual.Finding
-	for {
-		msg, err := cons.Next(jetstream.FetchMaxWait(time.Second))
-		if errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, context.DeadlineExceeded) ||
-			errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, nats.ErrTimeout) || isTimeout(err) {
-			return out, nil
-		}
-		if err != nil {
-			return out, fmt.Errorf("read %s: %w", dual.FindingsStream, err)
-		}
-		var f dual.Finding
-		if err := json.Unmarshal(msg.Data(), &f); err == nil {
-			out = append(out, f)
-		}
-		md, err := msg.Metadata()
-		if err != nil {
-			return out, fmt.Errorf("read %s: %w", dual.FindingsStream, err)
-		}
-		if md.NumPending == 0 || md.Sequence.Stream >= info.State.LastSeq {
-			return out, nil
-		}
-		if err := ctx.Err(); err != nil {
-			return out, err
-		}
-	}
-}
 
 // BuildData groups findings (in publication order) per comparison.
 func BuildData(findings []dual.Finding) []DataReport {

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ficus-migrate/ficus/shadow/dual"
 	"github.com/ficus-migrate/ficus/shadow/record"
 )
 
@@ -17,34 +18,47 @@ import (
 // of one route (or all when route is ""), reading with an ordered
 // consumer until the stream's end at the time of the call.
 func Read(ctx context.Context, js jetstream.JetStream, route string, since time.Time) ([]record.Mismatch, error) {
-	stream, err := js.Stream(ctx, record.StreamName)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", record.StreamName, err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("stream %s info: %w", record.StreamName, err)
-	}
-	if info.State.Msgs == 0 || info.State.LastTime.Before(since) {
-		return nil, nil
-	}
 	subject := record.SubjectPrefix + ">"
 	if route != "" {
 		subject = record.Subject(route)
 	}
-	start := since
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subject},
-		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
-		OptStartTime:   &start,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", record.StreamName, err)
+	return readStream[record.Mismatch](ctx, js, record.StreamName, subject, since)
+}
+
+// ReadData returns the findings of FICUS_DATA published at or after since.
+func ReadData(ctx context.Context, js jetstream.JetStream, since time.Time) ([]dual.Finding, error) {
+	return readStream[dual.Finding](ctx, js, dual.FindingsStream, "", since)
+}
+
+// readStream decodes the JSON messages of stream (those of subject, or all
+// when subject is "") published at or after since, up to the stream's end
+// at the time of the call. A missing stream holds nothing; a message that
+// does not decode is skipped.
+func readStream[T any](ctx context.Context, js jetstream.JetStream, name, subject string, since time.Time) ([]T, error) {
+	stream, err := js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, nil
 	}
-	var out []record.Mismatch
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", name, err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s info: %w", name, err)
+	}
+	if info.State.Msgs == 0 || info.State.LastTime.Before(since) {
+		return nil, nil
+	}
+	start := since
+	cc := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &start}
+	if subject != "" {
+		cc.FilterSubjects = []string{subject}
+	}
+	cons, err := stream.OrderedConsumer(ctx, cc)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	var out []T
 	for {
 		msg, err := cons.Next(jetstream.FetchMaxWait(time.Second))
 		if errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, context.DeadlineExceeded) ||
@@ -53,15 +67,15 @@ func Read(ctx context.Context, js jetstream.JetStream, route string, since time.
 			return out, nil
 		}
 		if err != nil {
-			return out, fmt.Errorf("read %s: %w", record.StreamName, err)
+			return out, fmt.Errorf("read %s: %w", name, err)
 		}
-		var m record.Mismatch
-		if err := json.Unmarshal(msg.Data(), &m); err == nil {
-			out = append(out, m)
+		var v T
+		if err := json.Unmarshal(msg.Data(), &v); err == nil {
+			out = append(out, v)
 		}
 		md, err := msg.Metadata()
 		if err != nil {
-			return out, fmt.Errorf("read %s: %w", record.StreamName, err)
+			return out, fmt.Errorf("read %s: %w", name, err)
 		}
 		if md.NumPending == 0 || md.Sequence.Stream >= info.State.LastSeq {
 			return out, nil
