@@ -36,17 +36,20 @@ Config keys read: none.
 `
 
 func demoAppCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "shop" && args[0] != "orders") {
-		return &exitError{code: 2, err: errors.New("demo-app: want shop or orders first (ficus demo-app --help)")}
-	}
-	app := args[0]
 	fs := newFlags("demo-app", demoAppHelp, stderr)
 	listen := fs.String("listen", "127.0.0.1:3000", "address to serve on")
 	dsn := fs.String("dsn", "", "the application's database")
 	newURL := fs.String("new", "", "shop only: the new orders service to forward writes to")
 	customers := fs.Int("customers", 200, "shop only: customers created with the tables")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
+	app := ""
+	if len(args) > 0 && (args[0] == "shop" || args[0] == "orders") {
+		app, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err // --help included
+	}
+	if app == "" {
+		return &exitError{code: 2, err: errors.New("demo-app: want shop or orders first (ficus demo-app --help)")}
 	}
 	if *dsn == "" {
 		return &exitError{code: 2, err: errors.New("demo-app: --dsn is required")}
