@@ -50,6 +50,8 @@ type Recorder struct {
 	dropped atomic.Uint64
 	failed  atomic.Uint64
 	written atomic.Uint64
+	// streamOK is set once FICUS_SHADOW is known to exist.
+	streamOK atomic.Bool
 }
 
 type outgoing struct {
@@ -85,30 +87,57 @@ func New(ctx context.Context, cfg Config) (*Recorder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shadow record: jetstream: %w", err)
 	}
-	if err := EnsureStream(ctx, js, cfg.MaxAge); err != nil {
-		return nil, err
-	}
-	return &Recorder{
+	r := &Recorder{
 		cfg:   cfg,
 		js:    js,
 		red:   NewRedactor(cfg.RedactHeaders, cfg.BodyBytes),
 		log:   cfg.Logger.With("component", "shadow.record"),
 		queue: make(chan outgoing, cfg.Pending),
-	}, nil
+	}
+	// The stream is where mismatches are kept, not what the proxy needs to
+	// serve: while NATS cannot answer for it (a cluster that lost the node
+	// leading it, a leader election), ficus starts anyway and Run keeps
+	// trying; records meanwhile fail and are counted.
+	if err := EnsureStream(ctx, js, cfg.MaxAge); err != nil {
+		r.log.Warn("mismatch stream not available yet; retrying in the background", "stream", StreamName, "err", err)
+	} else {
+		r.streamOK.Store(true)
+	}
+	return r, nil
 }
 
-// EnsureStream creates FICUS_SHADOW or updates its max age.
+// EnsureStream creates FICUS_SHADOW or updates its max age, with three
+// replicas where NATS is a cluster that can hold them (the records then
+// survive the loss of a node), else with one.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, maxAge time.Duration) error {
-	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	sc := jetstream.StreamConfig{
 		Name:     StreamName,
 		Subjects: []string{SubjectPrefix + ">"},
 		Storage:  jetstream.FileStorage,
 		MaxAge:   maxAge,
-	})
+		Replicas: 3,
+	}
+	_, err := js.CreateOrUpdateStream(ctx, sc)
+	if isAPIError(err, codeReplicasNotSupported) || isAPIError(err, codeInsufficientResources) {
+		sc.Replicas = 1
+		_, err = js.CreateOrUpdateStream(ctx, sc)
+	}
 	if err != nil {
 		return fmt.Errorf("create or update stream %s: %w", StreamName, err)
 	}
 	return nil
+}
+
+// JetStream API error codes (nats-server's errors.json): a single server
+// refuses replicas, a cluster smaller than three lacks resources.
+const (
+	codeInsufficientResources jetstream.ErrorCode = 10023
+	codeReplicasNotSupported  jetstream.ErrorCode = 10074
+)
+
+func isAPIError(err error, code jetstream.ErrorCode) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == code
 }
 
 // Redactor returns the redactor the recorder applies.
@@ -146,8 +175,17 @@ func (r *Recorder) Build(in Input) Mismatch {
 // Run publishes queued records until ctx ends, then publishes what is
 // still queued (each publish bounded by PublishTimeout) and returns.
 func (r *Recorder) Run(ctx context.Context) error {
+	retry := time.NewTicker(5 * time.Second)
+	defer retry.Stop()
 	for {
 		select {
+		case <-retry.C:
+			if !r.streamOK.Load() {
+				if err := EnsureStream(ctx, r.js, r.cfg.MaxAge); err == nil {
+					r.streamOK.Store(true)
+					r.log.Info("mismatch stream available", "stream", StreamName)
+				}
+			}
 		case o := <-r.queue:
 			r.publish(ctx, o)
 		case <-ctx.Done():
