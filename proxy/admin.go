@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 
 	"github.com/ficus-migrate/ficus/proxy/route"
@@ -96,63 +94,18 @@ func sideCount(s *sideStats) SideCount {
 	return c
 }
 
-// AdminHandler serves GET /api/routes and PUT /api/routes/{name}. It does
-// no authentication: it is meant to be mounted behind the admin listener's.
+// AdminHandler serves GET /api/routes. It does no authentication: it is
+// meant to be mounted behind the admin listener's. Weights are changed
+// through the shared route state (proxy/rollout's PUT /api/routes/{name}),
+// which calls SetWeight on every process.
 func (p *Proxy) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/routes", p.handleListRoutes)
-	mux.HandleFunc("PUT /api/routes/{name}", p.handlePutRoute)
 	return mux
 }
 
 func (p *Proxy) handleListRoutes(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, p.Routes())
-}
-
-type putRouteBody struct {
-	Weight *float64 `json:"weight"`
-}
-
-func (p *Proxy) handlePutRoute(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	if _, ok := p.Table().Lookup(name); !ok {
-		writeJSON(w, http.StatusNotFound, apiError{Error: "unknown route", Route: name})
-		return
-	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
-	dec.DisallowUnknownFields()
-	var body putRouteBody
-	if err := dec.Decode(&body); err != nil {
-		writeJSON(w, http.StatusBadRequest, apiError{Error: "bad body: " + err.Error(), Route: name})
-		return
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		writeJSON(w, http.StatusBadRequest, apiError{Error: "bad body: trailing data after JSON object", Route: name})
-		return
-	}
-	if body.Weight == nil {
-		writeJSON(w, http.StatusBadRequest, apiError{Error: `bad body: "weight" is required`, Route: name})
-		return
-	}
-	if err := p.SetWeight(name, *body.Weight); err != nil {
-		code := http.StatusBadRequest
-		if errors.Is(err, route.ErrUnknownRoute) { // removed concurrently
-			code = http.StatusNotFound
-		}
-		writeJSON(w, code, apiError{Error: err.Error(), Route: name})
-		return
-	}
-	rt, ok := p.Table().Lookup(name)
-	if !ok {
-		writeJSON(w, http.StatusNotFound, apiError{Error: "unknown route", Route: name})
-		return
-	}
-	writeJSON(w, http.StatusOK, p.routeInfo(rt))
-}
-
-type apiError struct {
-	Error string `json:"error"`
-	Route string `json:"route,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -46,8 +46,13 @@ func TestAdminActions(t *testing.T) {
 		weight             float64
 		event              string // action published, "" for none
 	}{
+		{"PUT", "/api/routes/a", `{"weight": 40.5}`, 200, `"weight": 40.5`, 40.5, ActSet},
 		{"PUT", "/api/routes/a", `{"weight": 40}`, 200, `"manual": true`, 40, ActSet},
 		{"PUT", "/api/routes/a", `{"weight": 140}`, 400, "between 0 and 100", 40, ""},
+		{"PUT", "/api/routes/a", `{"weight": -1}`, 400, "between 0 and 100", 40, ""},
+		{"PUT", "/api/routes/a", `weight=4`, 400, "bad body", 40, ""},
+		{"PUT", "/api/routes/a", `{"weight": "4"}`, 400, "bad body", 40, ""},
+		{"PUT", "/api/routes/a", `{"weight": 4} {}`, 400, "trailing", 40, ""},
 		{"PUT", "/api/routes/a", `{"wieght": 1}`, 400, "unknown field", 40, ""},
 		{"PUT", "/api/routes/a", `{}`, 400, "is required", 40, ""},
 		{"PUT", "/api/routes/nosuch", `{"weight": 1}`, 404, "unknown route", 40, ""},
