@@ -100,7 +100,7 @@ func isZombie(stat []byte) bool {
 // The status line shows what the admin API gave and says which part this
 // ficus does not serve (n/a) or could not answer (?), never a made-up zero.
 func TestDemoStatusLine(t *testing.T) {
-	rolling := demoRolloutView{Name: demoRoute, Weight: 25, Step: 1, Phase: "rolling"}
+	rolling := rolloutView{Name: demoRoute, Weight: 25, Step: 1, Phase: "rolling"}
 	rolling.Rollout = &struct {
 		Steps []float64 `json:"steps"`
 	}{Steps: []float64{5, 25, 50, 100}}
@@ -116,7 +116,7 @@ func TestDemoStatusLine(t *testing.T) {
 			data:    demoDataView{Matched: 90, Differing: 3, MissingInNew: 1, Pending: 2},
 		}, "[00:12] weight 25% rolling 2/4 | served legacy 300, new 40 | shadow match 99.0% of 200 | cdc events 120 + 119 | data 90 match, 3 differ, 1 missing, 2 pending"},
 		{"rolled back, nothing compared, no data comparison in this build", demoSnapshot{
-			rollout: demoRolloutView{Name: demoRoute, Weight: 0, Step: -1, Phase: "rolled_back", Rollout: rolling.Rollout},
+			rollout: rolloutView{Name: demoRoute, Weight: 0, Step: -1, Phase: "rolled_back", Rollout: rolling.Rollout},
 			events:  map[string]float64{},
 			dataErr: errDemoNotServed,
 		}, "[00:12] weight 0% rolled_back | served legacy 300, new 40 | shadow match - of 0 | cdc events 0 + 0 | data n/a"},

@@ -15,19 +15,8 @@ import (
 
 // The demo reads everything it shows from ficus's admin API, as an operator's
 // script would; these views hold only the fields it prints, so additions to
-// the API do not concern it.
-
-type demoRolloutView struct {
-	Name    string  `json:"name"`
-	Weight  float64 `json:"weight"`
-	Step    int     `json:"step"`
-	Phase   string  `json:"phase"`
-	Manual  bool    `json:"manual"`
-	Reason  string  `json:"reason"`
-	Rollout *struct {
-		Steps []float64 `json:"steps"`
-	} `json:"rollout"`
-}
+// the API do not concern it (GET /api/rollout is read into the CLI's
+// rolloutView).
 
 type demoShadowView struct {
 	Mirrored   uint64  `json:"mirrored"`
@@ -119,17 +108,17 @@ func (a demoAdmin) get(ctx context.Context, path string, out any) error {
 }
 
 // rollout is the demo route's shared state (GET /api/rollout).
-func (a demoAdmin) rollout(ctx context.Context) (demoRolloutView, error) {
-	var all []demoRolloutView
+func (a demoAdmin) rollout(ctx context.Context) (rolloutView, error) {
+	var all []rolloutView
 	if err := a.get(ctx, "/api/rollout", &all); err != nil {
-		return demoRolloutView{}, err
+		return rolloutView{}, err
 	}
 	for _, r := range all {
 		if r.Name == demoRoute {
 			return r, nil
 		}
 	}
-	return demoRolloutView{}, fmt.Errorf("route %s not in GET /api/rollout", demoRoute)
+	return rolloutView{}, fmt.Errorf("route %s not in GET /api/rollout", demoRoute)
 }
 
 // captured sums ficus_capture_events_total per source from /metrics.
@@ -179,7 +168,7 @@ func demoMetricLabel(labels, name string) string {
 // demoSnapshot is one second's figures; an err field says why a part is
 // missing from the status line.
 type demoSnapshot struct {
-	rollout    demoRolloutView
+	rollout    rolloutView
 	rolloutErr error
 	shadow     demoShadowView
 	shadowErr  error
@@ -199,7 +188,7 @@ func (a demoAdmin) snapshot(ctx context.Context) demoSnapshot {
 }
 
 // describeRollout is "25% rolling 2/4".
-func demoDescribeRollout(r demoRolloutView) string {
+func demoDescribeRollout(r rolloutView) string {
 	phase := r.Phase
 	if phase == "" {
 		phase = "no rollout"

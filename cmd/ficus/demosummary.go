@@ -172,7 +172,7 @@ func demoSummary(ctx context.Context, w io.Writer, admin demoAdmin, traffic *dem
 }
 
 // demoWhy says in a sentence why the rollout is where it is.
-func demoWhy(r demoRolloutView) string {
+func demoWhy(r rolloutView) string {
 	if r.Reason != "" {
 		return r.Reason
 	}
