@@ -45,7 +45,11 @@ type Config struct {
 	// the same worker). Default: 8.
 	Workers int
 	// Sweep is how often due keys are checked. Default: 250ms.
-	Sweep      time.Duration
+	Sweep time.Duration
+	// Judge, when set, has the last word on a key whose canonical values
+	// still differ at max_lag (the entry's comparator plugin): it may call
+	// the rows equal, or name the differing columns and why.
+	Judge      data.Judge
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -357,6 +361,31 @@ func (c *Comparer) sweepKey(ctx context.Context, key int64, now time.Time) {
 	}
 	f := Finding{Name: c.cfg.Name, Key: key, Kind: v, Time: now.UTC(),
 		PendingSeconds: now.Sub(time.UnixMilli(k.Since)).Seconds()}
+	if v == KindDiffers && c.cfg.Judge != nil {
+		j, err := c.judge(ctx, key, k)
+		if err != nil {
+			// The plugin's supervisor restarts and retries; what fails
+			// still is asked again later rather than reported unjudged.
+			c.log.Warn("comparator plugin failed; key judged again later", "key", key, "err", err)
+			c.figs.count(&c.figs.nErrors, c.figs.errors)
+			c.pending.add(key, now.Add(time.Second))
+			return
+		}
+		if j.Equal {
+			k.Status, k.Since = statusMatch, 0
+			if err := c.store(ctx, key, k, rev); err != nil {
+				c.log.Warn("state not stored", "key", key, "err", err)
+				c.pending.add(key, now.Add(time.Second))
+				return
+			}
+			c.figs.move(statusPending, statusMatch)
+			return
+		}
+		if j.Columns != nil {
+			cols = j.Columns
+		}
+		f.Reason = j.Reason
+	}
 	switch v {
 	case KindDiffers:
 		for _, i := range cols {
@@ -378,6 +407,24 @@ func (c *Comparer) sweepKey(ctx context.Context, key int64, now time.Time) {
 	}
 	c.figs.move(statusPending, v)
 	c.publish(ctx, f)
+}
+
+// judge asks the Judge about one differing key.
+func (c *Comparer) judge(ctx context.Context, key int64, k *keyState) (data.Judgement, error) {
+	pair := data.RowPair{Key: strconv.FormatInt(key, 10), Legacy: fromPtrs(k.Legacy.Values), New: fromPtrs(k.New.Values)}
+	js, err := c.cfg.Judge.Judge(ctx, c.cfg.Name, c.cfg.Legacy.Columns, c.cfg.New.Columns, []data.RowPair{pair})
+	if err != nil {
+		return data.Judgement{}, err
+	}
+	if len(js) != 1 {
+		return data.Judgement{}, fmt.Errorf("comparator answered %d judgements for 1 pair", len(js))
+	}
+	for _, i := range js[0].Columns {
+		if i < 0 || i >= len(c.cfg.Legacy.Columns) {
+			return data.Judgement{}, fmt.Errorf("comparator named column %d of %d", i, len(c.cfg.Legacy.Columns))
+		}
+	}
+	return js[0], nil
 }
 
 func value(vals []*string, i int) *string {

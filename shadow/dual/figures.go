@@ -20,6 +20,8 @@ type Finding struct {
 	Kind     string       `json:"kind"`
 	Previous string       `json:"previous,omitempty"`
 	Columns  []ColumnDiff `json:"columns,omitempty"`
+	// Reason is the comparator plugin's explanation of a differs finding.
+	Reason string `json:"reason,omitempty"`
 	// DeletedIn is the side that deleted the key (deleted_on_one_side).
 	DeletedIn string `json:"deleted_in,omitempty"`
 	// PendingSeconds is how long the sides had disagreed when reported.

@@ -101,6 +101,18 @@ func toPtrs(vals []data.Value) []*string {
 	return out
 }
 
+func fromPtrs(vals []*string) []data.Value {
+	out := make([]data.Value, len(vals))
+	for i, v := range vals {
+		if v == nil {
+			out[i] = data.Value{Null: true}
+		} else {
+			out[i] = data.Value{Text: *v}
+		}
+	}
+	return out
+}
+
 func isFinding(status string) bool {
 	switch status {
 	case KindMissingInNew, KindMissingInLegacy, KindDiffers, KindDeletedOneSide:

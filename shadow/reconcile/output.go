@@ -28,6 +28,9 @@ func (r *Result) Text(w io.Writer, name string) error {
 			for _, c := range d.Columns {
 				fmt.Fprintf(w, " %s→%s legacy %s new %s;", c.Legacy, c.New, quote(c.LegacyVal.Null, c.LegacyVal.Text), quote(c.NewVal.Null, c.NewVal.Text))
 			}
+			if d.Reason != "" {
+				fmt.Fprintf(w, " (%s)", d.Reason)
+			}
 			fmt.Fprintln(w)
 		}
 	}
@@ -57,6 +60,7 @@ type jsonDiff struct {
 	Key     int64        `json:"key"`
 	Kind    string       `json:"kind"`
 	Columns []jsonColumn `json:"columns,omitempty"`
+	Reason  string       `json:"reason,omitempty"`
 }
 
 type jsonColumn struct {
@@ -79,7 +83,7 @@ func (r *Result) JSON(w io.Writer, name string) error {
 	out := jsonResult{Name: name, Equal: len(r.Differences) == 0, LegacyRows: r.Stats.LegacyRows,
 		NewRows: r.Stats.NewRows, Differences: []jsonDiff{}}
 	for _, d := range r.Differences {
-		jd := jsonDiff{Key: d.Key, Kind: d.Kind}
+		jd := jsonDiff{Key: d.Key, Kind: d.Kind, Reason: d.Reason}
 		for _, c := range d.Columns {
 			jd.Columns = append(jd.Columns, jsonColumn{Legacy: c.Legacy, New: c.New,
 				LegacyVal: textPtr(c.LegacyVal.Null, c.LegacyVal.Text), NewVal: textPtr(c.NewVal.Null, c.NewVal.Text)})

@@ -37,6 +37,11 @@ type Config struct {
 	// at the same time); the first level cuts the key space into this many
 	// ranges. Default: 4.
 	Parallel int
+	// Name is the comparison's name, for Judge.
+	Name string
+	// Judge, when set, has the last word on keys whose canonical values
+	// differ (the entry's comparator plugin).
+	Judge data.Judge
 }
 
 // Finding kinds.
@@ -52,6 +57,8 @@ type Difference struct {
 	Kind string // MissingInNew, MissingInLegacy or Differs
 	// Columns are the differing column pairs (Differs only), in mapping order.
 	Columns []ColumnDiff
+	// Reason is the comparator plugin's explanation (Differs only).
+	Reason string
 }
 
 // ColumnDiff is one differing column pair with both canonical values
@@ -339,6 +346,12 @@ func (r *run) leaf(ctx context.Context, s span) error {
 	}
 	r.fetched.Add(int64(len(lrows) + len(nrows)))
 	d := DiffRows(r.cfg.Legacy.Table().Columns, r.cfg.New.Table().Columns, lrows, nrows)
+	if r.cfg.Judge != nil {
+		var err error
+		if d, err = r.judge(ctx, d, lrows, nrows); err != nil {
+			return err
+		}
+	}
 	r.mu.Lock()
 	r.diffs = append(r.diffs, d...)
 	r.mu.Unlock()
