@@ -13,7 +13,8 @@
 //     prints one line to stdout: 1|1|tcp|127.0.0.1:PORT|grpc
 //     (core version | protocol version | network | address | protocol).
 //
-// A plugin that cannot do something answers UNIMPLEMENTED for that service.
+// A plugin that cannot do something answers UNIMPLEMENTED for that service
+// (gRPC servers do so by themselves for a service never registered).
 // Every call carries a whole batch; ficus times each call out, restarts a
 // plugin that crashes or hangs and retries the batch, so calls must be
 // deterministic: the same batch in gives the same batch out.
@@ -638,6 +639,313 @@ func (x *CompareResponse) GetResults() []*CompareResult {
 	return nil
 }
 
+// Value is one column value in ficus's canonical text (the same for
+// MariaDB/MySQL and PostgreSQL): integers and decimals in plain decimal
+// notation without exponent or trailing zeros ("12.5", "-3"), timestamps as
+// UTC "2006-01-02 15:04:05.000000" (always six fractional digits), dates as
+// "2006-01-02", booleans as "1" or "0", JSON without spaces and with sorted
+// object keys, anything else as the database's text. Legacy values have the entry's rules applied (scale, then
+// map).
+type Value struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// True for SQL NULL; text is then empty. An empty string is null=false,
+	// text="".
+	Null          bool   `protobuf:"varint,1,opt,name=null,proto3" json:"null,omitempty"`
+	Text          string `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Value) Reset() {
+	*x = Value{}
+	mi := &file_plugin_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Value) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Value) ProtoMessage() {}
+
+func (x *Value) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Value.ProtoReflect.Descriptor instead.
+func (*Value) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Value) GetNull() bool {
+	if x != nil {
+		return x.Null
+	}
+	return false
+}
+
+func (x *Value) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+// RowPair is one key's two rows, whose values pair up by position with
+// CompareRowsRequest's legacy_columns and new_columns.
+type RowPair struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key column's canonical value (an integer, as text).
+	Key           string   `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Legacy        []*Value `protobuf:"bytes,2,rep,name=legacy,proto3" json:"legacy,omitempty"`
+	New           []*Value `protobuf:"bytes,3,rep,name=new,proto3" json:"new,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RowPair) Reset() {
+	*x = RowPair{}
+	mi := &file_plugin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RowPair) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RowPair) ProtoMessage() {}
+
+func (x *RowPair) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RowPair.ProtoReflect.Descriptor instead.
+func (*RowPair) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RowPair) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *RowPair) GetLegacy() []*Value {
+	if x != nil {
+		return x.Legacy
+	}
+	return nil
+}
+
+func (x *RowPair) GetNew() []*Value {
+	if x != nil {
+		return x.New
+	}
+	return nil
+}
+
+type CompareRowsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The compare_data entry's name. One plugin may serve several entries.
+	Comparison string `protobuf:"bytes,1,opt,name=comparison,proto3" json:"comparison,omitempty"`
+	// The compared columns in the configured mapping's order: legacy_columns[i]
+	// is compared with new_columns[i]. Only mapped columns are sent.
+	LegacyColumns []string `protobuf:"bytes,2,rep,name=legacy_columns,json=legacyColumns,proto3" json:"legacy_columns,omitempty"`
+	NewColumns    []string `protobuf:"bytes,3,rep,name=new_columns,json=newColumns,proto3" json:"new_columns,omitempty"`
+	// Keys whose rows differ after ficus's own comparison. Empty only for the
+	// start-up probe.
+	Pairs         []*RowPair `protobuf:"bytes,4,rep,name=pairs,proto3" json:"pairs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompareRowsRequest) Reset() {
+	*x = CompareRowsRequest{}
+	mi := &file_plugin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompareRowsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompareRowsRequest) ProtoMessage() {}
+
+func (x *CompareRowsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompareRowsRequest.ProtoReflect.Descriptor instead.
+func (*CompareRowsRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *CompareRowsRequest) GetComparison() string {
+	if x != nil {
+		return x.Comparison
+	}
+	return ""
+}
+
+func (x *CompareRowsRequest) GetLegacyColumns() []string {
+	if x != nil {
+		return x.LegacyColumns
+	}
+	return nil
+}
+
+func (x *CompareRowsRequest) GetNewColumns() []string {
+	if x != nil {
+		return x.NewColumns
+	}
+	return nil
+}
+
+func (x *CompareRowsRequest) GetPairs() []*RowPair {
+	if x != nil {
+		return x.Pairs
+	}
+	return nil
+}
+
+type RowResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// True: the rows are equivalent and the key counts as a match.
+	Equal bool `protobuf:"varint,1,opt,name=equal,proto3" json:"equal,omitempty"`
+	// When not equal: the indexes (into legacy_columns/new_columns) of the
+	// columns that differ, reported with both values. Empty keeps the columns
+	// ficus's own comparison found. An index out of range fails the batch.
+	Columns []uint32 `protobuf:"varint,2,rep,packed,name=columns,proto3" json:"columns,omitempty"`
+	// When not equal: why, in the plugin's words; reported with the finding.
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RowResult) Reset() {
+	*x = RowResult{}
+	mi := &file_plugin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RowResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RowResult) ProtoMessage() {}
+
+func (x *RowResult) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RowResult.ProtoReflect.Descriptor instead.
+func (*RowResult) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RowResult) GetEqual() bool {
+	if x != nil {
+		return x.Equal
+	}
+	return false
+}
+
+func (x *RowResult) GetColumns() []uint32 {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
+}
+
+func (x *RowResult) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type CompareRowsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Exactly one result per pair, in order.
+	Results       []*RowResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompareRowsResponse) Reset() {
+	*x = CompareRowsResponse{}
+	mi := &file_plugin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompareRowsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompareRowsResponse) ProtoMessage() {}
+
+func (x *CompareRowsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompareRowsResponse.ProtoReflect.Descriptor instead.
+func (*CompareRowsResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *CompareRowsResponse) GetResults() []*RowResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
 var File_plugin_proto protoreflect.FileDescriptor
 
 const file_plugin_proto_rawDesc = "" +
@@ -676,7 +984,28 @@ const file_plugin_proto_rawDesc = "" +
 	"\averdict\x18\x02 \x01(\x0e2\x18.ficus.plugin.v1.VerdictR\averdict\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\"K\n" +
 	"\x0fCompareResponse\x128\n" +
-	"\aresults\x18\x01 \x03(\v2\x1e.ficus.plugin.v1.CompareResultR\aresults*E\n" +
+	"\aresults\x18\x01 \x03(\v2\x1e.ficus.plugin.v1.CompareResultR\aresults\"/\n" +
+	"\x05Value\x12\x12\n" +
+	"\x04null\x18\x01 \x01(\bR\x04null\x12\x12\n" +
+	"\x04text\x18\x02 \x01(\tR\x04text\"u\n" +
+	"\aRowPair\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
+	"\x06legacy\x18\x02 \x03(\v2\x16.ficus.plugin.v1.ValueR\x06legacy\x12(\n" +
+	"\x03new\x18\x03 \x03(\v2\x16.ficus.plugin.v1.ValueR\x03new\"\xac\x01\n" +
+	"\x12CompareRowsRequest\x12\x1e\n" +
+	"\n" +
+	"comparison\x18\x01 \x01(\tR\n" +
+	"comparison\x12%\n" +
+	"\x0elegacy_columns\x18\x02 \x03(\tR\rlegacyColumns\x12\x1f\n" +
+	"\vnew_columns\x18\x03 \x03(\tR\n" +
+	"newColumns\x12.\n" +
+	"\x05pairs\x18\x04 \x03(\v2\x18.ficus.plugin.v1.RowPairR\x05pairs\"S\n" +
+	"\tRowResult\x12\x14\n" +
+	"\x05equal\x18\x01 \x01(\bR\x05equal\x12\x18\n" +
+	"\acolumns\x18\x02 \x03(\rR\acolumns\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"K\n" +
+	"\x13CompareRowsResponse\x124\n" +
+	"\aresults\x18\x01 \x03(\v2\x1a.ficus.plugin.v1.RowResultR\aresults*E\n" +
 	"\aVerdict\x12\x10\n" +
 	"\fVERDICT_DIFF\x10\x00\x12\x11\n" +
 	"\rVERDICT_EQUAL\x10\x01\x12\x15\n" +
@@ -685,7 +1014,9 @@ const file_plugin_proto_rawDesc = "" +
 	"\tTransform\x12!.ficus.plugin.v1.TransformRequest\x1a\".ficus.plugin.v1.TransformResponse2Z\n" +
 	"\n" +
 	"Comparator\x12L\n" +
-	"\aCompare\x12\x1f.ficus.plugin.v1.CompareRequest\x1a .ficus.plugin.v1.CompareResponseB7Z5github.com/ficus-migrate/ficus/plugins/proto;pluginpbb\x06proto3"
+	"\aCompare\x12\x1f.ficus.plugin.v1.CompareRequest\x1a .ficus.plugin.v1.CompareResponse2i\n" +
+	"\rRowComparator\x12X\n" +
+	"\vCompareRows\x12#.ficus.plugin.v1.CompareRowsRequest\x1a$.ficus.plugin.v1.CompareRowsResponseB7Z5github.com/ficus-migrate/ficus/plugins/proto;pluginpbb\x06proto3"
 
 var (
 	file_plugin_proto_rawDescOnce sync.Once
@@ -700,18 +1031,23 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_plugin_proto_goTypes = []any{
-	(Verdict)(0),              // 0: ficus.plugin.v1.Verdict
-	(*Event)(nil),             // 1: ficus.plugin.v1.Event
-	(*TransformRequest)(nil),  // 2: ficus.plugin.v1.TransformRequest
-	(*TransformResponse)(nil), // 3: ficus.plugin.v1.TransformResponse
-	(*Header)(nil),            // 4: ficus.plugin.v1.Header
-	(*Answer)(nil),            // 5: ficus.plugin.v1.Answer
-	(*Pair)(nil),              // 6: ficus.plugin.v1.Pair
-	(*CompareRequest)(nil),    // 7: ficus.plugin.v1.CompareRequest
-	(*CompareResult)(nil),     // 8: ficus.plugin.v1.CompareResult
-	(*CompareResponse)(nil),   // 9: ficus.plugin.v1.CompareResponse
+	(Verdict)(0),                // 0: ficus.plugin.v1.Verdict
+	(*Event)(nil),               // 1: ficus.plugin.v1.Event
+	(*TransformRequest)(nil),    // 2: ficus.plugin.v1.TransformRequest
+	(*TransformResponse)(nil),   // 3: ficus.plugin.v1.TransformResponse
+	(*Header)(nil),              // 4: ficus.plugin.v1.Header
+	(*Answer)(nil),              // 5: ficus.plugin.v1.Answer
+	(*Pair)(nil),                // 6: ficus.plugin.v1.Pair
+	(*CompareRequest)(nil),      // 7: ficus.plugin.v1.CompareRequest
+	(*CompareResult)(nil),       // 8: ficus.plugin.v1.CompareResult
+	(*CompareResponse)(nil),     // 9: ficus.plugin.v1.CompareResponse
+	(*Value)(nil),               // 10: ficus.plugin.v1.Value
+	(*RowPair)(nil),             // 11: ficus.plugin.v1.RowPair
+	(*CompareRowsRequest)(nil),  // 12: ficus.plugin.v1.CompareRowsRequest
+	(*RowResult)(nil),           // 13: ficus.plugin.v1.RowResult
+	(*CompareRowsResponse)(nil), // 14: ficus.plugin.v1.CompareRowsResponse
 }
 var file_plugin_proto_depIdxs = []int32{
 	1,  // 0: ficus.plugin.v1.TransformRequest.events:type_name -> ficus.plugin.v1.Event
@@ -723,15 +1059,21 @@ var file_plugin_proto_depIdxs = []int32{
 	6,  // 6: ficus.plugin.v1.CompareResult.pair:type_name -> ficus.plugin.v1.Pair
 	0,  // 7: ficus.plugin.v1.CompareResult.verdict:type_name -> ficus.plugin.v1.Verdict
 	8,  // 8: ficus.plugin.v1.CompareResponse.results:type_name -> ficus.plugin.v1.CompareResult
-	2,  // 9: ficus.plugin.v1.Transformer.Transform:input_type -> ficus.plugin.v1.TransformRequest
-	7,  // 10: ficus.plugin.v1.Comparator.Compare:input_type -> ficus.plugin.v1.CompareRequest
-	3,  // 11: ficus.plugin.v1.Transformer.Transform:output_type -> ficus.plugin.v1.TransformResponse
-	9,  // 12: ficus.plugin.v1.Comparator.Compare:output_type -> ficus.plugin.v1.CompareResponse
-	11, // [11:13] is the sub-list for method output_type
-	9,  // [9:11] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	10, // 9: ficus.plugin.v1.RowPair.legacy:type_name -> ficus.plugin.v1.Value
+	10, // 10: ficus.plugin.v1.RowPair.new:type_name -> ficus.plugin.v1.Value
+	11, // 11: ficus.plugin.v1.CompareRowsRequest.pairs:type_name -> ficus.plugin.v1.RowPair
+	13, // 12: ficus.plugin.v1.CompareRowsResponse.results:type_name -> ficus.plugin.v1.RowResult
+	2,  // 13: ficus.plugin.v1.Transformer.Transform:input_type -> ficus.plugin.v1.TransformRequest
+	7,  // 14: ficus.plugin.v1.Comparator.Compare:input_type -> ficus.plugin.v1.CompareRequest
+	12, // 15: ficus.plugin.v1.RowComparator.CompareRows:input_type -> ficus.plugin.v1.CompareRowsRequest
+	3,  // 16: ficus.plugin.v1.Transformer.Transform:output_type -> ficus.plugin.v1.TransformResponse
+	9,  // 17: ficus.plugin.v1.Comparator.Compare:output_type -> ficus.plugin.v1.CompareResponse
+	14, // 18: ficus.plugin.v1.RowComparator.CompareRows:output_type -> ficus.plugin.v1.CompareRowsResponse
+	16, // [16:19] is the sub-list for method output_type
+	13, // [13:16] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -745,9 +1087,9 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   14,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_plugin_proto_goTypes,
 		DependencyIndexes: file_plugin_proto_depIdxs,

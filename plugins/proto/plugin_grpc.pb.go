@@ -13,7 +13,8 @@
 //     prints one line to stdout: 1|1|tcp|127.0.0.1:PORT|grpc
 //     (core version | protocol version | network | address | protocol).
 //
-// A plugin that cannot do something answers UNIMPLEMENTED for that service.
+// A plugin that cannot do something answers UNIMPLEMENTED for that service
+// (gRPC servers do so by themselves for a service never registered).
 // Every call carries a whole batch; ficus times each call out, restarts a
 // plugin that crashes or hangs and retries the batch, so calls must be
 // deterministic: the same batch in gives the same batch out.
@@ -248,6 +249,132 @@ var Comparator_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Compare",
 			Handler:    _Comparator_Compare_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "plugin.proto",
+}
+
+const (
+	RowComparator_CompareRows_FullMethodName = "/ficus.plugin.v1.RowComparator/CompareRows"
+)
+
+// RowComparatorClient is the client API for RowComparator service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// RowComparator judges rows of a compare_data entry (its optional plugin:)
+// that ficus's own comparison found different, for what rules cannot say:
+// a tolerance, a relation between values rather than a map, a check across
+// columns. ficus asks only about keys whose canonical values still differ
+// after the rules, so equal data never reaches the plugin; the answer is
+// final for those rows (equal, or different for the plugin's reason).
+//
+// At start, before any real batch, ficus calls CompareRows with no pairs
+// to learn that the plugin serves this service: answer an empty response.
+// A plugin that does not serve it answers UNIMPLEMENTED, and ficus refuses
+// to start, naming the compare_data entry and the plugin.
+type RowComparatorClient interface {
+	CompareRows(ctx context.Context, in *CompareRowsRequest, opts ...grpc.CallOption) (*CompareRowsResponse, error)
+}
+
+type rowComparatorClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewRowComparatorClient(cc grpc.ClientConnInterface) RowComparatorClient {
+	return &rowComparatorClient{cc}
+}
+
+func (c *rowComparatorClient) CompareRows(ctx context.Context, in *CompareRowsRequest, opts ...grpc.CallOption) (*CompareRowsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CompareRowsResponse)
+	err := c.cc.Invoke(ctx, RowComparator_CompareRows_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RowComparatorServer is the server API for RowComparator service.
+// All implementations must embed UnimplementedRowComparatorServer
+// for forward compatibility.
+//
+// RowComparator judges rows of a compare_data entry (its optional plugin:)
+// that ficus's own comparison found different, for what rules cannot say:
+// a tolerance, a relation between values rather than a map, a check across
+// columns. ficus asks only about keys whose canonical values still differ
+// after the rules, so equal data never reaches the plugin; the answer is
+// final for those rows (equal, or different for the plugin's reason).
+//
+// At start, before any real batch, ficus calls CompareRows with no pairs
+// to learn that the plugin serves this service: answer an empty response.
+// A plugin that does not serve it answers UNIMPLEMENTED, and ficus refuses
+// to start, naming the compare_data entry and the plugin.
+type RowComparatorServer interface {
+	CompareRows(context.Context, *CompareRowsRequest) (*CompareRowsResponse, error)
+	mustEmbedUnimplementedRowComparatorServer()
+}
+
+// UnimplementedRowComparatorServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedRowComparatorServer struct{}
+
+func (UnimplementedRowComparatorServer) CompareRows(context.Context, *CompareRowsRequest) (*CompareRowsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CompareRows not implemented")
+}
+func (UnimplementedRowComparatorServer) mustEmbedUnimplementedRowComparatorServer() {}
+func (UnimplementedRowComparatorServer) testEmbeddedByValue()                       {}
+
+// UnsafeRowComparatorServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to RowComparatorServer will
+// result in compilation errors.
+type UnsafeRowComparatorServer interface {
+	mustEmbedUnimplementedRowComparatorServer()
+}
+
+func RegisterRowComparatorServer(s grpc.ServiceRegistrar, srv RowComparatorServer) {
+	// If the following call panics, it indicates UnimplementedRowComparatorServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&RowComparator_ServiceDesc, srv)
+}
+
+func _RowComparator_CompareRows_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CompareRowsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RowComparatorServer).CompareRows(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RowComparator_CompareRows_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RowComparatorServer).CompareRows(ctx, req.(*CompareRowsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// RowComparator_ServiceDesc is the grpc.ServiceDesc for RowComparator service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var RowComparator_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "ficus.plugin.v1.RowComparator",
+	HandlerType: (*RowComparatorServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "CompareRows",
+			Handler:    _RowComparator_CompareRows_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
