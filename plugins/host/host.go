@@ -82,10 +82,15 @@ type instance struct {
 	client *plugin.Client
 	tr     *wire.TransformerClient
 	cmp    *wire.ComparatorClient
+	rows   *wire.RowComparatorClient
 }
 
 // ErrFailed wraps the error of a plugin that failed for good.
 var ErrFailed = errors.New("plugin failed")
+
+// ErrUnimplemented is wrapped by the error of a call to a service the
+// plugin does not serve.
+var ErrUnimplemented = wire.ErrUnimplemented
 
 // New checks cfg; it does not start the process (Start does).
 func New(cfg Config) (*Plugin, error) {
@@ -149,37 +154,6 @@ func (p *Plugin) Close() {
 		inst.client.Kill()
 	}
 	p.met.up.Set(0)
-}
-
-// Transformer returns the plugin's Transformer; calls go through the
-// supervisor (timeout, restart, retry).
-func (p *Plugin) Transformer() wire.Transformer { return supervisedTransformer{p} }
-
-// Comparator returns the plugin's Comparator, supervised likewise.
-func (p *Plugin) Comparator() wire.Comparator { return supervisedComparator{p} }
-
-type supervisedTransformer struct{ p *Plugin }
-
-func (s supervisedTransformer) Transform(ctx context.Context, source string, batch []wire.Event) ([]wire.Event, error) {
-	var out []wire.Event
-	err := s.p.call(ctx, "transform", func(ctx context.Context, in *instance) error {
-		var err error
-		out, err = in.tr.Transform(ctx, source, batch)
-		return err
-	})
-	return out, err
-}
-
-type supervisedComparator struct{ p *Plugin }
-
-func (s supervisedComparator) Compare(ctx context.Context, pairs []wire.Pair) ([]wire.Result, error) {
-	var out []wire.Result
-	err := s.p.call(ctx, "compare", func(ctx context.Context, in *instance) error {
-		var err error
-		out, err = in.cmp.Compare(ctx, pairs)
-		return err
-	})
-	return out, err
 }
 
 // call runs fn against a live instance, restarting and retrying until it
@@ -317,7 +291,7 @@ func (p *Plugin) launch() (*instance, error) {
 	stderr := &lineLogger{log: p.log}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake(wire.ProtocolVersion),
-		VersionedPlugins: map[int]plugin.PluginSet{wire.ProtocolVersion: wire.Set(nil, nil)},
+		VersionedPlugins: map[int]plugin.PluginSet{wire.ProtocolVersion: wire.Set(wire.Impls{})},
 		Cmd:              cmd,
 		SkipHostEnv:      true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
@@ -343,7 +317,8 @@ func (p *Plugin) launch() (*instance, error) {
 		return nil, fmt.Errorf("plugin %s: start %s: %w", p.cfg.Name, p.cfg.Path, err)
 	}
 	inst := &instance{client: client}
-	for kind, dst := range map[string]any{wire.KindTransformer: &inst.tr, wire.KindComparator: &inst.cmp} {
+	for kind, dst := range map[string]any{wire.KindTransformer: &inst.tr, wire.KindComparator: &inst.cmp,
+		wire.KindRowComparator: &inst.rows} {
 		raw, err := rpc.Dispense(kind)
 		if err != nil {
 			client.Kill()
@@ -354,6 +329,8 @@ func (p *Plugin) launch() (*instance, error) {
 			*d = raw.(*wire.TransformerClient)
 		case **wire.ComparatorClient:
 			*d = raw.(*wire.ComparatorClient)
+		case **wire.RowComparatorClient:
+			*d = raw.(*wire.RowComparatorClient)
 		}
 	}
 	p.met.starts.Inc()

@@ -11,6 +11,10 @@ type Metrics struct {
 	up, failed                 *prometheus.GaugeVec
 	starts, restarts, failures *prometheus.CounterVec
 	duration                   *prometheus.HistogramVec
+	// Row comparison batching (see Judge).
+	rowBatch     *prometheus.HistogramVec
+	rowQueued    *prometheus.GaugeVec
+	rowQueueFull *prometheus.CounterVec
 }
 
 // NewMetrics registers the plugin metrics with reg.
@@ -29,8 +33,17 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ficus_plugin_call_seconds",
 			Help:    "Duration of one plugin call (one batch).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}, []string{"plugin"}),
+		rowBatch: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ficus_plugin_row_batch_pairs",
+			Help:    "Row pairs per row comparison call (concurrent questions share a call).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10)}, []string{"plugin"}),
+		rowQueued: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ficus_plugin_row_queue_pairs",
+			Help: "Row pairs waiting for a row comparison call."}, []string{"plugin"}),
+		rowQueueFull: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ficus_plugin_row_queue_full_total",
+			Help: "Row comparison questions refused because the queue was full (the plugin is slower than the differences come)."},
+			[]string{"plugin"}),
 	}
-	for _, c := range []prometheus.Collector{m.up, m.failed, m.starts, m.restarts, m.failures, m.duration} {
+	for _, c := range []prometheus.Collector{m.up, m.failed, m.starts, m.restarts, m.failures, m.duration,
+		m.rowBatch, m.rowQueued, m.rowQueueFull} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register plugin metrics: %w", err)
 		}
@@ -42,6 +55,9 @@ type metricsFor struct {
 	up, failed                 prometheus.Gauge
 	starts, restarts, failures prometheus.Counter
 	duration                   prometheus.Observer
+	rowBatch                   prometheus.Observer
+	rowQueued                  prometheus.Gauge
+	rowQueueFull               prometheus.Counter
 }
 
 // forPlugin returns the children for one plugin; a nil Metrics gives
@@ -54,6 +70,8 @@ func (m *Metrics) forPlugin(name string) metricsFor {
 		up: m.up.WithLabelValues(name), failed: m.failed.WithLabelValues(name),
 		starts: m.starts.WithLabelValues(name), restarts: m.restarts.WithLabelValues(name),
 		failures: m.failures.WithLabelValues(name), duration: m.duration.WithLabelValues(name),
+		rowBatch: m.rowBatch.WithLabelValues(name), rowQueued: m.rowQueued.WithLabelValues(name),
+		rowQueueFull: m.rowQueueFull.WithLabelValues(name),
 	}
 }
 

@@ -6,6 +6,11 @@
 //		sdk.Serve(sdk.Plugins{Transformer: mapper{}})
 //	}
 //
+// A plugin implements any of three interfaces: Transformer (capture
+// transforms), Comparator (HTTP answers of shadowed routes) and
+// RowComparator (rows of a compare_data entry; RowComparatorFunc turns a
+// function into one).
+//
 // ficus runs the executable as a child process, sends it whole batches and
 // supervises it: a call that fails, crashes the process or exceeds its
 // timeout is retried (after a restart), so implementations must be
@@ -13,6 +18,7 @@
 package sdk
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -40,7 +46,25 @@ type (
 	Verdict = wire.Verdict
 	// Comparator normalizes or judges batches of answer pairs.
 	Comparator = wire.Comparator
+	// Value is one canonical column value (Null for SQL NULL).
+	Value = wire.Value
+	// RowPair is one key whose rows ficus found different.
+	RowPair = wire.RowPair
+	// Judgement is a row comparator's answer for one RowPair.
+	Judgement = wire.Judgement
+	// RowComparator judges batches of differing rows of compare_data
+	// entries.
+	RowComparator = wire.RowComparator
 )
+
+// RowComparatorFunc is a function serving as a RowComparator.
+type RowComparatorFunc func(ctx context.Context, comparison string, legacyColumns, newColumns []string, pairs []RowPair) ([]Judgement, error)
+
+// CompareRows calls f.
+func (f RowComparatorFunc) CompareRows(ctx context.Context, comparison string, legacyColumns, newColumns []string,
+	pairs []RowPair) ([]Judgement, error) {
+	return f(ctx, comparison, legacyColumns, newColumns, pairs)
+}
 
 // Verdicts.
 const (
@@ -52,17 +76,25 @@ const (
 // ProtocolVersion is the plugin protocol version this SDK speaks.
 const ProtocolVersion = wire.ProtocolVersion
 
-// Plugins lists what a plugin implements; leave the others nil.
+// Plugins lists what a plugin implements; leave the others nil (ficus
+// then gets UNIMPLEMENTED for them, and refuses at start a configuration
+// that needs them).
 type Plugins struct {
+	// Transformer serves capture.sources[].transforms.
 	Transformer Transformer
-	Comparator  Comparator
+	// Comparator serves proxy.routes[].compare.plugin.
+	Comparator Comparator
+	// RowComparator serves compare_data[].plugin. It is asked only about
+	// keys whose canonical values differ after the entry's rules, never
+	// with an empty batch.
+	RowComparator RowComparator
 }
 
 // Serve serves p to ficus and returns when ficus stops the plugin. Run by
 // hand (without ficus), it prints a short explanation and exits 1.
 func Serve(p Plugins) {
-	if p.Transformer == nil && p.Comparator == nil {
-		fmt.Fprintln(os.Stderr, "ficus plugin: sdk.Serve needs a Transformer or a Comparator")
+	if p.Transformer == nil && p.Comparator == nil && p.RowComparator == nil {
+		fmt.Fprintln(os.Stderr, "ficus plugin: sdk.Serve needs a Transformer, a Comparator or a RowComparator")
 		os.Exit(1)
 	}
 	if os.Getenv("GOGC") == "" {
@@ -74,7 +106,7 @@ func Serve(p Plugins) {
 	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: wire.Handshake(wire.ProtocolVersion),
-		Plugins:         wire.Set(p.Transformer, p.Comparator),
+		Plugins:         wire.Set(wire.Impls{Transformer: p.Transformer, Comparator: p.Comparator, RowComparator: p.RowComparator}),
 		GRPCServer:      wire.NewServer,
 	})
 }

@@ -1,5 +1,6 @@
-// Command order-mapper is an example ficus transform plugin: it maps the
-// legacy orders table to the shape the new service expects.
+// Command order-mapper is an example ficus plugin for an orders migration.
+// As a transform it maps the legacy orders table to the shape the new
+// service expects:
 //
 //   - total_cents (integer cents) becomes total, a decimal string "12.34";
 //   - status codes become words: N new, P paid, S shipped, C cancelled;
@@ -8,6 +9,9 @@
 //
 // With MAPPER_MODE=strict an unknown status code fails the batch (ficus then
 // stops the source visibly); otherwise the code is kept as it is.
+//
+// As a row comparator (compare_data[].plugin) it accepts rounding of totals
+// and the new service's finer statuses; see rows.
 package main
 
 import (
@@ -91,5 +95,13 @@ func mustJSON(v string) json.RawMessage {
 }
 
 func main() {
-	sdk.Serve(sdk.Plugins{Transformer: mapper{strict: os.Getenv("MAPPER_MODE") == "strict"}})
+	tolerance, err := parseTolerance(os.Getenv("MAPPER_TOLERANCE"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "order-mapper:", err)
+		os.Exit(1)
+	}
+	sdk.Serve(sdk.Plugins{
+		Transformer:   mapper{strict: os.Getenv("MAPPER_MODE") == "strict"},
+		RowComparator: rows{tolerance: tolerance},
+	})
 }

@@ -22,8 +22,9 @@ const ProtocolVersion = 1
 
 // Plugin kinds, the keys of the go-plugin plugin set.
 const (
-	KindTransformer = "transformer"
-	KindComparator  = "comparator"
+	KindTransformer   = "transformer"
+	KindComparator    = "comparator"
+	KindRowComparator = "row_comparator"
 )
 
 // Handshake is the go-plugin handshake. The cookie only guards against a
@@ -36,13 +37,22 @@ func Handshake(version uint) plugin.HandshakeConfig {
 	}
 }
 
-// Set is the go-plugin plugin set. On the plugin side T and C are the
-// author's implementations (nil when not provided); on the host side both are
-// nil and only GRPCClient is used.
-func Set(t Transformer, c Comparator) plugin.PluginSet {
+// Impls are what a plugin implements; nil for what it does not.
+type Impls struct {
+	Transformer   Transformer
+	Comparator    Comparator
+	RowComparator RowComparator
+}
+
+// Set is the go-plugin plugin set. On the plugin side impls are the
+// author's implementations (only those are registered, so the others answer
+// UNIMPLEMENTED); on the host side impls is empty and only GRPCClient is
+// used.
+func Set(impls Impls) plugin.PluginSet {
 	return plugin.PluginSet{
-		KindTransformer: &transformerPlugin{impl: t},
-		KindComparator:  &comparatorPlugin{impl: c},
+		KindTransformer:   &transformerPlugin{impl: impls.Transformer},
+		KindComparator:    &comparatorPlugin{impl: impls.Comparator},
+		KindRowComparator: &rowComparatorPlugin{impl: impls.RowComparator},
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"github.com/ficus-migrate/ficus/shadow/data"
 )
 
 // Event is one captured change event as it will be published to JetStream.
@@ -94,4 +96,27 @@ type Result struct {
 // diff. It returns exactly one result per pair, in order.
 type Comparator interface {
 	Compare(ctx context.Context, pairs []Pair) ([]Result, error)
+}
+
+// The row comparison types are package data's own, so that a plugin gets
+// exactly what the host's comparison holds: see data.RowPair and
+// data.Judgement.
+type (
+	// Value is one canonical column value; Null distinguishes SQL NULL from
+	// the empty string.
+	Value = data.Value
+	// RowPair is one differing key with both rows' compared values.
+	RowPair = data.RowPair
+	// Judgement is the answer for one RowPair.
+	Judgement = data.Judgement
+)
+
+// RowComparator judges rows of a compare_data entry that ficus's own
+// comparison (canonical values, rules applied) found different: it is asked
+// only about such keys, in batches. It returns exactly one Judgement per
+// pair, in order, and must be deterministic (a batch is retried after a
+// crash or a timeout). comparison is the compare_data name; legacyColumns
+// and newColumns name the values' columns, pairing up by position.
+type RowComparator interface {
+	CompareRows(ctx context.Context, comparison string, legacyColumns, newColumns []string, pairs []RowPair) ([]Judgement, error)
 }
