@@ -362,8 +362,11 @@ func (p *Plugin) checkSum() error {
 // stop kills inst (if still current) so the next call starts a fresh one. A
 // hung process gets SIGKILL right away: a graceful stop would wait for it.
 func (p *Plugin) stop(inst *instance) {
+	// Calls that failed together on one process stop it once: only the
+	// first counts a restart.
 	p.mu.Lock()
-	if p.inst == inst {
+	current := p.inst == inst
+	if current {
 		p.inst = nil
 		p.met.up.Set(0)
 	}
@@ -374,7 +377,9 @@ func (p *Plugin) stop(inst *instance) {
 		}
 	}
 	inst.client.Kill()
-	p.met.restarts.Inc()
+	if current {
+		p.met.restarts.Inc()
+	}
 }
 
 func (p *Plugin) succeeded() {
