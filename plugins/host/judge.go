@@ -120,6 +120,9 @@ func (j *Judge) Judge(ctx context.Context, comparison string, legacyColumns, new
 		group: comparison + "\x00" + strings.Join(legacyColumns, "\x00") + "\x01" + strings.Join(newColumns, "\x00")}
 	j.mu.Lock()
 	if j.queued+len(pairs) > j.cfg.MaxQueue {
+		j.dropGone()
+	}
+	if j.queued+len(pairs) > j.cfg.MaxQueue {
 		n := j.queued
 		j.mu.Unlock()
 		j.p.met.rowQueueFull.Inc()
@@ -230,6 +233,22 @@ func (j *Judge) take() []*question {
 	clear(j.queue[len(rest):])
 	j.queue = rest
 	return batch
+}
+
+// dropGone removes the questions whose callers have gone, so that they do
+// not hold the room of a full queue while a call hangs. j.mu is held.
+func (j *Judge) dropGone() {
+	rest := j.queue[:0]
+	for _, q := range j.queue {
+		if q.ctx.Err() != nil {
+			j.queued -= len(q.pairs)
+		} else {
+			rest = append(rest, q)
+		}
+	}
+	clear(j.queue[len(rest):])
+	j.queue = rest
+	j.p.met.rowQueued.Set(float64(j.queued))
 }
 
 // send makes one call for batch and fans the answers out. The call runs
