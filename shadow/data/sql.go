@@ -129,31 +129,109 @@ func mapExpr(e Engine, expr string, m map[string]string) string {
 }
 
 // Row text separators: the unit separator between values, the record
-// separator for NULL. Control characters do not occur in the data worth
-// comparing; a value that contains them could in theory make two different
-// rows share a row text (the price of evaluating each value only once).
+// separator for NULL, the group separator between rows. Control characters
+// do not occur in the data worth comparing; a value that contains them
+// could in theory make two different rows share a row text (the price of
+// evaluating each value only once).
 const (
 	sepValue = "\x1f"
 	sepNull  = "\x1e"
+	sepRow   = "\x1d"
 )
 
-// RowHashExpr combines the key and the per-column canonical expressions
-// into one row text and hashes it to a non-negative 60-bit integer (15 hex
-// digits of MD5), which both engines sum exactly. The key is part of the
-// hash so that two rows which swapped their values still differ. NULL is
-// written as a control character, so NULL and the empty text differ.
-// MariaDB hashes the text as utf8mb4 (a latin1 column would otherwise hash
-// other bytes than PostgreSQL's UTF-8).
-func RowHashExpr(e Engine, key string, cols []string) string {
+// Column is what the database says of a column, beyond its kind.
+type Column struct {
+	// DataType is information_schema's data_type.
+	DataType string
+	// Nullable is information_schema's is_nullable.
+	Nullable bool
+	// Scale is information_schema's numeric_scale, -1 when it has none.
+	Scale int
+}
+
+// HashExpr is like SQLExpr but only for hashing (the row text of
+// reconcile's checksums), where a cheaper expression gives the same text
+// for the column's own type: no cast for text and integers, and on
+// MariaDB no DECIMAL(65,30) round trip for a DECIMAL with a scale (its
+// text always has a point, so trailing zeros can be trimmed directly).
+// Rows are fetched with SQLExpr; both give the same canonical text.
+func HashExpr(e Engine, k Kind, col string, r Rule, c Column) (string, bool) {
+	k = r.Kind(k)
+	own := KindOf(e, c.DataType)
+	var expr string
+	switch {
+	case (k == KindText || k == KindInteger) && own == k:
+		expr = col
+		if e == Postgres {
+			expr = col + "::text"
+		}
+	case k == KindDecimal && own == KindDecimal && e == MySQL && c.Scale > 0 && validScale(r.Scale):
+		v := col
+		if r.Scale != "" {
+			v = "(" + col + " * " + r.Scale + ")"
+		}
+		expr = "TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM " + v + "))"
+	case k == KindDecimal && own == KindInteger && e == Postgres && r.Scale == "":
+		expr = col + "::text"
+	default:
+		return SQLExpr(e, k, col, r)
+	}
+	return mapExpr(e, expr, r.Map), true
+}
+
+func validScale(s string) bool {
+	if s == "" {
+		return true
+	}
+	_, err := ParseDecimal(s)
+	return err == nil
+}
+
+// RowTextExpr joins the key and the per-column canonical expressions into
+// one row text. The key is part of it so that two rows which swapped their
+// values still differ. NULL is written as a control character, so NULL and
+// the empty text differ (CONCAT_WS skips NULLs: a column that cannot be
+// NULL needs no COALESCE). MariaDB's text is utf8mb4 (a latin1 column
+// would otherwise hash other bytes than PostgreSQL's UTF-8).
+func RowTextExpr(e Engine, key string, cols []string, nullable []bool) string {
 	parts := []string{textExpr(e, key)}
-	for _, c := range cols {
-		parts = append(parts, "COALESCE("+c+", '"+sepNull+"')")
+	for i, c := range cols {
+		if nullable == nil || nullable[i] {
+			c = "COALESCE(" + c + ", '" + sepNull + "')"
+		}
+		parts = append(parts, c)
+	}
+	row := "CONCAT_WS('" + sepValue + "', " + strings.Join(parts, ", ") + ")"
+	if e == MySQL {
+		return "CONVERT(" + row + " USING utf8mb4)"
+	}
+	return row
+}
+
+// RowHashExpr hashes a row text (RowTextExpr) to a non-negative 60-bit
+// integer (15 hex digits of MD5), which both engines sum exactly: the
+// checksum of ranges whose rows are summed one by one.
+func RowHashExpr(e Engine, rowText string) string {
+	if e == MySQL {
+		// CAST AS UNSIGNED is cheaper than AS DECIMAL; SUM of it is exact.
+		return "CAST(CONV(SUBSTRING(MD5(" + rowText + "), 1, 15), 16, 10) AS UNSIGNED)"
+	}
+	return "('x' || substr(md5(" + rowText + "), 1, 15))::bit(60)::bigint"
+}
+
+// DigestExpr is an aggregate: the MD5 of a group's row texts in key order,
+// joined by a control character. One MD5 over a long text costs far less
+// than one per row and its hex parsing, but the group's text is built in
+// memory, so groups must stay small (and MariaDB's group_concat_max_len
+// must hold them). key orders the rows where the scan may not (empty:
+// the caller's scan is already in key order).
+func DigestExpr(e Engine, rowText, orderBy string) string {
+	order := ""
+	if orderBy != "" {
+		order = " ORDER BY " + orderBy
 	}
 	if e == MySQL {
-		row := "CONVERT(CONCAT_WS('" + sepValue + "', " + strings.Join(parts, ", ") + ") USING utf8mb4)"
-		// CAST AS UNSIGNED is cheaper than AS DECIMAL; SUM of it is exact.
-		return "CAST(CONV(SUBSTRING(MD5(" + row + "), 1, 15), 16, 10) AS UNSIGNED)"
+		return "MD5(GROUP_CONCAT(" + rowText + order + " SEPARATOR '" + sepRow + "'))"
 	}
-	row := strings.Join(parts, " || '"+sepValue+"' || ")
-	return "('x' || lpad(substr(md5(" + row + "), 1, 15), 16, '0'))::bit(64)::bigint"
+	return "md5(string_agg(" + rowText + ", '" + sepRow + "'" + order + "))"
 }

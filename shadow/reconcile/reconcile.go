@@ -37,6 +37,11 @@ type Config struct {
 	// at the same time); the first level cuts the key space into this many
 	// ranges. Default: 4.
 	Parallel int
+	// BucketRows is about how many rows a first-level bucket should hold
+	// (by the databases' row estimates): a bigger table gets more
+	// first-level ranges, so that a bucket's text stays small enough to
+	// digest in memory. Default: 20,000.
+	BucketRows int64
 	// Name is the comparison's name, for Judge.
 	Name string
 	// Judge, when set, has the last word on keys whose canonical values
@@ -76,6 +81,9 @@ type Stats struct {
 	Checksums int64
 	// Fetched is the number of rows read row by row, both sides together.
 	Fetched int64
+	// RowSums is the number of range scans that summed row hashes because
+	// a bucket's text was too large to digest (see Side.Checksums).
+	RowSums int64
 	// LegacyDBTime and NewDBTime add up how long each side's queries took,
 	// as the client saw them.
 	LegacyDBTime, NewDBTime time.Duration
@@ -105,6 +113,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 4
 	}
+	if cfg.BucketRows <= 0 {
+		cfg.BucketRows = 20_000
+	}
 	lt, nt := cfg.Legacy.Table(), cfg.New.Table()
 	if len(lt.Columns) != len(nt.Columns) {
 		return nil, fmt.Errorf("reconcile: %d legacy columns against %d new columns", len(lt.Columns), len(nt.Columns))
@@ -122,6 +133,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Stats.NewDBTime = time.Duration(r.new.dbTime.Load())
 	res.Stats.Checksums = r.checksums.Load()
 	res.Stats.Fetched = r.fetched.Load()
+	res.Stats.RowSums = r.rowSums.Load()
 	res.Stats.Wall = time.Since(start)
 	return res, nil
 }
@@ -155,6 +167,9 @@ type run struct {
 	new       timed
 	checksums atomic.Int64
 	fetched   atomic.Int64
+	// rowSums counts ranges summed row by row because a bucket was too
+	// large to digest.
+	rowSums atomic.Int64
 
 	mu    sync.Mutex
 	diffs []Difference
@@ -182,9 +197,12 @@ type span struct{ lo, hi int64 }
 func (r *run) compare(ctx context.Context) (*Result, error) {
 	var lb, nb span
 	var lok, nok bool
+	var lest, nest int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) { lb.lo, lb.hi, lok, err = r.cfg.Legacy.Bounds(gctx); return err })
 	g.Go(func() (err error) { nb.lo, nb.hi, nok, err = r.cfg.New.Bounds(gctx); return err })
+	g.Go(func() (err error) { lest, err = r.cfg.Legacy.Estimate(gctx); return err })
+	g.Go(func() (err error) { nest, err = r.cfg.New.Estimate(gctx); return err })
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
@@ -204,8 +222,9 @@ func (r *run) compare(ctx context.Context) (*Result, error) {
 	// bucket in one scan; differing buckets are fetched (small) or become
 	// the next level's tasks. The first level splits the key space into
 	// Parallel ranges so that both databases work on several at once.
+	ranges := max(int64(r.cfg.Parallel), max(lest, nest)/(int64(r.cfg.Segments)*r.cfg.BucketRows)+1)
 	var level []task
-	for _, s := range split(all, r.cfg.Parallel) {
+	for _, s := range split(all, int(min(ranges, 1<<20))) {
 		level = append(level, task{s, stepFor(s, r.cfg.Segments)})
 	}
 	top := true
@@ -309,18 +328,30 @@ func differing(ls, ns map[int64]Sum) []int64 {
 	return out
 }
 
-// sums sums t on both sides at once.
+// sums sums t on both sides at once: digests first, and row by row when
+// either side's bucket text is too large to digest.
 func (r *run) sums(ctx context.Context, t task) (ls, ns map[int64]Sum, err error) {
+	ls, ns, err = r.sumsWith(ctx, t, Digest)
+	if errors.Is(err, ErrTooLarge) {
+		r.rowSums.Add(1)
+		ls, ns, err = r.sumsWith(ctx, t, RowSum)
+	}
+	return ls, ns, err
+}
+
+func (r *run) sumsWith(ctx context.Context, t task, m Method) (ls, ns map[int64]Sum, err error) {
 	r.checksums.Add(1)
-	g, gctx := errgroup.WithContext(ctx)
+	// Not an errgroup context: one side's ErrTooLarge must not cancel the
+	// other's query (a cancelled PostgreSQL query costs its connection).
+	var g errgroup.Group
 	g.Go(func() (err error) {
 		defer r.legacy.add(time.Now())
-		ls, err = r.cfg.Legacy.Checksums(gctx, t.s.lo, t.s.hi, t.step)
+		ls, err = r.cfg.Legacy.Checksums(ctx, t.s.lo, t.s.hi, t.step, m)
 		return err
 	})
 	g.Go(func() (err error) {
 		defer r.new.add(time.Now())
-		ns, err = r.cfg.New.Checksums(gctx, t.s.lo, t.s.hi, t.step)
+		ns, err = r.cfg.New.Checksums(ctx, t.s.lo, t.s.hi, t.step, m)
 		return err
 	})
 	err = g.Wait()

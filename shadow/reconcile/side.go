@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -24,22 +25,40 @@ type Side interface {
 	// Bounds returns the smallest and largest key; ok is false for an
 	// empty table.
 	Bounds(ctx context.Context) (lo, hi int64, ok bool, err error)
-	// Checksums counts the rows with keys in [lo, hi] and sums their row
-	// hashes, computed in the database, per bucket of step keys: bucket b
-	// holds keys lo+b*step .. lo+(b+1)*step-1. Empty buckets are absent.
-	// One scan of the range yields every bucket's sum, so a level of the
-	// bisection reads each row once.
-	Checksums(ctx context.Context, lo, hi, step int64) (map[int64]Sum, error)
+	// Estimate is the database's estimate of the table's row count (from
+	// its statistics, no scan), to size the first level's ranges.
+	Estimate(ctx context.Context) (int64, error)
+	// Checksums counts the rows with keys in [lo, hi] and checksums them,
+	// in the database, per bucket of step keys: bucket b holds keys
+	// lo+b*step .. lo+(b+1)*step-1. Empty buckets are absent. One scan of
+	// the range yields every bucket's checksum, so a level of the
+	// bisection reads each row once. With Digest, a bucket's checksum is
+	// one MD5 over its row texts in key order (cheap, but built in memory:
+	// ErrTooLarge when a bucket's text does not fit); otherwise it is the
+	// sum of per-row hashes (any size).
+	Checksums(ctx context.Context, lo, hi, step int64, m Method) (map[int64]Sum, error)
 	// Rows returns the rows with keys in [lo, hi] in key order, values
 	// canonical (rules applied on the legacy side).
 	Rows(ctx context.Context, lo, hi int64) ([]Row, error)
 }
 
+// Method is how Checksums sums a bucket. Both sides must use the same.
+type Method int
+
+// Methods.
+const (
+	Digest Method = iota
+	RowSum
+)
+
+// ErrTooLarge says a bucket's row texts did not fit the Digest method.
+var ErrTooLarge = errors.New("bucket text too large to digest")
+
 // Sum is a range checksum: two ranges with equal sums hold, with
 // overwhelming probability, equal rows.
 type Sum struct {
 	Count int64
-	Hash  string // decimal sum of 60-bit row hashes
+	Hash  string // MD5 hex digest, or the decimal sum of 60-bit row hashes
 }
 
 // Row is one row's key and canonical column values.
@@ -66,6 +85,10 @@ type Table struct {
 type queries struct {
 	engine   data.Engine
 	bounds   string
+	estimate string
+	// rowText is the row text expression; checksum sums its row hashes per
+	// bucket (RowSum). The Digest query is engine-specific (see the sides).
+	rowText  string
 	checksum string
 	rows     string
 	raw      []bool // column i is fetched raw and canonicalised in Go
@@ -98,49 +121,78 @@ func (t Table) quotedName(e data.Engine) string {
 	return data.QuoteIdent(e, schema) + "." + data.QuoteIdent(e, name)
 }
 
-// describeSQL selects the data types of the columns, in no particular order.
+// describeSQL selects each column's data type, nullability and numeric
+// scale, in no particular order.
 func (t Table) describeSQL(e data.Engine) string {
 	schema, name, _ := strings.Cut(t.Name, ".")
-	q := "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
+	q := "SELECT column_name, data_type, is_nullable, COALESCE(numeric_scale, -1) FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
 	if e == data.Postgres {
-		q = "SELECT column_name::text, CASE WHEN data_type = 'USER-DEFINED' THEN udt_name::text ELSE data_type::text END FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
+		q = "SELECT column_name::text, CASE WHEN data_type = 'USER-DEFINED' THEN udt_name::text ELSE data_type::text END, is_nullable::text, COALESCE(numeric_scale, -1)::int FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
 	}
 	return fmt.Sprintf(q, data.QuoteString(e, schema), data.QuoteString(e, name))
 }
 
-func orderTypes(t Table, got map[string]string) ([]string, error) {
-	if _, ok := got[t.Key]; !ok {
+// describeRow scans one row of describeSQL into got.
+func describeRow(scan func(...any) error, got map[string]data.Column) error {
+	var name, typ, nullable string
+	var scale int
+	if err := scan(&name, &typ, &nullable, &scale); err != nil {
+		return err
+	}
+	got[name] = data.Column{DataType: typ, Nullable: nullable != "NO", Scale: scale}
+	return nil
+}
+
+// orderColumns returns what got says of t's compared columns, in order,
+// after checking the key.
+func orderColumns(t Table, got map[string]data.Column) ([]data.Column, error) {
+	key, ok := got[t.Key]
+	if !ok {
 		if len(got) == 0 {
 			return nil, fmt.Errorf("table %s not found", t.Name)
 		}
 		return nil, fmt.Errorf("table %s has no key column %q", t.Name, t.Key)
 	}
-	if k := data.KindOf(data.Postgres, got[t.Key]); k != data.KindInteger {
-		return nil, fmt.Errorf("table %s: key column %q is %s; reconcile needs an integer key", t.Name, t.Key, got[t.Key])
+	if k := data.KindOf(data.Postgres, key.DataType); k != data.KindInteger {
+		return nil, fmt.Errorf("table %s: key column %q is %s; reconcile needs an integer key", t.Name, t.Key, key.DataType)
 	}
-	out := make([]string, len(t.Columns))
+	out := make([]data.Column, len(t.Columns))
 	for i, c := range t.Columns {
-		typ, ok := got[c]
+		col, ok := got[c]
 		if !ok {
 			return nil, fmt.Errorf("table %s has no column %q", t.Name, c)
 		}
-		out[i] = typ
+		out[i] = col
 	}
 	return out, nil
 }
 
-func (t Table) prepare(e data.Engine, kinds []data.Kind) (*queries, error) {
+func dataTypes(cols []data.Column) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = c.DataType
+	}
+	return out
+}
+
+func (t Table) prepare(e data.Engine, kinds []data.Kind, cols []data.Column) (*queries, error) {
 	if len(kinds) != len(t.Columns) {
 		return nil, fmt.Errorf("table %s: %d kinds for %d columns", t.Name, len(kinds), len(t.Columns))
 	}
 	q := &queries{engine: e, kinds: kinds, raw: make([]bool, len(kinds)), rules: make([]data.Rule, len(kinds))}
+	if len(cols) != len(t.Columns) {
+		return nil, fmt.Errorf("table %s: Prepare before Describe", t.Name)
+	}
 	var hashed, selected []string
+	nullable := make([]bool, len(cols))
 	for i, c := range t.Columns {
 		col := data.QuoteIdent(e, c)
 		r := t.rule(i)
 		q.rules[i] = r
+		nullable[i] = cols[i].Nullable
 		if expr, ok := data.SQLExpr(e, kinds[i], col, r); ok {
-			hashed = append(hashed, expr)
+			h, _ := data.HashExpr(e, kinds[i], col, r, cols[i])
+			hashed = append(hashed, h)
 			selected = append(selected, expr)
 			continue
 		}
@@ -163,11 +215,25 @@ func (t Table) prepare(e data.Engine, kinds []data.Kind) (*queries, error) {
 		// Parameters in order: lo (bucket), step, lo, hi.
 		bucket = "(" + key + " - ?) DIV ?"
 	}
+	q.rowText = data.RowTextExpr(e, key, hashed, nullable)
 	where := fmt.Sprintf(" FROM %s WHERE %s >= %s AND %s <= %s", from, key, p1, key, p2)
 	q.bounds = fmt.Sprintf("SELECT MIN(%s), MAX(%s) FROM %s", key, key, from)
-	q.checksum = "SELECT " + bucket + ", COUNT(*), " + fmt.Sprintf(sumText, data.RowHashExpr(e, key, hashed)) + where + " GROUP BY 1"
+	q.checksum = "SELECT " + bucket + ", COUNT(*), " + fmt.Sprintf(sumText, data.RowHashExpr(e, q.rowText)) + where + " GROUP BY 1"
 	q.rows = fmt.Sprintf("SELECT %s, %s%s ORDER BY %s", key, strings.Join(selected, ", "), where, key)
 	return q, nil
+}
+
+// buckets lists the buckets of [lo, hi] by step keys: index, first and
+// last key. The arithmetic is unsigned, so ranges near the ends of int64
+// neither overflow nor wrap.
+func buckets(lo, hi, step int64) (idx, los, his []int64) {
+	for b := int64(0); ; b++ {
+		s := task{span{lo, hi}, step}.bucket(b)
+		idx, los, his = append(idx, b), append(los, s.lo), append(his, s.hi)
+		if s.hi >= hi {
+			return idx, los, his
+		}
+	}
 }
 
 // finish canonicalises the raw columns of a fetched row.

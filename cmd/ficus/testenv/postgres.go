@@ -37,6 +37,9 @@ type Postgres struct {
 	User     string
 	Database string
 	DataDir  string
+	// Settings are extra "name=value" server settings, after (and so over)
+	// the defaults; they take effect at the next Restart.
+	Settings []string
 
 	socketDir string
 	proc      *process
@@ -145,6 +148,9 @@ func (p *Postgres) launch(ctx context.Context, truncateLog bool) error {
 		"-c", "fsync=off",
 		"-c", "synchronous_commit=on",
 		"-c", "shared_buffers=32MB",
+	}
+	for _, kv := range p.Settings {
+		p.proc.args = append(p.proc.args, "-c", kv)
 	}
 	if err := p.proc.start(truncateLog); err != nil {
 		return err
