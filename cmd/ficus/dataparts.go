@@ -29,8 +29,9 @@ func startData(ctx context.Context, g *errgroup.Group, rt *proc) error {
 	comparers := map[string]*dual.Comparer{}
 	for i := range rt.cfg.CompareData {
 		cd := &rt.cfg.CompareData[i]
-		if cd.Plugin != "" {
-			return fmt.Errorf("compare_data[%d] (%s): plugin %q: comparator plugins are not part of this build", i, cd.Name, cd.Plugin)
+		judge, err := rt.plugins.judge(ctx, i, cd)
+		if err != nil {
+			return err
 		}
 		legacy, neu, err := reconcileEndpoints(rt.cfg, cd.Name)
 		if err != nil {
@@ -52,7 +53,7 @@ func startData(ctx context.Context, g *errgroup.Group, rt *proc) error {
 			}
 			return nil
 		})
-		cfg := dual.Config{Name: name, Legacy: ls, New: ns, MaxLag: cd.MaxLag, JS: js,
+		cfg := dual.Config{Name: name, Legacy: ls, New: ns, MaxLag: cd.MaxLag, JS: js, Judge: judge,
 			Logger: rt.log, Registerer: rt.reg}
 		// Kinds need both tables' column types; New only registers metrics,
 		// so the comparer is built first and the types are filled in once

@@ -21,9 +21,15 @@ PostgreSQL), and only ranges whose checksums differ are split again, down to sma
 ranges compared row by row. Prints every differing key (missing in new, missing in
 legacy, or the differing columns with both values) and what it cost.
 
+With compare_data[].plugin set, the entry's plugin is started for the run and asked
+about every key whose canonical values differ: it may call the rows equal after all,
+or say why they differ (printed with the key). A plugin that does not serve row
+comparison is an error.
+
 Exit status: 0 when the tables are equal, 1 when they differ, 2 on any error.
 
-Config keys read: compare_data[].*, capture.sources[].name/type/dsn
+Config keys read: compare_data[].*, capture.sources[].name/type/dsn, plugins[] (the
+entry's plugin), log.*
 `
 
 func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -59,12 +65,20 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("reconcile: %w", err)}
 	}
+	// The plugin starts before the databases are touched: a plugin that
+	// cannot judge rows fails the command at once.
+	judge, stopPlugin, err := reconcileJudge(ctx, cfg, name, stderr)
+	if err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("reconcile %s: %w", name, err)}
+	}
+	defer stopPlugin()
 	l, n, closeSides, err := reconcile.Open(ctx, legacy, neu, *parallel)
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("reconcile %s: %w", name, err)}
 	}
 	defer closeSides()
-	res, err := reconcile.Run(ctx, reconcile.Config{Legacy: l, New: n, Segments: *segments, LeafRows: *leaf, Parallel: *parallel})
+	res, err := reconcile.Run(ctx, reconcile.Config{Legacy: l, New: n, Segments: *segments, LeafRows: *leaf, Parallel: *parallel,
+		Name: name, Judge: judge})
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("reconcile %s: %w", name, err)}
 	}
@@ -82,21 +96,46 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return nil
 }
 
-// reconcileEndpoints turns compare_data NAME into the two sides' endpoints.
-func reconcileEndpoints(cfg *config.Config, name string) (reconcile.Endpoint, reconcile.Endpoint, error) {
-	var cd *config.CompareData
+// reconcileJudge starts the plugin of compare_data NAME, if it names one,
+// with the code ficus run uses, and returns its Judge and how to stop it.
+func reconcileJudge(ctx context.Context, cfg *config.Config, name string, stderr io.Writer) (data.Judge, func(), error) {
+	i, cd, err := compareData(cfg, name)
+	if err != nil || cd.Plugin == "" {
+		return nil, func() {}, err
+	}
+	log, err := newLogger(string(cfg.Log.Format), string(cfg.Log.Level), stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	set, err := launchPlugins(ctx, cfg.Plugins, []string{cd.Plugin}, log, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("plugins: %w", err)
+	}
+	judge, err := set.judge(ctx, i, cd)
+	if err != nil {
+		set.close()
+		return nil, nil, err
+	}
+	return judge, set.close, nil
+}
+
+// compareData finds compare_data NAME and its index.
+func compareData(cfg *config.Config, name string) (int, *config.CompareData, error) {
 	var names []string
 	for i := range cfg.CompareData {
-		names = append(names, cfg.CompareData[i].Name)
 		if cfg.CompareData[i].Name == name {
-			cd = &cfg.CompareData[i]
+			return i, &cfg.CompareData[i], nil
 		}
+		names = append(names, cfg.CompareData[i].Name)
 	}
-	if cd == nil {
-		return reconcile.Endpoint{}, reconcile.Endpoint{}, fmt.Errorf("no compare_data named %q (configured: %v)", name, names)
-	}
-	if cd.Plugin != "" {
-		return reconcile.Endpoint{}, reconcile.Endpoint{}, fmt.Errorf("compare_data %q names plugin %q, but comparator plugins are not part of this build", name, cd.Plugin)
+	return 0, nil, fmt.Errorf("no compare_data named %q (configured: %v)", name, names)
+}
+
+// reconcileEndpoints turns compare_data NAME into the two sides' endpoints.
+func reconcileEndpoints(cfg *config.Config, name string) (reconcile.Endpoint, reconcile.Endpoint, error) {
+	_, cd, err := compareData(cfg, name)
+	if err != nil {
+		return reconcile.Endpoint{}, reconcile.Endpoint{}, err
 	}
 	lt, nt := dataTables(cd)
 	le, err := endpoint(cfg, cd.Legacy, lt)
