@@ -42,8 +42,13 @@ type Config struct {
 	// change. Default: 1,000,000.
 	MaxPending int
 	// Workers is how many keys are compared at once (each key always by
-	// the same worker). Default: 8.
+	// the same worker): the bucket round trips of different keys overlap.
+	// Default: 32.
 	Workers int
+	// CacheKeys bounds the key states kept in memory (spread over the
+	// workers) to spare reading the bucket before writing it. Default:
+	// 100,000.
+	CacheKeys int
 	// Sweep is how often due keys are checked. Default: 250ms.
 	Sweep time.Duration
 	// Judge, when set, has the last word on a key whose canonical values
@@ -85,7 +90,10 @@ func New(cfg Config) (*Comparer, error) {
 		cfg.MaxPending = 1_000_000
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 8
+		cfg.Workers = 32
+	}
+	if cfg.CacheKeys <= 0 {
+		cfg.CacheKeys = 100_000
 	}
 	if cfg.Sweep <= 0 {
 		cfg.Sweep = 250 * time.Millisecond
@@ -169,12 +177,13 @@ func (c *Comparer) Run(ctx context.Context) error {
 	for i := range work {
 		work[i] = make(chan job, 64)
 		wg.Add(1)
+		cache := newStateCache(c.cfg.CacheKeys / c.cfg.Workers)
 		go func() {
 			defer wg.Done()
 			for j := range work[i] {
 				if j.sweep {
-					c.sweepKey(cctx, j.key, j.now)
-				} else if err := c.apply(cctx, j); err != nil {
+					c.sweepKey(cctx, j.key, j.now, cache)
+				} else if err := c.apply(cctx, j, cache); err != nil {
 					c.log.Warn("change not compared", "err", err)
 					c.figs.count(&c.figs.nErrors, c.figs.errors)
 				}
@@ -275,10 +284,11 @@ func consume(ctx context.Context, cons jetstream.Consumer, legacy bool, events c
 // apply stores one change and re-judges its key. A conflict or an error of
 // the bucket is retried here rather than by redelivery, which could put an
 // older change of the key after a newer one.
-func (c *Comparer) apply(ctx context.Context, j job) error {
+func (c *Comparer) apply(ctx context.Context, j job, cache *stateCache) error {
 	var err error
-	for attempt := range 3 {
-		if err = c.applyOnce(ctx, j); err == nil {
+	mode := assumeNewOnMiss
+	for attempt := 0; attempt < 4; attempt++ {
+		if err = c.applyOnce(ctx, j, cache, mode); err == nil {
 			if j.msg == nil {
 				return nil
 			}
@@ -287,6 +297,11 @@ func (c *Comparer) apply(ctx context.Context, j job) error {
 		if ctx.Err() != nil {
 			return err
 		}
+		if mode == assumeNewOnMiss && errors.Is(err, jetstream.ErrKeyExists) {
+			mode = readOnMiss // not new after all: read it, no pause
+			continue
+		}
+		mode = readOnMiss
 		time.Sleep(time.Duration(attempt+1) * 50 * time.Millisecond)
 	}
 	if j.msg != nil {
@@ -295,9 +310,9 @@ func (c *Comparer) apply(ctx context.Context, j job) error {
 	return err
 }
 
-func (c *Comparer) applyOnce(ctx context.Context, j job) error {
+func (c *Comparer) applyOnce(ctx context.Context, j job, cache *stateCache, mode loadMode) error {
 	ch := j.change
-	k, rev, err := c.load(ctx, ch.key)
+	k, rev, err := c.load(ctx, ch.key, cache, mode)
 	if err != nil {
 		return err
 	}
@@ -335,8 +350,11 @@ func (c *Comparer) applyOnce(ctx context.Context, j job) error {
 			}
 		}
 	}
-	if err := c.store(ctx, ch.key, k, rev); err != nil {
+	if err := c.store(ctx, ch.key, k, rev, cache); err != nil {
 		return err
+	}
+	if ch.atMs > 0 {
+		c.figs.observeBehind(time.Since(time.UnixMilli(ch.atMs)))
 	}
 	if rev == 0 {
 		c.figs.count(&c.figs.nSeen, c.figs.seen)
@@ -350,8 +368,8 @@ func (c *Comparer) applyOnce(ctx context.Context, j job) error {
 
 // sweepKey reports a key whose max_lag has passed if its sides still
 // disagree.
-func (c *Comparer) sweepKey(ctx context.Context, key int64, now time.Time) {
-	k, rev, err := c.load(ctx, key)
+func (c *Comparer) sweepKey(ctx context.Context, key int64, now time.Time, cache *stateCache) {
+	k, rev, err := c.load(ctx, key, cache, readOnMiss)
 	if err != nil || rev == 0 || k.Status != statusPending {
 		return
 	}
@@ -373,7 +391,7 @@ func (c *Comparer) sweepKey(ctx context.Context, key int64, now time.Time) {
 		}
 		if j.Equal {
 			k.Status, k.Since = statusMatch, 0
-			if err := c.store(ctx, key, k, rev); err != nil {
+			if err := c.store(ctx, key, k, rev, cache); err != nil {
 				c.log.Warn("state not stored", "key", key, "err", err)
 				c.pending.add(key, now.Add(time.Second))
 				return
@@ -399,7 +417,7 @@ func (c *Comparer) sweepKey(ctx context.Context, key int64, now time.Time) {
 		}
 	}
 	k.Status = v
-	if err := c.store(ctx, key, k, rev); err != nil {
+	if err := c.store(ctx, key, k, rev, cache); err != nil {
 		// Only this worker writes the key: a bucket error. Try again soon.
 		c.log.Warn("finding not stored", "key", key, "err", err)
 		c.pending.add(key, now.Add(time.Second))
@@ -430,36 +448,6 @@ func (c *Comparer) judge(ctx context.Context, key int64, k *keyState) (data.Judg
 func value(vals []*string, i int) *string {
 	if i < len(vals) {
 		return vals[i]
-	}
-	return nil
-}
-
-func (c *Comparer) load(ctx context.Context, key int64) (*keyState, uint64, error) {
-	e, err := c.kv.Get(ctx, strconv.FormatInt(key, 10))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return &keyState{}, 0, nil
-	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("state of key %d: %w", key, err)
-	}
-	var k keyState
-	if err := json.Unmarshal(e.Value(), &k); err != nil {
-		return nil, 0, fmt.Errorf("state of key %d: %w", key, err)
-	}
-	return &k, e.Revision(), nil
-}
-
-// store writes k if the key is still at revision rev (0: new key).
-func (c *Comparer) store(ctx context.Context, key int64, k *keyState, rev uint64) error {
-	name := strconv.FormatInt(key, 10)
-	var err error
-	if rev == 0 {
-		_, err = c.kv.Create(ctx, name, k.encode())
-	} else {
-		_, err = c.kv.Update(ctx, name, k.encode(), rev)
-	}
-	if err != nil {
-		return fmt.Errorf("store state of key %d: %w", key, err)
 	}
 	return nil
 }

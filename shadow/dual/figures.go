@@ -55,6 +55,11 @@ type Figures struct {
 	LagP50          float64 `json:"lag_p50_seconds"`
 	LagP99          float64 `json:"lag_p99_seconds"`
 	LagMax          float64 `json:"lag_max_seconds"`
+	// Behind is how long after its commit a change was compared: whether
+	// the comparison keeps up with both sides' write rates.
+	BehindP50 float64 `json:"behind_p50_seconds"`
+	BehindP99 float64 `json:"behind_p99_seconds"`
+	BehindMax float64 `json:"behind_max_seconds"`
 }
 
 // lagBuckets are the upper bounds (seconds) of the lag histogram.
@@ -65,9 +70,13 @@ type figures struct {
 	counts map[string]int64 // per status
 	seen   prometheus.Counter
 	// lag of new behind legacy for converged keys
-	lag      prometheus.Histogram
-	lagCount []int64 // per lagBuckets, plus overflow
-	lagMax   float64
+	lag    prometheus.Histogram
+	lagH   hist
+	behind prometheus.Histogram
+	// behindH is read by the API only; the lock is its own, as every change
+	// observes it.
+	behindMu sync.Mutex
+	behindH  hist
 	findings *prometheus.CounterVec
 	dropped  prometheus.Counter
 	errors   prometheus.Counter
@@ -79,12 +88,15 @@ type figures struct {
 func newFigures(name string, reg prometheus.Registerer) (*figures, error) {
 	labels := prometheus.Labels{"compare": name}
 	f := &figures{
-		counts:   map[string]int64{},
-		lagCount: make([]int64, len(lagBuckets)+1),
+		counts:  map[string]int64{},
+		lagH:    newHist(),
+		behindH: newHist(),
 		seen: prometheus.NewCounter(prometheus.CounterOpts{Name: "ficus_data_keys_seen_total",
 			Help: "Distinct keys seen on either side.", ConstLabels: labels}),
 		lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ficus_data_lag_seconds",
 			Help: "How long new trailed legacy for a key that converged (commit times).", ConstLabels: labels, Buckets: lagBuckets}),
+		behind: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ficus_data_behind_seconds",
+			Help: "How long after its commit a change was compared.", ConstLabels: labels, Buckets: lagBuckets}),
 		findings: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ficus_data_findings_total",
 			Help: "Findings published on FICUS_DATA, by kind.", ConstLabels: labels}, []string{"kind"}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "ficus_data_pending_dropped_total",
@@ -95,7 +107,7 @@ func newFigures(name string, reg prometheus.Registerer) (*figures, error) {
 			Help: "Keys by current state: match, pending, or the kind reported.", ConstLabels: labels}, []string{"state"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{f.seen, f.lag, f.findings, f.dropped, f.errors, f.state} {
+		for _, c := range []prometheus.Collector{f.seen, f.lag, f.behind, f.findings, f.dropped, f.errors, f.state} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
@@ -126,47 +138,71 @@ func (f *figures) observeLag(d time.Duration) {
 	f.lag.Observe(s)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	i := sort.SearchFloat64s(lagBuckets, s)
-	f.lagCount[i]++
-	f.lagMax = max(f.lagMax, s)
+	f.lagH.observe(s)
 }
 
-// quantile estimates a lag quantile as the upper bound of its bucket.
-func (f *figures) quantile(q float64) float64 {
-	var total int64
-	for _, n := range f.lagCount {
-		total += n
+func (f *figures) observeBehind(d time.Duration) {
+	s := max(d.Seconds(), 0)
+	f.behind.Observe(s)
+	f.behindMu.Lock()
+	defer f.behindMu.Unlock()
+	f.behindH.observe(s)
+}
+
+// hist counts observations per lagBuckets bucket for the API's quantiles.
+type hist struct {
+	counts []int64 // per lagBuckets, plus overflow
+	max    float64
+}
+
+func newHist() hist { return hist{counts: make([]int64, len(lagBuckets)+1)} }
+
+func (h *hist) observe(s float64) {
+	h.counts[sort.SearchFloat64s(lagBuckets, s)]++
+	h.max = max(h.max, s)
+}
+
+func (h *hist) total() int64 {
+	var n int64
+	for _, c := range h.counts {
+		n += c
 	}
+	return n
+}
+
+// quantile estimates a quantile as the upper bound of its bucket.
+func (h *hist) quantile(q float64) float64 {
+	total := h.total()
 	if total == 0 {
 		return 0
 	}
 	want := int64(q*float64(total) + 0.5)
 	var acc int64
-	for i, n := range f.lagCount {
+	for i, n := range h.counts {
 		if acc += n; acc >= max(want, 1) {
 			if i < len(lagBuckets) {
-				return min(lagBuckets[i], f.lagMax)
+				return min(lagBuckets[i], h.max)
 			}
-			return f.lagMax
+			return h.max
 		}
 	}
-	return f.lagMax
+	return h.max
 }
 
 func (f *figures) snapshot(name string, pending int) Figures {
+	f.behindMu.Lock()
+	bp50, bp99, bmax := f.behindH.quantile(0.5), f.behindH.quantile(0.99), f.behindH.max
+	f.behindMu.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var lagN int64
-	for _, n := range f.lagCount {
-		lagN += n
-	}
 	return Figures{
 		Name: name, KeysSeen: f.nSeen,
 		Matched: f.counts[statusMatch], Pending: f.counts[statusPending],
 		MissingInNew: f.counts[KindMissingInNew], MissingInLegacy: f.counts[KindMissingInLegacy],
 		Differing: f.counts[KindDiffers], DeletedOneSide: f.counts[KindDeletedOneSide],
 		Resolved: f.nResolved, Dropped: f.nDropped, Errors: f.nErrors,
-		LagCount: lagN, LagP50: f.quantile(0.5), LagP99: f.quantile(0.99), LagMax: f.lagMax,
+		LagCount: f.lagH.total(), LagP50: f.lagH.quantile(0.5), LagP99: f.lagH.quantile(0.99), LagMax: f.lagH.max,
+		BehindP50: bp50, BehindP99: bp99, BehindMax: bmax,
 	}
 }
 
