@@ -51,6 +51,37 @@ func TestRowComparatorPlugin(t *testing.T) {
 	}
 	t.Run("reconcile", func(t *testing.T) { testReconcilePlugin(t, my, pg, mapper, cents) })
 	t.Run("continuous", func(t *testing.T) { testContinuousPlugin(t, my, pg, mapper) })
+	t.Run("run refuses a plugin without the service", func(t *testing.T) { testRunRefusesPlugin(t, my, pg, cents) })
+}
+
+// testRunRefusesPlugin: `ficus run` with compare_data[].plugin naming a
+// plugin that serves no row comparison exits at start, naming both.
+func testRunRefusesPlugin(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres, cents string) {
+	cfg := writeConfig(t, fmt.Sprintf(`
+nats: {embedded: {listen: %q, store_dir: %q}}
+admin: {listen: %q}
+plugins:
+  - {name: cents, path: %q}
+capture:
+  sources:
+    - {name: shop_refused, type: mysql, dsn: %q, server_id: 4203, tables: [ficus.rp_orders]}
+    - {name: svc_refused, type: postgres, dsn: %q, tables: [public.rp_orders]}
+compare_data:
+  - name: refused
+    legacy: {source: shop_refused, table: ficus.rp_orders, key: [id]}
+    new: {source: svc_refused, table: public.rp_orders, key: [legacy_id]}
+    columns: {status: state}
+    plugin: cents
+`, freeAddr(t), t.TempDir(), freeAddr(t), cents, my.DSN(), pg.DSN()))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, buildFicus(t), "run", "-c", cfg).CombinedOutput()
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("ficus run did not refuse (err %v):\n%s", err, tail(string(out), 4000))
+	}
+	if w := "compare_data[0] (refused): plugin cents does not serve row comparison"; !strings.Contains(string(out), w) {
+		t.Errorf("output does not say %q:\n%s", w, tail(string(out), 4000))
+	}
 }
 
 func testReconcilePlugin(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres, mapper, cents string) {
