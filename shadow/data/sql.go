@@ -191,8 +191,10 @@ func validScale(s string) bool {
 // one row text. The key is part of it so that two rows which swapped their
 // values still differ. NULL is written as a control character, so NULL and
 // the empty text differ (CONCAT_WS skips NULLs: a column that cannot be
-// NULL needs no COALESCE). MariaDB's text is utf8mb4 (a latin1 column
-// would otherwise hash other bytes than PostgreSQL's UTF-8).
+// NULL needs no COALESCE). On MariaDB the key's text is in the
+// connection's utf8mb4, and CONCAT_WS converts latin1 (or any other
+// charset's) columns to it, so the bytes hashed are PostgreSQL's UTF-8
+// (the reconcile tests check a latin1 column against PostgreSQL).
 func RowTextExpr(e Engine, key string, cols []string, nullable []bool) string {
 	parts := []string{textExpr(e, key)}
 	for i, c := range cols {
@@ -201,11 +203,7 @@ func RowTextExpr(e Engine, key string, cols []string, nullable []bool) string {
 		}
 		parts = append(parts, c)
 	}
-	row := "CONCAT_WS('" + sepValue + "', " + strings.Join(parts, ", ") + ")"
-	if e == MySQL {
-		return "CONVERT(" + row + " USING utf8mb4)"
-	}
-	return row
+	return "CONCAT_WS('" + sepValue + "', " + strings.Join(parts, ", ") + ")"
 }
 
 // RowHashExpr hashes a row text (RowTextExpr) to a non-negative 60-bit

@@ -43,7 +43,7 @@ type Config struct {
 	MaxPending int
 	// Workers is how many keys are compared at once (each key always by
 	// the same worker): the bucket round trips of different keys overlap.
-	// Default: 32.
+	// Default: 128.
 	Workers int
 	// CacheKeys bounds the key states kept in memory (spread over the
 	// workers) to spare reading the bucket before writing it. Default:
@@ -90,7 +90,7 @@ func New(cfg Config) (*Comparer, error) {
 		cfg.MaxPending = 1_000_000
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 32
+		cfg.Workers = 128
 	}
 	if cfg.CacheKeys <= 0 {
 		cfg.CacheKeys = 100_000
