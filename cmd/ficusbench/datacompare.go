@@ -183,7 +183,7 @@ func benchSides(table string) [2]benchSide {
 // event is a capture envelope of an inserted order as ficus capture
 // writes it (five columns, commit time at).
 func benchEvent(s benchSide, key int, at time.Time) []byte {
-	amount := strconv.Itoa(key%100000) // cents on the new side
+	amount := strconv.Itoa(key % 100000) // cents on the new side
 	if s.legacy {
 		amount = `"` + strconv.Itoa(key%100000/100) + "." + fmt.Sprintf("%02d", key%100) + `"`
 	}
