@@ -113,19 +113,19 @@ func dataCompareBenchCmd(ctx context.Context, args []string, stdout, stderr io.W
 		Events: *events, PacedRate: *rate}
 
 	log.Info("capacity: storing events", "per_side", *events)
-	cap := benchSides("cap")
-	if err := publishRange(ctx, js, cap, 1, *events, time.Now()); err != nil {
+	capSides := benchSides("cap")
+	if err := publishRange(ctx, js, capSides, 1, *events, time.Now()); err != nil {
 		return err
 	}
 	log.Info("capacity: reference consumer")
-	refTime, err := drainBare(ctx, js, cap, *events)
+	refTime, err := drainBare(ctx, js, capSides, *events)
 	if err != nil {
 		return err
 	}
 	res.RefPerSec = float64(*events) / refTime.Seconds()
 	log.Info("capacity: ficus comparison")
 	began := time.Now()
-	c, stop, err := startComparer(ctx, js, "bench-cap", cap, *workers)
+	c, stop, err := startComparer(ctx, js, "bench-cap", capSides, *workers)
 	if err != nil {
 		return err
 	}

@@ -113,4 +113,7 @@ func (d *decoder) validatePlugins(c *Config) {
 			d.fail(path, "needs shadow.enabled: true on this route (comparators run on mirrored traffic)")
 		}
 	}
+	for i, cd := range c.CompareData {
+		known(fmt.Sprintf("compare_data[%d].plugin", i), cd.Plugin)
+	}
 }
