@@ -187,6 +187,9 @@ func (c *Comparer) Run(ctx context.Context) error {
 					c.log.Warn("change not compared", "err", err)
 					c.figs.count(&c.figs.nErrors, c.figs.errors)
 				}
+				if j.done != nil {
+					j.done.Done()
+				}
 			}
 		}()
 	}
@@ -201,6 +204,9 @@ func (c *Comparer) Run(ctx context.Context) error {
 		select {
 		case work[uint64(j.key)%uint64(len(work))] <- j:
 		case <-ctx.Done():
+			if j.done != nil {
+				j.done.Done()
+			}
 		}
 	}
 	tick := time.NewTicker(c.cfg.Sweep)
@@ -227,6 +233,12 @@ func (c *Comparer) Run(ctx context.Context) error {
 				_ = e.msg.Term() // a malformed event will not improve on redelivery
 				c.log.Warn("change not compared", "err", err)
 				c.figs.count(&c.figs.nErrors, c.figs.errors)
+			case ch.truncate:
+				if err := c.truncate(ctx, e.legacy, e.msg, ch.atMs, route); err != nil {
+					_ = e.msg.Nak()
+					c.log.Warn("truncate not compared; redelivered", "err", err)
+					c.figs.count(&c.figs.nErrors, c.figs.errors)
+				}
 			default:
 				if ch.movedFrom != nil {
 					// The old key is deleted on this side (its job has no
@@ -253,6 +265,9 @@ type job struct {
 	change change
 	sweep  bool
 	now    time.Time
+	// done, when set, is told once the job is handled (a truncate's
+	// deletes: its message is acknowledged after all of them).
+	done *sync.WaitGroup
 }
 
 // consume feeds one side's messages into events until ctx ends.
@@ -315,6 +330,9 @@ func (c *Comparer) applyOnce(ctx context.Context, j job, cache *stateCache, mode
 	k, rev, err := c.load(ctx, ch.key, cache, mode)
 	if err != nil {
 		return err
+	}
+	if ch.truncated && ((j.legacy && !k.Legacy.present()) || (!j.legacy && !k.New.present())) {
+		return nil // the side never had the key, or had already deleted it
 	}
 	st := sideState{Seen: true, Deleted: ch.deleted, Values: toPtrs(ch.values), At: ch.atMs}
 	if j.legacy {

@@ -34,6 +34,10 @@ type change struct {
 	// movedFrom is the key before an update that changed the key column:
 	// that key is gone from this side.
 	movedFrom *int64
+	// truncate: the whole table was emptied on this side (no key). Each
+	// key the side holds is then deleted with truncated set, which leaves
+	// keys the side never had alone.
+	truncate, truncated bool
 }
 
 // envelope is the part of ficus's capture envelope read here; row values
@@ -48,7 +52,7 @@ type envelope struct {
 	} `json:"source"`
 }
 
-// errSkip marks events that carry no row (truncate).
+// errSkip marks events that carry nothing to compare (unknown ops).
 var errSkip = errors.New("no row")
 
 // decode turns an event into a change of side s, with values canonical
@@ -64,6 +68,9 @@ func decode(b []byte, s *Side, kinds []data.Kind) (change, error) {
 	case "c", "u", "r":
 	case "d":
 		row, c.deleted = e.Before, true
+	case "t":
+		c.truncate = true
+		return c, nil
 	default:
 		return change{}, errSkip
 	}

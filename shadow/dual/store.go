@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -124,5 +125,38 @@ func (c *Comparer) store(ctx context.Context, key int64, k *keyState, rev uint64
 		return fmt.Errorf("store state of key %d: %w", key, err)
 	}
 	cache.put(key, *k, next)
+	return nil
+}
+
+// truncate deletes, on one side, every key the bucket holds (the side's
+// table was emptied). It runs in the event loop, so the deletes are routed
+// after every earlier change of the side and before any later one; the
+// message is acknowledged once every delete is stored. O(keys), as a
+// TRUNCATE is rare.
+func (c *Comparer) truncate(ctx context.Context, legacy bool, msg jetstream.Msg, atMs int64, route func(job)) error {
+	keys, err := c.kv.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("list keys: %w", err)
+	}
+	done := &sync.WaitGroup{}
+	n := 0
+	for name := range keys.Keys() {
+		key, err := strconv.ParseInt(name, 10, 64)
+		if err != nil {
+			continue
+		}
+		done.Add(1)
+		n++
+		route(job{key: key, legacy: legacy, change: change{key: key, deleted: true, truncated: true, atMs: atMs}, done: done})
+	}
+	side := "new"
+	if legacy {
+		side = "legacy"
+	}
+	c.log.Info("table truncated: every key deleted on one side", "side", side, "keys", n)
+	go func() {
+		done.Wait()
+		_ = msg.Ack()
+	}()
 	return nil
 }
