@@ -76,8 +76,11 @@ func TestDecodeAppliesRules(t *testing.T) {
 	if c, err = decode([]byte(moved), side, kinds); err != nil || c.key != 6 || c.movedFrom == nil || *c.movedFrom != 5 {
 		t.Errorf("key change decoded %+v, %v", c, err)
 	}
-	if _, err := decode([]byte(`{"op":"t","source":{}}`), side, kinds); err != errSkip {
-		t.Errorf("truncate: %v, want errSkip", err)
+	if c, err := decode([]byte(`{"op":"t","key":null,"source":{"ts_ms":7}}`), side, kinds); err != nil || !c.truncate || c.atMs != 7 {
+		t.Errorf("truncate decoded %+v, %v", c, err)
+	}
+	if _, err := decode([]byte(`{"op":"m","source":{}}`), side, kinds); err != errSkip {
+		t.Errorf("unknown op: %v, want errSkip", err)
 	}
 	if _, err := decode([]byte(`{"op":"c","after":{"status":"x"},"key":{}}`), side, kinds); err == nil {
 		t.Error("an event without the key column must be refused")
