@@ -211,9 +211,25 @@ func waitFigures(t *testing.T, adminAddr string, done func(dataFigures) bool) da
 	return f
 }
 
-// findings reads n findings from FICUS_DATA and describes them: sorted by
-// key, a resolution last.
-func findings(t *testing.T, nc *nats.Conn, n int) []string {
+// findingJSON is a FICUS_DATA finding as a consumer reads it: the field
+// names are the contract.
+type findingJSON struct {
+	Key       int64  `json:"key"`
+	Kind      string `json:"kind"`
+	Previous  string `json:"previous"`
+	DeletedIn string `json:"deleted_in"`
+	Reason    string `json:"reason"`
+	Columns   []struct {
+		Legacy string  `json:"legacy_column"`
+		New    string  `json:"new_column"`
+		L      *string `json:"legacy"`
+		N      *string `json:"new"`
+	} `json:"columns"`
+}
+
+// readFindings reads exactly n findings of the comparison "orders" from
+// FICUS_DATA (an extra one fails the test).
+func readFindings(t *testing.T, nc *nats.Conn, n int) []findingJSON {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -225,34 +241,29 @@ func findings(t *testing.T, nc *nats.Conn, n int) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type finding struct {
-		Key       int64  `json:"key"`
-		Kind      string `json:"kind"`
-		Previous  string `json:"previous"`
-		DeletedIn string `json:"deleted_in"`
-		Columns   []struct {
-			Legacy string  `json:"legacy_column"`
-			New    string  `json:"new_column"`
-			L      *string `json:"legacy"`
-			N      *string `json:"new"`
-		} `json:"columns"`
-	}
-	var got []finding
+	var got []findingJSON
 	for len(got) < n {
 		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
 		if err != nil {
 			t.Fatalf("after %d findings: %v", len(got), err)
 		}
-		var f finding
+		var f findingJSON
 		if err := json.Unmarshal(m.Data(), &f); err != nil {
 			t.Fatal(err)
 		}
 		got = append(got, f)
 	}
-	// Nothing more than expected.
 	if m, err := cons.Next(jetstream.FetchMaxWait(time.Second)); err == nil {
 		t.Errorf("unexpected extra finding: %s", m.Data())
 	}
+	return got
+}
+
+// findings reads n findings from FICUS_DATA and describes them: sorted by
+// key, a resolution last.
+func findings(t *testing.T, nc *nats.Conn, n int) []string {
+	t.Helper()
+	got := readFindings(t, nc, n)
 	sort.SliceStable(got, func(i, j int) bool {
 		if (got[i].Kind == "resolved") != (got[j].Kind == "resolved") {
 			return got[j].Kind == "resolved"

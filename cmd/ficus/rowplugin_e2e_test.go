@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
 )
@@ -280,42 +279,13 @@ compare_data:
 // the plugin's reason, sorted by key.
 func reasons(t *testing.T, nc *nats.Conn, n int) []string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cons, err := js.OrderedConsumer(ctx, "FICUS_DATA", jetstream.OrderedConsumerConfig{FilterSubjects: []string{"ficus.data.orders"}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for len(out) < n {
-		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
-		if err != nil {
-			t.Fatalf("after %d findings: %v", len(out), err)
-		}
-		var f struct {
-			Key     int64  `json:"key"`
-			Kind    string `json:"kind"`
-			Reason  string `json:"reason"`
-			Columns []struct {
-				Legacy string `json:"legacy_column"`
-				New    string `json:"new_column"`
-			} `json:"columns"`
-		}
-		if err := json.Unmarshal(m.Data(), &f); err != nil {
-			t.Fatal(err)
-		}
+	for _, f := range readFindings(t, nc, n) {
 		s := fmt.Sprintf("%d %s", f.Key, f.Kind)
 		for _, c := range f.Columns {
 			s += fmt.Sprintf(" %s→%s", c.Legacy, c.New)
 		}
 		out = append(out, s+" ("+f.Reason+")")
-	}
-	if m, err := cons.Next(jetstream.FetchMaxWait(time.Second)); err == nil {
-		t.Errorf("unexpected extra finding: %s", m.Data())
 	}
 	slices.Sort(out)
 	return out
