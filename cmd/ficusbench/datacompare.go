@@ -82,16 +82,11 @@ func dataCompareBenchCmd(ctx context.Context, args []string, stdout, stderr io.W
 		}
 		defer pprof.StopCPUProfile()
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancel()
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("component", "ficusbench.datacompare")
-	dir, err := os.MkdirTemp("", "ficusbench-datacompare-")
+	ctx, log, tb, done, err := benchRun(ctx, stderr, "datacompare", 10*time.Minute)
 	if err != nil {
-		return fmt.Errorf("work dir: %w", err)
+		return err
 	}
-	defer os.RemoveAll(dir)
-	tb := newBenchTB(log, dir)
-	defer tb.close()
+	defer done()
 	ns, err := tbCall("start nats", func() *testenv.NATS { return testenv.StartNATS(tb) })
 	if err != nil {
 		return err
@@ -336,4 +331,19 @@ func waitMatched(ctx context.Context, c *dual.Comparer, n int64, limit time.Dura
 		}
 	}
 	return errors.New("comparison did not match every key in time: " + fmt.Sprint(c.Figures()))
+}
+
+// benchRun is what a database benchmark starts with: a deadline, a
+// logger, and a TB for testenv whose instances live in a temp dir; done
+// stops them and removes the dir.
+func benchRun(ctx context.Context, stderr io.Writer, name string, timeout time.Duration) (context.Context, *slog.Logger, *benchTB, func(), error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("component", "ficusbench."+name)
+	dir, err := os.MkdirTemp("", "ficusbench-"+name+"-")
+	if err != nil {
+		cancel()
+		return nil, nil, nil, nil, fmt.Errorf("work dir: %w", err)
+	}
+	tb := newBenchTB(log, dir)
+	return ctx, log, tb, func() { tb.close(); os.RemoveAll(dir); cancel() }, nil
 }

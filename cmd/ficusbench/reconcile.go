@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"runtime"
 	"sort"
@@ -90,16 +89,11 @@ func reconcileBenchCmd(ctx context.Context, args []string, stdout, stderr io.Wri
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Minute)
-	defer cancel()
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("component", "ficusbench.reconcile")
-	dir, err := os.MkdirTemp("", "ficusbench-reconcile-")
+	ctx, log, tb, done, err := benchRun(ctx, stderr, "reconcile", 20*time.Minute)
 	if err != nil {
-		return fmt.Errorf("work dir: %w", err)
+		return err
 	}
-	defer os.RemoveAll(dir)
-	tb := newBenchTB(log, dir)
-	defer tb.close()
+	defer done()
 	pg, err := startPostgres(tb)
 	if err != nil {
 		return err
