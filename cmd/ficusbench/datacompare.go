@@ -140,15 +140,22 @@ func dataCompareBenchCmd(ctx context.Context, args []string, stdout, stderr io.W
 		return err
 	}
 	defer stop()
+	// Key 0 first: the paced writes start once the comparison consumes.
+	if err := publishRange(ctx, js, paced, 0, 0, time.Now()); err != nil {
+		return err
+	}
+	if err := waitMatched(ctx, c, 1, time.Minute); err != nil {
+		return err
+	}
 	written, lastWrite, err := publishPaced(ctx, js, paced, *rate, *dur)
 	if err != nil {
 		return err
 	}
-	if err := waitMatched(ctx, c, written, 5*time.Minute); err != nil {
+	if err := waitMatched(ctx, c, written+1, 5*time.Minute); err != nil {
 		return err
 	}
 	f := c.Figures()
-	res.PacedSeconds, res.PacedKeys = dur.Seconds(), f.Matched
+	res.PacedSeconds, res.PacedKeys = dur.Seconds(), f.Matched-1
 	res.BehindP50, res.BehindP99, res.BehindMax = f.BehindP50, f.BehindP99, f.BehindMax
 	res.DrainSeconds = time.Since(lastWrite).Seconds()
 
