@@ -302,6 +302,9 @@ func consume(ctx context.Context, cons jetstream.Consumer, legacy bool, events c
 func (c *Comparer) apply(ctx context.Context, j job, cache *stateCache) error {
 	var err error
 	mode := assumeNewOnMiss
+	if j.change.truncated {
+		mode = readOnMiss // only keys the side holds are deleted: look
+	}
 	for attempt := 0; attempt < 4; attempt++ {
 		if err = c.applyOnce(ctx, j, cache, mode); err == nil {
 			if j.msg == nil {

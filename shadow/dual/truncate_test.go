@@ -39,6 +39,7 @@ func TestTruncate(t *testing.T) {
 		New:    Side{Stream: "FICUS_CDC_svc", Subject: "ficus.cdc.svc.public.orders", Key: "legacy_id", Columns: []string{"amount"}},
 		Kinds:  []data.Kind{data.KindDecimal},
 		MaxLag: time.Second, JS: js, Sweep: 50 * time.Millisecond, Registerer: prometheus.NewRegistry(),
+		CacheKeys: 1, // no cache: every key is read from the bucket
 	})
 	if err != nil {
 		t.Fatal(err)
