@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/ficus-migrate/ficus/cmd/ficus/config"
 	"github.com/ficus-migrate/ficus/shadow/data"
@@ -77,8 +78,17 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return &exitError{code: 2, err: fmt.Errorf("reconcile %s: %w", name, err)}
 	}
 	defer closeSides()
+	log, err := newLogger(string(cfg.Log.Format), string(cfg.Log.Level), stderr)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	progress := func(p reconcile.Progress) {
+		log.Info("reconcile progress", "compare", name, "pass", p.Pass, "ranges_done", p.RangesDone,
+			"ranges", p.RangesTotal, "rows_checksummed", p.Rows, "rows_estimated", p.EstimatedRows,
+			"differences", p.Differences, "elapsed", p.Elapsed.Round(100*time.Millisecond).String())
+	}
 	res, err := reconcile.Run(ctx, reconcile.Config{Legacy: l, New: n, Segments: *segments, LeafRows: *leaf, Parallel: *parallel,
-		Name: name, Judge: judge})
+		Name: name, Judge: judge, Progress: progress})
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("reconcile %s: %w", name, err)}
 	}

@@ -136,15 +136,17 @@ func (m *MariaDB) Prepare(kinds []data.Kind) error {
 	}
 	m.q = q
 	key := data.QuoteIdent(data.MySQL, m.cfg.Table.Key)
-	order := key
+	order, from := key, m.cfg.Table.quotedName(data.MySQL)
 	if m.ordered {
-		order = ""
+		// The clustered index, not a covering secondary one whose order
+		// would be another.
+		order, from = "", from+" FORCE INDEX (PRIMARY)"
 	}
 	// One aggregate per bucket, glued by UNION ALL (see digestSQL): a
 	// GROUP BY would feed GROUP_CONCAT in the order of its temporary
 	// table, not the scan's.
 	m.digest = "SELECT ? AS b, COUNT(*), " + data.DigestExpr(data.MySQL, q.rowText, order) +
-		" FROM " + m.cfg.Table.quotedName(data.MySQL) + " WHERE " + key + " >= ? AND " + key + " <= ?"
+		" FROM " + from + " WHERE " + key + " >= ? AND " + key + " <= ?"
 	return nil
 }
 

@@ -47,6 +47,25 @@ type Config struct {
 	// Judge, when set, has the last word on keys whose canonical values
 	// differ (the entry's comparator plugin).
 	Judge data.Judge
+	// Progress, when set, is called every ProgressEvery (default 2s) while
+	// the comparison runs (a short run never calls it).
+	Progress      func(Progress)
+	ProgressEvery time.Duration
+}
+
+// Progress is where a running comparison is.
+type Progress struct {
+	// Pass is the bisection level: 1 checksums the whole tables, later
+	// passes only the ranges that differed.
+	Pass int
+	// RangesDone of RangesTotal are checksummed in this pass.
+	RangesDone, RangesTotal int64
+	// Rows is how many legacy rows were checksummed so far, of about
+	// EstimatedRows (the database's estimate; 0 when it has none).
+	Rows, EstimatedRows int64
+	// Differences found so far.
+	Differences int
+	Elapsed     time.Duration
 }
 
 // Finding kinds.
@@ -125,6 +144,31 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := r.prepare(ctx); err != nil {
 		return nil, err
 	}
+	if cfg.Progress != nil {
+		every := cfg.ProgressEvery
+		if every <= 0 {
+			every = 2 * time.Second
+		}
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			tick := time.NewTicker(every)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					cfg.Progress(r.progress(start))
+				}
+			}
+		}()
+		defer func() {
+			close(stop)
+			<-done
+		}()
+	}
 	res, err := r.compare(ctx)
 	if err != nil {
 		return nil, err
@@ -153,6 +197,14 @@ func Kinds(legacyTypes, newTypes []string, rules []data.Rule) []data.Kind {
 	return kinds
 }
 
+func (r *run) progress(start time.Time) Progress {
+	r.mu.Lock()
+	n := len(r.diffs)
+	r.mu.Unlock()
+	return Progress{Pass: int(r.pass.Load()), RangesDone: r.rangesDone.Load(), RangesTotal: r.rangesTotal.Load(),
+		Rows: r.rowsSummed.Load(), EstimatedRows: r.estimate.Load(), Differences: n, Elapsed: time.Since(start)}
+}
+
 // timed wraps a side and adds up its query time.
 type timed struct {
 	side   Side
@@ -167,6 +219,8 @@ type run struct {
 	new       timed
 	checksums atomic.Int64
 	fetched   atomic.Int64
+	// for Progress
+	pass, rangesDone, rangesTotal, rowsSummed, estimate atomic.Int64
 	// rowSums counts ranges summed row by row because a bucket was too
 	// large to digest.
 	rowSums atomic.Int64
@@ -227,8 +281,12 @@ func (r *run) compare(ctx context.Context) (*Result, error) {
 	for _, s := range split(all, int(min(ranges, 1<<20))) {
 		level = append(level, task{s, stepFor(s, r.cfg.Segments)})
 	}
+	r.estimate.Store(lest)
 	top := true
 	for len(level) > 0 {
+		r.pass.Add(1)
+		r.rangesDone.Store(0)
+		r.rangesTotal.Store(int64(len(level)))
 		var next []task
 		var nextMu sync.Mutex
 		g, gctx := errgroup.WithContext(ctx)
@@ -238,6 +296,10 @@ func (r *run) compare(ctx context.Context) (*Result, error) {
 				ls, ns, err := r.sums(gctx, t)
 				if err != nil {
 					return err
+				}
+				r.rangesDone.Add(1)
+				for _, s := range ls {
+					r.rowsSummed.Add(s.Count)
 				}
 				if top {
 					r.mu.Lock()
@@ -387,48 +449,6 @@ func (r *run) leaf(ctx context.Context, s span) error {
 	r.diffs = append(r.diffs, d...)
 	r.mu.Unlock()
 	return nil
-}
-
-// DiffRows merges two key-ordered row lists and returns their differences.
-// A key repeated on one side is compared once; its extra rows are ignored
-// (a reconciled key is meant to be unique on both sides).
-func DiffRows(legacyCols, newCols []string, legacy, new []Row) []Difference {
-	var out []Difference
-	i, j := 0, 0
-	for i < len(legacy) || j < len(new) {
-		switch {
-		case j >= len(new) || (i < len(legacy) && legacy[i].Key < new[j].Key):
-			out = append(out, Difference{Key: legacy[i].Key, Kind: MissingInNew})
-			i = skip(legacy, i)
-		case i >= len(legacy) || new[j].Key < legacy[i].Key:
-			out = append(out, Difference{Key: new[j].Key, Kind: MissingInLegacy})
-			j = skip(new, j)
-		default:
-			if cols := diffValues(legacyCols, newCols, legacy[i].Values, new[j].Values); cols != nil {
-				out = append(out, Difference{Key: legacy[i].Key, Kind: Differs, Columns: cols})
-			}
-			i, j = skip(legacy, i), skip(new, j)
-		}
-	}
-	return out
-}
-
-func skip(rows []Row, i int) int {
-	k := rows[i].Key
-	for i < len(rows) && rows[i].Key == k {
-		i++
-	}
-	return i
-}
-
-func diffValues(lc, nc []string, lv, nv []data.Value) []ColumnDiff {
-	var out []ColumnDiff
-	for c := range lv {
-		if lv[c] != nv[c] {
-			out = append(out, ColumnDiff{Legacy: lc[c], New: nc[c], LegacyVal: lv[c], NewVal: nv[c]})
-		}
-	}
-	return out
 }
 
 // split divides s into at most n ranges of nearly equal key width.

@@ -257,10 +257,17 @@ func testMillionRows(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres) {
 
 	want := plant(t, my, pg)
 	l, n := sides(t, ctx, my, pg, legacyOrders, newOrders)
-	res, err := Run(ctx, Config{Legacy: l, New: n})
+	var mu sync.Mutex
+	var progress []Progress
+	res, err := Run(ctx, Config{Legacy: l, New: n, ProgressEvery: 20 * time.Millisecond, Progress: func(p Progress) {
+		mu.Lock()
+		progress = append(progress, p)
+		mu.Unlock()
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkProgress(t, progress, rows)
 	st := res.Stats
 	t.Logf("reconcile: wall %s, db time legacy %s new %s, %d checksums, %d rows fetched",
 		st.Wall.Round(time.Millisecond), st.LegacyDBTime.Round(time.Millisecond), st.NewDBTime.Round(time.Millisecond), st.Checksums, st.Fetched)
@@ -276,6 +283,26 @@ func testMillionRows(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres) {
 	}
 	if st.Fetched > 200_000 {
 		t.Errorf("fetched %d rows for 50 differences: bisection is not narrowing", st.Fetched)
+	}
+}
+
+// checkProgress: progress never goes back within a pass, never counts more
+// rows than two passes' worth, and the first pass covers the table.
+func checkProgress(t *testing.T, ps []Progress, rows int64) {
+	t.Helper()
+	if len(ps) == 0 {
+		t.Fatal("no progress reported during a run of more than 20ms")
+	}
+	for i, p := range ps {
+		if p.Pass < 1 || p.RangesDone > p.RangesTotal || p.Rows > 2*rows || p.EstimatedRows <= 0 {
+			t.Errorf("progress %d: %+v", i, p)
+		}
+		if i > 0 && p.Pass == ps[i-1].Pass && (p.RangesDone < ps[i-1].RangesDone || p.Rows < ps[i-1].Rows) {
+			t.Errorf("progress went back: %+v after %+v", p, ps[i-1])
+		}
+	}
+	if last := ps[len(ps)-1]; last.Pass > 1 && last.Rows < rows-10 {
+		t.Errorf("past the first pass with %d rows checksummed of %d: %+v", last.Rows, rows, last)
 	}
 }
 
