@@ -226,6 +226,9 @@ func (c *Comparer) Run(ctx context.Context) error {
 				side = &c.cfg.New
 			}
 			ch, err := decode(e.msg.Data(), side, c.cfg.Kinds)
+			if md, mdErr := e.msg.Metadata(); mdErr == nil {
+				ch.seq = md.Sequence.Stream
+			}
 			switch {
 			case errors.Is(err, errSkip):
 				_ = e.msg.Ack()
@@ -234,7 +237,7 @@ func (c *Comparer) Run(ctx context.Context) error {
 				c.log.Warn("change not compared", "err", err)
 				c.figs.count(&c.figs.nErrors, c.figs.errors)
 			case ch.truncate:
-				if err := c.truncate(ctx, e.legacy, e.msg, ch.atMs, route); err != nil {
+				if err := c.truncate(ctx, e.legacy, e.msg, ch, route); err != nil {
 					_ = e.msg.Nak()
 					c.log.Warn("truncate not compared; redelivered", "err", err)
 					c.figs.count(&c.figs.nErrors, c.figs.errors)
@@ -243,7 +246,7 @@ func (c *Comparer) Run(ctx context.Context) error {
 				if ch.movedFrom != nil {
 					// The old key is deleted on this side (its job has no
 					// message to acknowledge), then the new key is written.
-					gone := change{key: *ch.movedFrom, deleted: true, atMs: ch.atMs}
+					gone := change{key: *ch.movedFrom, deleted: true, atMs: ch.atMs, seq: ch.seq}
 					route(job{key: gone.key, legacy: e.legacy, change: gone})
 				}
 				route(job{key: ch.key, legacy: e.legacy, msg: e.msg, change: ch})
@@ -337,12 +340,16 @@ func (c *Comparer) applyOnce(ctx context.Context, j job, cache *stateCache, mode
 	if ch.truncated && ((j.legacy && !k.Legacy.present()) || (!j.legacy && !k.New.present())) {
 		return nil // the side never had the key, or had already deleted it
 	}
-	st := sideState{Seen: true, Deleted: ch.deleted, Values: toPtrs(ch.values), At: ch.atMs}
+	cur := &k.New
 	if j.legacy {
-		k.Legacy = st
-	} else {
-		k.New = st
+		cur = &k.Legacy
 	}
+	if ch.seq != 0 && cur.Seq >= ch.seq {
+		// Already past this change: a redelivery, or another ficus on the
+		// same consumer applied a later change of the key first.
+		return nil
+	}
+	*cur = sideState{Seen: true, Deleted: ch.deleted, Values: toPtrs(ch.values), At: ch.atMs, Seq: ch.seq}
 	now := time.Now()
 	old := k.Status
 	v, _ := verdict(k)

@@ -38,6 +38,8 @@ type change struct {
 	// key the side holds is then deleted with truncated set, which leaves
 	// keys the side never had alone.
 	truncate, truncated bool
+	// seq is the event's capture stream sequence (0: unknown).
+	seq uint64
 }
 
 // envelope is the part of ficus's capture envelope read here; row values

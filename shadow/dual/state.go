@@ -34,6 +34,10 @@ type sideState struct {
 	Deleted bool      `json:"d,omitempty"`
 	Values  []*string `json:"v,omitempty"` // canonical values; nil is NULL
 	At      int64     `json:"t,omitempty"` // commit time of the change, ms
+	// Seq is the change's sequence in its capture stream: the stream is in
+	// commit order, so an older change arriving late (redelivered, or
+	// handled by another ficus on the same consumer) is recognised.
+	Seq uint64 `json:"q,omitempty"`
 }
 
 func (s sideState) present() bool { return s.Seen && !s.Deleted }

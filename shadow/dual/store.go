@@ -133,7 +133,7 @@ func (c *Comparer) store(ctx context.Context, key int64, k *keyState, rev uint64
 // after every earlier change of the side and before any later one; the
 // message is acknowledged once every delete is stored. O(keys), as a
 // TRUNCATE is rare.
-func (c *Comparer) truncate(ctx context.Context, legacy bool, msg jetstream.Msg, atMs int64, route func(job)) error {
+func (c *Comparer) truncate(ctx context.Context, legacy bool, msg jetstream.Msg, t change, route func(job)) error {
 	keys, err := c.kv.ListKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("list keys: %w", err)
@@ -147,7 +147,7 @@ func (c *Comparer) truncate(ctx context.Context, legacy bool, msg jetstream.Msg,
 		}
 		done.Add(1)
 		n++
-		route(job{key: key, legacy: legacy, change: change{key: key, deleted: true, truncated: true, atMs: atMs}, done: done})
+		route(job{key: key, legacy: legacy, change: change{key: key, deleted: true, truncated: true, atMs: t.atMs, seq: t.seq}, done: done})
 	}
 	side := "new"
 	if legacy {
