@@ -160,6 +160,10 @@ func HashExpr(e Engine, k Kind, col string, r Rule, c Column) (string, bool) {
 	own := KindOf(e, c.DataType)
 	var expr string
 	switch {
+	case e == MySQL && len(r.Map) > 0:
+		// The map compares bytes: they must be the connection's UTF-8,
+		// not a latin1 column's own, so the value goes through CAST.
+		return SQLExpr(e, k, col, r)
 	case (k == KindText || k == KindInteger) && own == k:
 		expr = col
 		if e == Postgres {

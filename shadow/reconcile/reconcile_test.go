@@ -94,6 +94,7 @@ var typeCases = []typeCase{
 	{"scale to cents differ", "DECIMAL(10,2)", "bigint", "12.34", "1235", data.Rule{Scale: "100"}, false, "1234"},
 	{"map", "VARCHAR(10)", "text", "'PAID'", "'paid'", data.Rule{Map: map[string]string{"NEW": "created", "PAID": "paid"}}, true, "paid"},
 	{"map is case-sensitive", "VARCHAR(10)", "text", "'paid'", "'created'", data.Rule{Map: map[string]string{"NEW": "created", "PAID": "paid"}}, false, "paid"},
+	{"map on a latin1 column, non-ASCII", "VARCHAR(10) CHARACTER SET latin1", "text", "'Payé'", "'payée'", data.Rule{Map: map[string]string{"Payé": "payée"}}, true, "payée"},
 	{"unmapped value kept", "VARCHAR(10)", "text", "'SHIPPED'", "'SHIPPED'", data.Rule{Map: map[string]string{"NEW": "created"}}, true, "SHIPPED"},
 }
 

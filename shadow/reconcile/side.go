@@ -83,9 +83,8 @@ type Table struct {
 
 // queries is the SQL of one side, built once by Prepare.
 type queries struct {
-	engine   data.Engine
-	bounds   string
-	estimate string
+	engine data.Engine
+	bounds string
 	// rowText is the row text expression; checksum sums its row hashes per
 	// bucket (RowSum). The Digest query is engine-specific (see the sides).
 	rowText  string
