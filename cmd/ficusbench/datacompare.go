@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -71,17 +70,11 @@ func dataCompareBenchCmd(ctx context.Context, args []string, stdout, stderr io.W
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *profile != "" {
-		f, err := os.Create(*profile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := cpuProfile(*profile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	ctx, log, tb, done, err := benchRun(ctx, stderr, "datacompare", 10*time.Minute)
 	if err != nil {
 		return err

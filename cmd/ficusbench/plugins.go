@@ -126,17 +126,28 @@ func perSecond(nsPerEvent float64) float64 {
 // FICUSBENCH_PLUGIN_CPUPROFILE=FILE profiles it (written when the host
 // shuts the plugin down gracefully).
 func noopPluginCmd(context.Context, []string, io.Writer, io.Writer) error {
-	if path := os.Getenv("FICUSBENCH_PLUGIN_CPUPROFILE"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := cpuProfile(os.Getenv("FICUSBENCH_PLUGIN_CPUPROFILE"))
+	if err != nil {
+		return err
 	}
+	defer stop()
 	sdk.Serve(sdk.Plugins{Transformer: builtin.Noop{}})
 	return nil
+}
+
+// cpuProfile profiles this process into path until stop is called; an
+// empty path profiles nothing.
+func cpuProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

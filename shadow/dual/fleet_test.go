@@ -8,11 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
-	"github.com/ficus-migrate/ficus/shadow/data"
 )
 
 // TestTwoProcessesOneComparison: two comparers with the same name share the
@@ -22,26 +18,11 @@ import (
 // end at each side's last change (an older change applied late is
 // ignored), every key matched, and nothing reported.
 func TestTwoProcessesOneComparison(t *testing.T) {
-	ns := testenv.StartNATS(t)
-	js, err := jetstream.New(ns.Connect(t))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	for _, s := range []string{"shop", "svc"} {
-		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FICUS_CDC_" + s, Subjects: []string{"ficus.cdc." + s + ".>"}}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	const keys = 300
-	cfg := Config{
-		Name:   "orders",
-		Legacy: Side{Stream: "FICUS_CDC_shop", Subject: "ficus.cdc.shop.shop.orders", Key: "id", Columns: []string{"amount"}},
-		New:    Side{Stream: "FICUS_CDC_svc", Subject: "ficus.cdc.svc.public.orders", Key: "legacy_id", Columns: []string{"amount"}},
-		Kinds:  []data.Kind{data.KindDecimal},
-		MaxLag: 5 * time.Second, JS: js, Sweep: 50 * time.Millisecond,
-	}
+	cfg := amountConfig(captureJS(ctx, t), 5*time.Second)
+	js := cfg.JS
 	var comparers []*Comparer
 	for range 2 {
 		cfg.Registerer = prometheus.NewRegistry()

@@ -10,7 +10,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
 	"github.com/ficus-migrate/ficus/shadow/data"
 )
 
@@ -19,19 +18,9 @@ import (
 // neither re-reads acknowledged changes nor forgets the pending key, which
 // it reports once max_lag has passed.
 func TestRestartKeepsStateAndPending(t *testing.T) {
-	ns := testenv.StartNATS(t)
-	nc := ns.Connect(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, s := range []string{"shop", "svc"} {
-		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FICUS_CDC_" + s, Subjects: []string{"ficus.cdc." + s + ".>"}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	js := captureJS(ctx, t)
 	cfg := Config{
 		Name:   "orders",
 		Legacy: Side{Stream: "FICUS_CDC_shop", Subject: "ficus.cdc.shop.shop.orders", Key: "id", Columns: []string{"amount"}, Rules: []data.Rule{{Scale: "100"}}},

@@ -10,9 +10,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
-	"github.com/ficus-migrate/ficus/shadow/data"
 )
 
 // TestTruncate: a TRUNCATE on one side (op "t", as both captures publish
@@ -21,26 +18,13 @@ import (
 // stays missing rather than turning into a deletion — and the same
 // TRUNCATE on the other side makes them all agree again.
 func TestTruncate(t *testing.T) {
-	ns := testenv.StartNATS(t)
-	js, err := jetstream.New(ns.Connect(t))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
-	for _, s := range []string{"shop", "svc"} {
-		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FICUS_CDC_" + s, Subjects: []string{"ficus.cdc." + s + ".>"}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c, err := New(Config{
-		Name:   "orders",
-		Legacy: Side{Stream: "FICUS_CDC_shop", Subject: "ficus.cdc.shop.shop.orders", Key: "id", Columns: []string{"amount"}},
-		New:    Side{Stream: "FICUS_CDC_svc", Subject: "ficus.cdc.svc.public.orders", Key: "legacy_id", Columns: []string{"amount"}},
-		Kinds:  []data.Kind{data.KindDecimal},
-		MaxLag: time.Second, JS: js, Sweep: 50 * time.Millisecond, Registerer: prometheus.NewRegistry(),
-		CacheKeys: 1, // no cache: every key is read from the bucket
-	})
+	cfg := amountConfig(captureJS(ctx, t), time.Second)
+	js := cfg.JS
+	cfg.Registerer = prometheus.NewRegistry()
+	cfg.CacheKeys = 1 // no cache: every key is read from the bucket
+	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
