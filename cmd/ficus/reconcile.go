@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
@@ -68,7 +69,11 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	// The plugin starts before the databases are touched: a plugin that
 	// cannot judge rows fails the command at once.
-	judge, stopPlugin, err := reconcileJudge(ctx, cfg, name, stderr)
+	log, err := newLogger(string(cfg.Log.Format), string(cfg.Log.Level), stderr)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	judge, stopPlugin, err := reconcileJudge(ctx, cfg, name, log)
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("reconcile %s: %w", name, err)}
 	}
@@ -78,10 +83,6 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return &exitError{code: 2, err: fmt.Errorf("reconcile %s: %w", name, err)}
 	}
 	defer closeSides()
-	log, err := newLogger(string(cfg.Log.Format), string(cfg.Log.Level), stderr)
-	if err != nil {
-		return &exitError{code: 2, err: err}
-	}
 	progress := func(p reconcile.Progress) {
 		log.Info("reconcile progress", "compare", name, "pass", p.Pass, "ranges_done", p.RangesDone,
 			"ranges", p.RangesTotal, "rows_checksummed", p.Rows, "rows_estimated", p.EstimatedRows,
@@ -108,14 +109,10 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 // reconcileJudge starts the plugin of compare_data NAME, if it names one,
 // with the code ficus run uses, and returns its Judge and how to stop it.
-func reconcileJudge(ctx context.Context, cfg *config.Config, name string, stderr io.Writer) (data.Judge, func(), error) {
+func reconcileJudge(ctx context.Context, cfg *config.Config, name string, log *slog.Logger) (data.Judge, func(), error) {
 	i, cd, err := compareData(cfg, name)
 	if err != nil || cd.Plugin == "" {
 		return nil, func() {}, err
-	}
-	log, err := newLogger(string(cfg.Log.Format), string(cfg.Log.Level), stderr)
-	if err != nil {
-		return nil, nil, err
 	}
 	set, err := launchPlugins(ctx, cfg.Plugins, []string{cd.Plugin}, log, nil)
 	if err != nil {
