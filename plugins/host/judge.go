@@ -215,13 +215,12 @@ func (j *Judge) release() {
 // those after it of the same group, up to MaxBatch pairs. Questions whose
 // callers have gone are dropped. j.mu is held.
 func (j *Judge) take() []*question {
+	j.dropGone()
 	var batch []*question
 	n := 0
 	rest := j.queue[:0]
 	for _, q := range j.queue {
 		switch {
-		case q.ctx.Err() != nil:
-			j.queued -= len(q.pairs)
 		case (batch == nil || q.group == batch[0].group) && n+len(q.pairs) <= j.cfg.MaxBatch:
 			batch = append(batch, q)
 			n += len(q.pairs)
