@@ -84,6 +84,10 @@ func StartMariaDB(t TB) *MariaDB {
 		"--auth-root-authentication-method=normal",
 		"--skip-test-db",
 		"--skip-name-resolve",
+		// The bootstrap server's temporary tables in the instance's own
+		// directory, not the shared /tmp, where installs running at the
+		// same time have failed on each other's (or a cleaner's) files.
+		"--tmpdir="+dir,
 		// A small redo log: the default 96 MiB file costs time and disk.
 		"--innodb-log-file-size=16M",
 	)
