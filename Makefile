@@ -33,6 +33,9 @@ demo: build
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 60s ./cmd/ficus/config/
+	$(GO) test -run '^$$' -fuzz FuzzFastPathResponse -fuzztime 3000x ./proxy/
+	$(GO) test -run '^$$' -fuzz FuzzCleanPath -fuzztime 60s ./proxy/rules/
+	$(GO) test -run '^$$' -fuzz FuzzHeadConflict -fuzztime 60s ./proxy/serve/
 
 bench: build
 	@bash deploy/install-deps.sh bench

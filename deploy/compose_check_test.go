@@ -133,6 +133,48 @@ func parseService(name string, m map[string]any) composeService {
 	return s
 }
 
+// readEnvFiles adds the variables of the service's env_file(s) to its
+// environment; environment: entries win, as in docker compose.
+func readEnvFiles(dir string, s composeService) problems {
+	var p problems
+	files := strs(s.m["env_file"])
+	if f, ok := s.m["env_file"].(string); ok {
+		files = []string{f}
+	}
+	explicit := map[string]bool{}
+	for k := range s.env {
+		explicit[k] = true
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(f)))
+		if err != nil {
+			p.addf("%s: env_file %s: %v", s.name, f, err)
+			continue
+		}
+		for k, v := range parseEnvFile(data) {
+			if !explicit[k] {
+				s.env[k] = v
+			}
+		}
+	}
+	return p
+}
+
+// mountPoints are the container paths of the service's volumes and binds.
+func (s composeService) mountPoints() []string {
+	var out []string
+	for dst := range s.binds {
+		out = append(out, dst)
+	}
+	for dst := range s.volumes {
+		out = append(out, dst)
+	}
+	return out
+}
+
+// mounted reports whether file is on one of the service's volumes or binds.
+func (s composeService) mounted(file string) bool { return onMount(file, s.mountPoints()) }
+
 func (s composeService) publishes(port int) bool {
 	for _, p := range s.ports {
 		if p.target == port {
@@ -177,6 +219,7 @@ func checkCompose(dir string, doc map[string]any, parse natsParser) problems {
 	byName := map[string]composeService{}
 	for name, m := range mapOf(doc["services"]) {
 		s := parseService(name, mapOf(m))
+		p = append(p, readEnvFiles(dir, s)...)
 		all = append(all, s)
 		byName[name] = s
 	}
@@ -241,20 +284,29 @@ func checkCompose(dir string, doc map[string]any, parse natsParser) problems {
 			continue
 		}
 		dataDir := ""
-		for dst := range s.volumes {
-			dataDir = dst
+		for dst, v := range s.volumes {
+			if !strings.Contains(v, "cert") {
+				dataDir = dst
+			}
 		}
-		members = append(members, natsMember{name: s.name, host: s.name, env: s.env, dataDir: dataDir, conf: string(conf)})
+		members = append(members, natsMember{name: s.name, host: s.name, env: s.env, dataDir: dataDir,
+			mounts: s.mountPoints(), conf: string(conf)})
 	}
 	natsPort := 0
+	var auth natsAuth
 	if len(members) > 0 {
 		var np problems
-		np, natsPort = checkNATSCluster("compose", members, parse)
+		np, natsPort, auth = checkNATSCluster("compose", members, parse)
 		p = append(p, np...)
 	} else {
 		p.addf("no NATS service")
 	}
-	p = append(p, checkComposeFicus(dir, ficus[0], byName, pgs[0], marias[0], natsPort)...)
+	for _, s := range nats {
+		if auth.monitor != 0 && s.publishes(auth.monitor) {
+			p.addf("%s: publishes the monitoring port %d, which has no authentication", s.name, auth.monitor)
+		}
+	}
+	p = append(p, checkComposeFicus(dir, ficus[0], byName, pgs[0], marias[0], natsPort, auth)...)
 	for _, a := range apps {
 		p = append(p, checkDemoApp(a, pgs[0], marias[0])...)
 	}
@@ -308,7 +360,8 @@ func contains(l []string, s string) bool {
 	return false
 }
 
-func checkComposeFicus(dir string, s composeService, byName map[string]composeService, pg, maria composeService, natsPort int) problems {
+func checkComposeFicus(dir string, s composeService, byName map[string]composeService, pg, maria composeService,
+	natsPort int, auth natsAuth) problems {
 	var p problems
 	if ctx := str(dig(s.m, "build", "context")); ctx != "" {
 		df := str(dig(s.m, "build", "dockerfile"))
@@ -339,6 +392,7 @@ func checkComposeFicus(dir string, s composeService, byName map[string]composeSe
 		p.addf("%s: ficus validate: %v", s.name, err)
 		return p
 	}
+	p = append(p, checkFicusNATSAuth(s.name, cfg, auth, s.mounted)...)
 	listeners := [][2]string{{"admin.listen", cfg.Admin.Listen}}
 	if cfg.Proxy.Enabled() {
 		listeners = append(listeners, [2]string{"proxy.listen", cfg.Proxy.Listen})

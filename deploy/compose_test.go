@@ -92,6 +92,19 @@ func TestComposeCheckCatches(t *testing.T) {
 		}, `shop: demo-app shop: DSN database "other"`},
 		{"orders port not published", func(d map[string]any) { svc(d, "orders")["ports"] = []any{} }, "demo-app orders: --listen 0.0.0.0:4000: port 4000 is not published"},
 		{"orders without its database", func(d map[string]any) { delete(mapOf(svc(d, "orders")["depends_on"]), "postgres") }, "demo-app orders: depends_on lacks postgres"},
+		{"ficus with another NATS password", func(d map[string]any) {
+			mapOf(svc(d, "ficus")["environment"])["FICUS_NATS_PASSWORD"] = "other"
+		}, "its user and password are not a user of the NATS servers"},
+		{"nats monitoring published", func(d map[string]any) {
+			svc(d, "nats-2")["ports"] = []any{"127.0.0.1:8222:8222"}
+		}, "nats-2: publishes the monitoring port 8222"},
+		{"nats env file missing", func(d map[string]any) { svc(d, "nats-3")["env_file"] = []any{"missing.env"} }, "nats-3: env_file missing.env"},
+		{"nats certificates not mounted", func(d map[string]any) {
+			svc(d, "nats-3")["volumes"] = []any{"./nats.conf:/etc/nats/nats.conf:ro", "nats3data:/data"}
+		}, "nats-3: /etc/nats/certs/nats.crt (nats.conf) is not on any mounted volume"},
+		{"ficus without the NATS CA", func(d map[string]any) {
+			svc(d, "ficus")["volumes"] = []any{"./ficus.yaml:/etc/ficus/ficus.yaml:ro"}
+		}, "nats.tls.ca /etc/ficus-nats/ca.crt is not mounted"},
 		{"bad legacy URL", func(d map[string]any) { mapOf(svc(d, "ficus")["environment"])["LEGACY_URL"] = "legacy:3000" }, "proxy.legacy"},
 	}
 	t.Run("unbroken", func(t *testing.T) {

@@ -19,6 +19,10 @@ fi
 if [ "$what" = bench ]; then
 	command -v wrk >/dev/null 2>&1 || need+=(wrk)
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+	# The other two reference proxies of `ficusbench proxy`, beside nginx. Like nginx-light,
+	# caddy's postinst would start its :80 server; policy-rc.d below stops that too.
+	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+	command -v caddy >/dev/null 2>&1 || need+=(caddy)
 fi
 
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -38,14 +38,20 @@ func (o k8s) ofKind(kinds ...string) []map[string]any {
 // ficus.yaml it reads, and every NATS StatefulSet against its nats.conf.
 func checkK8s(o k8s, parse natsParser) problems {
 	var p problems
+	auths := map[string]natsAuth{} // NATS StatefulSet -> what its servers accept
+	for _, w := range o.ofKind("StatefulSet") {
+		for _, c := range list(dig(w, "spec", "template", "spec", "containers")) {
+			if c := mapOf(c); strings.HasPrefix(imageName(str(c["image"])), "nats") {
+				np, auth := checkNATSStatefulSet(o, w, c, parse)
+				p = append(p, np...)
+				auths[str(dig(w, "metadata", "name"))] = auth
+			}
+		}
+	}
 	for _, w := range o.ofKind("Deployment", "StatefulSet") {
 		for _, c := range list(dig(w, "spec", "template", "spec", "containers")) {
-			c := mapOf(c)
-			switch {
-			case isFicusImage(str(c["image"])):
-				p = append(p, checkFicusContainer(o, w, c)...)
-			case strings.HasPrefix(imageName(str(c["image"])), "nats"):
-				p = append(p, checkNATSStatefulSet(o, w, c, parse)...)
+			if c := mapOf(c); isFicusImage(str(c["image"])) {
+				p = append(p, checkFicusContainer(o, w, c, auths)...)
 			}
 		}
 	}
@@ -175,7 +181,7 @@ func replicas(w map[string]any) int {
 	return 1
 }
 
-func checkFicusContainer(o k8s, w, c map[string]any) problems {
+func checkFicusContainer(o k8s, w, c map[string]any, auths map[string]natsAuth) problems {
 	where := wname(w) + " container " + str(c["name"])
 	var p problems
 	args := append(strs(c["command"]), strs(c["args"])...)
@@ -258,7 +264,12 @@ func checkFicusContainer(o k8s, w, c map[string]any) problems {
 			p.addf("%s: runs capture: strategy must be Recreate so that two capture pods never overlap", where)
 		}
 	}
-	p = append(p, checkNATSURLs(o, where, cfg)...)
+	np, sts := checkNATSURLs(o, where, cfg)
+	p = append(p, np...)
+	if auth, ok := auths[sts]; ok {
+		mounts, _ := k8sMountPoints(o, w, c)
+		p = append(p, checkFicusNATSAuth(where, cfg, auth, func(f string) bool { return onMount(f, mounts) })...)
+	}
 	return p
 }
 
@@ -334,9 +345,8 @@ func selects(sel, labels map[string]any) bool {
 }
 
 // checkNATSURLs checks that every nats.url names a pod of a NATS StatefulSet
-// (<name>-<i>.<serviceName>) at its client port.
-func checkNATSURLs(o k8s, where string, cfg *config.Config) problems {
-	var p problems
+// (<name>-<i>.<serviceName>) at its client port, and returns that StatefulSet.
+func checkNATSURLs(o k8s, where string, cfg *config.Config) (p problems, natsSet string) {
 	var urls []string
 	for _, u := range cfg.NATS.URLs {
 		urls = append(urls, u.Reveal())
@@ -344,8 +354,9 @@ func checkNATSURLs(o k8s, where string, cfg *config.Config) problems {
 	hosts, err := natsURLHosts(urls)
 	if err != nil {
 		p.addf("%s: %v", where, err)
-		return p
+		return p, ""
 	}
+	target := ""
 	for _, hp := range hosts {
 		pod, svc, _ := strings.Cut(hp[0], ".")
 		svc, _, _ = strings.Cut(svc, ".")
@@ -361,7 +372,7 @@ func checkNATSURLs(o k8s, where string, cfg *config.Config) problems {
 			}
 			for _, c := range list(dig(sts, "spec", "template", "spec", "containers")) {
 				if portOf(mapOf(c), "client") == mustAtoi(hp[1]) {
-					ok = true
+					ok, target = true, str(dig(sts, "metadata", "name"))
 				}
 			}
 			if ok && cfg.Capture.Stream.Replicas > replicas(sts) {
@@ -372,14 +383,14 @@ func checkNATSURLs(o k8s, where string, cfg *config.Config) problems {
 			p.addf("%s: nats.url %s:%s is not the client port of a pod of a NATS StatefulSet", where, hp[0], hp[1])
 		}
 	}
-	return p
+	return p, target
 }
 
 func mustAtoi(s string) int { n, _ := strconv.Atoi(s); return n }
 
 // checkNATSStatefulSet checks a NATS StatefulSet against its nats.conf and
 // its headless Service.
-func checkNATSStatefulSet(o k8s, sts, c map[string]any, parse natsParser) problems {
+func checkNATSStatefulSet(o k8s, sts, c map[string]any, parse natsParser) (problems, natsAuth) {
 	where := wname(sts)
 	var p problems
 	svcName := str(dig(sts, "spec", "serviceName"))
@@ -397,8 +408,10 @@ func checkNATSStatefulSet(o k8s, sts, c map[string]any, parse natsParser) proble
 	conf, ok := mountedData(o, sts, c, file)
 	if !ok {
 		p.addf("%s: nats config %q is not in any mounted ConfigMap", where, file)
-		return p
+		return p, natsAuth{}
 	}
+	mounts, mp := k8sMountPoints(o, sts, c)
+	p = append(p, mp...)
 	var pvcs []string
 	for _, v := range list(dig(sts, "spec", "volumeClaimTemplates")) {
 		pvcs = append(pvcs, str(dig(v, "metadata", "name")))
@@ -418,11 +431,12 @@ func checkNATSStatefulSet(o k8s, sts, c map[string]any, parse natsParser) proble
 		p = append(p, ep...)
 		members = append(members, natsMember{
 			name: pod, host: pod + "." + svcName, env: env,
-			client: portOf(c, "client"), cluster: portOf(c, "cluster"), dataDir: dataDir, conf: conf,
+			client: portOf(c, "client"), cluster: portOf(c, "cluster"), dataDir: dataDir, mounts: mounts, conf: conf,
 		})
 	}
-	cp, _ := checkNATSCluster(where, members, parse)
+	cp, _, auth := checkNATSCluster(where, members, parse)
 	p = append(p, cp...)
+	p = append(p, checkNATSNetworkPolicy(o, sts, c)...)
 	if svc != nil {
 		for _, sp := range list(dig(svc, "spec", "ports")) {
 			if portOf(c, dig(sp, "targetPort")) < 0 {
@@ -430,5 +444,5 @@ func checkNATSStatefulSet(o k8s, sts, c map[string]any, parse natsParser) proble
 			}
 		}
 	}
-	return p
+	return p, auth
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -238,10 +239,46 @@ func TestK8sCheckCatches(t *testing.T) {
 		{"nats store off the volume", func(o k8s) { editConfig(o, "nats-config", "nats.conf", "/data/jetstream", "/tmp/js") }, "not on the persistent volume"},
 		{"nats same server name", func(o k8s) { editConfig(o, "nats-config", "nats.conf", "$POD_NAME", "nats") }, `server_name "nats"`},
 		{"nats service not headless", func(o k8s) { delete(mapOf(o.find("Service", "nats")["spec"]), "clusterIP") }, "must be headless"},
+		{"nats without users", func(o k8s) {
+			editConfig(o, "nats-config", "nats.conf", "{user: ficus, password: $FICUS_NATS_PASSWORD}", "")
+		}, "accepts clients without credentials"},
+		{"ficus with a wrong password", func(o k8s) {
+			editConfig(o, "ficus-config", "ficus.yaml", "ficus:${FICUS_NATS_PASSWORD}@nats-0", "ficus:guess@nats-0")
+		}, "its user and password are not a user of the NATS servers"},
+		{"ficus without the NATS CA", func(o k8s) {
+			editConfig(o, "ficus-config", "ficus.yaml", "  tls:\n    ca: /etc/ficus-nats/ca.crt\n", "")
+		}, "nats.tls.ca is not set"},
+		{"NATS CA not mounted", func(o k8s) {
+			c := container(o, "Deployment", "ficus-capture", "ficus")
+			c["volumeMounts"] = list(c["volumeMounts"])[:1]
+		}, "nats.tls.ca /etc/ficus-nats/ca.crt is not mounted"},
+		{"no certificate for NATS", func(o k8s) { o.find("Certificate", "nats-tls")["kind"] = "Removed" }, "Secret nats-tls does not exist"},
+		{"nats certificate not mounted", func(o k8s) {
+			c := container(o, "StatefulSet", "nats", "nats")
+			c["volumeMounts"] = slices.DeleteFunc(list(c["volumeMounts"]), func(v any) bool { return str(dig(v, "name")) == "tls" })
+		}, "/etc/nats-tls/tls.crt (nats.conf) is not on any mounted volume"},
+		{"no network policy", func(o k8s) { o.find("NetworkPolicy", "nats")["kind"] = "Removed" }, "no NetworkPolicy restricts who reaches it"},
+		{"policy admits everyone", func(o k8s) {
+			mapOf(list(dig(o.find("NetworkPolicy", "nats"), "spec", "ingress"))[0])["from"] = []any{}
+		}, "admits every source to StatefulSet/nats port 4222"},
+		{"policy admits a namespace", func(o k8s) {
+			mapOf(list(dig(o.find("NetworkPolicy", "nats"), "spec", "ingress"))[0])["from"] = []any{map[string]any{"namespaceSelector": map[string]any{}}}
+		}, "use a podSelector with matchLabels"},
+		{"policy admits monitoring", func(o k8s) {
+			rule := mapOf(list(dig(o.find("NetworkPolicy", "nats"), "spec", "ingress"))[0])
+			rule["ports"] = append(list(rule["ports"]), map[string]any{"port": "monitor"})
+		}, "port 8222, which has no authentication"},
+		{"policy admits capture to the cluster port", func(o k8s) {
+			rule := mapOf(list(dig(o.find("NetworkPolicy", "nats"), "spec", "ingress"))[0])
+			rule["ports"] = append(list(rule["ports"]), map[string]any{"port": "cluster"})
+		}, "admits Deployment/ficus-capture to StatefulSet/nats port 6222"},
+		{"capture pod not admitted", func(o k8s) {
+			delete(mapOf(dig(o.find("Deployment", "ficus-capture"), "spec", "template", "metadata", "labels")), "ficus-migrate.io/nats-client")
+		}, "no NetworkPolicy admits Deployment/ficus-capture"},
 		{"nats too small", func(o k8s) {
 			mapOf(o.find("StatefulSet", "nats")["spec"])["replicas"] = 1
 			editConfig(o, "nats-config", "nats.conf", "nats://nats-1.nats:6222\n    nats://nats-2.nats:6222", "")
-			editConfig(o, "ficus-config", "ficus.yaml", "    - nats://nats-1.nats:4222\n    - nats://nats-2.nats:4222\n", "")
+			editConfig(o, "ficus-config", "ficus.yaml", "    - tls://ficus:${FICUS_NATS_PASSWORD}@nats-1.nats:4222\n    - tls://ficus:${FICUS_NATS_PASSWORD}@nats-2.nats:4222\n", "")
 		}, "needs 3 servers"},
 	}
 	t.Run("unbroken", func(t *testing.T) {

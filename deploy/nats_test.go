@@ -17,12 +17,18 @@ import (
 // parser, with env as the server's environment ($VAR references).
 type natsParser func(conf string, env map[string]string) (*server.Options, error)
 
-// realNATSParser parses through a temporary file, as nats-server --config does.
+// realNATSParser parses through a temporary file, as nats-server --config does,
+// with throwaway certificates in place of the ones the config names.
 func realNATSParser(t *testing.T) natsParser {
+	var pki map[string]string
 	return func(conf string, env map[string]string) (*server.Options, error) {
 		for k, v := range env {
 			t.Setenv(k, v)
 		}
+		if pki == nil {
+			pki = testPKI(t)
+		}
+		conf = withTestPKI(conf, pki)
 		f := filepath.Join(t.TempDir(), "nats.conf")
 		if err := os.WriteFile(f, []byte(conf), 0o600); err != nil {
 			return nil, err
@@ -39,13 +45,15 @@ type natsMember struct {
 	client  int               // declared client port (0: not declared)
 	cluster int               // declared cluster port (0: not declared)
 	dataDir string            // mount point of its persistent volume
+	mounts  []string          // mount points of its volumes that exist
 	conf    string            // its nats.conf
 }
 
 // checkNATSCluster parses the config every member runs and checks that they
 // form one JetStream cluster: routes name every member at its cluster port,
-// server names are unique, the store is on the persistent volume.
-func checkNATSCluster(where string, members []natsMember, parse natsParser) (p problems, clientPort int) {
+// server names are unique, the store is on the persistent volume, every
+// listener requires authentication and the certificates are mounted.
+func checkNATSCluster(where string, members []natsMember, parse natsParser) (p problems, clientPort int, auth natsAuth) {
 	want := map[string]bool{}
 	names := map[string]string{}
 	for _, m := range members {
@@ -59,7 +67,9 @@ func checkNATSCluster(where string, members []natsMember, parse natsParser) (p p
 				want[net.JoinHostPort(o.host, strconv.Itoa(opts.Cluster.Port))] = true
 			}
 		}
-		clientPort = opts.Port
+		clientPort, auth = opts.Port, authOf(opts)
+		p = append(p, checkNATSListeners(where+": "+m.name, opts)...)
+		p = append(p, checkMounted(where+": "+m.name, m.conf, m.mounts)...)
 		if m.client != 0 && opts.Port != m.client {
 			p.addf("%s: %s: nats listens on client port %d, the manifest declares %d", where, m.name, opts.Port, m.client)
 		}
@@ -90,7 +100,7 @@ func checkNATSCluster(where string, members []natsMember, parse natsParser) (p p
 	if len(members) < 3 {
 		p.addf("%s: a JetStream cluster needs 3 servers for a quorum that survives one loss, found %d", where, len(members))
 	}
-	return p, clientPort
+	return p, clientPort, auth
 }
 
 func sameSet(got []string, want map[string]bool) bool {

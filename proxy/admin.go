@@ -34,6 +34,9 @@ type MatchInfo struct {
 type RouteCount struct {
 	Legacy SideCount `json:"legacy"`
 	New    SideCount `json:"new"`
+	// ClientErrors counts requests refused for the client's own fault
+	// (answered 400/408/413 by ficus); no side is charged with them.
+	ClientErrors uint64 `json:"client_errors"`
 }
 
 // SideCount counts requests, status classes and upstream errors of a side.
@@ -76,6 +79,7 @@ func (p *Proxy) routeInfo(rt *route.Route) RouteInfo {
 	p.mu.Unlock()
 	info.Counts.Legacy = sideCount(&rs.sides[route.Legacy])
 	info.Counts.New = sideCount(&rs.sides[route.New])
+	info.Counts.ClientErrors = rs.clientErrors.Load()
 	return info
 }
 

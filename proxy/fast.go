@@ -44,7 +44,7 @@ func (h *sideHandler) serveFast(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex, err := h.exchange(ctx, w, r, cn)
-	if err != nil && cn.Reused && ctx.Err() == nil && !isTimeout(err) {
+	if err != nil && cn.Reused && ctx.Err() == nil && !isTimeout(err) && !isHeaderTooLarge(err) {
 		// Most likely the backend closed the idle keep-alive connection;
 		// GET and HEAD are idempotent, so retry once on a fresh one.
 		if cn, err = h.conns.Dial(ctx); err == nil {
@@ -58,7 +58,7 @@ func (h *sideHandler) serveFast(w http.ResponseWriter, r *http.Request) {
 		h.handleError(w, r, err)
 		return
 	}
-	h.relay(w, ex, tap)
+	h.relay(w, r.Method, ex, tap)
 }
 
 // exchange is one request/response-headers round trip on cn; on error cn
@@ -67,6 +67,9 @@ type exchange struct {
 	cn   *upstream.Conn
 	resp *http.Response
 	stop func() bool
+	// informational: a 1xx came first. Such exchanges are rare and their
+	// framing unusual, so the connection is not reused.
+	informational bool
 }
 
 func (h *sideHandler) exchange(ctx context.Context, w http.ResponseWriter, r *http.Request, cn *upstream.Conn) (exchange, error) {
@@ -74,57 +77,58 @@ func (h *sideHandler) exchange(ctx context.Context, w http.ResponseWriter, r *ht
 	// the upstream, before or during the body: expiring the connection's
 	// deadlines unblocks its I/O. The connection is then not reused.
 	stop := context.AfterFunc(ctx, func() { _ = cn.SetDeadline(aLongTimeAgo) })
-	resp, err := h.roundTrip(w, cn, r)
+	resp, info, err := h.roundTrip(w, cn, r)
 	if err != nil {
 		stop()
 		_ = cn.Close()
 		return exchange{}, err
 	}
-	return exchange{cn: cn, resp: resp, stop: stop}, nil
+	return exchange{cn: cn, resp: resp, stop: stop, informational: info}, nil
 }
 
 var aLongTimeAgo = time.Unix(1, 0)
 
-// roundTrip writes r and reads the final response's headers.
-func (h *sideHandler) roundTrip(w http.ResponseWriter, cn *upstream.Conn, r *http.Request) (*http.Response, error) {
+// roundTrip writes r and reads the final response's headers; info reports
+// an informational answer before it.
+func (h *sideHandler) roundTrip(w http.ResponseWriter, cn *upstream.Conn, r *http.Request) (resp *http.Response, info bool, err error) {
 	h.writeRequest(cn.W, r)
 	if err := cn.W.Flush(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	t := h.conns.Timeouts().ResponseHeader
 	if t > 0 {
 		if err := cn.SetReadDeadline(time.Now().Add(t)); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
-	for {
-		resp, err := http.ReadResponse(cn.R, r)
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case resp.StatusCode == http.StatusSwitchingProtocols:
-			return nil, errors.New("upstream switched protocols on a request without Upgrade")
-		case resp.StatusCode < 200:
-			// Informational (e.g. 103 Early Hints): passed on as ReverseProxy does.
-			hdr := w.Header()
-			for k, vv := range resp.Header {
+	resp, n, err := cn.ReadFinal(r, func(code int, h http.Header) error {
+		// Informational (e.g. 103 Early Hints): passed on as ReverseProxy does.
+		hdr := w.Header()
+		for k, vv := range h {
+			if !isResponseSkip(k) {
 				hdr[k] = vv
 			}
-			w.WriteHeader(resp.StatusCode)
-			clear(hdr)
-			continue
 		}
-		// Bodies (SSE, downloads) are never time-limited. A body already
-		// fully buffered needs no more reads, so the deadline can stay (the
-		// next exchange sets its own): one fewer timer update per request.
-		if t > 0 && (resp.ContentLength < 0 || int64(cn.R.Buffered()) < resp.ContentLength) {
-			if err := cn.SetReadDeadline(time.Time{}); err != nil {
-				return nil, err
-			}
-		}
-		return resp, nil
+		w.WriteHeader(code)
+		clear(hdr)
+		return nil
+	})
+	info = n > 0
+	if err != nil {
+		return nil, info, err
 	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		return nil, info, errors.New("upstream switched protocols on a request without Upgrade")
+	}
+	// Bodies (SSE, downloads) are never time-limited. A body already
+	// fully buffered needs no more reads, so the deadline can stay (the
+	// next exchange sets its own): one fewer timer update per request.
+	if t > 0 && (resp.ContentLength < 0 || int64(cn.R.Buffered()) < resp.ContentLength) {
+		if err := cn.SetReadDeadline(time.Time{}); err != nil {
+			return nil, info, err
+		}
+	}
+	return resp, info, nil
 }
 
 // isHop reports the hop-by-hop headers ReverseProxy removes in both
@@ -310,16 +314,17 @@ func singleJoiningSlash(a, b string) string {
 
 // relay copies the response to the client and recycles the connection when
 // the exchange ended cleanly.
-func (h *sideHandler) relay(w http.ResponseWriter, ex exchange, tap upstream.Tap) {
+func (h *sideHandler) relay(w http.ResponseWriter, method string, ex exchange, tap upstream.Tap) {
 	cn, resp := ex.cn, ex.resp
 	hdr := w.Header()
 	conn := resp.Header["Connection"]
 	for k, vv := range resp.Header {
-		if isHop(k) || (conn != nil && namedIn(k, conn)) || k == servedByKey || k == routeKey {
+		if isHop(k) || (conn != nil && namedIn(k, conn)) || isResponseSkip(k) {
 			continue
 		}
 		hdr[k] = vv // resp is ours alone: no copy needed
 	}
+	h.finalHeaders(hdr)
 	h.m.countStatus(resp.StatusCode)
 	announced := len(resp.Trailer)
 	if announced > 0 {
@@ -350,11 +355,19 @@ func (h *sideHandler) relay(w http.ResponseWriter, ex exchange, tap upstream.Tap
 		}
 		hdr[k] = vv
 	}
-	if !live || resp.Close || cn.R.Buffered() > 0 {
+	switch {
+	case cn.R.Buffered() > 0:
+		// More than the framing announced: never the next request's answer.
 		_ = cn.Close()
-		return
+		h.discarded(upstream.DiscardUnsolicited)
+	case !live || resp.Close || ex.informational || upstream.BodyForbidden(method, resp.StatusCode):
+		// A body-less answer (HEAD, 204, 304) whose backend sent one anyway
+		// would leave it on the connection; such answers are not worth the
+		// risk of reusing it.
+		_ = cn.Close()
+	default:
+		h.conns.Put(cn)
 	}
-	h.conns.Put(cn)
 }
 
 // copyBody streams the body; like ReverseProxy it flushes after every write

@@ -10,10 +10,12 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/ficus-migrate/ficus/proxy/route"
+	"github.com/ficus-migrate/ficus/proxy/rules"
 	"github.com/ficus-migrate/ficus/proxy/upstream"
 )
 
@@ -41,8 +43,12 @@ type sideHandler struct {
 	log     *slog.Logger
 
 	servedBy, routeVal []string // len == cap == 1: appends never alias
+	servedByOn         bool     // Config.ServedByHeader
+	clientErr          func(w http.ResponseWriter, route string, f *clientFault)
+	discarded          func(reason string)
 	body502, body504   []byte
 	len502, len504     []string
+	bodyHdr, lenHdr    []byte // 502 for a response head over its limit
 }
 
 func (p *Proxy) newSideHandler(name string, side route.Side, target *url.URL, t upstream.Timeouts,
@@ -50,17 +56,20 @@ func (p *Proxy) newSideHandler(name string, side route.Side, target *url.URL, t 
 	tgt := upstream.Target{Route: name, Side: side.String(), URL: target}
 	conns := p.pool.Conns(tgt, t)
 	h := &sideHandler{
-		hookTgt:   tgt,
-		routeName: name,
-		side:      side,
-		target:    target,
-		rewrite:   rewrite,
-		m:         p.metrics.resolve(name, side.String(), st),
-		log:       p.log.With("route", name, "side", side.String()),
-		servedBy:  []string{side.String()},
-		routeVal:  []string{name},
-		conns:     conns,
-		buffers:   p.buffers,
+		hookTgt:    tgt,
+		routeName:  name,
+		side:       side,
+		target:     target,
+		rewrite:    rewrite,
+		m:          p.metrics.resolve(name, side.String(), st),
+		log:        p.log.With("route", name, "side", side.String()),
+		servedBy:   []string{side.String()},
+		servedByOn: p.cfg.ServedByHeader,
+		clientErr:  p.clientError,
+		discarded:  p.metrics.countDiscard,
+		routeVal:   []string{name},
+		conns:      conns,
+		buffers:    p.buffers,
 	}
 	if conns != nil {
 		h.tapper = p.pool.Tapper(tgt)
@@ -69,6 +78,7 @@ func (p *Proxy) newSideHandler(name string, side route.Side, target *url.URL, t 
 	h.body504 = errorBody("upstream timeout", name, side)
 	h.len502 = []string{strconv.Itoa(len(h.body502))}
 	h.len504 = []string{strconv.Itoa(len(h.body504))}
+	h.bodyHdr = errorBody("upstream response header too large", name, side)
 	h.rp = httputil.ReverseProxy{
 		Rewrite:        h.rewriteRequest,
 		Transport:      p.pool.RoundTripper(tgt, t),
@@ -108,20 +118,70 @@ func (h *sideHandler) rewriteRequest(pr *httputil.ProxyRequest) {
 }
 
 func (h *sideHandler) modifyResponse(resp *http.Response) error {
-	// Backends must not be able to spoof which side served a request.
-	delete(resp.Header, servedByKey)
-	delete(resp.Header, routeKey)
+	for k := range resp.Header {
+		if isResponseSkip(k) {
+			delete(resp.Header, k)
+		}
+	}
 	h.m.countStatus(resp.StatusCode)
 	return nil
 }
 
+// isResponseSkip reports upstream response headers never relayed, on both
+// paths: ficus's own namespace, so a backend cannot spoof which side served
+// a request.
+func isResponseSkip(k string) bool { return rules.IsFicusHeader(k) }
+
+// finalHeaders applies the response rules when the final status is written
+// (after any 1xx, whose header map net/http clears): a body without a
+// Content-Type is relayed without one, never with a sniffed type, and the
+// served-by headers are added.
+func (h *sideHandler) finalHeaders(hdr http.Header) {
+	if _, ok := hdr["Content-Type"]; !ok {
+		hdr["Content-Type"] = nil // tells net/http not to sniff one
+	}
+	if h.servedByOn {
+		hdr[servedByKey] = h.servedBy
+		hdr[routeKey] = h.routeVal
+	}
+}
+
+// finalWriter applies finalHeaders on the ReverseProxy path.
+type finalWriter struct {
+	http.ResponseWriter
+	h    *sideHandler
+	body *clientBody // a streamed request body, or nil
+}
+
+func (fw *finalWriter) WriteHeader(code int) {
+	if code >= 200 || code == http.StatusSwitchingProtocols {
+		fw.h.finalHeaders(fw.Header())
+	}
+	fw.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the connection (flush, hijack).
+func (fw *finalWriter) Unwrap() http.ResponseWriter { return fw.ResponseWriter }
+
 func (h *sideHandler) handleError(w http.ResponseWriter, r *http.Request, err error) {
+	var fault *clientFault
+	if fw, ok := w.(*finalWriter); ok && fw.body != nil {
+		fault = fw.body.fault.Load()
+	}
+	if fault != nil || errors.As(err, &fault) {
+		// The request body failed on its way upstream: the client's doing.
+		h.clientErr(w, h.routeName, fault)
+		return
+	}
 	if r.Context().Err() != nil {
 		// The client went away; nobody reads the answer and the upstream is
 		// not to blame, so neither count nor log it as an upstream error.
 		return
 	}
 	code, body, clen := http.StatusBadGateway, h.body502, h.len502
+	if isHeaderTooLarge(err) {
+		body, clen = h.bodyHdr, []string{strconv.Itoa(len(h.bodyHdr))}
+	}
 	if isTimeout(err) {
 		code, body, clen = http.StatusGatewayTimeout, h.body504, h.len504
 		h.m.timeout.Inc()
@@ -137,8 +197,16 @@ func (h *sideHandler) handleError(w http.ResponseWriter, r *http.Request, err er
 	hdr["Content-Type"] = jsonContentType
 	hdr["Content-Length"] = clen
 	hdr["Cache-Control"] = noStore
+	h.finalHeaders(hdr)
 	w.WriteHeader(code)
 	_, _ = w.Write(body)
+}
+
+// isHeaderTooLarge: the upstream's response head was over the limit, on
+// either path.
+func isHeaderTooLarge(err error) bool {
+	return errors.Is(err, upstream.ErrResponseHeaderTooLarge) ||
+		strings.Contains(err.Error(), "server response headers exceeded")
 }
 
 var (

@@ -87,7 +87,7 @@ func quietLogger() *slog.Logger {
 }
 
 // startProxy runs a proxy on a free loopback port until the test ends.
-func startProxy(t *testing.T, cfg Config) (*Proxy, string) {
+func startProxy(t testing.TB, cfg Config) (*Proxy, string) {
 	t.Helper()
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"

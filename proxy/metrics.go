@@ -12,9 +12,11 @@ import (
 var codeClasses = [5]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
 
 type metrics struct {
-	requests  *prometheus.CounterVec
-	duration  *prometheus.HistogramVec
-	upstreamE *prometheus.CounterVec
+	requests     *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	upstreamE    *prometheus.CounterVec
+	clientErrors *prometheus.CounterVec
+	discarded    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -32,6 +34,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "ficus_proxy_upstream_errors_total",
 			Help: "Requests that failed because the upstream was unreachable or timed out.",
 		}, []string{"route", "side", "kind"}),
+		clientErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ficus_proxy_client_errors_total",
+			Help: "Requests refused because of what the client sent (bad framing, body timeout, body too large, bad path); never counted against a side.",
+		}, []string{"route", "reason"}),
+		discarded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ficus_proxy_upstream_conns_discarded_total",
+			Help: "Idle upstream keep-alive connections closed instead of reused: unsolicited bytes, closed by the backend, or uncheckable.",
+		}, []string{"reason"}),
 	}
 	var err error
 	if m.requests, err = register(reg, m.requests); err != nil {
@@ -43,8 +53,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if m.upstreamE, err = register(reg, m.upstreamE); err != nil {
 		return nil, err
 	}
+	if m.clientErrors, err = register(reg, m.clientErrors); err != nil {
+		return nil, err
+	}
+	if m.discarded, err = register(reg, m.discarded); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
+
+// countDiscard counts an upstream connection closed instead of reused.
+func (m *metrics) countDiscard(reason string) { m.discarded.WithLabelValues(reason).Inc() }
 
 // register tolerates a second proxy on the same registry (e.g. a restart
 // within one process) by adopting the collector already registered.
@@ -71,7 +90,8 @@ type sideStats struct {
 }
 
 type routeStats struct {
-	sides [2]sideStats
+	sides        [2]sideStats
+	clientErrors atomic.Uint64
 }
 
 // sideMetrics are label children resolved once per table compile, so the

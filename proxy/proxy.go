@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ficus-migrate/ficus/proxy/route"
+	"github.com/ficus-migrate/ficus/proxy/rules"
 	"github.com/ficus-migrate/ficus/proxy/serve"
 	"github.com/ficus-migrate/ficus/proxy/upstream"
 )
@@ -35,8 +36,22 @@ type Config struct {
 	MaxHeaderBytes int
 	// ReadHeaderTimeout bounds reading a client's request headers [10s].
 	ReadHeaderTimeout time.Duration
-	// IdleTimeout closes idle client keep-alive connections [120s].
+	// IdleTimeout closes idle client keep-alive connections [75s].
 	IdleTimeout time.Duration
+	// ClientBodyTimeout bounds each wait for more of a client's request
+	// body (between two reads, as nginx's client_body_timeout) [60s]; a
+	// client that stalls longer is answered 408.
+	ClientBodyTimeout time.Duration
+	// MaxRequestBodyBytes caps a request body; a larger one is answered
+	// 413 [0: no limit].
+	MaxRequestBodyBytes int64
+	// RequestBufferBytes is how much of a request body is read, and its
+	// framing checked, before the upstream is contacted [64 KiB]: a body
+	// that fits never reaches an upstream unless it arrived whole and well
+	// framed. A larger body is streamed after its first RequestBufferBytes.
+	RequestBufferBytes int64
+	// MaxResponseHeaderBytes caps an upstream's response head [1 MiB].
+	MaxResponseHeaderBytes int64
 	// ShutdownTimeout bounds the graceful drain in Run [10s].
 	ShutdownTimeout time.Duration
 	// Timeouts for the legacy side and defaults for routes' new sides;
@@ -94,7 +109,16 @@ func New(cfg Config) (*Proxy, error) {
 		cfg.ReadHeaderTimeout = 10 * time.Second
 	}
 	if cfg.IdleTimeout <= 0 {
-		cfg.IdleTimeout = 120 * time.Second
+		cfg.IdleTimeout = 75 * time.Second
+	}
+	if cfg.ClientBodyTimeout <= 0 {
+		cfg.ClientBodyTimeout = 60 * time.Second
+	}
+	if cfg.RequestBufferBytes <= 0 {
+		cfg.RequestBufferBytes = 64 << 10
+	}
+	if cfg.MaxResponseHeaderBytes <= 0 {
+		cfg.MaxResponseHeaderBytes = upstream.DefaultMaxResponseHeaderBytes
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
@@ -116,10 +140,12 @@ func New(cfg Config) (*Proxy, error) {
 		log:      l,
 		errorLog: slog.NewLogLogger(l.Handler(), slog.LevelWarn),
 		metrics:  m,
-		pool:     upstream.NewPool(upstream.Config{MaxIdleConnsPerHost: cfg.MaxIdleConnsPerHost, Hook: cfg.Hook, Logger: cfg.Logger}),
-		buffers:  &bufferPool{},
-		stats:    make(map[string]*routeStats),
-		srv:      serve.New(),
+		pool: upstream.NewPool(upstream.Config{MaxIdleConnsPerHost: cfg.MaxIdleConnsPerHost, Hook: cfg.Hook,
+			Logger: cfg.Logger, MaxResponseHeaderBytes: cfg.MaxResponseHeaderBytes,
+			OnDiscard: m.countDiscard}),
+		buffers: &bufferPool{},
+		stats:   make(map[string]*routeStats),
+		srv:     serve.New(),
 	}
 	if err := p.SetRoutes(cfg.Routes); err != nil {
 		return nil, err
@@ -203,8 +229,11 @@ func (p *Proxy) SetWeight(name string, w float64) error {
 // Table returns the current route table (immutable).
 func (p *Proxy) Table() *route.Table { return p.state.Load().table }
 
-// ServeHTTP routes and proxies one request.
+// ServeHTTP routes and proxies one request. The request rules (package
+// rules, body.go, serve.FramingConflict) run here, once, before either the
+// fast path or the ReverseProxy path sees the request.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	if r.Method == http.MethodConnect || r.URL.Path == "" || r.URL.Path[0] != '/' {
 		// CONNECT and "OPTIONS *" are forward-proxy/server-wide forms that
 		// have no meaning for a path-routed reverse proxy.
@@ -214,23 +243,44 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(malformedBody)
 		return
 	}
+	rules.StripFicusHeaders(r.Header)
+	if err := rules.CleanPath(r.URL); err != nil {
+		p.clientError(w, route.DefaultName, &clientFault{http.StatusBadRequest, reasonBadPath, err.Error()})
+		return
+	}
+	if r.URL.RawQuery != "" {
+		r.URL.RawQuery = rules.CleanQuery(r.URL.RawQuery)
+	}
 	st := p.state.Load()
 	d := st.table.Route(r)
 	h := st.fallback
 	if d.Route != nil {
 		h = st.handlers[d.Route.Index()][d.Side]
 	}
-	if p.cfg.ServedByHeader {
-		hdr := w.Header()
-		hdr[servedByKey] = h.servedBy
-		hdr[routeKey] = h.routeVal
+	if err := serve.FramingConflict(r); err != nil {
+		code := http.StatusBadRequest
+		if errors.Is(err, serve.ErrHeadUnverifiable) {
+			code = http.StatusRequestHeaderFieldsTooLarge
+		}
+		p.clientError(w, h.routeName, &clientFault{code, reasonFraming, err.Error()})
+		return
 	}
-	defer h.observe(time.Now())
+	streamed, f := p.readBody(w, r)
+	if f != nil {
+		p.clientError(w, h.routeName, f)
+		return
+	}
+	defer h.observe(start)
 	if h.conns != nil && fastEligible(r) {
 		h.serveFast(w, r)
 		return
 	}
-	h.rp.ServeHTTP(w, r)
+	if r.Header["Upgrade"] != nil {
+		// ReverseProxy writes a 101 itself on the hijacked connection, with
+		// the header map as it stands, never through WriteHeader.
+		h.finalHeaders(w.Header())
+	}
+	h.rp.ServeHTTP(&finalWriter{ResponseWriter: w, h: h, body: streamed}, r)
 }
 
 var malformedBody = []byte(`{"error":"malformed request"}` + "\n")
@@ -251,6 +301,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 		ReadHeaderTimeout: p.cfg.ReadHeaderTimeout,
 		IdleTimeout:       p.cfg.IdleTimeout,
 		ShutdownTimeout:   p.cfg.ShutdownTimeout,
+		RecordHeads:       true,
 		ErrorLog:          p.errorLog,
 		Logger:            p.log,
 	}, p, "legacy", p.cfg.Legacy.Redacted())

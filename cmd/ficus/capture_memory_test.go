@@ -34,7 +34,7 @@ capture:
 `, natsAddr, t.TempDir(), pg.DSN()))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	streamLargeTransaction(ctx, t, cfg, natsAddr, "FICUS_CDC_BIG", rows,
+	streamLargeTransaction(ctx, t, cfg, "FICUS_CDC_BIG", rows,
 		func() { waitForSlot(ctx, t, pg, "ficus_big") },
 		func() {
 			pg.Exec(t, `INSERT INTO big SELECT g, g % 1000, (g % 100000) / 100.0, 'status-' || (g % 7), now() FROM generate_series(1, $1::int) g`, rows)
@@ -59,7 +59,7 @@ capture:
 `, natsAddr, t.TempDir(), my.DSN()))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	streamLargeTransaction(ctx, t, cfg, natsAddr, "FICUS_CDC_BIG", rows,
+	streamLargeTransaction(ctx, t, cfg, "FICUS_CDC_BIG", rows,
 		func() {
 			for my.QueryString(t, `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'`) != "1" {
 				if ctx.Err() != nil {
@@ -76,7 +76,7 @@ capture:
 // streamLargeTransaction runs `ficus capture` with cfg, waits until it streams,
 // commits the big transaction, and follows the process's RSS until every row is
 // in the stream.
-func streamLargeTransaction(ctx context.Context, t *testing.T, cfg, natsAddr, stream string, rows uint64, waitStreaming, commit func()) {
+func streamLargeTransaction(ctx context.Context, t *testing.T, cfg, stream string, rows uint64, waitStreaming, commit func()) {
 	t.Helper()
 	logs := &lockedBuffer{}
 	proc := startFicus(t, buildFicus(t), logs, "capture", "-c", cfg)
@@ -87,7 +87,7 @@ func streamLargeTransaction(ctx context.Context, t *testing.T, cfg, natsAddr, st
 	})
 	waitStreaming()
 	commit()
-	nc, err := nats.Connect("nats://" + natsAddr)
+	nc, err := nats.Connect(natsURLOf(t, cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -116,7 +116,7 @@ func testDataContinuous(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres)
 		t.Errorf("figures %+v", figs)
 	}
 
-	nc, err := nats.Connect("nats://" + natsAddr)
+	nc, err := nats.Connect(natsURLOf(t, cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,9 +141,10 @@ func testDataContinuous(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres)
 		t.Errorf("last finding %q, want the resolution of 50", got[len(got)-1])
 	}
 
-	// `ficus report` gains the data section, in JSON and in the HTML page.
+	// `ficus report` gains the data section, in JSON and in the HTML page; it
+	// finds the embedded server and its credentials through the config.
 	var out, errOut bytes.Buffer
-	args := []string{"report", "-c", cfg, "--nats", "nats://" + natsAddr, "--since", "1h"}
+	args := []string{"report", "-c", cfg, "--since", "1h"}
 	if code := realMain(ctx, append(args, "--format", "json"), &out, &errOut); code != 0 {
 		t.Fatalf("report: exit %d: %s", code, errOut.String())
 	}

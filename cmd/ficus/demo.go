@@ -144,7 +144,7 @@ func runDemo(ctx context.Context, o demoOpts, w io.Writer, logw io.Writer) (err 
 	interval, minReq := setup.rolloutTiming()
 	fmt.Fprintf(w, "  ficus proxy    http://%s   (clients talk to this; legacy is the shop)\n", setup.proxy)
 	fmt.Fprintf(w, "  ficus admin    http://%s   (dashboard at /, API under /api)\n", setup.admin)
-	fmt.Fprintf(w, "  NATS           nats://%s   (embedded JetStream: CDC streams, route state)\n", setup.nats)
+	fmt.Fprintf(w, "  NATS           nats://%s   (embedded JetStream: CDC streams, route state; needs the credentials `ficus nats-url` prints)\n", setup.nats)
 	fmt.Fprintf(w, "  config         %s\n", path)
 	fmt.Fprintf(w, "  everything up in %s\n\n", time.Since(began).Round(100*time.Millisecond))
 	fmt.Fprintf(w, "Rollout of %s: steps 5 → 25 → 50 → 100 %%, each held %s and judged after %d requests on new;\n"+
@@ -156,7 +156,7 @@ func runDemo(ctx context.Context, o demoOpts, w io.Writer, logw io.Writer) (err 
 		"(GET /api/data/%s); rollout decisions as ficus publishes them (ficus.rollout.%s).\n\n",
 		demoRoute, demoRoute, demoCompare, demoRoute)
 	var events demoEvents
-	if err := events.subscribe("nats://" + setup.nats); err != nil {
+	if err := events.subscribe(path); err != nil {
 		fmt.Fprintf(w, "  (rollout decisions will not be shown as they happen: %v)\n", err)
 	}
 	defer events.close()
@@ -190,6 +190,7 @@ func runDemo(ctx context.Context, o demoOpts, w io.Writer, logw io.Writer) (err 
 	if o.keep && ctx.Err() == nil {
 		fmt.Fprintf(w, "\nStill running (traffic continues) until Ctrl-C. Try:\n"+
 			"  %[5]s routes list -c %[1]s\n  %[5]s routes resume %[2]s -c %[1]s\n"+
+			"  nats --server \"$(%[5]s nats-url -c %[1]s)\" stream ls\n"+
 			"  %[5]s report -c %[1]s --route %[2]s\n  %[5]s reconcile -c %[1]s %[3]s\n"+
 			"  curl -H 'X-Customer-Id: 7' 'http://%[4]s/api/orders?customer_id=7'\n",
 			path, demoRoute, demoCompare, setup.proxy, demoSelf())

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/ficus-migrate/ficus/cmd/ficus/config"
 	"github.com/ficus-migrate/ficus/cmd/ficus/demoapps"
 )
 
@@ -45,7 +47,17 @@ func (e *demoEvents) setStart(t time.Time) {
 	e.began = t
 }
 
-func (e *demoEvents) subscribe(url string) error {
+// subscribe connects to the demo ficus's embedded NATS, with the credentials
+// `ficus nats-url` would print for its config file.
+func (e *demoEvents) subscribe(configPath string) error {
+	cfg, err := config.Load(configPath, os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	url, err := natsURL(cfg)
+	if err != nil {
+		return err
+	}
 	nc, err := nats.Connect(url, nats.Name("ficus-demo"))
 	if err != nil {
 		return err

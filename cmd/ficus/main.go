@@ -35,6 +35,7 @@ func commands() []command {
 		{"report", "group recorded shadow mismatches by signature (text, json or html)", reportHelp, reportCmd},
 		{"reconcile", "compare the two tables of a compare_data entry inside both databases", reconcileHelp, reconcileCmd},
 		{"validate", "check a config file and print every error", validateHelp, validateCmd},
+		{"nats-url", "print the NATS URL with its credentials, for scripts and the nats CLI", natsURLHelp, natsURLCmd},
 		{"demo", "the whole migration story on this machine: a legacy shop, its new service, ficus in front", demoHelp, demoCmd},
 		{"demo-app", "serve the demo's legacy shop or new orders service on its own (compose trial)", demoAppHelp, demoAppCmd},
 		{"version", "print the version", "Usage: ficus version\n\nPrints the ficus version and the Go version it was built with.\n", versionCmd},

@@ -22,6 +22,9 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(natsChildEnv) != "" {
+		os.Exit(natsChild()) // a client process of TestEmbeddedNATSRequiresCredentials
+	}
 	dir, err := os.MkdirTemp("", "ficus-bin-")
 	if err != nil {
 		panic(err)
@@ -85,7 +88,14 @@ func TestRunMinimalServesAndStopsOnSIGTERM(t *testing.T) {
 
 	waitFor200(t, "http://"+adminAddr+"/readyz", exited)
 
-	nc, err := nats.Connect("nats://" + natsAddr)
+	// The URL with credentials, from `ficus nats-url` with the same environment.
+	urlCmd := exec.Command(bin, "nats-url", "-c", "../../testdata/minimal.yaml")
+	urlCmd.Env = cmd.Env
+	url, err := urlCmd.Output()
+	if err != nil {
+		t.Fatalf("ficus nats-url: %v", err)
+	}
+	nc, err := nats.Connect(strings.TrimSpace(string(url)))
 	if err != nil {
 		t.Fatalf("connect to the embedded listener: %v", err)
 	}

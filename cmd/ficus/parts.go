@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 
 	"golang.org/x/sync/errgroup"
 
@@ -20,13 +21,19 @@ func startForwardProxy(ctx context.Context, g *errgroup.Group, rt *proc) error {
 	if pc.MITM.Enabled() {
 		mitm = &forward.MITMConfig{CACert: pc.MITM.CACert, CAKey: pc.MITM.CAKey, Hosts: pc.MITM.Hosts}
 	}
+	allow := make([]forward.AllowRule, len(pc.Forward.Allow))
+	for i, r := range pc.Forward.Allow {
+		allow[i] = forward.AllowRule{Host: r.Host, Ports: r.Ports}
+	}
 	p, err := forward.New(forward.Config{
 		Listen:         pc.Listen,
 		Routes:         specs,
 		MITM:           mitm,
+		Allow:          allow,
+		Self:           ownListeners(rt),
 		ServedByHeader: pc.ServedByHeader,
 		MaxHeaderBytes: int(pc.MaxHeaderBytes),
-		Timeouts:       upstreamTimeouts(pc.Timeouts),
+		Timeouts:       upstreamTimeouts(pc.Timeouts.Timeouts),
 		Logger:         rt.log,
 		Registerer:     rt.reg,
 	})
@@ -44,4 +51,16 @@ func startForwardProxy(ctx context.Context, g *errgroup.Group, rt *proc) error {
 	g.Go(func() error { return p.Run(ctx) })
 	g.Go(func() error { return watchConfig(ctx, rt, p) })
 	return nil
+}
+
+// ownListeners are ficus's listeners other than the proxy's, as bound:
+// clients of the forward proxy must not reach them through it.
+func ownListeners(rt *proc) []string {
+	self := []string{rt.admin.Addr()}
+	if rt.bus != nil && rt.bus.Embedded() {
+		if u, err := url.Parse(rt.bus.ClientURL()); err == nil && u.Host != "" {
+			self = append(self, u.Host)
+		}
+	}
+	return self
 }

@@ -51,11 +51,18 @@ func startProxy(ctx context.Context, g *errgroup.Group, rt *proc) error {
 		Legacy:         legacy,
 		ServedByHeader: pc.ServedByHeader,
 		MaxHeaderBytes: int(pc.MaxHeaderBytes),
-		Timeouts:       upstreamTimeouts(pc.Timeouts),
-		Routes:         specs,
-		Hook:           hook,
-		Logger:         rt.log,
-		Registerer:     rt.reg,
+		Timeouts:       upstreamTimeouts(pc.Timeouts.Timeouts),
+		// client limits: proxy.timeouts.client_*, nginx's defaults
+		ReadHeaderTimeout:      pc.Timeouts.ClientHeader,
+		ClientBodyTimeout:      pc.Timeouts.ClientBody,
+		IdleTimeout:            pc.Timeouts.ClientIdle,
+		MaxResponseHeaderBytes: pc.Timeouts.UpstreamResponseHeaderBytes,
+		MaxRequestBodyBytes:    pc.MaxRequestBodyBytes,
+		RequestBufferBytes:     pc.RequestBufferBytes,
+		Routes:                 specs,
+		Hook:                   hook,
+		Logger:                 rt.log,
+		Registerer:             rt.reg,
 	})
 	if err != nil {
 		return err
@@ -87,12 +94,17 @@ func startShadow(ctx context.Context, g *errgroup.Group, rt *proc, legacy *url.U
 	if !pc.ShadowEnabled() {
 		return nil, nil
 	}
+	key, err := redactKey(rt.cfg, rt.log)
+	if err != nil {
+		return nil, err
+	}
 	rec, err := record.New(ctx, record.Config{
-		Conn:          rt.bus.Conn,
-		MaxAge:        shadowMaxAge(sc.MaxAge),
-		RedactHeaders: sc.RedactHeaders,
-		BodyBytes:     int(sc.RecordBodyBytes),
-		Logger:        rt.log,
+		Conn:      rt.bus.Conn,
+		MaxAge:    shadowMaxAge(sc.MaxAge),
+		Redact:    sc.RedactRules(),
+		RedactKey: key,
+		BodyBytes: int(sc.RecordBodyBytes),
+		Logger:    rt.log,
 	})
 	if err != nil {
 		return nil, err
@@ -116,6 +128,7 @@ func startShadow(ctx context.Context, g *errgroup.Group, rt *proc, legacy *url.U
 		Routes:     routes,
 		Workers:    sc.Workers,
 		Queue:      sc.Queue,
+		QueueBytes: sc.QueueBytes,
 		Recorder:   rec,
 		Logger:     rt.log,
 		Registerer: rt.reg,

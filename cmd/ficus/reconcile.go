@@ -84,9 +84,15 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	defer closeSides()
 	progress := func(p reconcile.Progress) {
+		elapsed := p.Elapsed.Round(100 * time.Millisecond).String()
+		if p.Phase == reconcile.PhaseEstimating {
+			// No pass yet: its counts would read "pass 0 of 0 ranges".
+			log.Info("reconcile progress: estimating…", "compare", name, "elapsed", elapsed)
+			return
+		}
 		log.Info("reconcile progress", "compare", name, "pass", p.Pass, "ranges_done", p.RangesDone,
 			"ranges", p.RangesTotal, "rows_checksummed", p.Rows, "rows_estimated", p.EstimatedRows,
-			"differences", p.Differences, "elapsed", p.Elapsed.Round(100*time.Millisecond).String())
+			"differences", p.Differences, "elapsed", elapsed)
 	}
 	res, err := reconcile.Run(ctx, reconcile.Config{Legacy: l, New: n, Segments: *segments, LeafRows: *leaf, Parallel: *parallel,
 		Name: name, Judge: judge, Progress: progress})

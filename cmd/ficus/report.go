@@ -29,10 +29,11 @@ The share of traffic is derived from the running counters in the records: exact
 for ficus processes started inside the window, otherwise counted from the window's
 first mismatch on (a lower bound of the traffic, so shares are upper bounds).
 
-NATS is reached at --nats, else nats.url, else the embedded server's address
-(nats.embedded.listen) of a running ficus; a missing config file is fine with --nats.
+NATS is reached at --nats (a URL with credentials, as 'ficus nats-url' prints), else
+nats.url, else the embedded server of a running ficus (nats.embedded.listen, with the
+credentials it uses); a missing config file is fine with --nats.
 
-Config keys read: nats.url, nats.credentials, nats.tls.*, nats.name, nats.embedded.listen
+Config keys read: nats.url, nats.credentials, nats.tls.*, nats.name, nats.embedded.*
 `
 
 func reportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -110,7 +111,13 @@ func reportBus(path, override string) (bus.Config, error) {
 	case override != "":
 		bc.URLs = []string{override}
 	case len(bc.URLs) == 0:
-		bc.URLs = []string{"nats://" + cfg.NATS.Embedded.Listen}
+		// A running ficus's embedded server, with the credentials it uses.
+		ec, err := bus.EmbeddedClientConfig(bc.Embedded)
+		if err != nil {
+			return bus.Config{}, fmt.Errorf("find NATS (or pass --nats URL): %w", err)
+		}
+		ec.Name, ec.Logger = bc.Name, quiet
+		return ec, nil
 	}
 	if len(bc.URLs) == 0 {
 		return bus.Config{}, errors.New("no NATS URL")

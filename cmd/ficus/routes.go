@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -100,7 +101,24 @@ func adminEndpoint(path, override string) (base, token string, err error) {
 	if t := cfg.Admin.Token.Reveal(); t != "" {
 		token = t
 	}
-	return "http://" + cfg.Admin.Listen, token, nil
+	return "http://" + dialAddr(cfg.Admin.Listen), token, nil
+}
+
+// dialAddr turns a listen address into one to connect to: a listener on
+// every interface (0.0.0.0, [::], :port) is reached on loopback, a name the
+// admin listener answers as, whereas "0.0.0.0" in the Host header is not.
+func dialAddr(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	switch ip := net.ParseIP(host); {
+	case host == "" || (ip != nil && ip.IsUnspecified() && ip.To4() != nil):
+		return net.JoinHostPort("127.0.0.1", port)
+	case ip != nil && ip.IsUnspecified():
+		return net.JoinHostPort("::1", port)
+	}
+	return listen
 }
 
 type adminClient struct {

@@ -260,7 +260,7 @@ compare_data:
 		t.Errorf("figures %+v, want %d matched and 2 differing", figs, orders-2)
 	}
 
-	nc, err := nats.Connect("nats://" + natsAddr)
+	nc, err := nats.Connect(natsURLOf(t, cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

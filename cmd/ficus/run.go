@@ -76,6 +76,9 @@ func serveCmd(ctx context.Context, name, help string, p parts, args []string, st
 	if err != nil {
 		return err
 	}
+	for _, w := range cfg.Warnings() {
+		log.Warn(w.Error())
+	}
 	return serve(ctx, cfg, p, log)
 }
 
@@ -97,11 +100,13 @@ type proc struct {
 func serve(ctx context.Context, cfg *config.Config, p parts, log *slog.Logger) error {
 	rt := &proc{cfg: cfg, log: log, reg: newRegistry()}
 	adm, err := admin.New(admin.Config{
-		Listen:   cfg.Admin.Listen,
-		Token:    cfg.Admin.Token.Reveal(),
-		Gatherer: rt.reg,
-		Pprof:    os.Getenv("FICUS_PPROF") == "1",
-		Logger:   log,
+		Listen:       cfg.Admin.Listen,
+		Token:        cfg.Admin.Token.Reveal(),
+		AllowedHosts: cfg.Admin.AllowedHosts,
+		Gatherer:     rt.reg,
+		Registerer:   rt.reg,
+		Pprof:        os.Getenv("FICUS_PPROF") == "1",
+		Logger:       log,
 	})
 	if err != nil {
 		return err
@@ -186,13 +191,8 @@ func busConfig(cfg *config.Config, log *slog.Logger) bus.Config {
 		TLSCert:     n.TLS.Cert,
 		TLSKey:      n.TLS.Key,
 		Name:        n.Name,
-		Embedded: bus.EmbeddedConfig{
-			Listen:       n.Embedded.Listen,
-			StoreDir:     n.Embedded.StoreDir,
-			SyncInterval: n.Embedded.SyncInterval,
-			SyncAlways:   n.Embedded.SyncAlways,
-		},
-		Logger: log,
+		Embedded:    embeddedConfig(n.Embedded),
+		Logger:      log,
 	}
 }
 

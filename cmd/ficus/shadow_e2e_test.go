@@ -106,10 +106,10 @@ func TestShadowEndToEnd(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if code := realMain(context.Background(), []string{"report", "--nats", "nats://" + natsAddr, "--route", "catalogue", "--format", "json"}, &out, &out); code != 0 {
+	if code := realMain(context.Background(), []string{"report", "--nats", natsURLOf(t, cfg), "--route", "catalogue", "--format", "json"}, &out, &out); code != 0 {
 		t.Fatalf("report json: exit %d: %s", code, out.String())
 	}
-	if strings.Contains(out.String(), "s3cret") || !strings.Contains(out.String(), `"REDACTED"`) {
+	if strings.Contains(out.String(), "s3cret") || !strings.Contains(out.String(), `"REDACTED:hmac-sha256:`) {
 		t.Errorf("json report: secret present or header not redacted:\n%s", out.String())
 	}
 	if strings.Contains(logs.String(), "s3cret") {

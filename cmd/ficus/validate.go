@@ -17,6 +17,9 @@ Checks a config file without starting anything. On success prints a one-line sum
 and exits 0; otherwise prints every error, one per line, as
 FILE:LINE:COLUMN: dotted.path: what was expected — and exits 1.
 ${VAR} references are expanded from the environment, so an unset variable is an error.
+Warnings (e.g. admin.token expanding to "" on a loopback admin.listen) go to stderr,
+in the same form, and do not change the exit code; on a non-loopback admin.listen an
+empty token is an error.
 
 Config keys read: all of them.
 `
@@ -31,6 +34,9 @@ func validateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		fmt.Fprintln(stdout, err)
 		return &exitError{code: 1}
+	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintln(stderr, w)
 	}
 	fmt.Fprintln(stdout, summary(cfg))
 	return nil

@@ -93,7 +93,11 @@ capture:
 			return errors.New("ficus did not stop within 30s")
 		}
 	}
-	if f.nc, err = connectRetry(ctx, fmt.Sprintf("nats://127.0.0.1:%d", natsPort), f.exited); err != nil {
+	natsURL, err := ficusNATSURL(natsPort, filepath.Join(dir, "nats-ficus-mysql-"+mode.slotSuffix()))
+	if err == nil {
+		f.nc, err = connectRetry(ctx, natsURL, f.exited)
+	}
+	if err != nil {
 		return nil, errors.Join(err, f.stop())
 	}
 	if f.js, err = jetstream.New(f.nc); err != nil {

@@ -266,7 +266,11 @@ capture:
 	fail := func(err error) (*ficusRun, error) {
 		return nil, errors.Join(err, r.stop())
 	}
-	if r.nc, err = connectRetry(ctx, fmt.Sprintf("nats://127.0.0.1:%d", natsPort), exited); err != nil {
+	natsURL, err := ficusNATSURL(natsPort, filepath.Join(dir, "nats-ficus-"+mode.Name))
+	if err == nil {
+		r.nc, err = connectRetry(ctx, natsURL, exited)
+	}
+	if err != nil {
 		return fail(err)
 	}
 	if r.js, err = jetstream.New(r.nc); err != nil {
@@ -336,6 +340,12 @@ func pause(ctx context.Context, exited <-chan struct{}, d time.Duration) error {
 	case <-time.After(d):
 		return nil
 	}
+}
+
+// ficusNATSURL is the URL, with its credentials, of the embedded NATS of a
+// ficus the bench runs (what `ficus nats-url` prints for its config).
+func ficusNATSURL(port int, storeDir string) (string, error) {
+	return bus.EmbeddedURL(bus.EmbeddedConfig{Listen: fmt.Sprintf("127.0.0.1:%d", port), StoreDir: storeDir})
 }
 
 func connectRetry(ctx context.Context, url string, exited <-chan struct{}) (*nats.Conn, error) {

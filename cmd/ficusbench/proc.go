@@ -99,6 +99,24 @@ func freePorts(n int) ([]int, error) {
 
 func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
+// errNotInstalled marks a reference tool that is absent, so the benchmark
+// can skip its row and run the rest.
+var errNotInstalled = errors.New("not installed")
+
+// findBinary looks name up in PATH, then at the given paths (/usr/sbin is
+// not in a normal user's PATH); the error wraps errNotInstalled.
+func findBinary(name string, paths ...string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s %w", name, errNotInstalled)
+}
+
 // waitHTTP polls url until it answers 200 (any status if any2xx is false),
 // the child exits, or ctx/15 s runs out.
 func waitHTTP(ctx context.Context, c *child, url string) error {

@@ -37,6 +37,8 @@ type proxyBench struct {
 	// shadow rows are then also measured at (0: not paced); pacedRate is
 	// that rate once known.
 	shadowPace, pacedRate float64
+	// skipped says which reference rows did not run ("haproxy not installed").
+	skipped []string
 }
 
 // row is one line of the result table.
@@ -49,7 +51,13 @@ type row struct {
 	CPUus    float64 `json:"cpu_us_per_req"`
 	RPSRatio float64 `json:"rps_vs_nginx"`
 	P99Ratio float64 `json:"p99_vs_nginx"`
-	Note     string  `json:"note,omitempty"`
+	// The same against the other reference proxies; absent when that
+	// reference did not run.
+	RPSvsHAProxy float64 `json:"rps_vs_haproxy,omitempty"`
+	P99vsHAProxy float64 `json:"p99_vs_haproxy,omitempty"`
+	RPSvsCaddy   float64 `json:"rps_vs_caddy,omitempty"`
+	P99vsCaddy   float64 `json:"p99_vs_caddy,omitempty"`
+	Note         string  `json:"note,omitempty"`
 	// Shadow is GET /api/shadow/{route} after the run, minus the warm-up
 	// (ficus-shadow-on only).
 	Shadow *shadowStats `json:"shadow,omitempty"`
@@ -74,7 +82,7 @@ func proxyBenchCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.StringVar(&b.profile, "profile", "", "profile this ficus row (ficus-1, ficus-20, ficus-shadow-off, ficus-shadow-on): CPU + allocs into -out; its figures are then not comparable")
 	fs.StringVar(&b.baseline, "baseline", "", "another ficus binary (e.g. an older commit) measured as rows base-1 and base-20 in the same run")
 	fs.Float64Var(&b.shadowPace, "shadow-pace", 0.5, "also measure the shadow rows at this share of ficus-shadow-off's req/s, for latency at equal load (0: off)")
-	only := fs.String("only", "", "comma-separated rows to run [all]: direct,nginx,refproxy,ficus-1,ficus-20,ficus-shadow-off,ficus-shadow-on")
+	only := fs.String("only", "", "comma-separated rows to run [all]: direct,nginx,haproxy,caddy,refproxy,ficus-1,ficus-20,ficus-shadow-off,ficus-shadow-on")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -105,6 +113,14 @@ func (b *proxyBench) stopAll() {
 		b.children[i].stop()
 	}
 	b.children = nil
+}
+
+// stopFrom stops the children started since there were n.
+func (b *proxyBench) stopFrom(n int) {
+	for _, c := range b.children[n:] {
+		c.stop()
+	}
+	b.children = b.children[:n]
 }
 
 func (b *proxyBench) start(c *child, err error) (*child, error) {
@@ -150,6 +166,8 @@ func (b *proxyBench) run(ctx context.Context, only string) error {
 	specs := []rowSpec{
 		{"direct", "wrk → backend", func(context.Context) (string, error) { return legacy, nil }},
 		{"nginx", "nginx proxy_pass, upstream keepalive 64", func(ctx context.Context) (string, error) { return b.startNginxProxy(ctx, addr(ports[0])) }},
+		{"haproxy", "HAProxy http mode, http-reuse always, no log", func(ctx context.Context) (string, error) { return b.startHAProxy(ctx, addr(ports[0])) }},
+		{"caddy", "Caddy reverse_proxy, upstream keep-alive 64, no log", func(ctx context.Context) (string, error) { return b.startCaddy(ctx, addr(ports[0])) }},
 		{"refproxy", "httputil.ReverseProxy, tuned transport, buffer pool", func(ctx context.Context) (string, error) { return b.startRefProxy(ctx, legacy) }},
 		{"ficus-1", "ficus, 1 route, weight 0", func(ctx context.Context) (string, error) {
 			return b.startFicus(ctx, b.ficusBin, "ficus-1", legacy, newSide, 1, false)
@@ -181,6 +199,12 @@ func (b *proxyBench) run(ctx context.Context, only string) error {
 		}
 		n := len(b.children)
 		base, err := s.start(ctx)
+		if errors.Is(err, errNotInstalled) {
+			fmt.Fprintf(b.stdout, "  %-16s skipped: %v (deploy/install-deps.sh bench installs it)\n", s.name, err)
+			b.skipped = append(b.skipped, err.Error())
+			b.stopFrom(n)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
@@ -206,13 +230,10 @@ func (b *proxyBench) run(ctx context.Context, only string) error {
 		}
 		rows = append(rows, r)
 		// Stop this row's proxy so it does not compete with the next row.
-		for _, c := range b.children[n:] {
-			c.stop()
-		}
-		b.children = b.children[:n]
+		b.stopFrom(n)
 	}
 	ratios(rows)
-	printTable(b.stdout, rows)
+	printTable(b.stdout, rows, b.skipped)
 	return b.writeJSON(rows)
 }
 
@@ -313,6 +334,7 @@ func (b *proxyBench) writeJSON(rows []row) error {
 		"ficus_env": b.ficusEnv,
 		"baseline":  b.baseline,
 		"rows":      rows,
+		"skipped":   append([]string{}, b.skipped...),
 		"goals_note": "ficus-1 >= 0.5 x nginx req/s; ficus p99 <= 2 x nginx p99; ficus-20 >= 0.9 x ficus-1 req/s; " +
 			"ficus-shadow-on >= 0.6 x ficus-shadow-off req/s, p99 <= 1.1 x ficus-shadow-off p99",
 	}
@@ -328,40 +350,97 @@ func (b *proxyBench) writeJSON(rows []row) error {
 	return nil
 }
 
-// ratios fills the nginx ratios when nginx ran.
-func ratios(rows []row) {
-	var ng *row
+// refProxies are the reference proxies every row is compared with, in the
+// order of the table's ratio columns; short names the p99 column.
+var refProxies = []struct{ name, short string }{{"nginx", "ng"}, {"haproxy", "hap"}, {"caddy", "cad"}}
+
+// vs returns the row's req/s and p99 ratio fields against reference ref.
+func (r *row) vs(ref string) (rps, p99 *float64) {
+	switch ref {
+	case "nginx":
+		return &r.RPSRatio, &r.P99Ratio
+	case "haproxy":
+		return &r.RPSvsHAProxy, &r.P99vsHAProxy
+	case "caddy":
+		return &r.RPSvsCaddy, &r.P99vsCaddy
+	}
+	panic("ficusbench: unknown reference proxy " + ref)
+}
+
+func findRow(rows []row, name string) *row {
 	for i := range rows {
-		if rows[i].Name == "nginx" {
-			ng = &rows[i]
+		if rows[i].Name == name {
+			return &rows[i]
 		}
 	}
-	if ng == nil || ng.Result.ReqPerSec == 0 || ng.Result.P99ms == 0 {
-		return
-	}
-	for i := range rows {
-		rows[i].RPSRatio = rows[i].Result.ReqPerSec / ng.Result.ReqPerSec
-		rows[i].P99Ratio = rows[i].Result.P99ms / ng.Result.P99ms
+	return nil
+}
+
+// ratios fills each reference proxy's ratios when that reference ran.
+func ratios(rows []row) {
+	for _, rp := range refProxies {
+		ref := findRow(rows, rp.name)
+		if ref == nil || ref.Result.ReqPerSec == 0 || ref.Result.P99ms == 0 {
+			continue
+		}
+		for i := range rows {
+			rps, p99 := rows[i].vs(rp.name)
+			*rps = rows[i].Result.ReqPerSec / ref.Result.ReqPerSec
+			*p99 = rows[i].Result.P99ms / ref.Result.P99ms
+		}
 	}
 }
 
-func printTable(w io.Writer, rows []row) {
+// printTable prints the rows with their ratios to each reference proxy
+// ("–" where that reference did not run), ficus-1 against each reference on
+// one line, and the skipped rows.
+func printTable(w io.Writer, rows []row, skipped []string) {
+	ran := map[string]bool{}
+	for _, r := range rows {
+		ran[r.Name] = true
+	}
+	ratio := func(v float64, ref string) string {
+		if !ran[ref] {
+			return "–"
+		}
+		return fmt.Sprintf("%.2f", v)
+	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "| %-16s | %-51s | %8s | %8s | %8s | %7s | %7s | %10s |\n", "row", "what", "req/s", "p50 ms", "p99 ms", "÷nginx", "p99÷ng", "CPU µs/req")
-	fmt.Fprintf(w, "|%s|%s|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 18), strings.Repeat("-", 53), strings.Repeat("-", 10),
-		strings.Repeat("-", 10), strings.Repeat("-", 10), strings.Repeat("-", 9), strings.Repeat("-", 9), strings.Repeat("-", 12))
-	var f1 *row
-	for i, r := range rows {
-		fmt.Fprintf(w, "| %-16s | %-51s | %8.0f | %8.2f | %8.2f | %7.2f | %7.2f | %10.1f |\n",
-			r.Name, r.What, r.Result.ReqPerSec, r.Result.P50ms, r.Result.P99ms, r.RPSRatio, r.P99Ratio, r.CPUus)
-		if r.Name == "ficus-1" {
-			f1 = &rows[i]
+	fmt.Fprintf(w, "| %-16s | %-51s | %8s | %8s | %8s |", "row", "what", "req/s", "p50 ms", "p99 ms")
+	rule := "|" + strings.Repeat("-", 18) + "|" + strings.Repeat("-", 53) + strings.Repeat("|"+strings.Repeat("-", 10), 3+2*len(refProxies))
+	for _, rp := range refProxies {
+		fmt.Fprintf(w, " %8s | %8s |", "÷"+rp.name, "p99÷"+rp.short)
+	}
+	fmt.Fprintf(w, " %10s |\n%s|%s|\n", "CPU µs/req", rule, strings.Repeat("-", 12))
+	for i := range rows {
+		r := &rows[i]
+		fmt.Fprintf(w, "| %-16s | %-51s | %8.0f | %8.2f | %8.2f |", r.Name, r.What, r.Result.ReqPerSec, r.Result.P50ms, r.Result.P99ms)
+		for _, rp := range refProxies {
+			rps, p99 := r.vs(rp.name)
+			fmt.Fprintf(w, " %8s | %8s |", ratio(*rps, rp.name), ratio(*p99, rp.name))
+		}
+		fmt.Fprintf(w, " %10.1f |\n", r.CPUus)
+	}
+	f1 := findRow(rows, "ficus-1")
+	if f1 != nil {
+		var vs []string
+		for _, rp := range refProxies {
+			if ran[rp.name] {
+				rps, p99 := f1.vs(rp.name)
+				vs = append(vs, fmt.Sprintf("vs %s: req/s %.2f, p99 %.2f", rp.name, *rps, *p99))
+			}
+		}
+		if len(vs) > 0 {
+			fmt.Fprintf(w, "\nficus-1 %s\n", strings.Join(vs, "; "))
 		}
 	}
 	for _, r := range rows {
 		if r.Name == "ficus-20" && f1 != nil && f1.Result.ReqPerSec > 0 {
 			fmt.Fprintf(w, "\nficus-20 ÷ ficus-1 req/s: %.2f  %s\n", r.Result.ReqPerSec/f1.Result.ReqPerSec, r.Note)
 		}
+	}
+	for _, s := range skipped {
+		fmt.Fprintf(w, "skipped: %s (deploy/install-deps.sh bench installs it)\n", s)
 	}
 	printShadow(w, rows)
 }

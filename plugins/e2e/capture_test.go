@@ -173,6 +173,9 @@ func pluginKilled(t *testing.T, e *captureEnv) {
 		defer wg.Done()
 		for i := range txs {
 			e.pg.Exec(t, fmt.Sprintf(`INSERT INTO orders SELECT g, 'N', g FROM generate_series(%d, %d) g`, 100+i*perTx, 100+i*perTx+perTx-1))
+			// Paced, so that the stream lasts for several kills however
+			// fast the machine is (60 × 30 ms ≈ 2 s, a kill every 250 ms).
+			time.Sleep(30 * time.Millisecond)
 		}
 	}()
 	kills := 0

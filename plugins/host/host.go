@@ -17,7 +17,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"time"
@@ -40,13 +39,16 @@ const (
 // Config configures one plugin.
 type Config struct {
 	Name string
-	// Path of the executable; Args and Env are added to its command line and
-	// to the environment it inherits.
+	// Path of the executable, relative to the working directory unless
+	// absolute (a bare name too: $PATH is never searched); resolved once, by
+	// New. Args and Env are added to its command line and to the
+	// environment it inherits.
 	Path string
 	Args []string
 	Env  map[string]string
 	// SHA256, when set (hex), is compared with the executable before every
-	// start; a mismatch refuses to run it.
+	// start; a mismatch refuses to run it. The file checked is the file run
+	// (see executable).
 	SHA256 string
 	// CallTimeout bounds one call (one batch) [10s]; StartTimeout bounds the
 	// start and handshake [10s].
@@ -63,9 +65,13 @@ type Config struct {
 
 // Plugin is one supervised plugin. It is safe for concurrent use.
 type Plugin struct {
-	cfg Config
-	log *slog.Logger
-	met metricsFor
+	cfg  Config
+	path string // cfg.Path made absolute
+	log  *slog.Logger
+	met  metricsFor
+	// beforeExec, if set, runs between the check of the file and the start
+	// of the process (tests swap the file there).
+	beforeExec func()
 
 	// startMu serializes starts: concurrent callers wait for one start
 	// rather than each launching a process. mu is only held briefly, so
@@ -120,7 +126,11 @@ func New(cfg Config) (*Plugin, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	p := &Plugin{cfg: cfg, log: cfg.Logger.With("component", "plugin", "plugin", cfg.Name)}
+	path, err := resolvePath(cfg.Path)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", cfg.Name, err)
+	}
+	p := &Plugin{cfg: cfg, path: path, log: cfg.Logger.With("component", "plugin", "plugin", cfg.Name)}
 	p.met = cfg.Metrics.forPlugin(cfg.Name)
 	return p, nil
 }
@@ -279,10 +289,23 @@ func (e *permanentError) Error() string { return e.err.Error() }
 func (e *permanentError) Unwrap() error { return e.err }
 
 func (p *Plugin) launch() (*instance, error) {
-	if err := p.checkSum(); err != nil {
-		return nil, &permanentError{err}
+	exe, err := openExecutable(p.path, p.cfg.Path, p.cfg.SHA256)
+	if err != nil {
+		return nil, &permanentError{fmt.Errorf("plugin %s: %w", p.cfg.Name, err)}
 	}
-	cmd := exec.Command(p.cfg.Path, p.cfg.Args...)
+	defer exe.Close() // the child has its own copy of the descriptor once started
+	if p.beforeExec != nil {
+		p.beforeExec()
+	}
+	// A write into the checked file is not permanent by itself (a touch, an
+	// upgrade in progress): the retry checks the sum again.
+	if err := p.unchanged(exe); err != nil {
+		return nil, err
+	}
+	cmd, err := exe.command(p.cfg.Args)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", p.cfg.Name, err)
+	}
 	// The configured variables come after the inherited ones so they win.
 	cmd.Env = os.Environ()
 	for k, v := range p.cfg.Env {
@@ -312,9 +335,15 @@ func (p *Plugin) launch() (*instance, error) {
 				p.cfg.Name, wire.ProtocolVersion, err)}
 		}
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
-			return nil, &permanentError{fmt.Errorf("plugin %s: %w", p.cfg.Name, err)}
+			// The path is named: the error itself may only say /proc/self/fd/3.
+			return nil, &permanentError{fmt.Errorf("plugin %s: start %s: %w", p.cfg.Name, p.path, err)}
 		}
-		return nil, fmt.Errorf("plugin %s: start %s: %w", p.cfg.Name, p.cfg.Path, err)
+		return nil, fmt.Errorf("plugin %s: start %s: %w", p.cfg.Name, p.path, err)
+	}
+	// The window between the check above and execve is short but not empty.
+	if err := p.unchanged(exe); err != nil {
+		client.Kill()
+		return nil, err
 	}
 	inst := &instance{client: client}
 	for kind, dst := range map[string]any{wire.KindTransformer: &inst.tr, wire.KindComparator: &inst.cmp,
@@ -334,27 +363,18 @@ func (p *Plugin) launch() (*instance, error) {
 		}
 	}
 	p.met.starts.Inc()
-	p.log.Info("plugin started", "path", p.cfg.Path, "pid", client.ReattachConfig().Pid)
+	p.log.Info("plugin started", "path", p.path, "pid", client.ReattachConfig().Pid)
 	return inst, nil
 }
 
-func (p *Plugin) checkSum() error {
+// unchanged is executable.unchanged for a checked file: without a sha256
+// nothing was verified, and a file being replaced is the operator's doing.
+func (p *Plugin) unchanged(exe *executable) error {
 	if p.cfg.SHA256 == "" {
 		return nil
 	}
-	f, err := os.Open(p.cfg.Path)
-	if err != nil {
+	if err := exe.unchanged(); err != nil {
 		return fmt.Errorf("plugin %s: %w", p.cfg.Name, err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return fmt.Errorf("plugin %s: read %s: %w", p.cfg.Name, p.cfg.Path, err)
-	}
-	got := hex.EncodeToString(h.Sum(nil))
-	if !strings.EqualFold(got, p.cfg.SHA256) {
-		return fmt.Errorf("plugin %s: refusing to run %s: its sha256 is %s, the configuration expects %s",
-			p.cfg.Name, p.cfg.Path, got, strings.ToLower(p.cfg.SHA256))
 	}
 	return nil
 }

@@ -45,7 +45,7 @@ func rawConnect(t *testing.T, addr, target string) (net.Conn, *http.Response, []
 func TestConnectTunnelUntouched(t *testing.T) {
 	srv := httptest.NewTLSServer(echoHandler("legacy"))
 	t.Cleanup(srv.Close)
-	p, reg := startProxy(t, Config{ServedByHeader: true,
+	p, reg := startProxy(t, Config{ServedByHeader: true, Allow: allowTo(t, srv.URL),
 		Routes: []route.Spec{{Name: "r", Host: hostOf(t, srv.URL), New: mustURL(t, "http://127.0.0.1:1"), Weight: 100}}})
 	roots := srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
 
@@ -69,15 +69,16 @@ func TestConnectErrors(t *testing.T) {
 	live := httptest.NewTLSServer(echoHandler("live"))
 	t.Cleanup(live.Close)
 	t.Run("upstream down gives 502 JSON", func(t *testing.T) {
-		p, _ := startProxy(t, Config{})
-		_, resp, body := rawConnect(t, p.Addr().String(), closedAddr(t))
+		dead := closedAddr(t)
+		p, _ := startProxy(t, Config{Allow: allowTo(t, dead)})
+		_, resp, body := rawConnect(t, p.Addr().String(), dead)
 		if resp.StatusCode != http.StatusBadGateway || resp.Header.Get("Content-Type") != "application/json" ||
 			!strings.Contains(string(body), "tunnel upstream unreachable") {
 			t.Errorf("got %d %q %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 		}
 	})
 	t.Run("tunnel limit gives 503 JSON", func(t *testing.T) {
-		p, reg := startProxy(t, Config{MaxTunnels: 1})
+		p, reg := startProxy(t, Config{MaxTunnels: 1, Allow: allowTo(t, live.URL)})
 		_, first, _ := rawConnect(t, p.Addr().String(), hostOf(t, live.URL))
 		if first.StatusCode != http.StatusOK {
 			t.Fatalf("first CONNECT: %d", first.StatusCode)
@@ -101,6 +102,7 @@ func TestMITM(t *testing.T) {
 	lh := hostOf(t, legacy.URL)
 	cfg := Config{
 		ServedByHeader: true,
+		Allow:          allowTo(t, legacy.URL, other.URL),
 		UpstreamCAs:    upCA.pool(),
 		MITM:           &MITMConfig{CACert: mitmCA.certPath, CAKey: mitmCA.keyPath, Hosts: []string{lh}},
 		Routes:         []route.Spec{{Name: "api", Host: lh, PathPrefix: "/api", New: mustURL(t, newSrv.URL), Weight: 100}},
@@ -239,7 +241,7 @@ func TestHostPatterns(t *testing.T) {
 func TestRunClosesTunnelsOnShutdown(t *testing.T) {
 	srv := httptest.NewTLSServer(echoHandler("legacy"))
 	t.Cleanup(srv.Close)
-	p, err := New(Config{Listen: "127.0.0.1:0", ShutdownTimeout: 2 * time.Second,
+	p, err := New(Config{Listen: "127.0.0.1:0", ShutdownTimeout: 2 * time.Second, Allow: allowTo(t, srv.URL),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

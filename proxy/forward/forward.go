@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,6 +36,18 @@ type Config struct {
 	Routes []route.Spec
 	// MITM, if non-nil, intercepts CONNECT tunnels to its Hosts.
 	MITM *MITMConfig
+	// Allow lists the destinations clients may ask for [any host, port 80
+	// for plain HTTP, 443 for CONNECT]. Whatever it says, the proxy never
+	// connects to a cloud metadata or unspecified address, nor to its own
+	// or Self's listeners; to loopback and link-local addresses only when a
+	// rule names them exactly (see permit). The addresses checked are the
+	// ones dialled. Routes' new sides are the operator's own choice and are
+	// not checked.
+	Allow []AllowRule
+	// Self are the listen addresses (host:port, as bound) of ficus's other
+	// listeners: the admin API, the embedded NATS server. The proxy's own
+	// listener is always included.
+	Self []string
 	// ServedByHeader adds Ficus-Served-By and Ficus-Route to responses.
 	ServedByHeader bool
 	// MaxConcurrent bounds requests in flight (until their response body is
@@ -65,6 +79,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives the metrics [a private registry].
 	Registerer prometheus.Registerer
+
+	// Tests: lookupIP replaces the resolver, onDial sees (and may veto)
+	// every upstream dial.
+	lookupIP func(ctx context.Context, host string) ([]netip.Addr, error)
+	onDial   func(addr string) error
 }
 
 // Proxy is a forward-mode strangler proxy. It is an http.Handler, but
@@ -75,6 +94,7 @@ type Proxy struct {
 	m       *metrics
 	gp      *goproxy.ProxyHttpServer
 	tr      *transports
+	guard   *guard
 	mitm    *mitm // nil: every CONNECT is tunnelled
 	sem     chan struct{}
 	tunnels chan struct{}
@@ -126,16 +146,22 @@ func New(cfg Config) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
+	g, err := newGuard(cfg, m)
+	if err != nil {
+		return nil, fmt.Errorf("forward proxy config: %w", err)
+	}
 	p := &Proxy{
 		cfg:     cfg,
 		log:     cfg.Logger.With("component", "proxy.forward"),
 		m:       m,
-		tr:      newTransports(cfg.UpstreamCAs, cfg.MaxConnsPerHost, cfg.MaxIdleConnsPerHost),
+		guard:   g,
+		tr:      newTransports(cfg.UpstreamCAs, cfg.MaxConnsPerHost, cfg.MaxIdleConnsPerHost, g),
 		sem:     make(chan struct{}, cfg.MaxConcurrent),
 		tunnels: make(chan struct{}, cfg.MaxTunnels),
 		conns:   &connSet{conns: make(map[*trackedConn]struct{})},
 		srv:     serve.New(),
 	}
+	g.bound = p.srv.Addr
 	if cfg.MITM != nil {
 		if p.mitm, err = newMITM(*cfg.MITM, m.certsMade.Inc); err != nil {
 			return nil, fmt.Errorf("forward proxy config: %w", err)
@@ -153,7 +179,7 @@ func (p *Proxy) newGoproxy() *goproxy.ProxyHttpServer {
 	gp.Logger = goproxyLogger{p.log}
 	// The defaults skip upstream TLS verification and honour $HTTPS_PROXY:
 	// replace both. Tr is only a fallback; every request gets roundTripper.
-	gp.Tr = p.tr.get(p.cfg.Timeouts)
+	gp.Tr = p.tr.get(p.cfg.Timeouts, false)
 	gp.ConnectDial = nil
 	gp.ConnectDialWithReq = p.dialTunnel
 	gp.ConnectionErrHandler = p.connectError
@@ -169,7 +195,14 @@ func (p *Proxy) newGoproxy() *goproxy.ProxyHttpServer {
 	})
 	// Always return an explicit action: goproxy's fallback (OkConnect) and
 	// its MitmConnect carry the bundled, publicly known CA.
-	gp.OnRequest().HandleConnectFunc(func(host string, _ *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
+	gp.OnRequest().HandleConnectFunc(func(host string, ctx *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
+		// Refused before any dial; an intercepted tunnel's requests are
+		// checked again one by one (their Host may name another target).
+		if d := p.guard.checkConnect(host); d != nil {
+			p.logDenied(d)
+			ctx.Resp = deniedResponse(ctx.Req, d)
+			return &goproxy.ConnectAction{Action: goproxy.ConnectReject}, host
+		}
 		if p.mitm != nil && p.mitm.intercepts(host) {
 			p.m.connects.WithLabelValues("mitm").Inc()
 			return &goproxy.ConnectAction{Action: goproxy.ConnectMitm, TLSConfig: p.mitm.tlsConfig}, host
@@ -178,6 +211,29 @@ func (p *Proxy) newGoproxy() *goproxy.ProxyHttpServer {
 		return &goproxy.ConnectAction{Action: goproxy.ConnectAccept}, host
 	})
 	return gp
+}
+
+func newGuard(cfg Config, m *metrics) (*guard, error) {
+	rules, err := parseAllow(cfg.Allow)
+	if err != nil {
+		return nil, err
+	}
+	g := &guard{rules: rules, lookup: cfg.lookupIP, onDial: cfg.onDial, denied: m.denied}
+	if g.lookup == nil {
+		g.lookup = defaultLookup
+	}
+	self := cfg.Self
+	if cfg.Listen != "" {
+		self = append(slices.Clone(self), cfg.Listen)
+	}
+	if g.self, err = parseSelf(self, g.lookup); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+func (p *Proxy) logDenied(d *denial) {
+	p.log.Info("destination refused", "target", d.target, "reason", d.reason)
 }
 
 func notProxy(w http.ResponseWriter, _ *http.Request) {

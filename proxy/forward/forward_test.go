@@ -70,7 +70,8 @@ func TestPlainHTTPRouting(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, reg := startProxy(t, Config{Routes: tc.routes, ServedByHeader: tc.servedBy})
+			p, reg := startProxy(t, Config{Routes: tc.routes, ServedByHeader: tc.servedBy,
+				Allow: allowTo(t, legacy.URL, other.URL)})
 			resp, body := get(t, client(p, nil), tc.url, nil)
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("status %d, body %s", resp.StatusCode, body)
@@ -126,7 +127,8 @@ func TestUpstreamErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p, reg := startProxy(t, Config{Routes: tc.routes, ServedByHeader: true,
-				Timeouts: upstream.Timeouts{ResponseHeader: 300 * time.Millisecond}})
+				Timeouts: upstream.Timeouts{ResponseHeader: 300 * time.Millisecond},
+				Allow:    allowTo(t, dead, slow.URL, live.URL)})
 			resp, body := get(t, client(p, nil), tc.url, nil)
 			if resp.StatusCode != tc.wantCode {
 				t.Fatalf("status %d, want %d; body %s", resp.StatusCode, tc.wantCode, body)
@@ -156,7 +158,7 @@ func TestSwapRoutesAtRuntime(t *testing.T) {
 	legacy := newBackend(t, "legacy")
 	newSrv := newBackend(t, "new")
 	spec := route.Spec{Name: "r", Host: hostOf(t, legacy.URL), New: mustURL(t, newSrv.URL), Weight: 0}
-	p, _ := startProxy(t, Config{Routes: []route.Spec{spec}})
+	p, _ := startProxy(t, Config{Routes: []route.Spec{spec}, Allow: allowTo(t, legacy.URL)})
 	c := client(p, nil)
 	serverFor := func() string {
 		_, body := get(t, c, legacy.URL+"/", nil)
@@ -215,7 +217,7 @@ func TestAcceptEncodingPassthrough(t *testing.T) {
 		_, _ = w.Write(buf.Bytes())
 	}))
 	t.Cleanup(srv.Close)
-	p, _ := startProxy(t, Config{})
+	p, _ := startProxy(t, Config{Allow: allowTo(t, srv.URL)})
 	c := client(p, nil)
 
 	resp, body := get(t, c, srv.URL+"/z", http.Header{"Accept-Encoding": {"gzip"}})
@@ -242,7 +244,7 @@ func TestAcceptEncodingPassthrough(t *testing.T) {
 
 func TestHopByHopHeadersRemoved(t *testing.T) {
 	legacy := newBackend(t, "legacy")
-	p, _ := startProxy(t, Config{})
+	p, _ := startProxy(t, Config{Allow: allowTo(t, legacy.URL)})
 	_, body := get(t, client(p, nil), legacy.URL+"/", http.Header{
 		"Connection":          {"X-Hop"},
 		"X-Hop":               {"1"},
@@ -272,7 +274,7 @@ func TestSaturatedGets503(t *testing.T) {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	p, reg := startProxy(t, Config{MaxConcurrent: 1})
+	p, reg := startProxy(t, Config{MaxConcurrent: 1, Allow: allowTo(t, srv.URL)})
 	c := client(p, nil)
 	first := make(chan int, 1)
 	go func() {
@@ -324,7 +326,7 @@ func TestResponseHopByHopRemoved(t *testing.T) {
 		w.Header().Set("X-End-To-End", "kept")
 	}))
 	t.Cleanup(srv.Close)
-	p, _ := startProxy(t, Config{})
+	p, _ := startProxy(t, Config{Allow: allowTo(t, srv.URL)})
 	resp, _ := get(t, client(p, nil), srv.URL+"/", nil)
 	for _, k := range []string{"X-Resp-Hop", "Keep-Alive"} {
 		if v, ok := resp.Header[k]; ok {

@@ -21,6 +21,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,11 +144,14 @@ func newTLSBackend(t *testing.T, name string, ca *testCA) *httptest.Server {
 	return s
 }
 
-// startProxy runs a proxy on a free loopback port until the test ends.
+// startProxy runs a proxy until the test ends, on a free loopback port
+// unless cfg.Listen says otherwise.
 func startProxy(t *testing.T, cfg Config) (*Proxy, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	cfg.Listen = "127.0.0.1:0"
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
 	cfg.Registerer = reg
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -255,6 +260,26 @@ func mustURL(t *testing.T, s string) *url.URL {
 }
 
 func hostOf(t *testing.T, s string) string { return mustURL(t, s).Host }
+
+// allowTo opens exactly the loopback destinations of urls (http://h:p or
+// h:p): the test backends all listen on 127.0.0.1, which the proxy refuses
+// unless a rule names it.
+func allowTo(t *testing.T, urls ...string) []AllowRule {
+	t.Helper()
+	var rules []AllowRule
+	for _, u := range urls {
+		if !strings.Contains(u, "://") {
+			u = "http://" + u
+		}
+		pu := mustURL(t, u)
+		port, err := strconv.Atoi(pu.Port())
+		if err != nil {
+			t.Fatalf("allowTo %s: %v", u, err)
+		}
+		rules = append(rules, AllowRule{Host: pu.Hostname(), Ports: []int{port}})
+	}
+	return rules
+}
 
 // closedAddr returns a loopback address nothing listens on.
 func closedAddr(t *testing.T) string {

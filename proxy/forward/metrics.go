@@ -22,6 +22,7 @@ type metrics struct {
 	saturated *prometheus.CounterVec
 	connects  *prometheus.CounterVec
 	certsMade prometheus.Counter
+	denied    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -46,6 +47,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "ficus_proxy_forward_mitm_certs_generated_total",
 			Help: "Leaf certificates minted for intercepted hosts (cache misses).",
 		}),
+		denied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ficus_proxy_forward_denied_total",
+			Help: "Requests and CONNECTs refused with 403 because of their destination, by reason: not_allowed, " +
+				"bad_target, self, metadata, unspecified, loopback, link_local.",
+		}, []string{"reason"}),
 	}
 	var err error
 	if m.requests, err = register(reg, m.requests); err != nil {
@@ -61,6 +67,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.certsMade, err = register(reg, m.certsMade); err != nil {
+		return nil, err
+	}
+	if m.denied, err = register(reg, m.denied); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -17,6 +17,7 @@ import (
 	"github.com/elazarl/goproxy"
 
 	"github.com/ficus-migrate/ficus/proxy/route"
+	"github.com/ficus-migrate/ficus/proxy/rules"
 )
 
 const (
@@ -33,6 +34,12 @@ type roundTripper struct{ p *Proxy }
 
 func (rt roundTripper) RoundTrip(req *http.Request, _ *goproxy.ProxyCtx) (*http.Response, error) {
 	p := rt.p
+	// The destination the client asked for, before routing: the same check
+	// for plain requests and for those read from intercepted tunnels.
+	if d := p.guard.checkRequest(req.URL.Host, req.URL.Scheme, req.URL.Hostname(), req.URL.Port()); d != nil {
+		p.logDenied(d)
+		return deniedResponse(req, d), nil
+	}
 	select {
 	case p.sem <- struct{}{}:
 	default:
@@ -43,6 +50,16 @@ func (rt roundTripper) RoundTrip(req *http.Request, _ *goproxy.ProxyCtx) (*http.
 	}
 	release := sync.OnceFunc(func() { <-p.sem })
 
+	// The same request rules as the reverse proxy: ficus's headers are its
+	// own, and the route is chosen on the path the origin will resolve.
+	rules.StripFicusHeaders(req.Header)
+	if err := rules.CleanPath(req.URL); err != nil {
+		release()
+		return jsonResponse(req, http.StatusBadRequest, errorBody(err.Error(), route.DefaultName, "")), nil
+	}
+	if req.URL.RawQuery != "" {
+		req.URL.RawQuery = rules.CleanQuery(req.URL.RawQuery)
+	}
 	d := p.table.Load().Route(req)
 	name, side := d.Name(), d.Side.String()
 	t := p.cfg.Timeouts
@@ -61,17 +78,25 @@ func (rt roundTripper) RoundTrip(req *http.Request, _ *goproxy.ProxyCtx) (*http.
 		req.Header["Upgrade"] = []string{upType}
 	}
 
-	resp, err := p.tr.get(t).RoundTrip(req)
+	resp, err := p.tr.get(t, d.Side == route.New).RoundTrip(req)
 	if err != nil {
 		release()
+		var den *denial
+		if errors.As(err, &den) { // a resolved address the guard refused
+			p.logDenied(den)
+			return deniedResponse(req, den), nil
+		}
 		return p.upstreamError(req, name, side, err), nil
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		removeHopByHop(resp.Header)
 	}
 	// Backends must not be able to spoof which side served a request.
-	delete(resp.Header, servedByKey)
-	delete(resp.Header, routeKey)
+	for k := range resp.Header {
+		if rules.IsFicusHeader(k) {
+			delete(resp.Header, k)
+		}
+	}
 	p.servedBy(resp.Header, name, side)
 	p.m.countStatus(name, side, resp.StatusCode)
 	if resp.StatusCode == http.StatusSwitchingProtocols || resp.Body == nil || resp.Body == http.NoBody {
@@ -258,7 +283,11 @@ func jsonResponse(req *http.Request, code int, body []byte) *http.Response {
 // upstream could not be dialled, on the raw hijacked connection.
 func (p *Proxy) connectError(w io.Writer, ctx *goproxy.ProxyCtx, err error) {
 	code, body := http.StatusBadGateway, tunnelFailedBody
-	if errors.Is(err, errTunnelsSaturated) {
+	var den *denial
+	if errors.As(err, &den) {
+		code, body = http.StatusForbidden, den.body()
+		p.logDenied(den)
+	} else if errors.Is(err, errTunnelsSaturated) {
 		code, body = http.StatusServiceUnavailable, tunnelSaturatedBody
 		p.m.saturated.WithLabelValues("tunnel").Inc()
 	} else {

@@ -13,37 +13,55 @@ import (
 	"github.com/ficus-migrate/ficus/proxy/upstream"
 )
 
-// transports holds one *http.Transport per distinct Timeouts. Destinations
-// in forward mode are not known in advance, so a transport is shared by all
-// hosts and pools connections per host itself.
+// transports holds one *http.Transport per distinct Timeouts and side.
+// Destinations in forward mode are not known in advance, so a transport is
+// shared by all hosts and pools connections per host itself.
 type transports struct {
 	tlsConf         *tls.Config
 	maxConnsPerHost int
 	maxIdlePerHost  int
+	guard           *guard
 
 	mu  sync.Mutex
-	byT map[upstream.Timeouts]*http.Transport
+	byT map[transportKey]*http.Transport
 }
 
-func newTransports(extra *x509.CertPool, maxConnsPerHost, maxIdlePerHost int) *transports {
+// transportKey keeps the pools of checked destinations (chosen by clients)
+// and of routes' new sides (chosen by the operator) apart, so that a
+// connection dialled without the guard is never reused for a client's
+// destination.
+type transportKey struct {
+	t       upstream.Timeouts
+	trusted bool
+}
+
+func newTransports(extra *x509.CertPool, maxConnsPerHost, maxIdlePerHost int, g *guard) *transports {
 	return &transports{
 		tlsConf:         upstreamTLS(extra),
 		maxConnsPerHost: maxConnsPerHost,
 		maxIdlePerHost:  maxIdlePerHost,
-		byT:             make(map[upstream.Timeouts]*http.Transport),
+		guard:           g,
+		byT:             make(map[transportKey]*http.Transport),
 	}
 }
 
-func (ts *transports) get(t upstream.Timeouts) *http.Transport {
+// get returns the transport for t; trusted is for a route's new side, whose
+// address comes from the configuration, every other one dials through the
+// guard.
+func (ts *transports) get(t upstream.Timeouts, trusted bool) *http.Transport {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	if tr, ok := ts.byT[t]; ok {
+	key := transportKey{t, trusted}
+	if tr, ok := ts.byT[key]; ok {
 		return tr
 	}
-	d := &net.Dialer{Timeout: t.Connect, KeepAlive: 30 * time.Second}
+	dial := ts.guard.dialer(t.Connect)
+	if trusted {
+		dial = (&net.Dialer{Timeout: t.Connect, KeepAlive: 30 * time.Second}).DialContext
+	}
 	tr := &http.Transport{
 		Proxy:             nil, // never chain through $HTTP_PROXY: we are the proxy
-		DialContext:       d.DialContext,
+		DialContext:       dial,
 		TLSClientConfig:   ts.tlsConf.Clone(),
 		ForceAttemptHTTP2: true,
 		// Clients must receive exactly the bytes the upstream sent: Go must
@@ -56,7 +74,7 @@ func (ts *transports) get(t upstream.Timeouts) *http.Transport {
 		TLSHandshakeTimeout:   t.Connect,
 		ExpectContinueTimeout: time.Second,
 	}
-	ts.byT[t] = tr
+	ts.byT[key] = tr
 	return tr
 }
 
@@ -124,8 +142,7 @@ func (p *Proxy) dialTunnel(req *http.Request, network, addr string) (net.Conn, e
 		return nil, errTunnelsSaturated
 	}
 	release := func() { <-p.tunnels }
-	d := net.Dialer{Timeout: p.cfg.Timeouts.Connect, KeepAlive: 30 * time.Second}
-	c, err := d.DialContext(req.Context(), network, addr)
+	c, err := p.guard.dial(req.Context(), network, addr, kindTLS, p.cfg.Timeouts.Connect)
 	if err != nil {
 		release()
 		return nil, err

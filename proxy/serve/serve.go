@@ -29,6 +29,9 @@ type Config struct {
 	Logger          *slog.Logger
 	// WrapListener, when set, wraps the bound listener (e.g. to track hijacked connections).
 	WrapListener func(net.Listener) net.Listener
+	// RecordHeads keeps each connection's recent bytes so that handlers can
+	// call FramingConflict.
+	RecordHeads bool
 }
 
 // Server is one listener's lifecycle; the zero value is not usable, use New.
@@ -74,6 +77,10 @@ func (s *Server) Run(ctx context.Context, cfg Config, h http.Handler, logArgs ..
 	if cfg.WrapListener != nil {
 		ln = cfg.WrapListener(ln)
 	}
+	var connCtx func(context.Context, net.Conn) context.Context
+	if cfg.RecordHeads {
+		ln, connCtx = recordingListener{ln}, connContext
+	}
 	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
 	srv := &http.Server{
@@ -83,6 +90,7 @@ func (s *Server) Run(ctx context.Context, cfg Config, h http.Handler, logArgs ..
 		IdleTimeout:       cfg.IdleTimeout,
 		ErrorLog:          cfg.ErrorLog,
 		BaseContext:       func(net.Listener) context.Context { return base },
+		ConnContext:       connCtx,
 	}
 	cfg.Logger.Info(cfg.Name+" listening", append([]any{"addr", a.String()}, logArgs...)...)
 	served := make(chan error, 1)

@@ -3,8 +3,11 @@ package upstream
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -23,6 +26,10 @@ type Conns struct {
 	dialer   net.Dialer
 	timeouts Timeouts
 	max      int
+	// maxHead caps each response head read from the network (0: none).
+	maxHead int64
+	// onDiscard is told why an idle connection was not reused.
+	onDiscard func(reason string)
 
 	mu     sync.Mutex
 	idle   []*Conn // LIFO: the most recently used (warmest) connection first
@@ -39,34 +46,67 @@ type Conn struct {
 	// failure may be a stale keep-alive and an idempotent request may retry.
 	Reused   bool
 	lastUsed time.Time
+	lr       *limitReader
+	maxHead  int64
 }
 
-func newConns(host string, t Timeouts, max int) *Conns {
+// Reasons an idle connection is discarded instead of reused, the values of
+// the reason label of ficus_proxy_upstream_conns_discarded_total.
+const (
+	// DiscardUnsolicited: the backend sent bytes nobody asked for (a second
+	// response, a body after a body-less answer, a body longer than its
+	// length) while the connection sat idle.
+	DiscardUnsolicited = "unsolicited"
+	// DiscardClosed: the backend closed the idle connection.
+	DiscardClosed = "closed"
+	// DiscardError: the connection could not be checked.
+	DiscardError = "error"
+)
+
+func newConns(host string, t Timeouts, max int, maxHead int64, onDiscard func(string)) *Conns {
+	if onDiscard == nil {
+		onDiscard = func(string) {}
+	}
 	return &Conns{
-		addr:     host,
-		dialer:   net.Dialer{Timeout: t.Connect, KeepAlive: 30 * time.Second},
-		timeouts: t,
-		max:      max,
+		addr:      host,
+		dialer:    net.Dialer{Timeout: t.Connect, KeepAlive: 30 * time.Second},
+		timeouts:  t,
+		max:       max,
+		maxHead:   maxHead,
+		onDiscard: onDiscard,
 	}
 }
 
 // Timeouts returns the timeouts the pool was built with.
 func (c *Conns) Timeouts() Timeouts { return c.timeouts }
 
-// Get returns an idle connection, or dials a new one bounded by ctx and the
-// connect timeout.
+// Get returns an idle connection known to be clean, or dials a new one
+// bounded by ctx and the connect timeout. An idle connection that has
+// anything to read (a stray response, EOF) is closed, never reused: what it
+// holds would otherwise be read as the answer to this request.
 func (c *Conns) Get(ctx context.Context) (*Conn, error) {
-	c.mu.Lock()
-	if n := len(c.idle); n > 0 {
+	for {
+		c.mu.Lock()
+		n := len(c.idle)
+		if n == 0 {
+			c.mu.Unlock()
+			return c.Dial(ctx)
+		}
 		cn := c.idle[n-1]
 		c.idle[n-1] = nil
 		c.idle = c.idle[:n-1]
 		c.mu.Unlock()
-		cn.Reused = true
-		return cn, nil
+		reason := DiscardUnsolicited
+		if cn.R.Buffered() == 0 {
+			reason = idleState(cn.Conn)
+		}
+		if reason == "" {
+			cn.Reused = true
+			return cn, nil
+		}
+		_ = cn.Close()
+		c.onDiscard(reason)
 	}
-	c.mu.Unlock()
-	return c.Dial(ctx)
 }
 
 // Dial opens a fresh connection, bypassing the idle pool.
@@ -75,7 +115,66 @@ func (c *Conns) Dial(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", c.addr, err)
 	}
-	return &Conn{Conn: nc, R: bufio.NewReaderSize(nc, connBufSize), W: bufio.NewWriterSize(nc, connBufSize)}, nil
+	lr := &limitReader{r: nc, n: -1}
+	return &Conn{Conn: nc, R: bufio.NewReaderSize(lr, connBufSize), W: bufio.NewWriterSize(nc, connBufSize),
+		lr: lr, maxHead: c.maxHead}, nil
+}
+
+// ErrResponseHeaderTooLarge is returned by ReadResponse for a response head
+// over its limit.
+var ErrResponseHeaderTooLarge = errors.New("upstream response header too large")
+
+// ReadResponse reads one response head for req (an informational 1xx
+// included) from the connection. The head may take at most the pool's
+// MaxResponseHeaderBytes read from the network, plus what was already
+// buffered, so a backend cannot make ficus buffer headers without end.
+func (cn *Conn) ReadResponse(req *http.Request) (*http.Response, error) {
+	maxHeaderBytes := cn.maxHead
+	if maxHeaderBytes <= 0 {
+		return http.ReadResponse(cn.R, req)
+	}
+	cn.lr.n, cn.lr.hit = maxHeaderBytes, false
+	resp, err := http.ReadResponse(cn.R, req)
+	cn.lr.n = -1
+	if cn.lr.hit {
+		return nil, fmt.Errorf("%w (limit %d bytes)", ErrResponseHeaderTooLarge, maxHeaderBytes)
+	}
+	return resp, err
+}
+
+// BodyForbidden reports the answers whose framing says they carry no body:
+// to HEAD, informational, 204 and 304 (RFC 9112 6.3). A backend that sends
+// one anyway leaves bytes on the connection, so such a connection is never
+// reused.
+func BodyForbidden(method string, status int) bool {
+	return method == http.MethodHead || status < 200 || status == http.StatusNoContent ||
+		status == http.StatusNotModified
+}
+
+// limitReader caps what a response head may read from the network; n < 0
+// means no limit (bodies).
+type limitReader struct {
+	r   io.Reader
+	n   int64
+	hit bool
+}
+
+var errLimit = errors.New("read limit reached")
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.n < 0 {
+		return l.r.Read(p)
+	}
+	if l.n == 0 {
+		l.hit = true
+		return 0, errLimit
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
 }
 
 // Put returns a connection whose last exchange completed cleanly.

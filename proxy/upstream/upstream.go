@@ -112,6 +112,12 @@ type Config struct {
 	Hook Hook
 	// Logger receives pool events [slog.Default()].
 	Logger *slog.Logger
+	// MaxResponseHeaderBytes caps the size of an upstream response head on
+	// both the raw connections and the transports [1 MiB].
+	MaxResponseHeaderBytes int64
+	// OnDiscard, if set, is told the reason (Discard*) whenever an idle
+	// raw connection is closed instead of reused.
+	OnDiscard func(reason string)
 }
 
 // Pool hands out one *http.Transport per (scheme, host, timeouts) so that
@@ -123,6 +129,7 @@ type Pool struct {
 	mu         sync.Mutex
 	transports map[poolKey]*http.Transport
 	conns      map[poolKey]*Conns
+	rts        map[poolKey]*connRoundTripper
 }
 
 type poolKey struct {
@@ -138,18 +145,28 @@ func NewPool(cfg Config) *Pool {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.MaxResponseHeaderBytes <= 0 {
+		cfg.MaxResponseHeaderBytes = DefaultMaxResponseHeaderBytes
+	}
 	return &Pool{
 		cfg:        cfg,
 		log:        cfg.Logger.With("component", "proxy.upstream"),
 		transports: make(map[poolKey]*http.Transport),
 		conns:      make(map[poolKey]*Conns),
+		rts:        make(map[poolKey]*connRoundTripper),
 	}
 }
 
 // RoundTripper returns the round tripper for requests to target, creating a
-// pooled transport on first use. The returned value is safe for concurrent use.
+// pooled transport on first use. The returned value is safe for concurrent
+// use. Plain-http targets are served over the raw Conns (see
+// connRoundTripper): the same connections and reuse rules as the fast path.
 func (p *Pool) RoundTripper(target Target, t Timeouts) http.RoundTripper {
-	base := p.transport(poolKey{scheme: target.URL.Scheme, host: target.URL.Host, timeouts: t})
+	k := poolKey{scheme: target.URL.Scheme, host: target.URL.Host, timeouts: t}
+	var base http.RoundTripper = p.transport(k)
+	if k.scheme == "http" {
+		base = p.connRoundTripper(k, target, base)
+	}
 	if !p.Hooked(target) {
 		return base
 	}
@@ -184,7 +201,22 @@ func (p *Pool) Conns(target Target, t Timeouts) *Conns {
 	if target.URL.Scheme != "http" || (p.Hooked(target) && p.Tapper(target) == nil) {
 		return nil
 	}
-	k := poolKey{scheme: target.URL.Scheme, host: target.URL.Host, timeouts: t}
+	return p.rawConns(poolKey{scheme: target.URL.Scheme, host: target.URL.Host, timeouts: t}, target)
+}
+
+func (p *Pool) connRoundTripper(k poolKey, target Target, fallback http.RoundTripper) *connRoundTripper {
+	c := p.rawConns(k, target)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if rt, ok := p.rts[k]; ok && rt.conns == c {
+		return rt
+	}
+	rt := &connRoundTripper{conns: c, fallback: fallback}
+	p.rts[k] = rt
+	return rt
+}
+
+func (p *Pool) rawConns(k poolKey, target Target) *Conns {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c, ok := p.conns[k]; ok {
@@ -194,7 +226,7 @@ func (p *Pool) Conns(target Target, t Timeouts) *Conns {
 	if target.URL.Port() == "" {
 		dial = net.JoinHostPort(target.URL.Hostname(), "80")
 	}
-	c := newConns(dial, t, p.cfg.MaxIdleConnsPerHost)
+	c := newConns(dial, k.timeouts, p.cfg.MaxIdleConnsPerHost, p.cfg.MaxResponseHeaderBytes, p.cfg.OnDiscard)
 	p.conns[k] = c
 	return c
 }
@@ -211,7 +243,7 @@ func (p *Pool) transport(k poolKey) *http.Transport {
 	if tr, ok := p.transports[k]; ok {
 		return tr
 	}
-	tr := newTransport(k.timeouts, p.cfg.MaxIdleConnsPerHost)
+	tr := newTransport(k.timeouts, p.cfg.MaxIdleConnsPerHost, p.cfg.MaxResponseHeaderBytes)
 	p.transports[k] = tr
 	p.log.Debug("new upstream transport", "scheme", k.scheme, "host", k.host)
 	return tr
@@ -243,6 +275,7 @@ func (p *Pool) Retain(keep []Use) {
 		if _, ok := want[k]; !ok {
 			c.close()
 			delete(p.conns, k)
+			delete(p.rts, k)
 		}
 	}
 }
@@ -259,18 +292,23 @@ func (p *Pool) CloseIdleConnections() {
 	}
 }
 
-func newTransport(t Timeouts, perHost int) *http.Transport {
+// DefaultMaxResponseHeaderBytes is the default cap on an upstream response
+// head (proxy.timeouts.upstream_response_header_bytes).
+const DefaultMaxResponseHeaderBytes = 1 << 20
+
+func newTransport(t Timeouts, perHost int, maxHead int64) *http.Transport {
 	d := &net.Dialer{Timeout: t.Connect, KeepAlive: 30 * time.Second}
 	return &http.Transport{
-		Proxy:                 nil, // never chain through $HTTP_PROXY: we are the proxy
-		DialContext:           d.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          0,
-		MaxIdleConnsPerHost:   perHost,
-		IdleConnTimeout:       t.Idle,
-		ResponseHeaderTimeout: t.ResponseHeader,
-		TLSHandshakeTimeout:   t.Connect,
-		ExpectContinueTimeout: 1 * time.Second,
+		Proxy:                  nil, // never chain through $HTTP_PROXY: we are the proxy
+		DialContext:            d.DialContext,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           0,
+		MaxIdleConnsPerHost:    perHost,
+		IdleConnTimeout:        t.Idle,
+		ResponseHeaderTimeout:  t.ResponseHeader,
+		TLSHandshakeTimeout:    t.Connect,
+		ExpectContinueTimeout:  1 * time.Second,
+		MaxResponseHeaderBytes: maxHead,
 	}
 }
 

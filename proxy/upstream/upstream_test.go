@@ -45,7 +45,7 @@ func TestPoolSharesTransports(t *testing.T) {
 	if p.RoundTripper(Target{URL: a}, Timeouts{Connect: 1}) == ta {
 		t.Fatal("different timeouts must not share a transport")
 	}
-	tr := ta.(*http.Transport)
+	tr := p.Transport(a.Scheme, a.Host, to)
 	if tr.MaxIdleConnsPerHost != 1024 || tr.ResponseHeaderTimeout != to.ResponseHeader || tr.IdleConnTimeout != to.Idle || tr.Proxy != nil {
 		t.Fatalf("transport settings %+v", tr)
 	}

@@ -171,6 +171,25 @@ func isIdent(k string) bool {
 	return true
 }
 
+// PathKeys returns the object keys along a JSON path of a Diff, in order:
+// "$.user.password" gives user, password and `$.a["odd key"][2]` gives a,
+// odd key. ok is false when p is not a JSON path ("status", "header:X").
+func PathKeys(p string) (keys []string, ok bool) {
+	if !strings.HasPrefix(p, "$") {
+		return nil, false
+	}
+	segs, err := parsePattern(p)
+	if err != nil {
+		return nil, false
+	}
+	for _, s := range segs {
+		if !s.isIdx && !s.wild {
+			keys = append(keys, s.key)
+		}
+	}
+	return keys, true
+}
+
 // Generalize replaces array indexes in a JSON path by [*]:
 // "$.items[3].price" -> "$.items[*].price". Non-JSON paths ("status",
 // "header:X", "body:line:12") are returned unchanged: text lines are fixed

@@ -12,6 +12,9 @@ const maxValueBytes = 256
 
 const truncMark = "…(truncated)"
 
+// TruncMark ends a Diff value that was cut to its cap.
+const TruncMark = truncMark
+
 // appendJSONString appends s as a valid JSON string; invalid UTF-8 becomes
 // U+FFFD so the output is always valid JSON.
 func appendJSONString(b []byte, s string) []byte {

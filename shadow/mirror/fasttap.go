@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"hash"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/ficus-migrate/ficus/proxy/upstream"
@@ -61,6 +62,14 @@ type fastTap struct {
 func (f *fastTap) Response(status int, h http.Header) {
 	f.seen = true
 	f.j.status, f.j.respH = status, h
+	// With a length, the copy is sized once: it waits in the queue, spare
+	// capacity included (growing by append would leave up to a quarter).
+	if upstream.BodyForbidden(f.j.method, status) {
+		return
+	}
+	if cl, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64); err == nil && cl > 0 {
+		f.buf = make([]byte, 0, min(cl, f.max))
+	}
 }
 
 func (f *fastTap) Write(p []byte) {

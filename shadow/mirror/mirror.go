@@ -73,6 +73,14 @@ type Config struct {
 	// Workers sending mirrored requests [64]; Queue is the number of jobs
 	// that may wait for them [10000]. A full queue drops and counts.
 	Workers, Queue int
+	// QueueBytes bounds the memory the jobs hold from the moment they are
+	// queued until they are compared [64 MiB]: the request body, the
+	// served answer's body and headers, a fixed overhead per job, and the
+	// shadow answers kept for a pipelined batch or a comparator plugin. A
+	// job that does not fit is dropped and counted, like one that finds the
+	// queue full: a count of jobs alone let 600 queued 1 MiB answers take
+	// the heap far past a container's memory limit.
+	QueueBytes int64
 	// Recorder receives mismatches; nil records nothing.
 	Recorder Recorder
 	// Transport sends mirrored requests [plain-http ones over raw keep-alive
@@ -96,6 +104,9 @@ type Mirror struct {
 	started  time.Time
 	running  sync.Once
 	waiting  atomic.Int64 // jobs queued or in a forming batch
+	// held is the bytes the jobs hold, from enqueue until done (see
+	// Config.QueueBytes and jobBytes).
+	held atomic.Int64
 	// bufs holds *[copyBufSize]byte for reading shadow answers: a fresh
 	// buffer per mirrored request was most of the mirror's garbage.
 	bufs sync.Pool
@@ -119,32 +130,33 @@ func New(cfg Config) (*Mirror, error) {
 	if cfg.Queue <= 0 {
 		cfg.Queue = 10000
 	}
+	if cfg.QueueBytes <= 0 {
+		cfg.QueueBytes = 64 << 20
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Registerer == nil {
 		cfg.Registerer = prometheus.NewRegistry()
 	}
-	var raw *rawClient
-	if cfg.Transport == nil {
-		cfg.Transport = newTransport()
-		raw = newRawClient(cfg.Logger, 64)
-	}
-	met, err := newMetrics(cfg.Registerer)
-	if err != nil {
-		return nil, err
-	}
 	m := &Mirror{
-		cfg:      cfg,
 		log:      cfg.Logger.With("component", "shadow"),
 		routes:   make(map[string]*routeState, len(cfg.Routes)),
 		jobs:     make(chan *job, cfg.Queue),
-		client:   &http.Client{Transport: cfg.Transport, CheckRedirect: noRedirects},
-		raw:      raw,
-		metrics:  met,
 		instance: fmt.Sprintf("%016x", rand.Uint64()),
 		started:  time.Now().UTC(),
 	}
+	met, err := newMetrics(cfg.Registerer, func() float64 { return float64(m.held.Load()) })
+	if err != nil {
+		return nil, err
+	}
+	m.metrics = met
+	if cfg.Transport == nil {
+		cfg.Transport = newTransport()
+		m.raw = newRawClient(cfg.Logger, m.log, func(reason string) { met.discarded.WithLabelValues(reason).Inc() })
+	}
+	m.cfg = cfg
+	m.client = &http.Client{Transport: cfg.Transport, CheckRedirect: noRedirects}
 	for _, r := range cfg.Routes {
 		if _, dup := m.routes[r.Name]; dup {
 			return nil, fmt.Errorf("shadow mirror: route %q given twice", r.Name)
@@ -206,7 +218,11 @@ func (m *Mirror) RoundTrip(t upstream.Target, req *http.Request, next http.Round
 		status: resp.StatusCode,
 		respH:  resp.Header.Clone(),
 	}
-	resp.Body = newRespTee(resp.Body, rs.cfg.MaxBodyBytes, func(tee *respTee) {
+	size := resp.ContentLength
+	if upstream.BodyForbidden(req.Method, resp.StatusCode) {
+		size = 0 // a HEAD answer announces the length of a body it does not carry
+	}
+	resp.Body = newRespTee(resp.Body, rs.cfg.MaxBodyBytes, size, func(tee *respTee) {
 		if !tee.eof {
 			// The client did not read the whole answer: there is nothing
 			// sound to compare it with.
@@ -236,13 +252,86 @@ func (m *Mirror) enqueue(j *job) {
 	// bounds both; the channel (of capacity Queue) then never blocks.
 	if m.waiting.Add(1) > int64(m.cfg.Queue) {
 		m.waiting.Add(-1)
-		j.route.metrics.dropped.Inc()
-		j.route.stats.dropped.Add(1)
+		m.drop(j.route, dropQueueFull)
+		return
+	}
+	if !m.hold(j, jobBytes(j)) {
+		m.waiting.Add(-1)
+		m.drop(j.route, dropBytes)
 		return
 	}
 	m.jobs <- j
 	j.route.metrics.mirrored.Inc()
 	j.route.stats.mirrored.Add(1)
+}
+
+// jobOverhead is what a job holds besides its bodies and headers: the job
+// and its URL, the answer's fixed fields, the maps' buckets. Rounded up:
+// the budget is a bound, better overstated than exceeded.
+const jobOverhead = 1 << 10
+
+// jobBytes is what j holds while it waits: capacities, not lengths, since
+// a buffer's spare capacity is on the heap too.
+func jobBytes(j *job) int64 {
+	return jobOverhead + int64(cap(j.body)+cap(j.primary.Body)+len(j.url.Path)+len(j.url.RawQuery)) +
+		headerBytes(j.header) + headerBytes(j.respH) // j.primary.Header is j.respH
+}
+
+// answerBytes is what a shadow answer kept past its exchange holds.
+func answerBytes(a diff.Answer) int64 {
+	return int64(cap(a.Body)) + headerBytes(a.Header)
+}
+
+// headerBytes estimates a header's heap: its strings plus a map entry and
+// a slice per key and a string header per value.
+func headerBytes(h http.Header) int64 {
+	var n int64
+	for k, vv := range h {
+		n += int64(len(k)) + 64
+		for _, v := range vv {
+			n += int64(len(v)) + 16
+		}
+	}
+	return n
+}
+
+// hold adds n bytes to j's share of the budget, unless that would take the
+// total past Config.QueueBytes. A compare-and-swap rather than add-and-undo:
+// the total must never read above the budget, even for a moment.
+func (m *Mirror) hold(j *job, n int64) bool {
+	for {
+		cur := m.held.Load()
+		if cur+n > m.cfg.QueueBytes {
+			return false
+		}
+		if m.held.CompareAndSwap(cur, cur+n) {
+			j.bytes += n
+			return true
+		}
+	}
+}
+
+// unhold gives back n of the bytes j holds.
+func (m *Mirror) unhold(j *job, n int64) {
+	m.held.Add(-n)
+	j.bytes -= n
+}
+
+// done gives back what j held: it is compared, failed or dropped. Every
+// job that enqueue accepted reaches done exactly once, unless the mirror
+// stops first.
+func (m *Mirror) done(j *job) { m.unhold(j, j.bytes) }
+
+// Reasons a job is dropped (the reason label of ficus_shadow_dropped_total).
+const (
+	dropQueueFull  = "queue_full"  // Config.Queue jobs were waiting
+	dropBytes      = "bytes"       // Config.QueueBytes were held
+	dropPluginFull = "plugin_full" // the comparator plugin's queue was full
+)
+
+func (m *Mirror) drop(rs *routeState, reason string) {
+	rs.metrics.dropped[reason].Inc()
+	rs.stats.dropped.Add(1)
 }
 
 // Run starts the workers and blocks until ctx ends; jobs still queued
@@ -268,7 +357,7 @@ func (m *Mirror) Run(ctx context.Context) error {
 		tr.CloseIdleConnections()
 	}
 	if m.raw != nil {
-		m.raw.pool.Retain(nil)
+		m.raw.close()
 	}
 	return nil
 }

@@ -195,7 +195,6 @@ func TestNotMirrored(t *testing.T) {
 		hdr    http.Header
 	}{
 		{"sample 0", 0, nil},
-		{"already a mirror", 1, http.Header{"Ficus-Shadow": {"1"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			legacy := newBackend(t, jsonHandler(`{}`))
@@ -209,6 +208,24 @@ func TestNotMirrored(t *testing.T) {
 				t.Errorf("new got %d requests, mirrored %d; want none", got, s.stats(t).Mirrored)
 			}
 		})
+	}
+}
+
+// A client cannot opt out of shadowing by sending Ficus-Shadow itself: the
+// proxy removes inbound Ficus-* headers before the mirror sees the request.
+func TestForgedShadowHeaderStillMirrored(t *testing.T) {
+	legacy := newBackend(t, jsonHandler(`{}`))
+	nw := newBackend(t, jsonHandler(`{}`))
+	s := start(t, legacy.url(t), nw.url(t), 0, Config{}, Route{Sample: 1})
+	for range 5 {
+		s.do(t, http.MethodGet, "/", "", http.Header{"Ficus-Shadow": {"1"}})
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.stats(t).Mirrored < 5 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := s.stats(t).Mirrored; got != 5 {
+		t.Fatalf("mirrored %d of 5 requests carrying a client-sent Ficus-Shadow", got)
 	}
 }
 

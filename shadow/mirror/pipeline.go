@@ -74,11 +74,15 @@ type pipeJob struct {
 	url          url.URL
 	answer       diff.Answer
 	latency      time.Duration
+	// held is what the answer holds of Config.QueueBytes while it waits
+	// for the rest of the batch; dropped: it did not fit.
+	held    int64
+	dropped bool
 }
 
 // processBatch handles the jobs taken together. Those of the first
-// pipelinable job's route and shadow host go out pipelined; the others one
-// by one.
+// pipelinable job's route and shadow host go out pipelined, if that side
+// has earned the trust (rawClient); the others one by one.
 func (m *Mirror) processBatch(ctx context.Context, batch []*job, pipe []pipeJob) []pipeJob {
 	if len(batch) == 1 || m.raw == nil {
 		for _, j := range batch {
@@ -89,7 +93,8 @@ func (m *Mirror) processBatch(ctx context.Context, batch []*job, pipe []pipeJob)
 	pipe = pipe[:0]
 	for _, j := range batch {
 		client, side, u := m.shadowTarget(j)
-		if !pipelinable(j, &u) || (len(pipe) > 0 && (j.route != pipe[0].j.route || u.Host != pipe[0].url.Host)) {
+		if !pipelinable(j, &u) || (len(pipe) > 0 && (j.route != pipe[0].j.route || u.Host != pipe[0].url.Host)) ||
+			(len(pipe) == 0 && !m.raw.trusts(&u)) {
 			shadow, lat, err := m.send(ctx, j, u)
 			m.compare(ctx, j, client, side, shadow, lat, err)
 			continue
@@ -103,28 +108,30 @@ func (m *Mirror) processBatch(ctx context.Context, batch []*job, pipe []pipeJob)
 
 // pipelinable: body-less safe requests to a plain-http side. Anything with
 // a body, or a method that changes state, must never be sent twice, and a
-// pipelined request that found its connection closed is sent again.
+// pipelined request that found its connection closed is sent again. HEAD is
+// not pipelined: a side that sends a body with its answer (a common bug)
+// would have that body read as the next request's answer.
 func pipelinable(j *job, u *url.URL) bool {
 	if u.Scheme != "http" || j.body != nil {
 		return false
 	}
 	switch j.method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	case http.MethodGet, http.MethodOptions:
 		return true
 	}
 	return false
 }
 
 // sendPipelined sends pipe's requests on one connection and compares every
-// answer; requests the connection did not answer (the side closed it, a
-// stale keep-alive) go out again one by one.
+// answer; requests the connection did not answer, or whose answers it can
+// no longer vouch for (see pipeline), go out again one by one.
 func (m *Mirror) sendPipelined(ctx context.Context, pipe []pipeJob) {
 	if len(pipe) == 0 {
 		return
 	}
 	rs := pipe[0].j.route
 	last := time.Time{}
-	done, err := m.raw.pipeline(ctx, &pipe[0].url, pipe, rs.cfg.Timeout, func(flushed time.Time) { last = flushed },
+	answered, err := m.raw.pipeline(ctx, &pipe[0].url, pipe, rs.cfg.Timeout, func(flushed time.Time) { last = flushed },
 		func(i int, resp *http.Response) error {
 			a, err := m.readAnswer(rs, resp)
 			if err != nil {
@@ -133,50 +140,79 @@ func (m *Mirror) sendPipelined(ctx context.Context, pipe []pipeJob) {
 			// The side answers a pipeline in order: each answer's own
 			// time is what passed since the one before it.
 			now := time.Now()
-			pipe[i].answer, pipe[i].latency, last = a, now.Sub(last), now
+			pipe[i].latency, last = now.Sub(last), now
+			// The answer waits for the rest of the batch, within the
+			// budget of its job.
+			if n := answerBytes(a); m.hold(pipe[i].j, n) {
+				pipe[i].answer, pipe[i].held = a, n
+			} else {
+				pipe[i].dropped = true
+			}
 			return nil
 		})
 	var ne net.Error
 	expired := ctx.Err() != nil || (errors.As(err, &ne) && ne.Timeout())
 	for i := range pipe {
 		p := &pipe[i]
+		// Compared now, the answer is held no longer than any other.
+		m.unhold(p.j, p.held)
 		switch {
-		case i < done:
+		case i < answered && p.dropped:
+			m.drop(rs, dropBytes)
+			m.done(p.j)
+		case i < answered:
 			m.compare(ctx, p.j, p.client, p.side, p.answer, p.latency, nil)
 		case expired:
 			m.compare(ctx, p.j, p.client, p.side, diff.Answer{}, 0, fmt.Errorf("pipelined shadow request: %w", err))
 		default:
+			p.answer = diff.Answer{} // not this request's, or not to be trusted
 			shadow, lat, err := m.send(ctx, p.j, p.url)
 			m.compare(ctx, p.j, p.client, p.side, shadow, lat, err)
 		}
 	}
 }
 
-// errClosedEarly: the side closed the connection before answering every
-// pipelined request.
-var errClosedEarly = errors.New("connection closed before every pipelined request was answered")
+var (
+	// errClosedEarly: the side closed the connection, or made it unfit
+	// for more, before answering every pipelined request.
+	errClosedEarly = errors.New("connection closed before every pipelined request was answered")
+	// errOutOfTurn: the side sent more than the pipeline's answers.
+	errOutOfTurn = errors.New("bytes after the last pipelined answer: the answers cannot be matched to their requests")
+	// errNotTrusted: the side lost the trust that pipelining needs.
+	errNotTrusted = errors.New("shadow side no longer trusted: not pipelined")
+)
 
 // pipeline writes every request of pipe on one connection to u's host, then
 // reads the answers in order, handing each to read, which consumes its
 // body. Each answer has timeout to arrive, as if sent alone: a pipeline is
 // served one request after the other. It returns how many answers were
-// read; the rest were not answered.
+// read and belong to their requests; the rest were not answered, or their
+// answers cannot be trusted. It reads nothing from the connection after an
+// answer whose framing forbids a body (the body a side may send anyway
+// would be read as the next answer) or one that ends the connection.
 func (c *rawClient) pipeline(ctx context.Context, u *url.URL, pipe []pipeJob, timeout time.Duration, flushed func(time.Time),
 	read func(i int, resp *http.Response) error) (int, error) {
-	conns := c.pool.Conns(upstream.Target{URL: u}, c.timeouts)
-	if conns == nil {
+	h := c.host(u)
+	if h == nil {
 		return 0, errors.New("raw client: not a plain-http URL")
 	}
-	cn, err := conns.Get(ctx)
+	if !h.trusted() { // distrusted since the batch was formed
+		return 0, errNotTrusted
+	}
+	cn, alone, err := h.get(ctx)
 	if err != nil {
 		return 0, err
+	}
+	if alone { // Get has just found another connection unclean
+		_ = cn.Close()
+		return 0, errNotTrusted
 	}
 	if err := cn.SetDeadline(time.Now().Add(timeout)); err != nil {
 		_ = cn.Close()
 		return 0, err
 	}
 	for i := range pipe {
-		writeRequest(cn.W, pipe[i].j.method, &pipe[i].url, pipe[i].j.header, nil)
+		writeRequest(cn.W, pipe[i].j.method, &pipe[i].url, pipe[i].j.header, nil, false)
 	}
 	if err := cn.W.Flush(); err != nil {
 		_ = cn.Close()
@@ -190,7 +226,7 @@ func (c *rawClient) pipeline(ctx context.Context, u *url.URL, pipe []pipeJob, ti
 		}
 		var resp *http.Response
 		if err == nil {
-			resp, err = readFinal(cn.R, pipe[i].j.method)
+			resp, err = c.readFinal(cn, pipe[i].j.method)
 		}
 		if err == nil {
 			err = read(i, resp)
@@ -199,18 +235,32 @@ func (c *rawClient) pipeline(ctx context.Context, u *url.URL, pipe []pipeJob, ti
 			_ = cn.Close()
 			return i, err
 		}
-		if resp.Close || resp.StatusCode == http.StatusSwitchingProtocols {
+		if resp.Close || resp.StatusCode == http.StatusSwitchingProtocols || upstream.BodyForbidden(pipe[i].j.method, resp.StatusCode) {
 			_ = cn.Close()
 			if i+1 < len(pipe) {
 				return i + 1, errClosedEarly
 			}
+			if cn.R.Buffered() > 0 { // after the last answer: sent out of turn
+				h.unsolicited("bytes after the last answer of a pipeline")
+			}
 			return i + 1, nil
 		}
 	}
-	if ctx.Err() != nil || cn.R.Buffered() > 0 || cn.SetDeadline(time.Time{}) != nil {
+	if cn.R.Buffered() > 0 {
+		// More answers than requests: one of them answered a request
+		// twice, and from then on each answer may be the one before's.
+		// Only the first is surely its request's.
+		h.unsolicited("bytes after the last answer of a pipeline")
+		_ = cn.Close()
+		if len(pipe) > 1 {
+			return 1, errOutOfTurn
+		}
+		return 1, nil
+	}
+	if ctx.Err() != nil || cn.SetDeadline(time.Time{}) != nil {
 		_ = cn.Close()
 	} else {
-		conns.Put(cn)
+		h.put(cn)
 	}
 	return len(pipe), nil
 }

@@ -45,12 +45,13 @@ func newPluginStage(c Comparator, queue int) *pluginStage {
 	return &pluginStage{cmp: c, in: make(chan pending, max(queue, pluginBatch))}
 }
 
-func (ps *pluginStage) submit(p pending) {
+// submit queues p, or reports false when the queue is full.
+func (ps *pluginStage) submit(p pending) bool {
 	select {
 	case ps.in <- p:
+		return true
 	default:
-		p.j.route.metrics.dropped.Inc()
-		p.j.route.stats.dropped.Add(1)
+		return false
 	}
 }
 
@@ -102,6 +103,7 @@ func (m *Mirror) runPlugin(ctx context.Context, ps *pluginStage) {
 			for _, p := range batch {
 				p.j.route.metrics.errors.Inc()
 				p.j.route.stats.errors.Add(1)
+				m.done(p.j)
 			}
 			m.log.Error("comparator plugin failed; pairs not compared", "pairs", len(batch), "err", err)
 			continue
@@ -119,6 +121,7 @@ func (m *Mirror) runPlugin(ctx context.Context, ps *pluginStage) {
 				out = p.j.route.cmp.Compare(legacy, newA)
 			}
 			m.conclude(p.j, p.client, legacy, newA, p.legacyLat, p.newLat, out)
+			m.done(p.j)
 		}
 		clear(batch) // let the answers go
 	}

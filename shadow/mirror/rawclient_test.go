@@ -92,9 +92,10 @@ func writeRaw(bw *bufio.ReadWriter, body string) {
 }
 
 // TestPipelinedBacklog: when the mirror is behind, a worker pipelines the
-// backlog on one connection; every answer is still matched with its own
-// request (answers echo the path, so one out of order would mismatch), and
-// a side that closes the connection midway loses no mirror.
+// backlog on one connection to a side that has earned it (one of its
+// connections came back clean from a rest); every answer is still matched
+// with its own request (answers echo the path, so one out of order would
+// mismatch), and a side that closes the connection midway loses no mirror.
 func TestPipelinedBacklog(t *testing.T) {
 	for _, closeEvery := range []int{0, 5} {
 		t.Run(fmt.Sprintf("close every %d", closeEvery), func(t *testing.T) {
@@ -109,9 +110,9 @@ func TestPipelinedBacklog(t *testing.T) {
 			nw := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				mu.Lock()
 				served++
-				first, closing := served == 1, closeEvery > 0 && served%closeEvery == 0
+				closing := closeEvery > 0 && served%closeEvery == 0
 				mu.Unlock()
-				if first {
+				if r.URL.Path == "/hold" {
 					<-gate // hold the only worker so the queue backs up
 				}
 				if closing {
@@ -124,24 +125,28 @@ func TestPipelinedBacklog(t *testing.T) {
 			nw.Start()
 			t.Cleanup(nw.Close)
 			nwURL, _ := url.Parse(nw.URL)
+			quickTrust(t)
 			s := start(t, legacy.url(t), nwURL, 0, Config{Workers: 1}, Route{Sample: 1})
+			earnTrust(t, s, nwURL, "/warm")
+			s.do(t, http.MethodGet, "/hold", "", nil)
 			const n = 40
 			for i := range n {
 				s.do(t, http.MethodGet, fmt.Sprintf("/orders/%d", i), "", nil)
 			}
 			close(gate)
-			waitFor(t, "every comparison", func() bool { st := s.stats(t); return st.Compared+st.Errors == n })
-			if st := s.stats(t); st.Matched != n || st.Errors != 0 {
-				t.Fatalf("stats %+v, want %d matched, no errors", st, n)
+			const all = n + 3 // with two /warm and /hold
+			waitFor(t, "every comparison", func() bool { st := s.stats(t); return st.Compared+st.Errors == all })
+			if st := s.stats(t); st.Matched != all || st.Errors != 0 {
+				t.Fatalf("stats %+v, want %d matched, no errors", st, all)
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if served != n {
-				t.Fatalf("new side served %d requests, want %d", served, n)
+			if served != all {
+				t.Fatalf("new side served %d requests, want %d", served, all)
 			}
 			// One by one, every request is at least one read on the side;
 			// pipelined, a batch arrives in one.
-			if closeEvery == 0 && reads.n.Load() > n/2 {
+			if closeEvery == 0 && reads.n.Load() > all/2 {
 				t.Fatalf("%d requests took %d reads: the backlog was not pipelined", n, reads.n.Load())
 			}
 		})

@@ -17,15 +17,20 @@ import (
 
 type metrics struct {
 	mirrored, compared, matched, mismatched, dropped, errors *prometheus.CounterVec
+	discarded                                                *prometheus.CounterVec
 	latency                                                  *prometheus.HistogramVec
+	held                                                     prometheus.GaugeFunc
 }
 
 type routeMetrics struct {
-	mirrored, compared, matched, mismatched, dropped, errors prometheus.Counter
-	legacyLatency, newLatency                                prometheus.Observer
+	mirrored, compared, matched, mismatched, errors prometheus.Counter
+	dropped                                         map[string]prometheus.Counter // by reason
+	legacyLatency, newLatency                       prometheus.Observer
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// newMetrics registers the mirror's collectors; held reports the bytes the
+// queued jobs hold.
+func newMetrics(reg prometheus.Registerer, held func() float64) (*metrics, error) {
 	counter := func(name, help string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ficus_shadow_" + name + "_total", Help: help}, []string{"route"})
 	}
@@ -34,15 +39,25 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		compared:   counter("compared", "Mirrored requests whose two answers were compared."),
 		matched:    counter("matched", "Compared requests without a real difference (noise-only differences count as matched)."),
 		mismatched: counter("mismatched", "Compared requests with at least one real difference."),
-		dropped:    counter("dropped", "Requests not mirrored because the shadow queue was full."),
-		errors:     counter("errors", "Mirrored requests that failed: shadow upstream unreachable, timed out, or request body not mirrorable."),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ficus_shadow_dropped_total",
+			Help: "Requests not mirrored or not compared for want of room: reason queue_full (shadow.queue jobs waiting), " +
+				"bytes (shadow.queue_bytes held), plugin_full (the comparator plugin's queue was full)."},
+			[]string{"route", "reason"}),
+		discarded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ficus_shadow_upstream_conns_discarded_total",
+			Help: "Keep-alive connections to a shadow side closed instead of reused: reason unsolicited (the side sent bytes " +
+				"nobody asked for), closed (the side had closed it), error (it could not be checked), header_too_large."},
+			[]string{"reason"}),
+		held: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ficus_shadow_queue_bytes",
+			Help: "Bytes held by mirrored requests not yet compared, bounded by shadow.queue_bytes."}, held),
+		errors: counter("errors", "Mirrored requests that failed: shadow upstream unreachable, timed out, or request body not mirrorable."),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "ficus_shadow_latency_seconds",
 			Help:    "Latency of compared exchanges per side, until the whole answer body was read.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
 		}, []string{"route", "side"}),
 	}
-	for _, c := range []prometheus.Collector{m.mirrored, m.compared, m.matched, m.mismatched, m.dropped, m.errors, m.latency} {
+	for _, c := range []prometheus.Collector{m.mirrored, m.compared, m.matched, m.mismatched, m.dropped, m.errors, m.latency,
+		m.discarded, m.held} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -54,7 +69,12 @@ func (m *metrics) route(name string) routeMetrics {
 	return routeMetrics{
 		mirrored: m.mirrored.WithLabelValues(name), compared: m.compared.WithLabelValues(name),
 		matched: m.matched.WithLabelValues(name), mismatched: m.mismatched.WithLabelValues(name),
-		dropped: m.dropped.WithLabelValues(name), errors: m.errors.WithLabelValues(name),
+		errors: m.errors.WithLabelValues(name),
+		dropped: map[string]prometheus.Counter{
+			dropQueueFull:  m.dropped.WithLabelValues(name, dropQueueFull),
+			dropBytes:      m.dropped.WithLabelValues(name, dropBytes),
+			dropPluginFull: m.dropped.WithLabelValues(name, dropPluginFull),
+		},
 		legacyLatency: m.latency.WithLabelValues(name, sideLegacy),
 		newLatency:    m.latency.WithLabelValues(name, sideNew),
 	}

@@ -60,8 +60,14 @@ type respTee struct {
 	done func(t *respTee)
 }
 
-func newRespTee(rc io.ReadCloser, max int64, done func(*respTee)) *respTee {
-	return &respTee{rc: rc, max: max, h: sha256.New(), done: done}
+// newRespTee tees rc; size is the body's announced length (-1 unknown),
+// to size the copy once: it is held in the queue, spare capacity included.
+func newRespTee(rc io.ReadCloser, max, size int64, done func(*respTee)) *respTee {
+	t := &respTee{rc: rc, max: max, h: sha256.New(), done: done}
+	if size > 0 {
+		t.buf = make([]byte, 0, min(size, max))
+	}
+	return t
 }
 
 func (t *respTee) Read(p []byte) (int, error) {

@@ -14,6 +14,7 @@ import (
 	"github.com/ficus-migrate/ficus/shadow/diff"
 	"github.com/ficus-migrate/ficus/shadow/noise"
 	"github.com/ficus-migrate/ficus/shadow/record"
+	"github.com/ficus-migrate/ficus/shadow/redact"
 )
 
 // job is one mirrored request with the primary answer the client got.
@@ -28,6 +29,8 @@ type job struct {
 	respH   http.Header
 	primary diff.Answer
 	latency time.Duration
+	// bytes is the job's share of Config.QueueBytes (see Mirror.hold).
+	bytes int64
 }
 
 // routeState is everything the mirror keeps per shadowed route.
@@ -85,13 +88,15 @@ func (m *Mirror) shadowTarget(j *job) (client, side string, u url.URL) {
 	return client, sideNew, m.sideURL(rs, sideNew, client, j.url.RawQuery)
 }
 
-// compare handles the outcome of a job's shadow exchange.
+// compare handles the outcome of a job's shadow exchange; the job is done
+// when it returns, or when the comparator plugin has judged it.
 func (m *Mirror) compare(ctx context.Context, j *job, client, shadowSide string, shadow diff.Answer, lat time.Duration, err error) {
 	rs := j.route
 	if err != nil {
 		rs.metrics.errors.Inc()
 		rs.stats.errors.Add(1)
 		m.log.Debug("shadow request failed", "route", rs.cfg.Name, "side", shadowSide, "err", err)
+		m.done(j)
 		return
 	}
 	rs.observeLatency(j.served, j.latency)
@@ -104,10 +109,21 @@ func (m *Mirror) compare(ctx context.Context, j *job, client, shadowSide string,
 	m.learnNoise(ctx, j, client, legacy)
 
 	if rs.plugin != nil {
-		rs.plugin.submit(pending{j: j, client: client, legacy: legacy, newA: newA, legacyLat: legacyLat, newLat: newLat})
+		// The pair waits for the plugin with the shadow answer too: that
+		// answer joins the job's share of the budget.
+		switch {
+		case !m.hold(j, answerBytes(shadow)):
+			m.drop(rs, dropBytes)
+		case !rs.plugin.submit(pending{j: j, client: client, legacy: legacy, newA: newA, legacyLat: legacyLat, newLat: newLat}):
+			m.drop(rs, dropPluginFull)
+		default:
+			return // runPlugin calls done
+		}
+		m.done(j)
 		return
 	}
 	m.conclude(j, client, legacy, newA, legacyLat, newLat, rs.cmp.Compare(legacy, newA))
+	m.done(j)
 }
 
 // conclude counts and records the comparison of one pair.
@@ -217,7 +233,7 @@ func (m *Mirror) sendTransport(ctx context.Context, j *job, target url.URL) (*ht
 	req.ContentLength = int64(len(j.body))
 	resp, err := m.client.Do(req)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, redact.Error(err) // logged: the URL's query may hold secrets
 	}
 	return resp, func(bool) { resp.Body.Close() }, nil
 }

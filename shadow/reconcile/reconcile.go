@@ -48,24 +48,10 @@ type Config struct {
 	// differ (the entry's comparator plugin).
 	Judge data.Judge
 	// Progress, when set, is called every ProgressEvery (default 2s) while
-	// the comparison runs (a short run never calls it).
+	// the comparison runs (a short run never calls it): in PhaseEstimating
+	// until the first pass starts, then in PhaseComparing.
 	Progress      func(Progress)
 	ProgressEvery time.Duration
-}
-
-// Progress is where a running comparison is.
-type Progress struct {
-	// Pass is the bisection level: 1 checksums the whole tables, later
-	// passes only the ranges that differed.
-	Pass int
-	// RangesDone of RangesTotal are checksummed in this pass.
-	RangesDone, RangesTotal int64
-	// Rows is how many legacy rows were checksummed so far, of about
-	// EstimatedRows (the database's estimate; 0 when it has none).
-	Rows, EstimatedRows int64
-	// Differences found so far.
-	Differences int
-	Elapsed     time.Duration
 }
 
 // Finding kinds.
@@ -197,14 +183,6 @@ func Kinds(legacyTypes, newTypes []string, rules []data.Rule) []data.Kind {
 	return kinds
 }
 
-func (r *run) progress(start time.Time) Progress {
-	r.mu.Lock()
-	n := len(r.diffs)
-	r.mu.Unlock()
-	return Progress{Pass: int(r.pass.Load()), RangesDone: r.rangesDone.Load(), RangesTotal: r.rangesTotal.Load(),
-		Rows: r.rowsSummed.Load(), EstimatedRows: r.estimate.Load(), Differences: n, Elapsed: time.Since(start)}
-}
-
 // timed wraps a side and adds up its query time.
 type timed struct {
 	side   Side
@@ -219,8 +197,8 @@ type run struct {
 	new       timed
 	checksums atomic.Int64
 	fetched   atomic.Int64
-	// for Progress
-	pass, rangesDone, rangesTotal, rowsSummed, estimate atomic.Int64
+	// for Progress: counted by the workers of a pass
+	rangesDone, rowsSummed atomic.Int64
 	// rowSums counts ranges summed row by row because a bucket was too
 	// large to digest.
 	rowSums atomic.Int64
@@ -228,6 +206,9 @@ type run struct {
 	mu    sync.Mutex
 	diffs []Difference
 	rows  [2]int64
+	// for Progress, set by startPass: pass 0 is the estimating phase.
+	pass                  int
+	rangesTotal, estimate int64
 }
 
 func (r *run) prepare(ctx context.Context) error {
@@ -281,12 +262,12 @@ func (r *run) compare(ctx context.Context) (*Result, error) {
 	for _, s := range split(all, int(min(ranges, 1<<20))) {
 		level = append(level, task{s, stepFor(s, r.cfg.Segments)})
 	}
-	r.estimate.Store(lest)
+	r.mu.Lock()
+	r.estimate = lest
+	r.mu.Unlock()
 	top := true
 	for len(level) > 0 {
-		r.pass.Add(1)
-		r.rangesDone.Store(0)
-		r.rangesTotal.Store(int64(len(level)))
+		r.startPass(len(level))
 		var next []task
 		var nextMu sync.Mutex
 		g, gctx := errgroup.WithContext(ctx)

@@ -139,6 +139,7 @@ func TestReconcile(t *testing.T) {
 	my, pg := servers(t)
 	t.Run("types", func(t *testing.T) { testTypes(t, my, pg) })
 	t.Run("digest", func(t *testing.T) { testDigest(t, my, pg) })
+	t.Run("progress phases", func(t *testing.T) { testProgressPhases(t, my, pg) })
 	t.Run("million rows", func(t *testing.T) { testMillionRows(t, my, pg) })
 }
 
@@ -287,14 +288,28 @@ func testMillionRows(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres) {
 	}
 }
 
-// checkProgress: progress never goes back within a pass, never counts more
-// rows than two passes' worth, and the first pass covers the table.
+// checkProgress: reports in the estimating phase come first and report
+// no pass; after them, progress never goes back within a pass, never
+// counts more rows than two passes' worth, and the first pass covers the
+// table.
 func checkProgress(t *testing.T, ps []Progress, rows int64) {
 	t.Helper()
 	if len(ps) == 0 {
 		t.Fatal("no progress reported during a run of more than 20ms")
 	}
+	comparing := false
 	for i, p := range ps {
+		switch p.Phase {
+		case PhaseEstimating:
+			if comparing || p != (Progress{Phase: PhaseEstimating, Elapsed: p.Elapsed}) {
+				t.Errorf("progress %d: %+v, want the estimating phase before any pass, with no counts", i, p)
+			}
+			continue
+		case PhaseComparing:
+			comparing = true
+		default:
+			t.Errorf("progress %d: phase %q", i, p.Phase)
+		}
 		if p.Pass < 1 || p.RangesDone > p.RangesTotal || p.Rows > 2*rows || p.EstimatedRows <= 0 {
 			t.Errorf("progress %d: %+v", i, p)
 		}

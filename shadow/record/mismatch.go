@@ -29,7 +29,7 @@ type Mismatch struct {
 	Started  time.Time `json:"started"`
 	Route    string    `json:"route"`
 	Method   string    `json:"method"`
-	// Path is the client's path and query, secret-looking parameters redacted.
+	// Path is the client's path and query, secret parameters redacted.
 	Path string `json:"path"`
 	// Served is the side that answered the client: "legacy" or "new".
 	Served        string      `json:"served"`
@@ -44,6 +44,10 @@ type Mismatch struct {
 	Noise     []diff.Diff `json:"noise,omitempty"`
 	Signature string      `json:"signature"`
 	Counts    Counts      `json:"counts"`
+	// Redaction says how secrets were written down: Hashed ("hmac-sha256",
+	// see shadow/redact) or, in records of ficus versions before it, empty
+	// (Recheck redacts those again when they are read).
+	Redaction string `json:"redaction,omitempty"`
 }
 
 // Answer is one side's answer as recorded.

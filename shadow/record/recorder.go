@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ficus-migrate/ficus/shadow/redact"
 )
 
 // Config configures a Recorder.
@@ -19,9 +21,12 @@ type Config struct {
 	Conn *nats.Conn
 	// MaxAge of records on the stream [168h]; negative keeps them forever.
 	MaxAge time.Duration
-	// RedactHeaders are header names redacted besides the always-redacted
-	// Authorization, Proxy-Authorization, Cookie and Set-Cookie.
-	RedactHeaders []string
+	// Redact adds to the built-in rules of what is secret (redact.Builtin).
+	Redact redact.Rules
+	// RedactKey is the key secrets are hashed with (see redact.Prefix);
+	// records compare across processes only under one key. Empty: a random
+	// key for this process alone.
+	RedactKey []byte
 	// BodyBytes caps each recorded body [16 KiB].
 	BodyBytes int
 	// Pending bounds the records waiting to be published [1024]; more are
@@ -44,7 +49,7 @@ type Input struct {
 type Recorder struct {
 	cfg     Config
 	js      jetstream.JetStream
-	red     *Redactor
+	red     *redact.Redactor
 	log     *slog.Logger
 	queue   chan outgoing
 	dropped atomic.Uint64
@@ -83,6 +88,17 @@ func New(ctx context.Context, cfg Config) (*Recorder, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if len(cfg.RedactKey) == 0 {
+		k, err := redact.NewKey()
+		if err != nil {
+			return nil, fmt.Errorf("shadow record: %w", err)
+		}
+		cfg.RedactKey = k
+	}
+	red, err := redact.New(redact.Config{Rules: cfg.Redact, Key: cfg.RedactKey})
+	if err != nil {
+		return nil, fmt.Errorf("shadow record: %w", err)
+	}
 	js, err := jetstream.New(cfg.Conn)
 	if err != nil {
 		return nil, fmt.Errorf("shadow record: jetstream: %w", err)
@@ -90,7 +106,7 @@ func New(ctx context.Context, cfg Config) (*Recorder, error) {
 	r := &Recorder{
 		cfg:   cfg,
 		js:    js,
-		red:   NewRedactor(cfg.RedactHeaders, cfg.BodyBytes),
+		red:   red,
 		log:   cfg.Logger.With("component", "shadow.record"),
 		queue: make(chan outgoing, cfg.Pending),
 	}
@@ -140,9 +156,6 @@ func isAPIError(err error, code jetstream.ErrorCode) bool {
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == code
 }
 
-// Redactor returns the redactor the recorder applies.
-func (r *Recorder) Redactor() *Redactor { return r.red }
-
 // Record redacts in and queues it for publishing. It never blocks: when
 // the queue is full the record is dropped and counted.
 func (r *Recorder) Record(in Input) {
@@ -160,16 +173,10 @@ func (r *Recorder) Record(in Input) {
 	}
 }
 
-// Build returns the redacted record of in, exactly as Record would publish it.
+// Build returns the redacted record of in, exactly as Record would publish
+// it: nothing of in leaves the process unredacted.
 func (r *Recorder) Build(in Input) Mismatch {
-	m := r.red.Mismatch(in.Mismatch)
-	var cut bool
-	m.RequestBody, _ = r.red.Body(in.RequestBody)
-	m.Legacy.Body, cut = r.red.Body(in.LegacyBody)
-	m.Legacy.BodyTruncated = m.Legacy.BodyTruncated || cut
-	m.New.Body, cut = r.red.Body(in.NewBody)
-	m.New.BodyTruncated = m.New.BodyTruncated || cut
-	return m
+	return build(r.red, in, r.cfg.BodyBytes)
 }
 
 // Run publishes queued records until ctx ends, then publishes what is

@@ -16,13 +16,19 @@ import (
 
 // Read returns the records of FICUS_SHADOW published at or after since,
 // of one route (or all when route is ""), reading with an ordered
-// consumer until the stream's end at the time of the call.
+// consumer until the stream's end at the time of the call. Records of
+// older ficus versions are redacted again (record.Recheck): the stream
+// keeps them for days after an upgrade.
 func Read(ctx context.Context, js jetstream.JetStream, route string, since time.Time) ([]record.Mismatch, error) {
 	subject := record.SubjectPrefix + ">"
 	if route != "" {
 		subject = record.Subject(route)
 	}
-	return readStream[record.Mismatch](ctx, js, record.StreamName, subject, since)
+	recs, err := readStream[record.Mismatch](ctx, js, record.StreamName, subject, since)
+	for i := range recs {
+		recs[i] = record.Recheck(recs[i])
+	}
+	return recs, err
 }
 
 // ReadData returns the findings of FICUS_DATA published at or after since.

@@ -25,10 +25,21 @@ import (
 type Config struct {
 	// Listen is host:port; port 0 picks a free one (see Addr).
 	Listen string
-	// Token, when set, is required as "Authorization: Bearer <token>" on every path but /healthz.
+	// Token, when set, is required as "Authorization: Bearer <token>" on every
+	// path but /healthz, /readyz (whose details it unlocks) and the public
+	// pages. Without it, requests that change something (any method but GET,
+	// HEAD and OPTIONS) are refused unless the listener is loopback.
 	Token string
+	// AllowedHosts are the names (host, or host:port to pin the port) the
+	// listener answers as besides its own address, localhost, 127.0.0.1 and
+	// [::1]: the names of an ingress or a DNS alias. Any other Host header is
+	// refused (see hosts.go).
+	AllowedHosts []string
 	// Gatherer serves /metrics.
 	Gatherer prometheus.Gatherer
+	// Registerer receives the admin listener's own metrics
+	// (ficus_admin_refused_total); nil leaves them unregistered.
+	Registerer prometheus.Registerer
 	// Pprof mounts net/http/pprof under /debug/pprof/ (behind the token). Off by
 	// default: profiles expose internals and cost CPU while taken.
 	Pprof  bool
@@ -47,6 +58,10 @@ type Server struct {
 	ln     net.Listener
 	mu     sync.RWMutex
 	checks map[string]Check
+
+	hosts    *hosts
+	loopback bool // bound to a loopback address only
+	refused  *prometheus.CounterVec
 }
 
 // New binds the listener at once, so a taken port is reported before anything else starts.
@@ -62,6 +77,15 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("admin listener on %s (admin.listen): %w", cfg.Listen, err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "admin"), mux: http.NewServeMux(), public: http.NewServeMux(), ln: ln, checks: map[string]Check{}}
+	if s.hosts, err = newHosts(cfg.Listen, ln.Addr(), cfg.AllowedHosts); err != nil {
+		return nil, errors.Join(err, ln.Close())
+	}
+	if s.refused, err = newRefusedCounter(cfg.Registerer); err != nil {
+		return nil, errors.Join(err, ln.Close())
+	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok {
+		s.loopback = tcp.IP.IsLoopback()
+	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -140,15 +164,20 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-// ServeHTTP applies the token check and dispatches.
+// ServeHTTP applies the Host, origin and token checks and dispatches. The
+// checks of guard.go come before the token so that a cross-site request is
+// told why it is refused without learning anything about the token.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if f := s.check(r); f != nil {
+		s.refuse(w, r, f)
+		return
+	}
 	if h, pattern := s.public.Handler(r); pattern != "" {
 		h.ServeHTTP(w, r)
 		return
 	}
 	if s.cfg.Token != "" && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && !s.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="ficus"`)
-		http.Error(w, `{"error":"missing or wrong admin token (Authorization: Bearer …)"}`, http.StatusUnauthorized)
+		s.refuse(w, r, &refusal{http.StatusUnauthorized, refusedToken, "missing or wrong admin token (Authorization: Bearer …)"})
 		return
 	}
 	s.mux.ServeHTTP(w, r)
@@ -164,7 +193,8 @@ func (s *Server) Run(ctx context.Context) error {
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(s.ln) }()
-	s.log.Info("admin listener started", "addr", s.Addr(), "token_required", s.cfg.Token != "")
+	s.log.Info("admin listener started", "addr", s.Addr(), "token_required", s.cfg.Token != "",
+		"allowed_hosts", s.cfg.AllowedHosts)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("admin listener: %w", err)

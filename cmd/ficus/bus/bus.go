@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +34,17 @@ type Config struct {
 	Name     string
 	Embedded EmbeddedConfig
 	Logger   *slog.Logger
+
+	// self, when set, is how this client logs in to an embedded server (its
+	// own, or another process's: EmbeddedClientConfig); it replaces
+	// Credentials and the TLS files.
+	self *selfAuth
+}
+
+// selfAuth is how ficus logs in to an embedded server.
+type selfAuth struct {
+	creds Credentials
+	tls   *tls.Config // nil without TLS
 }
 
 // EmbeddedConfig configures the in-process nats-server.
@@ -43,6 +55,24 @@ type EmbeddedConfig struct {
 	// SyncInterval is how often JetStream fsyncs; SyncAlways fsyncs every write.
 	SyncInterval time.Duration
 	SyncAlways   bool
+	// Users are the only clients the server accepts. Empty means one generated
+	// user (see CredentialsFile). ficus connects as the user marked Ficus, else
+	// the first, which needs a password.
+	Users []User
+	// TLS, when TLS.Cert is set, serves TLS on the client port.
+	TLS ServerTLS
+}
+
+// User is a client of the embedded server: Name and Password, or NKey alone.
+type User struct {
+	Name, Password string
+	// NKey is a public user nkey (U…); the client proves it holds the seed.
+	NKey string
+	// Ficus marks the user ficus itself connects as.
+	Ficus bool
+	// Publish and Subscribe are the subjects (wildcards allowed) the user may
+	// use: nil is no restriction, empty forbids all.
+	Publish, Subscribe []string
 }
 
 // DefaultSyncInterval is nats-server's own JetStream fsync interval, used when none is set.
@@ -54,6 +84,7 @@ type Bus struct {
 	JS   jetstream.JetStream
 
 	srv          *server.Server // nil when connected to an outside server
+	self         *selfAuth      // how ficus logs in to srv
 	syncInterval time.Duration
 	syncAlways   bool
 	log          *slog.Logger
@@ -72,11 +103,12 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 	b := &Bus{log: log}
 	urls := cfg.URLs
 	if len(urls) == 0 {
-		srv, err := startEmbedded(ctx, cfg.Embedded, log)
+		srv, self, err := startEmbedded(ctx, cfg.Embedded, log)
 		if err != nil {
 			return nil, err
 		}
-		b.srv = srv
+		b.srv, b.self = srv, self
+		cfg.self = self
 		b.syncInterval, b.syncAlways = cfg.Embedded.SyncInterval, cfg.Embedded.SyncAlways
 		if b.syncInterval == 0 {
 			b.syncInterval = DefaultSyncInterval
@@ -163,6 +195,14 @@ func clientOptions(cfg Config, log *slog.Logger) ([]nats.Option, error) {
 			log.Error("NATS async error", "subject", subj, "err", err)
 		}),
 	}
+	if cfg.self != nil {
+		// nats.credentials and nats.tls are for an outside server.
+		opts = append(opts, nats.UserInfo(cfg.self.creds.User, cfg.self.creds.Password))
+		if cfg.self.tls != nil {
+			opts = append(opts, nats.Secure(cfg.self.tls))
+		}
+		return opts, nil
+	}
 	if cfg.Credentials != "" {
 		if _, err := os.Stat(cfg.Credentials); err != nil {
 			return nil, fmt.Errorf("nats.credentials: %w", err)
@@ -215,12 +255,23 @@ func tlsConfig(ca, cert, key string) (*tls.Config, error) {
 // Embedded reports whether ficus runs its own nats-server.
 func (b *Bus) Embedded() bool { return b.srv != nil }
 
-// ClientURL is the URL outside clients use to reach the embedded server ("" when not embedded).
+// ClientURL is the URL outside clients use to reach the embedded server ("" when
+// not embedded), without credentials: safe to log.
 func (b *Bus) ClientURL() string {
 	if b.srv == nil {
 		return ""
 	}
 	return b.srv.ClientURL()
+}
+
+// ClientURLWithCredentials is ClientURL with the user and password ficus logs in
+// with, for clients that must act as ficus (tests, tools). It is a secret: never log it.
+func (b *Bus) ClientURLWithCredentials() string {
+	if b.srv == nil {
+		return ""
+	}
+	u := strings.TrimPrefix(strings.TrimPrefix(b.srv.ClientURL(), "nats://"), "tls://")
+	return credentialURL(b.self.tls != nil, u, b.self.creds)
 }
 
 // SyncPolicy tells publishers how durable an acknowledged message is: with the embedded

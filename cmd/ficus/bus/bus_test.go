@@ -36,7 +36,7 @@ func TestEmbeddedServesOutsideClients(t *testing.T) {
 	if !b.Embedded() || !strings.HasPrefix(b.ClientURL(), "nats://127.0.0.1:") {
 		t.Fatalf("embedded=%v url=%q", b.Embedded(), b.ClientURL())
 	}
-	nc, err := nats.Connect(b.ClientURL())
+	nc, err := nats.Connect(b.ClientURLWithCredentials())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestURLModeAndRestartKeepsData(t *testing.T) {
 	srv := openEmbedded(t, EmbeddedConfig{StoreDir: store})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	client, err := Open(ctx, Config{URLs: []string{srv.ClientURL()}, Name: "test"})
+	client, err := Open(ctx, Config{URLs: []string{srv.ClientURLWithCredentials()}, Name: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,6 +45,7 @@ type decoder struct {
 	env       func(string) (string, bool)
 	root      loc // position of the document's top mapping
 	errs      Errors
+	warns     Errors              // see Config.Warnings
 	reported  map[string]bool     // line:col:msg already reported
 	failed    map[string]bool     // paths that have an error
 	seen      map[string]loc      // paths present in the file

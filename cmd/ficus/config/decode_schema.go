@@ -107,6 +107,8 @@ func (d *decoder) embedded(n *yaml.Node, l loc, c *Embedded) {
 				d.durationText(s, raw, l, &c.SyncInterval, time.Nanosecond)
 			}
 		}},
+		field{"auth", func(v *yaml.Node, l loc) { d.embeddedAuth(v, l, &c.Auth) }},
+		field{"tls", func(v *yaml.Node, l loc) { d.embeddedTLS(v, l, &c.TLS) }},
 	)
 }
 
@@ -131,6 +133,7 @@ func (d *decoder) admin(n *yaml.Node, l loc, c *Admin) {
 				c.Token = Secret(s)
 			}
 		}},
+		field{"allowed_hosts", func(v *yaml.Node, l loc) { d.strs(v, l, &c.AllowedHosts, checkAllowedHost) }},
 	)
 }
 
@@ -141,7 +144,9 @@ func (d *decoder) proxy(n *yaml.Node, l loc, c *Proxy) {
 		field{"legacy", func(v *yaml.Node, l loc) { d.checked(v, l, &c.Legacy, checkHTTPURL) }},
 		field{"served_by_header", func(v *yaml.Node, l loc) { d.boolean(v, l, &c.ServedByHeader) }},
 		field{"max_header_bytes", func(v *yaml.Node, l loc) { d.size(v, l, &c.MaxHeaderBytes, false) }},
-		field{"timeouts", func(v *yaml.Node, l loc) { d.timeouts(v, l, &c.Timeouts) }},
+		field{"timeouts", func(v *yaml.Node, l loc) { d.proxyTimeouts(v, l, &c.Timeouts) }},
+		field{"max_request_body_bytes", func(v *yaml.Node, l loc) { d.size(v, l, &c.MaxRequestBodyBytes, true) }},
+		field{"request_buffer_bytes", func(v *yaml.Node, l loc) { d.size(v, l, &c.RequestBufferBytes, false) }},
 		field{"mitm", func(v *yaml.Node, l loc) {
 			d.mapping(v, l,
 				field{"ca_cert", func(v *yaml.Node, l loc) { d.nonEmpty(v, l, &c.MITM.CACert, nil) }},
@@ -149,6 +154,7 @@ func (d *decoder) proxy(n *yaml.Node, l loc, c *Proxy) {
 				field{"hosts", func(v *yaml.Node, l loc) { d.strs(v, l, &c.MITM.Hosts, checkMITMHost) }},
 			)
 		}},
+		field{"forward", func(v *yaml.Node, l loc) { d.forward(v, l, &c.Forward) }},
 		field{"routes", func(v *yaml.Node, l loc) {
 			d.list(v, l, func(item *yaml.Node, il loc) {
 				r := defaultRoute()
@@ -159,11 +165,24 @@ func (d *decoder) proxy(n *yaml.Node, l loc, c *Proxy) {
 	)
 }
 
-func (d *decoder) timeouts(n *yaml.Node, l loc, c *Timeouts) {
-	d.mapping(n, l,
-		field{"connect", func(v *yaml.Node, l loc) { d.duration(v, l, &c.Connect, time.Nanosecond) }},
-		field{"response_header", func(v *yaml.Node, l loc) { d.duration(v, l, &c.ResponseHeader, time.Nanosecond) }},
-		field{"idle", func(v *yaml.Node, l loc) { d.duration(v, l, &c.Idle, time.Nanosecond) }},
+func (d *decoder) timeouts(n *yaml.Node, l loc, c *Timeouts, more ...field) {
+	d.mapping(n, l, append([]field{
+		{"connect", func(v *yaml.Node, l loc) { d.duration(v, l, &c.Connect, time.Nanosecond) }},
+		{"response_header", func(v *yaml.Node, l loc) { d.duration(v, l, &c.ResponseHeader, time.Nanosecond) }},
+		{"idle", func(v *yaml.Node, l loc) { d.duration(v, l, &c.Idle, time.Nanosecond) }},
+	}, more...)...)
+}
+
+// proxyTimeouts adds the client limits, which only proxy.timeouts has.
+func (d *decoder) proxyTimeouts(n *yaml.Node, l loc, c *ProxyTimeouts) {
+	cl := &c.ClientLimits
+	d.timeouts(n, l, &c.Timeouts,
+		field{"client_header", func(v *yaml.Node, l loc) { d.duration(v, l, &cl.ClientHeader, time.Nanosecond) }},
+		field{"client_body", func(v *yaml.Node, l loc) { d.duration(v, l, &cl.ClientBody, time.Nanosecond) }},
+		field{"client_idle", func(v *yaml.Node, l loc) { d.duration(v, l, &cl.ClientIdle, time.Nanosecond) }},
+		field{"upstream_response_header_bytes", func(v *yaml.Node, l loc) {
+			d.size(v, l, &cl.UpstreamResponseHeaderBytes, false)
+		}},
 	)
 }
 

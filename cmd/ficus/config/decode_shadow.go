@@ -24,7 +24,9 @@ func (d *decoder) shadow(n *yaml.Node, l loc, c *Shadow) {
 				c.Queue = int(q)
 			}
 		}},
-		field{"redact_headers", func(v *yaml.Node, l loc) { d.strs(v, l, &c.RedactHeaders, checkHeaderName) }},
+		field{"queue_bytes", func(v *yaml.Node, l loc) { d.size(v, l, &c.QueueBytes, false) }},
+		field{"redact_headers", func(v *yaml.Node, l loc) { d.strs(v, l, &c.RedactHeaders, checkRedactHeader) }},
+		field{"redact", func(v *yaml.Node, l loc) { d.redact(v, l, &c.Redact) }},
 		field{"record_body_bytes", func(v *yaml.Node, l loc) { d.size(v, l, &c.RecordBodyBytes, false) }},
 		field{"max_age", func(v *yaml.Node, l loc) { d.duration(v, l, &c.MaxAge, 0) }},
 	)

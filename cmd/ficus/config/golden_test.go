@@ -178,7 +178,7 @@ func TestErrorPositions(t *testing.T) {
 		{
 			name: "quoted odd key",
 			yaml: "proxy:\n  \"a b\": 1\n",
-			want: `ficus.yaml:2:3: proxy["a b"]: unknown key (expected one of: listen, mode, legacy, served_by_header, max_header_bytes, timeouts, mitm, routes)`,
+			want: `ficus.yaml:2:3: proxy["a b"]: unknown key (expected one of: listen, mode, legacy, served_by_header, max_header_bytes, timeouts, max_request_body_bytes, request_buffer_bytes, mitm, forward, routes)`,
 		},
 	}
 	for _, tt := range tests {

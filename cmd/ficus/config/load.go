@@ -58,6 +58,8 @@ func LoadBytes(name string, data []byte, env func(string) (string, bool)) (*Conf
 		d.errs.sort()
 		return nil, d.errs
 	}
+	d.warns.sort()
+	c.warnings = d.warns
 	return c, nil
 }
 

@@ -138,8 +138,10 @@ func (e Embedded) MarshalYAML() (any, error) {
 		sync = "always"
 	}
 	return struct {
-		Listen       string `yaml:"listen"`
-		StoreDir     string `yaml:"store_dir"`
-		SyncInterval string `yaml:"sync_interval"`
-	}{e.Listen, e.StoreDir, sync}, nil
+		Listen       string       `yaml:"listen"`
+		StoreDir     string       `yaml:"store_dir"`
+		SyncInterval string       `yaml:"sync_interval"`
+		Auth         EmbeddedAuth `yaml:"auth,omitempty"`
+		TLS          EmbeddedTLS  `yaml:"tls,omitempty"`
+	}{e.Listen, e.StoreDir, sync, e.Auth, e.TLS}, nil
 }

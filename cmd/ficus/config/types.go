@@ -41,6 +41,8 @@ type Config struct {
 	// file is the path the config was loaded from, kept so that later
 	// operations (reload, relative paths in messages) can refer to it.
 	file string
+	// warnings are what Warnings returns.
+	warnings Errors
 }
 
 // Path returns the file name the config was loaded from, exactly as it was
@@ -143,6 +145,11 @@ type Embedded struct {
 	SyncInterval time.Duration `yaml:"-"`
 	// SyncAlways is true when sync_interval is "always".
 	SyncAlways bool `yaml:"-"`
+	// Auth replaces the generated credentials with configured users and
+	// permissions (see EmbeddedAuth). The server always requires one of them.
+	Auth EmbeddedAuth `yaml:"auth,omitempty"`
+	// TLS serves TLS on the client port (see EmbeddedTLS). Optional.
+	TLS EmbeddedTLS `yaml:"tls,omitempty"`
 }
 
 // Admin configures the admin HTTP listener.
@@ -152,8 +159,15 @@ type Admin struct {
 	Listen string `yaml:"listen"`
 	// Token, when set, is the bearer token required by the admin API. It is
 	// a secret: write it as ${FICUS_ADMIN_TOKEN} rather than in the file.
-	// It is never printed.
+	// It is never printed. It is required when Listen is not loopback
+	// (127.0.0.0/8, ::1 or localhost): without it anyone who reaches the
+	// listener could change routes. An empty expansion counts as no token.
 	Token Secret `yaml:"token,omitempty"`
+	// AllowedHosts are further names the admin listener answers as, each a
+	// host (any port) or host:port: the name of an ingress or DNS alias in
+	// front of it. Requests whose Host header is none of these, the listen
+	// address, localhost, 127.0.0.1 or [::1] are refused (DNS rebinding).
+	AllowedHosts []string `yaml:"allowed_hosts,omitempty"`
 }
 
 // Default returns the configuration of an empty file: every default applied.

@@ -11,7 +11,7 @@ type Plugin struct {
 	// /readyz. Required, unique, matching [a-z0-9_-]+.
 	Name string `yaml:"name"`
 	// Path is the executable, relative to the working directory unless
-	// absolute. Required.
+	// absolute; a bare name too: $PATH is never searched. Required.
 	Path string `yaml:"path"`
 	// Args are extra command-line arguments. Optional.
 	Args []string `yaml:"args,omitempty"`

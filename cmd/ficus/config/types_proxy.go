@@ -38,10 +38,21 @@ type Proxy struct {
 	// (an integer or a size such as "1MiB"). Default: 1048576.
 	MaxHeaderBytes int64 `yaml:"max_header_bytes"`
 	// Timeouts are the upstream timeouts used by every route that does not
-	// override them.
-	Timeouts Timeouts `yaml:"timeouts"`
+	// override them, and the limits on clients.
+	Timeouts ProxyTimeouts `yaml:"timeouts"`
+	// MaxRequestBodyBytes caps a request body; a larger one is answered 413
+	// (a size such as "10MiB"; -1: no limit). Default: -1.
+	MaxRequestBodyBytes int64 `yaml:"max_request_body_bytes"`
+	// RequestBufferBytes is how much of a request body ficus reads, and
+	// checks, before contacting an upstream: a body up to this size reaches
+	// the upstream only if it arrived whole and well framed. Larger bodies
+	// are streamed after it. Default: 65536.
+	RequestBufferBytes int64 `yaml:"request_buffer_bytes"`
 	// MITM configures TLS interception of CONNECT tunnels; forward mode only.
 	MITM MITM `yaml:"mitm,omitempty"`
+	// Forward says which destinations forward mode lets clients reach;
+	// forward mode only.
+	Forward Forward `yaml:"forward,omitempty"`
 	// Routes are tried in order; the first route whose match fits a request
 	// decides where it goes. Requests matching no route go to the legacy side.
 	Routes []Route `yaml:"routes,omitempty"`
@@ -63,6 +74,38 @@ type Timeouts struct {
 	// Idle is how long an idle keep-alive connection upstream is kept.
 	// Default: 90s.
 	Idle time.Duration `yaml:"idle"`
+}
+
+// ProxyTimeouts are proxy.timeouts: the upstream timeouts, and the client
+// limits, which cannot be set per route (the route is not known while a
+// head is read).
+type ProxyTimeouts struct {
+	Timeouts     `yaml:",inline"`
+	ClientLimits `yaml:",inline"`
+}
+
+// ClientLimits bound what a client may take or send (nginx's defaults).
+type ClientLimits struct {
+	// ClientHeader bounds reading a request's head (proxy.timeouts.client_header).
+	// Default: 10s.
+	ClientHeader time.Duration `yaml:"client_header"`
+	// ClientBody bounds each wait for more of a request body, between two
+	// reads (proxy.timeouts.client_body); a stalled client is answered 408.
+	// Default: 60s.
+	ClientBody time.Duration `yaml:"client_body"`
+	// ClientIdle closes a client's idle keep-alive connection
+	// (proxy.timeouts.client_idle). Default: 75s.
+	ClientIdle time.Duration `yaml:"client_idle"`
+	// UpstreamResponseHeaderBytes caps an upstream's response head
+	// (proxy.timeouts.upstream_response_header_bytes); a larger one is
+	// answered 502. Default: 1048576.
+	UpstreamResponseHeaderBytes int64 `yaml:"upstream_response_header_bytes"`
+}
+
+// DefaultClientLimits returns the client limits' defaults.
+func DefaultClientLimits() ClientLimits {
+	return ClientLimits{ClientHeader: 10 * time.Second, ClientBody: 60 * time.Second, ClientIdle: 75 * time.Second,
+		UpstreamResponseHeaderBytes: 1 << 20}
 }
 
 // DefaultTimeouts returns the proxy.timeouts defaults.
@@ -197,10 +240,12 @@ func (s Sticky) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 func defaultProxy() Proxy {
 	return Proxy{
-		Mode:           ModeReverse,
-		ServedByHeader: true,
-		MaxHeaderBytes: 1 << 20,
-		Timeouts:       DefaultTimeouts(),
+		Mode:                ModeReverse,
+		ServedByHeader:      true,
+		MaxHeaderBytes:      1 << 20,
+		Timeouts:            ProxyTimeouts{DefaultTimeouts(), DefaultClientLimits()},
+		MaxRequestBodyBytes: -1,
+		RequestBufferBytes:  64 << 10,
 	}
 }
 

@@ -13,10 +13,18 @@ type Shadow struct {
 	// 1 to 1000000. A full queue drops the mirror (and counts it); it never
 	// blocks a client. Default: 10000.
 	Queue int `yaml:"queue"`
-	// RedactHeaders are header names whose values are replaced by REDACTED
-	// in mismatch records, in addition to Authorization, Proxy-Authorization,
-	// Cookie and Set-Cookie, which are always redacted.
+	// QueueBytes caps the memory held by mirrored requests not yet
+	// compared (a size such as "64MiB"): request bodies, the served
+	// answers' bodies and headers, and shadow answers waiting in a batch.
+	// A request that would take it past the cap is dropped (and counted);
+	// it never blocks a client. Default: 64MiB, applied by the mirror: 0
+	// here, and left out of the printed configuration, means the default.
+	QueueBytes int64 `yaml:"queue_bytes,omitempty"`
+	// RedactHeaders is an older spelling of Redact.Headers, to which it adds.
 	RedactHeaders []string `yaml:"redact_headers,omitempty"`
+	// Redact says what else is secret in mismatch records, besides the
+	// built-in list, and the key secrets are hashed with.
+	Redact Redact `yaml:"redact,omitempty"`
 	// RecordBodyBytes caps each body stored in a mismatch record (a size
 	// such as "16KiB"). Default: 16384.
 	RecordBodyBytes int64 `yaml:"record_body_bytes"`

@@ -18,6 +18,7 @@ func (d *decoder) validate(c *Config) {
 	d.validateRollout(c)
 	d.validatePlugins(c)
 	d.validateListeners(c)
+	d.validateAdmin(&c.Admin)
 }
 
 // fail reports a problem at path, positioned at path's key or, when the key
@@ -62,6 +63,7 @@ func (d *decoder) validateNATS(n *NATS) {
 			d.fail("nats.tls.key", "requires cert: cert and key must be given together")
 		}
 	}
+	d.validateEmbedded(&n.Embedded)
 }
 
 func (d *decoder) validateProxy(p *Proxy) {
@@ -71,6 +73,7 @@ func (d *decoder) validateProxy(p *Proxy) {
 	if p.Enabled() && p.Mode == ModeReverse && p.Legacy == "" {
 		d.fail("proxy.legacy", "required in reverse mode: the base URL of the legacy service")
 	}
+	d.validateForward(p)
 	m := p.MITM
 	if (m.CACert != "" || m.CAKey != "" || len(m.Hosts) > 0) && p.Mode != ModeForward {
 		d.fail("proxy.mitm", "only valid in forward mode (proxy.mode: forward)")
@@ -105,7 +108,7 @@ func (d *decoder) validateProxy(p *Proxy) {
 		if len(r.PinNew) > 0 && r.Sticky.Kind == StickyNone {
 			d.fail(base+".pin_new", "only valid when sticky is header:NAME, cookie:NAME or query:NAME")
 		}
-		r.Timeouts = r.Timeouts.orDefault(p.Timeouts)
+		r.Timeouts = r.Timeouts.orDefault(p.Timeouts.Timeouts)
 	}
 }
 

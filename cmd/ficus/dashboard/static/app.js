@@ -35,6 +35,11 @@ class Unauthorized extends Error {}
 async function api(path, opts = {}) {
   const headers = Object.assign({}, opts.headers || {});
   if (state.token) headers['Authorization'] = 'Bearer ' + state.token;
+  // The admin listener takes changes only as JSON (a cross-site form cannot
+  // send that without a preflight ficus never approves), even without a body.
+  // The browser adds Origin itself: this page's own.
+  const method = (opts.method || 'GET').toUpperCase();
+  if (method !== 'GET' && method !== 'HEAD') headers['Content-Type'] = 'application/json';
   const r = await fetch(path, Object.assign({}, opts, { headers, cache: 'no-store' }));
   if (r.status === 401) throw new Unauthorized('the admin token is missing or wrong');
   if (r.status === 404) return null;

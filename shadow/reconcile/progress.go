@@ -1,0 +1,54 @@
+package reconcile
+
+import "time"
+
+// Progress is where a running comparison is.
+type Progress struct {
+	// Phase is PhaseEstimating while the key bounds and row estimates are
+	// read (Pass is then 0 and the counts are not known yet), and
+	// PhaseComparing once the first pass has started.
+	Phase string
+	// Pass is the bisection level: 1 checksums the whole tables, later
+	// passes only the ranges that differed.
+	Pass int
+	// RangesDone of RangesTotal are checksummed in this pass.
+	RangesDone, RangesTotal int64
+	// Rows is how many legacy rows were checksummed so far, of about
+	// EstimatedRows (the database's estimate; 0 when it has none).
+	Rows, EstimatedRows int64
+	// Differences found so far.
+	Differences int
+	Elapsed     time.Duration
+}
+
+// Progress phases.
+const (
+	PhaseEstimating = "estimating"
+	PhaseComparing  = "comparing"
+)
+
+// progress reads the pass's fields under r.mu, which startPass holds
+// while it moves to the next pass: the ticker runs on its own clock, and
+// a read between the pass number and its range counts would report a
+// pass that does not exist yet, or one that seems to go back.
+func (r *run) progress(start time.Time) Progress {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := Progress{Phase: PhaseEstimating, Differences: len(r.diffs), Elapsed: time.Since(start)}
+	if r.pass == 0 {
+		return p
+	}
+	p.Phase, p.Pass, p.RangesDone, p.RangesTotal = PhaseComparing, r.pass, r.rangesDone.Load(), r.rangesTotal
+	p.Rows, p.EstimatedRows = r.rowsSummed.Load(), r.estimate
+	return p
+}
+
+// startPass moves to the next pass, of ranges ranges. Every range of the
+// previous pass is done: nothing adds to rangesDone meanwhile.
+func (r *run) startPass(ranges int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pass++
+	r.rangesDone.Store(0)
+	r.rangesTotal = int64(ranges)
+}
