@@ -3,6 +3,7 @@ package upstream
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,7 @@ type Conns struct {
 	maxHead int64
 	// onDiscard is told why an idle connection was not reused.
 	onDiscard func(reason string)
+	tls       *tls.Config // nil: plain TCP
 
 	mu     sync.Mutex
 	idle   []*Conn // LIFO: the most recently used (warmest) connection first
@@ -63,17 +65,30 @@ const (
 	DiscardError = "error"
 )
 
-func newConns(host string, t Timeouts, max int, maxHead int64, onDiscard func(string)) *Conns {
-	if onDiscard == nil {
-		onDiscard = func(string) {}
+// connsConfig configures one backend's Conns.
+type connsConfig struct {
+	addr      string // host:port dialled
+	timeouts  Timeouts
+	max       int                 // idle connections kept
+	maxHead   int64               // response head cap (0: none)
+	onDiscard func(reason string) // may be nil
+	// tls, when set, makes every connection TLS (HTTP/1.1 only) with this
+	// configuration; ServerName is the backend's host name.
+	tls *tls.Config
+}
+
+func newConns(cfg connsConfig) *Conns {
+	if cfg.onDiscard == nil {
+		cfg.onDiscard = func(string) {}
 	}
 	return &Conns{
-		addr:      host,
-		dialer:    net.Dialer{Timeout: t.Connect, KeepAlive: 30 * time.Second},
-		timeouts:  t,
-		max:       max,
-		maxHead:   maxHead,
-		onDiscard: onDiscard,
+		addr:      cfg.addr,
+		dialer:    net.Dialer{Timeout: cfg.timeouts.Connect, KeepAlive: 30 * time.Second},
+		timeouts:  cfg.timeouts,
+		max:       cfg.max,
+		maxHead:   cfg.maxHead,
+		onDiscard: cfg.onDiscard,
+		tls:       cfg.tls,
 	}
 }
 
@@ -98,7 +113,7 @@ func (c *Conns) Get(ctx context.Context) (*Conn, error) {
 		c.mu.Unlock()
 		reason := DiscardUnsolicited
 		if cn.R.Buffered() == 0 {
-			reason = idleState(cn.Conn)
+			reason = cn.idleState()
 		}
 		if reason == "" {
 			cn.Reused = true
@@ -111,13 +126,73 @@ func (c *Conns) Get(ctx context.Context) (*Conn, error) {
 
 // Dial opens a fresh connection, bypassing the idle pool.
 func (c *Conns) Dial(ctx context.Context) (*Conn, error) {
-	nc, err := c.dialer.DialContext(ctx, "tcp", c.addr)
+	var nc net.Conn
+	var err error
+	if c.tls != nil {
+		td := tls.Dialer{NetDialer: &c.dialer, Config: c.tls}
+		nc, err = td.DialContext(ctx, "tcp", c.addr) // handshake included, bounded by ctx and the connect timeout
+	} else {
+		nc, err = c.dialer.DialContext(ctx, "tcp", c.addr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", c.addr, err)
 	}
 	lr := &limitReader{r: nc, n: -1}
 	return &Conn{Conn: nc, R: bufio.NewReaderSize(lr, connBufSize), W: bufio.NewWriterSize(nc, connBufSize),
 		lr: lr, maxHead: c.maxHead}, nil
+}
+
+// idleState says whether an idle connection is clean ("") or why not. A TLS
+// connection can also hold bytes in its own buffers, which no socket peek
+// sees; see tlsIdleState.
+func (cn *Conn) idleState() string {
+	tc, ok := cn.Conn.(*tls.Conn)
+	if !ok {
+		return idleState(cn.Conn)
+	}
+	return cn.tlsIdleState(tc)
+}
+
+// tlsIdleState: first a read with an expired deadline, which returns what
+// the tls.Conn has buffered (decrypted, or a whole record) without touching
+// the socket; then a peek at the socket. Bytes there may be a record that
+// carries no data (a session ticket), so they are read with a short
+// deadline: data means a stray answer, EOF or close_notify a closed
+// connection, a timeout a clean one. A read timeout leaves a tls.Conn
+// usable (it is a temporary error).
+func (cn *Conn) tlsIdleState(tc *tls.Conn) string {
+	reason := cn.peekBy(aLongTimeAgo)
+	if reason != "" {
+		return reason
+	}
+	if idleState(tc.NetConn()) == "" {
+		return ""
+	}
+	return cn.peekBy(time.Now().Add(tlsIdleProbe))
+}
+
+// tlsIdleProbe bounds the read of bytes found on an idle TLS socket.
+const tlsIdleProbe = 5 * time.Millisecond
+
+// peekBy peeks at one byte through the reader with a read deadline.
+func (cn *Conn) peekBy(deadline time.Time) string {
+	if err := cn.SetReadDeadline(deadline); err != nil {
+		return DiscardError
+	}
+	_, err := cn.R.Peek(1)
+	if derr := cn.SetReadDeadline(time.Time{}); derr != nil {
+		return DiscardError
+	}
+	var ne net.Error
+	switch {
+	case err == nil:
+		return DiscardUnsolicited
+	case errors.As(err, &ne) && ne.Timeout():
+		return ""
+	case errors.Is(err, io.EOF):
+		return DiscardClosed
+	}
+	return DiscardError
 }
 
 // ErrResponseHeaderTooLarge is returned by ReadResponse for a response head

@@ -86,7 +86,7 @@ func TestConnsDiscardStrayIdle(t *testing.T) {
 		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 	})
 	var reasons []string
-	c := newConns(addr, DefaultTimeouts(), 8, 1<<20, func(r string) { reasons = append(reasons, r) })
+	c := newConns(connsConfig{addr: addr, timeouts: DefaultTimeouts(), max: 8, maxHead: 1 << 20, onDiscard: func(r string) { reasons = append(reasons, r) }})
 	cn, body := exchange(t, c)
 	if body != "ok" || cn.R.Buffered() != 0 {
 		t.Fatalf("first answer %q, %d bytes buffered", body, cn.R.Buffered())
@@ -126,7 +126,7 @@ func TestConnsDiscardClosedIdle(t *testing.T) {
 		}
 	}()
 	var reasons []string
-	c := newConns(ln.Addr().String(), DefaultTimeouts(), 8, 1<<20, func(r string) { reasons = append(reasons, r) })
+	c := newConns(connsConfig{addr: ln.Addr().String(), timeouts: DefaultTimeouts(), max: 8, maxHead: 1 << 20, onDiscard: func(r string) { reasons = append(reasons, r) }})
 	cn, body := exchange(t, c)
 	if body != "ok" {
 		t.Fatal(body)
@@ -144,13 +144,13 @@ func TestConnsDiscardClosedIdle(t *testing.T) {
 func TestConnReadResponseHeaderLimit(t *testing.T) {
 	big := "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("b", 4<<20) + "\r\nContent-Length: 2\r\n\r\nok"
 	addr := rawServer(t, func(int) string { return big })
-	c := newConns(addr, DefaultTimeouts(), 8, 64<<10, nil)
+	c := newConns(connsConfig{addr: addr, timeouts: DefaultTimeouts(), max: 8, maxHead: 64 << 10, onDiscard: nil})
 	_, body := exchange(t, c)
 	if !strings.Contains(body, ErrResponseHeaderTooLarge.Error()) {
 		t.Fatalf("got %q", body)
 	}
-	small := newConns(rawServer(t, func(int) string { return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" }),
-		DefaultTimeouts(), 8, 64<<10, nil)
+	small := newConns(connsConfig{addr: rawServer(t, func(int) string { return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" }),
+		timeouts: DefaultTimeouts(), max: 8, maxHead: 64 << 10})
 	if _, body := exchange(t, small); body != "ok" {
 		t.Fatalf("small head: %q", body)
 	}

@@ -16,11 +16,11 @@ import (
 // looks for bytes the backend sent beyond the answer (its readLoop puts the
 // connection back, then peeks): a request of another client can take the
 // connection in between and read a stray response as its own answer. So
-// requests to plain-http backends that the fast path does not take (those
-// with bodies, those of hooks that cannot tap) go through connRoundTripper,
-// over the same Conns and with the same reuse rules as the fast path.
-// Upgrades (WebSocket) and https backends keep http.Transport: an upgraded
-// connection is handed over whole, and TLS and HTTP/2 are its job.
+// requests that the fast path does not take (those with bodies, those to
+// https backends, those of hooks that cannot tap) go through
+// connRoundTripper, over Conns (TLS for https, HTTP/1.1 only) with the same
+// reuse rules as the fast path. Upgrades (WebSocket) keep http.Transport:
+// an upgraded connection is handed over whole.
 
 // maxInformational bounds the 1xx answers read before the final one, so a
 // backend cannot keep an exchange going with an endless stream of them.
@@ -49,8 +49,8 @@ func (cn *Conn) ReadFinal(req *http.Request, on1xx func(code int, h http.Header)
 	}
 }
 
-// connRoundTripper is an http.RoundTripper over Conns for plain-http
-// backends; upgrades go to fallback.
+// connRoundTripper is an http.RoundTripper over Conns; upgrades go to
+// fallback.
 type connRoundTripper struct {
 	conns    *Conns
 	fallback http.RoundTripper

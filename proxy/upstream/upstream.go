@@ -5,6 +5,7 @@
 package upstream
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -115,6 +116,9 @@ type Config struct {
 	// MaxResponseHeaderBytes caps the size of an upstream response head on
 	// both the raw connections and the transports [1 MiB].
 	MaxResponseHeaderBytes int64
+	// TLSClientConfig is the base TLS configuration for https backends
+	// [system roots, TLS 1.2 or later].
+	TLSClientConfig *tls.Config
 	// OnDiscard, if set, is told the reason (Discard*) whenever an idle
 	// raw connection is closed instead of reused.
 	OnDiscard func(reason string)
@@ -164,7 +168,7 @@ func NewPool(cfg Config) *Pool {
 func (p *Pool) RoundTripper(target Target, t Timeouts) http.RoundTripper {
 	k := poolKey{scheme: target.URL.Scheme, host: target.URL.Host, timeouts: t}
 	var base http.RoundTripper = p.transport(k)
-	if k.scheme == "http" {
+	if k.scheme == "http" || k.scheme == "https" {
 		base = p.connRoundTripper(k, target, base)
 	}
 	if !p.Hooked(target) {
@@ -192,10 +196,9 @@ func (p *Pool) Tapper(target Target) Tapper {
 	return tp
 }
 
-// Conns returns the raw connection pool for a plain-http target, or nil when
-// the caller must use RoundTripper instead: for https targets (TLS and
-// HTTP/2 are http.Transport's job) and when a Hook that is no Tapper must
-// see every request. For a hooked target, Tapper is not nil and the caller
+// Conns returns the raw connection pool for a plain-http target, for the
+// fast path, or nil when the caller must use RoundTripper instead: for
+// https targets and when a Hook that is no Tapper must see every request. For a hooked target, Tapper is not nil and the caller
 // must let it watch the exchanges.
 func (p *Pool) Conns(target Target, t Timeouts) *Conns {
 	if target.URL.Scheme != "http" || (p.Hooked(target) && p.Tapper(target) == nil) {
@@ -222,11 +225,17 @@ func (p *Pool) rawConns(k poolKey, target Target) *Conns {
 	if c, ok := p.conns[k]; ok {
 		return c
 	}
-	dial := k.host
-	if target.URL.Port() == "" {
-		dial = net.JoinHostPort(target.URL.Hostname(), "80")
+	cc := connsConfig{addr: k.host, timeouts: k.timeouts, max: p.cfg.MaxIdleConnsPerHost,
+		maxHead: p.cfg.MaxResponseHeaderBytes, onDiscard: p.cfg.OnDiscard}
+	port := "80"
+	if k.scheme == "https" {
+		port = "443"
+		cc.tls = p.tlsConfig(target.URL.Hostname())
 	}
-	c := newConns(dial, k.timeouts, p.cfg.MaxIdleConnsPerHost, p.cfg.MaxResponseHeaderBytes, p.cfg.OnDiscard)
+	if target.URL.Port() == "" {
+		cc.addr = net.JoinHostPort(target.URL.Hostname(), port)
+	}
+	c := newConns(cc)
 	p.conns[k] = c
 	return c
 }
@@ -243,7 +252,7 @@ func (p *Pool) transport(k poolKey) *http.Transport {
 	if tr, ok := p.transports[k]; ok {
 		return tr
 	}
-	tr := newTransport(k.timeouts, p.cfg.MaxIdleConnsPerHost, p.cfg.MaxResponseHeaderBytes)
+	tr := newTransport(k.timeouts, p.cfg.MaxIdleConnsPerHost, p.cfg.MaxResponseHeaderBytes, p.cfg.TLSClientConfig)
 	p.transports[k] = tr
 	p.log.Debug("new upstream transport", "scheme", k.scheme, "host", k.host)
 	return tr
@@ -292,11 +301,25 @@ func (p *Pool) CloseIdleConnections() {
 	}
 }
 
+// tlsConfig is the configuration of raw TLS connections to host: HTTP/1.1
+// only, since the raw connections speak nothing else.
+func (p *Pool) tlsConfig(host string) *tls.Config {
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if p.cfg.TLSClientConfig != nil {
+		c = p.cfg.TLSClientConfig.Clone()
+	}
+	if c.ServerName == "" {
+		c.ServerName = host
+	}
+	c.NextProtos = []string{"http/1.1"}
+	return c
+}
+
 // DefaultMaxResponseHeaderBytes is the default cap on an upstream response
 // head (proxy.timeouts.upstream_response_header_bytes).
 const DefaultMaxResponseHeaderBytes = 1 << 20
 
-func newTransport(t Timeouts, perHost int, maxHead int64) *http.Transport {
+func newTransport(t Timeouts, perHost int, maxHead int64, tlsConf *tls.Config) *http.Transport {
 	d := &net.Dialer{Timeout: t.Connect, KeepAlive: 30 * time.Second}
 	return &http.Transport{
 		Proxy:                  nil, // never chain through $HTTP_PROXY: we are the proxy
@@ -309,6 +332,7 @@ func newTransport(t Timeouts, perHost int, maxHead int64) *http.Transport {
 		TLSHandshakeTimeout:    t.Connect,
 		ExpectContinueTimeout:  1 * time.Second,
 		MaxResponseHeaderBytes: maxHead,
+		TLSClientConfig:        tlsConf,
 	}
 }
 
