@@ -137,8 +137,11 @@ func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request) (*clientBody, *
 		if err == io.EOF {
 			_ = r.Body.Close()
 			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(buf)), int64(len(buf))
+			// A whole body can be sent again (a stale keep-alive connection,
+			// for the methods that may be retried).
+			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
 			if len(buf) == 0 {
-				r.Body = http.NoBody
+				r.Body, r.GetBody = http.NoBody, nil
 			}
 			if r.Trailer == nil {
 				r.TransferEncoding = nil // forwarded with its length, as nginx does

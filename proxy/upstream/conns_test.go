@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -167,6 +168,41 @@ func TestBodyForbidden(t *testing.T) {
 	}{{"HEAD", 200, true}, {"GET", 204, true}, {"GET", 304, true}, {"GET", 103, true}, {"GET", 200, false}, {"POST", 201, false}} {
 		if got := BodyForbidden(tt.method, tt.status); got != tt.want {
 			t.Errorf("BodyForbidden(%s, %d) = %v", tt.method, tt.status, got)
+		}
+	}
+}
+
+// A request is sent again on a fresh connection only when that cannot act
+// twice: a safe method (or an idempotency key) and a body that can be had again.
+func TestRewindable(t *testing.T) {
+	body := func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("x")), nil }
+	for _, tt := range []struct {
+		method  string
+		body    bool
+		getBody bool
+		key     bool
+		want    bool
+	}{
+		{"GET", false, false, false, true},
+		{"HEAD", false, false, false, true},
+		{"POST", false, false, false, false},
+		{"POST", true, true, false, false},
+		{"POST", true, true, true, true},
+		{"PUT", true, false, true, false},
+		{"OPTIONS", true, true, false, true},
+	} {
+		req, _ := http.NewRequest(tt.method, "http://x/", nil)
+		if tt.body {
+			req.Body = io.NopCloser(strings.NewReader("x"))
+		}
+		if tt.getBody {
+			req.GetBody = body
+		}
+		if tt.key {
+			req.Header.Set("Idempotency-Key", "k")
+		}
+		if got := rewindable(req); got != tt.want {
+			t.Errorf("%+v: rewindable = %v", tt, got)
 		}
 	}
 }

@@ -91,9 +91,19 @@ func closeBody(req *http.Request) {
 	}
 }
 
-// rewindable: nothing of a body is lost by sending the request again.
+// rewindable: the request may be sent again, as http.Transport decides it:
+// nothing of a body is lost, and the method is safe (or the client marked
+// the request idempotent) — a POST the backend may have acted on before the
+// connection failed is never sent twice.
 func rewindable(req *http.Request) bool {
-	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return false
+	}
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return req.Header["Idempotency-Key"] != nil || req.Header["X-Idempotency-Key"] != nil
 }
 
 func rewound(req *http.Request) (*http.Request, error) {
