@@ -1,5 +1,6 @@
 // Package capture holds the source-agnostic change-data-capture types shared by
-// every CDC source (PostgreSQL, later MySQL) and the JetStream sink.
+// every CDC source (capture/postgres; capture/mysql for MySQL and MariaDB) and
+// the JetStream sink (capture/jetstream).
 package capture
 
 import (

@@ -181,6 +181,10 @@ func replicas(w map[string]any) int {
 	return 1
 }
 
+// imageWorkdir is deploy/Dockerfile's final WORKDIR, where relative paths
+// of the config resolve.
+const imageWorkdir = "/var/lib/ficus"
+
 func checkFicusContainer(o k8s, w, c map[string]any, auths map[string]natsAuth) problems {
 	where := wname(w) + " container " + str(c["name"])
 	var p problems
@@ -239,6 +243,24 @@ func checkFicusContainer(o k8s, w, c map[string]any, auths map[string]natsAuth) 
 			if strings.EqualFold(str(dig(h, "name")), "Authorization") {
 				p.addf("%s: %s sends an Authorization header: probes need no token, and the Deployment would expose it", where, key)
 			}
+		}
+	}
+	// data_dir keeps the route state a sidecar last applied, which it
+	// serves from when it restarts during a NATS outage: a proxy on a
+	// read-only root filesystem needs a volume there.
+	if (args[0] == "proxy" || args[0] == "run") && cfg.Proxy.Enabled() && dig(c, "securityContext", "readOnlyRootFilesystem") == true {
+		dir := cfg.DataDir
+		if !strings.HasPrefix(dir, "/") {
+			dir = path.Join(imageWorkdir, dir)
+		}
+		mounted := false
+		for _, m := range list(dig(c, "volumeMounts")) {
+			if str(dig(m, "mountPath")) == path.Clean(dir) && dig(m, "readOnly") != true {
+				mounted = true
+			}
+		}
+		if !mounted {
+			p.addf("%s: data_dir %s is on the read-only root filesystem: mount a writable volume (an emptyDir) there", where, dir)
 		}
 	}
 	ann := mapOf(dig(pod, "metadata", "annotations"))

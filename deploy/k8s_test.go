@@ -204,6 +204,15 @@ func TestK8sCheckCatches(t *testing.T) {
 		{"readiness path", func(o k8s) { mapOf(dig(sidecar(o), "readinessProbe", "httpGet"))["path"] = "/ready" }, `readinessProbe path is "/ready"`},
 		{"liveness port", func(o k8s) { mapOf(dig(sidecar(o), "livenessProbe", "httpGet"))["port"] = 9902 }, "livenessProbe port resolves to 9902"},
 		{"no liveness probe", func(o k8s) { delete(sidecar(o), "livenessProbe") }, "livenessProbe: want an httpGet probe"},
+		{"data_dir not on a volume", func(o k8s) {
+			var kept []any
+			for _, m := range list(sidecar(o)["volumeMounts"]) {
+				if str(dig(m, "name")) != "ficus-data" {
+					kept = append(kept, m)
+				}
+			}
+			sidecar(o)["volumeMounts"] = kept
+		}, "data_dir /var/lib/ficus/ficus-data is on the read-only root filesystem"},
 		{"prometheus port", func(o k8s) {
 			mapOf(dig(o.find("Deployment", "shop"), "spec", "template", "metadata", "annotations"))["prometheus.io/port"] = "8080"
 		}, `prometheus.io/port is "8080"`},

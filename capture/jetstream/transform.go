@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ficus-migrate/ficus/capture"
-	"github.com/ficus-migrate/ficus/plugins/sdk"
+	"github.com/ficus-migrate/ficus/plugins/api"
 )
 
 // Transformer rewrites batches of encoded events before they are published
@@ -19,7 +19,7 @@ import (
 // deterministic: after a restart the same changes are transformed again and
 // must yield the same ids and contents, which JetStream then de-duplicates.
 type Transformer interface {
-	Transform(ctx context.Context, source string, batch []sdk.Event) ([]sdk.Event, error)
+	Transform(ctx context.Context, source string, batch []api.Event) ([]api.Event, error)
 }
 
 // DefaultTransformBatch is the largest batch handed to a Transformer.
@@ -28,7 +28,7 @@ const DefaultTransformBatch = 512
 // stageItem is one thing the source handed to the sink, in source order:
 // a row change already encoded, a position mark, or a non-row event.
 type stageItem struct {
-	ev    sdk.Event
+	ev    api.Event
 	tsMs  int64 // the change's source time, for the last-event metric
 	mark  capture.Position
 	plain *Event
@@ -92,14 +92,14 @@ func (st *stage) publishChange(ctx context.Context, c *capture.Change) error {
 		return err
 	}
 	t := st.s.table(c.Source.Schema, c.Source.Table)
-	return st.put(ctx, stageItem{ev: sdk.Event{ID: c.ID, Subject: t.subject, Type: ceType(c.Op), Time: c.Time, Data: body},
+	return st.put(ctx, stageItem{ev: api.Event{ID: c.ID, Subject: t.subject, Type: ceType(c.Op), Time: c.Time, Data: body},
 		tsMs: c.Source.TsMs})
 }
 
 func (st *stage) run() {
 	defer st.s.wg.Done()
 	defer st.cancel()
-	var batch []sdk.Event
+	var batch []api.Event
 	var marks []capture.Position
 	var tsMs int64 // latest source time in batch
 	for {
@@ -146,7 +146,7 @@ func (st *stage) run() {
 
 // flush transforms and publishes batch, then queues marks. After a failure
 // the sink is failed and nothing more becomes durable.
-func (st *stage) flush(batch []sdk.Event, marks []capture.Position, tsMs int64) {
+func (st *stage) flush(batch []api.Event, marks []capture.Position, tsMs int64) {
 	if st.s.Err() != nil {
 		return
 	}
@@ -175,7 +175,7 @@ func (st *stage) flush(batch []sdk.Event, marks []capture.Position, tsMs int64) 
 // check refuses output that could not be published as intended: a subject
 // outside the source's stream, or an id that would silently de-duplicate
 // one event away.
-func (st *stage) check(out []sdk.Event) error {
+func (st *stage) check(out []api.Event) error {
 	prefix := st.s.cfg.SubjectPrefix + "." + st.s.cfg.Source + "."
 	seen := make(map[string]struct{}, len(out))
 	for _, ev := range out {
@@ -196,7 +196,7 @@ func (st *stage) check(out []sdk.Event) error {
 // sendEvent publishes one output event. The events metric counts it under
 // the table and operation its subject and type name, as for untransformed
 // events.
-func (st *stage) sendEvent(ev sdk.Event, tsMs int64) error {
+func (st *stage) sendEvent(ev api.Event, tsMs int64) error {
 	msg := nats.NewMsg(ev.Subject)
 	msg.Data = ev.Data
 	st.header(msg, ev.ID, ev.Type, ev.Time)

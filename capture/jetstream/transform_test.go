@@ -12,15 +12,15 @@ import (
 
 	"github.com/ficus-migrate/ficus/capture"
 	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
-	"github.com/ficus-migrate/ficus/plugins/sdk"
+	"github.com/ficus-migrate/ficus/plugins/api"
 )
 
 // splitter splits every event in two with derived ids, drops ids ending in
 // "drop", and re-routes with the given subject suffix.
 type splitter struct{ suffix string }
 
-func (s splitter) Transform(_ context.Context, _ string, batch []sdk.Event) ([]sdk.Event, error) {
-	var out []sdk.Event
+func (s splitter) Transform(_ context.Context, _ string, batch []api.Event) ([]api.Event, error) {
+	var out []api.Event
 	for _, e := range batch {
 		if strings.HasSuffix(e.ID, "drop") {
 			continue
@@ -57,7 +57,7 @@ func TestSinkTransform(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := New(ctx, Config{Conn: nc, Source: src, TransformBatch: 2, Metrics: met, Transform: transformFunc(func(ctx context.Context, source string, b []sdk.Event) ([]sdk.Event, error) {
+			s, err := New(ctx, Config{Conn: nc, Source: src, TransformBatch: 2, Metrics: met, Transform: transformFunc(func(ctx context.Context, source string, b []api.Event) ([]api.Event, error) {
 				out, err := tr.Transform(ctx, source, b)
 				if tc.wantErr != "" {
 					for i := range out {
@@ -127,8 +127,8 @@ func TestSinkTransform(t *testing.T) {
 	}
 }
 
-type transformFunc func(context.Context, string, []sdk.Event) ([]sdk.Event, error)
+type transformFunc func(context.Context, string, []api.Event) ([]api.Event, error)
 
-func (f transformFunc) Transform(ctx context.Context, source string, b []sdk.Event) ([]sdk.Event, error) {
+func (f transformFunc) Transform(ctx context.Context, source string, b []api.Event) ([]api.Event, error) {
 	return f(ctx, source, b)
 }

@@ -93,9 +93,14 @@ func confirmDelay(rt *proc) time.Duration {
 // parts of the process.
 func runSource(ctx context.Context, g *errgroup.Group, rt *proc, name string, run func(context.Context) error) {
 	var failed atomic.Pointer[error]
-	rt.admin.AddCheck("capture."+name, func(context.Context) error {
+	rt.partCheck("capture."+name, func(context.Context) error {
 		if p := failed.Load(); p != nil {
 			return *p
+		}
+		if !rt.bus.Conn.IsConnected() {
+			// The source waits: nothing unpublished is confirmed to the
+			// database, which keeps every change until NATS is back.
+			return errors.New("paused: NATS unreachable; nothing is confirmed to the database until it is back")
 		}
 		return nil
 	})

@@ -47,7 +47,7 @@ func startData(ctx context.Context, g *errgroup.Group, rt *proc) error {
 		}
 		var ready atomic.Bool
 		name := cd.Name
-		rt.admin.AddCheck("data."+name, func(context.Context) error {
+		rt.partCheck("data."+name, func(context.Context) error {
 			if !ready.Load() {
 				return errors.New("reading both tables' column types")
 			}

@@ -28,6 +28,7 @@ proxy:
   routes:
 %s
 shadow: {workers: 4, queue: 1000}
+data_dir: %q
 `
 
 type member struct {
@@ -53,7 +54,7 @@ func startFleet(t *testing.T, n int, natsURL, legacyURL, routes string) *fleet {
 	for i := 0; i < n; i++ {
 		m := &member{admin: freeAddr(t), proxy: freeAddr(t), logs: &lockedBuffer{}}
 		m.cfg = filepath.Join(t.TempDir(), "ficus.yaml")
-		body := fmt.Sprintf(fleetConfig, natsURL, m.admin, m.proxy, legacyURL, routes)
+		body := fmt.Sprintf(fleetConfig, natsURL, m.admin, m.proxy, legacyURL, routes, filepath.Join(t.TempDir(), "data"))
 		if err := os.WriteFile(m.cfg, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}

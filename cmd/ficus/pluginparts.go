@@ -39,7 +39,7 @@ func startPlugins(ctx context.Context, g *errgroup.Group, rt *proc) (pluginSet, 
 	}
 	for _, pc := range rt.cfg.Plugins {
 		p := set[pc.Name]
-		rt.admin.AddCheck("plugin."+pc.Name, func(context.Context) error { return p.Err() })
+		rt.partCheck("plugin."+pc.Name, func(context.Context) error { return p.Err() })
 	}
 	g.Go(func() error {
 		<-ctx.Done()

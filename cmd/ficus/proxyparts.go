@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ficus-migrate/ficus/cmd/ficus/config"
@@ -98,7 +99,11 @@ func startShadow(ctx context.Context, g *errgroup.Group, rt *proc, legacy *url.U
 	if err != nil {
 		return nil, err
 	}
-	rec, err := record.New(ctx, record.Config{
+	// The stream is created now if NATS answers at once; otherwise the
+	// recorder retries in the background — the proxy does not wait for it.
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	rec, err := record.New(rctx, record.Config{
 		Conn:      rt.bus.Conn,
 		MaxAge:    shadowMaxAge(sc.MaxAge),
 		Redact:    sc.RedactRules(),
@@ -136,10 +141,43 @@ func startShadow(ctx context.Context, g *errgroup.Group, rt *proc, legacy *url.U
 	if err != nil {
 		return nil, err
 	}
+	if err := recorderMetrics(rt, rec); err != nil {
+		return nil, err
+	}
+	rt.admin.AddComponent("shadow.record", func(context.Context) error {
+		if !rt.bus.Conn.IsConnected() {
+			return fmt.Errorf("NATS unreachable: mismatch records are queued, then dropped and counted (%d dropped so far)", rec.Stats().Dropped)
+		}
+		return nil
+	})
 	rt.admin.Handle("GET /api/shadow/{route}", m.Handler())
 	g.Go(func() error { return m.Run(ctx) })
 	g.Go(func() error { return rec.Run(ctx) })
 	return m, nil
+}
+
+// recorderMetrics exports the recorder's counters as
+// ficus_shadow_records_total{result}: written, dropped (queue full — a NATS
+// outage longer than the queue lasts) and failed (publish not acknowledged).
+func recorderMetrics(rt *proc, rec *record.Recorder) error {
+	for _, r := range []struct {
+		result string
+		get    func(record.Stats) uint64
+	}{
+		{"written", func(s record.Stats) uint64 { return s.Written }},
+		{"dropped", func(s record.Stats) uint64 { return s.Dropped }},
+		{"failed", func(s record.Stats) uint64 { return s.Failed }},
+	} {
+		c := prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "ficus_shadow_records_total",
+			Help:        "Mismatch records by result: written to FICUS_SHADOW, dropped (queue full, e.g. during a NATS outage) or failed (not acknowledged).",
+			ConstLabels: prometheus.Labels{"result": r.result},
+		}, func() float64 { return float64(r.get(rec.Stats())) })
+		if err := rt.reg.Register(c); err != nil {
+			return fmt.Errorf("ficus_shadow_records_total: %w", err)
+		}
+	}
+	return nil
 }
 
 // shadowMaxAge maps the config's 0 (keep forever) to the recorder's.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -42,15 +41,9 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	leaf := fs.Int64("leaf-rows", 2000, "ranges with at most this many rows are compared row by row")
 	parallel := fs.Int("parallel", 4, "ranges checksummed at once")
 	// Flags may come before or after the name: ficus reconcile orders --format json.
-	var names []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		names, args = append(names, fs.Arg(0)), fs.Args()[1:]
+	names, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
 	}
 	if len(names) != 1 {
 		return &exitError{code: 2, err: fmt.Errorf("reconcile: give exactly one compare_data name\n\n%s", reconcileHelp)}
@@ -108,7 +101,8 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return &exitError{code: 2, err: err}
 	}
 	if len(res.Differences) > 0 {
-		return &exitError{code: 1, err: errors.New("")} // the differences are the message
+		// The differences themselves are on stdout; stderr says why the exit status is 1.
+		return &exitError{code: 1, err: fmt.Errorf("reconcile %s: the tables differ in %d key(s)", name, len(res.Differences))}
 	}
 	return nil
 }

@@ -70,6 +70,9 @@ compare_data:
 	if code != 1 {
 		t.Fatalf("exit %d, want 1 (differences); stderr: %s", code, errOut.String())
 	}
+	if want := "reconcile orders: the tables differ in 3 key(s)"; !strings.Contains(errOut.String(), want) {
+		t.Errorf("stderr does not say %q:\n%s", want, errOut.String())
+	}
 	var res struct {
 		Equal       bool  `json:"equal"`
 		LegacyRows  int64 `json:"legacy_rows"`

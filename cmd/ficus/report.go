@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -118,9 +117,6 @@ func reportBus(path, override string) (bus.Config, error) {
 		}
 		ec.Name, ec.Logger = bc.Name, quiet
 		return ec, nil
-	}
-	if len(bc.URLs) == 0 {
-		return bus.Config{}, errors.New("no NATS URL")
 	}
 	return bc, nil
 }

@@ -4,9 +4,18 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ficus-migrate/ficus/cmd/ficus/config"
@@ -17,34 +26,140 @@ import (
 
 // routeState is the reverse proxy's link to the shared bucket ficus_routes:
 // the weights every process applies, the operator actions and, for routes
-// with a rollout, the controller.
+// with a rollout, the controller. The bucket is never in the request path:
+// the proxy serves from the bucket's state when NATS answers at start-up,
+// else from the last state this process applied (data_dir), else from the
+// config file, and follows the bucket once it answers (the bucket wins).
 type routeState struct {
 	sync     *routestate.Syncer
-	store    *routestate.Store
+	store    *routestate.Store // nil until the bucket could be opened
 	instance string
+	seeds    []route.Spec // the config file's routes, which seed the bucket
+	conn     *nats.Conn
+	js       jetstream.JetStream
+	log      *slog.Logger
+	api      atomic.Pointer[http.Handler] // the operator API, once the bucket is open
 }
 
-// openRouteState opens (or creates) the bucket, seeds the routes it lacks
-// from the config file and returns specs carrying the bucket's weights, so
-// the proxy never serves at a stale weight after a restart.
+// stateWait bounds how long start-up waits for the bucket when NATS is
+// connected (a cluster electing the bucket's leader answers within it);
+// past it the proxy serves from the last-known state and converges later.
+const stateWait = 10 * time.Second
+
+// openRouteState returns specs carrying the weights to serve first: the
+// bucket's when it answers within stateWait, so that a restart never serves
+// a single request at a stale weight, else the last-known file's.
 func openRouteState(ctx context.Context, rt *proc, specs []route.Spec) (*routeState, []route.Spec, error) {
-	store, err := routestate.Open(ctx, routestate.Config{JS: rt.bus.JS, Logger: rt.log})
-	if err != nil {
-		return nil, nil, err
-	}
 	inst := instanceID()
-	s := routestate.NewSyncer(routestate.SyncConfig{Store: store, Instance: inst, Logger: rt.log})
-	specs, err = s.Prepare(ctx, specs)
-	if err != nil {
-		return nil, nil, fmt.Errorf("route state: %w", err)
+	r := &routeState{instance: inst, seeds: specs, conn: rt.bus.Conn, js: rt.bus.JS, log: rt.log}
+	r.sync = routestate.NewSyncer(routestate.SyncConfig{
+		Instance: inst, LocalFile: filepath.Join(rt.cfg.DataDir, routestate.LocalFileName), Logger: rt.log,
+	})
+	if rt.bus.Conn.IsConnected() {
+		wctx, cancel := context.WithTimeout(ctx, stateWait)
+		out, err := r.open(wctx)
+		cancel()
+		if err == nil {
+			return r, out, nil
+		}
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		rt.log.Warn("route bucket not available: serving the last-known route state and converging in the background",
+			"component", "routestate", "err", err)
+	} else {
+		rt.log.Warn("NATS not reachable: serving the last-known route state (else the config file's weights) "+
+			"and converging with the bucket once NATS is back", "component", "routestate")
 	}
-	return &routeState{sync: s, store: store, instance: inst}, specs, nil
+	out, _, err := r.sync.Restore(specs)
+	if err != nil {
+		// An unreadable file must not keep the proxy down: the config
+		// file's weights are the fallback the file exists to improve on.
+		rt.log.Error("cannot read the last-known route state; serving the config file's weights", "component", "routestate", "err", err)
+	}
+	return r, out, nil
+}
+
+// open opens the bucket and takes every route's state from it.
+func (r *routeState) open(ctx context.Context) ([]route.Spec, error) {
+	store, err := routestate.Open(ctx, routestate.Config{JS: r.js, Logger: r.log})
+	if err != nil {
+		return nil, err
+	}
+	r.sync.SetStore(store)
+	out, err := r.sync.Prepare(ctx, r.seeds)
+	if err != nil {
+		return nil, fmt.Errorf("route state: %w", err)
+	}
+	r.store = store
+	return out, nil
 }
 
 // start attaches the proxy, mounts the operator API and runs the bucket
-// watch, the counter publisher and the rollout controller.
+// watch, the counter publisher and the rollout controller — at once when
+// the bucket answered at start-up, else once it does.
 func (r *routeState) start(ctx context.Context, g *errgroup.Group, rt *proc, p routestate.Target) error {
 	r.sync.Attach(p)
+	h := r.handler()
+	rt.admin.Handle("PUT /api/routes/{name}", h)
+	rt.admin.Handle("POST /api/routes/{name}/{action}", h)
+	rt.admin.Handle("GET /api/rollout", h)
+	rt.admin.AddComponent("routestate", func(context.Context) error {
+		if r.api.Load() == nil {
+			return errors.New("route bucket not reachable since start-up: serving the last-known route state")
+		}
+		if !r.conn.IsConnected() {
+			return errors.New("NATS unreachable: serving the last applied route state")
+		}
+		return nil
+	})
+	for _, rc := range rt.cfg.Proxy.Routes {
+		if rc.Rollout == nil {
+			continue
+		}
+		rt.admin.AddComponent("rollout", func(context.Context) error {
+			if !r.conn.IsConnected() || r.api.Load() == nil {
+				return errors.New(rollout.HoldReason)
+			}
+			return nil
+		})
+		break
+	}
+	if r.store != nil {
+		return r.run(ctx, g, rt)
+	}
+	g.Go(func() error {
+		if err := r.converge(ctx, rt); err != nil {
+			return nil // ctx ended
+		}
+		return r.run(ctx, g, rt)
+	})
+	return nil
+}
+
+// converge opens the bucket once NATS is back and applies its state.
+func (r *routeState) converge(ctx context.Context, rt *proc) error {
+	for wait := time.Second; ; wait = min(wait*2, 10*time.Second) {
+		out, err := r.open(ctx)
+		if err == nil {
+			if err := r.sync.SetRoutes(r.seeds); err != nil { // applies out's weights (bucket wins)
+				rt.log.Warn("cannot apply the bucket's route state yet", "component", "routestate", "err", err)
+			} else {
+				rt.log.Info("route state converged with the bucket", "component", "routestate", "routes", len(out))
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// run starts what needs the bucket: the watch, the operator API, the
+// counter publisher and the rollout controller.
+func (r *routeState) run(ctx context.Context, g *errgroup.Group, rt *proc) error {
 	routes := rt.cfg.Proxy.Routes
 	names := make([]string, len(routes))
 	plans := map[string]rollout.Plan{}
@@ -64,9 +179,7 @@ func (r *routeState) start(ctx context.Context, g *errgroup.Group, rt *proc, p r
 		Store: r.store, Routes: names, Plans: plans, Events: rt.bus.Conn, Instance: r.instance, Logger: rt.log,
 	})
 	h := adm.Handler()
-	rt.admin.Handle("PUT /api/routes/{name}", h)
-	rt.admin.Handle("POST /api/routes/{name}/{action}", h)
-	rt.admin.Handle("GET /api/rollout", h)
+	r.api.Store(&h)
 	pub := rollout.NewStatsPublisher(rollout.StatsConfig{
 		Gatherer: rt.reg, Conn: rt.bus.Conn, Instance: r.instance, Routes: names, Logger: rt.log,
 	})
@@ -76,6 +189,37 @@ func (r *routeState) start(ctx context.Context, g *errgroup.Group, rt *proc, p r
 		g.Go(func() error { return ctl.Run(ctx) })
 	}
 	return nil
+}
+
+// apiTimeout bounds an operator request that reaches the bucket: an admin
+// write answers, it never hangs on NATS.
+const apiTimeout = 5 * time.Second
+
+// handler is the operator API in front of the bucket: 503 with the reason
+// while the bucket is out of reach, instead of a request that hangs.
+func (r *routeState) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		h := r.api.Load()
+		reason := ""
+		switch {
+		case h == nil:
+			reason = "route bucket " + routestate.Bucket + " not reachable since start-up (NATS unreachable): " +
+				"route changes need it; the proxy serves its last-known route state"
+		case !r.conn.IsConnected():
+			reason = "NATS unreachable: route changes need the bucket " + routestate.Bucket +
+				"; the proxy keeps serving its last applied route state"
+		}
+		if reason != "" {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Retry-After", "5")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": reason, "route": req.PathValue("name")})
+			return
+		}
+		ctx, cancel := context.WithTimeout(req.Context(), apiTimeout)
+		defer cancel()
+		(*h).ServeHTTP(w, req.WithContext(ctx))
+	})
 }
 
 func rolloutPlan(c config.Rollout) rollout.Plan {

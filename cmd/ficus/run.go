@@ -82,6 +82,19 @@ func serveCmd(ctx context.Context, name, help string, p parts, args []string, st
 	return serve(ctx, cfg, p, log)
 }
 
+// partCheck registers a part outside the request path (capture, data
+// comparison, plugins): in a process that serves the proxy it is a
+// component, which degrades the process without taking the proxy out of
+// its Service; in one without a request path (ficus capture) it is what
+// readiness means.
+func (rt *proc) partCheck(name string, c admin.Check) {
+	if rt.servesRequests {
+		rt.admin.AddComponent(name, c)
+		return
+	}
+	rt.admin.AddCheck(name, c)
+}
+
 // proc is what every part of a ficus process shares.
 type proc struct {
 	cfg   *config.Config
@@ -92,13 +105,18 @@ type proc struct {
 	// plugins are the running plugins (plugins:), started before the parts
 	// that use them.
 	plugins pluginSet
+	// servesRequests is set when the process runs the proxy: its readiness
+	// is then the request path's alone (partCheck).
+	servesRequests bool
 }
 
 // serve wires the process: admin listener first (so /healthz answers and a taken
-// port fails fast), then NATS, then the parts; it returns when ctx ends or a part
-// fails, after a clean shutdown.
+// port fails fast), then NATS — without waiting for it: when it is not
+// reachable yet, the parts start anyway and the connection comes in the
+// background — then the parts; it returns when ctx ends or a part fails,
+// after a clean shutdown.
 func serve(ctx context.Context, cfg *config.Config, p parts, log *slog.Logger) error {
-	rt := &proc{cfg: cfg, log: log, reg: newRegistry()}
+	rt := &proc{cfg: cfg, log: log, reg: newRegistry(), servesRequests: p.proxy && cfg.Proxy.Enabled()}
 	adm, err := admin.New(admin.Config{
 		Listen:       cfg.Admin.Listen,
 		Token:        cfg.Admin.Token.Reveal(),
@@ -112,8 +130,10 @@ func serve(ctx context.Context, cfg *config.Config, p parts, log *slog.Logger) e
 		return err
 	}
 	rt.admin = adm
-	var natsUp atomic.Pointer[bus.Bus] // set once connected; /readyz reads it concurrently
-	adm.AddCheck("nats", func(ctx context.Context) error {
+	var natsUp atomic.Pointer[bus.Bus] // set once opened; the checks read it concurrently
+	// NATS is a component, never a readiness check of the request path: a
+	// NATS outage must not take the legacy app out of its Service.
+	adm.AddComponent("nats", func(ctx context.Context) error {
 		b := natsUp.Load()
 		if b == nil {
 			return errors.New("connecting to NATS")
@@ -136,14 +156,16 @@ func serve(ctx context.Context, cfg *config.Config, p parts, log *slog.Logger) e
 
 	b, err := bus.Open(gctx, busConfig(cfg, log))
 	if err != nil {
-		return errors.Join(err, stopGroup(g, adm))
+		stopGroup(g, adm)
+		return err
 	}
 	rt.bus = b
 	natsUp.Store(b)
 
 	if err := startParts(gctx, g, rt, p); err != nil {
 		err = errors.Join(err, closeBus(b))
-		return errors.Join(err, stopGroup(g, adm))
+		stopGroup(g, adm)
+		return err
 	}
 	mountDashboard(rt, p)
 	started.Store(true)
@@ -159,10 +181,13 @@ func serve(ctx context.Context, cfg *config.Config, p parts, log *slog.Logger) e
 }
 
 // stopGroup is for failures during start-up: it waits for what already runs.
-func stopGroup(g *errgroup.Group, adm *admin.Server) error {
+// Closing the admin listener ends adm.Run with an error, which cancels the
+// group's context and so stops the parts already started. What the group
+// returns then is that listener error or a stopped part's, so it is dropped:
+// the caller returns the start-up failure itself.
+func stopGroup(g *errgroup.Group, adm *admin.Server) {
 	_ = adm.Close()
 	_ = g.Wait()
-	return nil
 }
 
 func closeBus(b *bus.Bus) error {

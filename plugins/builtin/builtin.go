@@ -1,45 +1,31 @@
-// Package builtin holds the in-process transforms and comparators. They
-// implement the same interfaces as plugins (plugins/sdk) so that the default
-// path never crosses a process boundary.
+// Package builtin holds the in-process transforms. They implement the same
+// interfaces as plugins (plugins/api) so that the default path never crosses
+// a process boundary.
 package builtin
 
 import (
 	"context"
 
-	"github.com/ficus-migrate/ficus/plugins/sdk"
+	"github.com/ficus-migrate/ficus/plugins/api"
 )
 
 // Noop is the identity transform.
 type Noop struct{}
 
-var (
-	_ sdk.Transformer = Noop{}
-	_ sdk.Comparator  = Passthrough{}
-)
+var _ api.Transformer = Noop{}
 
 // Transform returns the batch unchanged.
-func (Noop) Transform(_ context.Context, _ string, batch []sdk.Event) ([]sdk.Event, error) {
+func (Noop) Transform(_ context.Context, _ string, batch []api.Event) ([]api.Event, error) {
 	return batch, nil
 }
 
-// Passthrough is the default comparator: it leaves every pair to the
-// structural diff.
-type Passthrough struct{}
-
-// Compare returns VerdictDiff with each pair unchanged.
-func (Passthrough) Compare(_ context.Context, pairs []sdk.Pair) ([]sdk.Result, error) {
-	out := make([]sdk.Result, len(pairs))
-	for i, p := range pairs {
-		out[i] = sdk.Result{Pair: p, Verdict: sdk.VerdictDiff}
-	}
-	return out, nil
-}
-
 // Chain applies transforms in order, as capture.sources[].transforms lists them.
-type Chain []sdk.Transformer
+type Chain []api.Transformer
+
+var _ api.Transformer = Chain(nil)
 
 // Transform runs each transform on the output of the previous one.
-func (c Chain) Transform(ctx context.Context, source string, batch []sdk.Event) ([]sdk.Event, error) {
+func (c Chain) Transform(ctx context.Context, source string, batch []api.Event) ([]api.Event, error) {
 	var err error
 	for _, t := range c {
 		if batch, err = t.Transform(ctx, source, batch); err != nil {

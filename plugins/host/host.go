@@ -235,8 +235,11 @@ func (p *Plugin) instance(ctx context.Context) (*instance, error) {
 		p.inst = nil
 		p.mu.Unlock()
 		if old != nil {
+			// The process died between calls (a crash, a kill): replacing
+			// it is a restart as much as one after a failed call.
 			old.client.Kill()
 			p.met.up.Set(0)
+			p.met.restarts.Inc()
 		}
 		inst, err := p.launch()
 		if err == nil {

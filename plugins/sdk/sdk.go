@@ -26,35 +26,36 @@ import (
 
 	plugin "github.com/hashicorp/go-plugin"
 
+	"github.com/ficus-migrate/ficus/plugins/api"
 	"github.com/ficus-migrate/ficus/plugins/internal/wire"
 )
 
-// The types a plugin works with; see their documentation in
-// plugins/internal/wire (they are the same types, under these names).
+// The types a plugin works with; see their documentation in plugins/api
+// (they are the same types, under these names).
 type (
 	// Event is one captured change event.
-	Event = wire.Event
+	Event = api.Event
 	// Transformer rewrites batches of change events.
-	Transformer = wire.Transformer
+	Transformer = api.Transformer
 	// Answer is one HTTP answer.
-	Answer = wire.Answer
+	Answer = api.Answer
 	// Pair is one mirrored request with both answers.
-	Pair = wire.Pair
+	Pair = api.Pair
 	// Result is a comparator's outcome for one pair.
-	Result = wire.Result
+	Result = api.Result
 	// Verdict says what ficus does with a compared pair.
-	Verdict = wire.Verdict
+	Verdict = api.Verdict
 	// Comparator normalizes or judges batches of answer pairs.
-	Comparator = wire.Comparator
+	Comparator = api.Comparator
 	// Value is one canonical column value (Null for SQL NULL).
-	Value = wire.Value
+	Value = api.Value
 	// RowPair is one key whose rows ficus found different.
-	RowPair = wire.RowPair
+	RowPair = api.RowPair
 	// Judgement is a row comparator's answer for one RowPair.
-	Judgement = wire.Judgement
+	Judgement = api.Judgement
 	// RowComparator judges batches of differing rows of compare_data
 	// entries.
-	RowComparator = wire.RowComparator
+	RowComparator = api.RowComparator
 )
 
 // RowComparatorFunc is a function serving as a RowComparator.
@@ -68,9 +69,9 @@ func (f RowComparatorFunc) CompareRows(ctx context.Context, comparison string, l
 
 // Verdicts.
 const (
-	VerdictDiff      = wire.VerdictDiff
-	VerdictEqual     = wire.VerdictEqual
-	VerdictDifferent = wire.VerdictDifferent
+	VerdictDiff      = api.VerdictDiff
+	VerdictEqual     = api.VerdictEqual
+	VerdictDifferent = api.VerdictDifferent
 )
 
 // ProtocolVersion is the plugin protocol version this SDK speaks.

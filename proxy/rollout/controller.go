@@ -76,7 +76,12 @@ type routeCtl struct {
 	// stepKey identifies the step the window measures; a change (ours,
 	// an operator's, another holder's) starts a new window.
 	stepKey string
+	// holding is set while NATS is unreachable (see evaluate).
+	holding bool
 }
+
+// HoldReason is why every rollout holds while NATS is unreachable.
+const HoldReason = "NATS unreachable: rollout holds (no promotion, no rollback on partial figures) until it is back"
 
 // Run evaluates every route each tick until ctx ends, then releases the
 // leases it holds so another process takes over at once.
@@ -148,6 +153,22 @@ func (c *Controller) take(rc *routeCtl, now time.Time) error {
 }
 
 func (c *Controller) evaluate(ctx context.Context, rc *routeCtl, now time.Time) {
+	// Without NATS the counters of the other processes do not arrive: the
+	// window would judge partial figures, promote on too few errors or roll
+	// back on too few requests. Hold, and start a fresh window once NATS
+	// is back (take does).
+	if !c.cfg.Conn.IsConnected() {
+		if !rc.holding {
+			rc.holding = true
+			c.log.Warn("rollout holds", "route", rc.name, "reason", HoldReason)
+		}
+		c.drop(rc)
+		return
+	}
+	if rc.holding {
+		rc.holding = false
+		c.log.Info("NATS is back: rollout resumes with a fresh window", "route", rc.name)
+	}
 	tctx, cancel := context.WithTimeout(ctx, c.cfg.Tick)
 	defer cancel()
 	held := rc.lease.Tick(tctx, now)

@@ -169,7 +169,7 @@ func (t *Table) Lookup(name string) (*Route, bool) {
 // joined, each prefixed by the route's position and name.
 func Compile(specs []Spec) (*Table, error) {
 	t := &Table{routes: make([]*Route, 0, len(specs)), byName: make(map[string]*Route, len(specs))}
-	var errs []string
+	var errs routeErrors
 	for i, s := range specs {
 		r, err := compileOne(s)
 		if err == nil {
@@ -178,7 +178,7 @@ func Compile(specs []Spec) (*Table, error) {
 			}
 		}
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("route[%d] %q: %v", i, s.Name, err))
+			errs = append(errs, fmt.Errorf("route[%d] %q: %w", i, s.Name, err))
 			continue
 		}
 		r.index = len(t.routes)
@@ -186,10 +186,24 @@ func Compile(specs []Spec) (*Table, error) {
 		t.byName[r.spec.Name] = r
 	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("compile routes: %s", strings.Join(errs, "; "))
+		return nil, fmt.Errorf("compile routes: %w", errs)
 	}
 	return t, nil
 }
+
+// routeErrors are the problems of several routes, on one line; errors.Is
+// and errors.As see each of them (ErrWeightRange, for one).
+type routeErrors []error
+
+func (e routeErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (e routeErrors) Unwrap() []error { return e }
 
 // WithWeight returns a copy of t with the named route's weight changed.
 func (t *Table) WithWeight(name string, w float64) (*Table, error) {

@@ -139,6 +139,24 @@ func TestCompileErrors(t *testing.T) {
 	}
 }
 
+// TestCompileErrorsWrap checks that Compile's joined error keeps each
+// route's error in the chain, so a caller can tell a weight out of range.
+func TestCompileErrorsWrap(t *testing.T) {
+	u := mustURL(t, "http://127.0.0.1:9")
+	_, err := Compile([]Spec{{Name: "a", New: u, Sticky: "ip:x"}, {Name: "b", New: u, Weight: 101}})
+	if !errors.Is(err, ErrWeightRange) {
+		t.Fatalf("errors.Is(%v, ErrWeightRange) = false", err)
+	}
+	const want = `compile routes: route[0] "a": sticky "ip:x" must be none, header:NAME, cookie:NAME or query:NAME; ` +
+		`route[1] "b": weight must be between 0 and 100, got 101`
+	if err.Error() != want {
+		t.Errorf("err = %q\nwant  %q", err, want)
+	}
+	if _, err := Compile([]Spec{{Name: "a", New: u, Sticky: "ip:x"}}); errors.Is(err, ErrWeightRange) {
+		t.Errorf("errors.Is(%v, ErrWeightRange) = true for a route without a weight problem", err)
+	}
+}
+
 func TestRewritePath(t *testing.T) {
 	u := mustURL(t, "http://127.0.0.1:9")
 	tests := []struct {

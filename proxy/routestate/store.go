@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -195,8 +196,15 @@ func (s *Store) Update(ctx context.Context, name string, fn func(State) (State, 
 		if err == nil {
 			return next, nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) || attempt >= 20 {
+		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) || attempt >= 50 {
 			return cur, fmt.Errorf("update %s: %w", RouteKey(name), err)
+		}
+		// Writers that lost the race back off by a random few
+		// milliseconds, so that contenders do not collide again in step.
+		select {
+		case <-ctx.Done():
+			return cur, fmt.Errorf("update %s: %w", RouteKey(name), ctx.Err())
+		case <-time.After(time.Duration(rand.IntN(2+attempt)) * time.Millisecond):
 		}
 	}
 }

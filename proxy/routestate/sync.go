@@ -23,22 +23,29 @@ type Target interface {
 // the keys of routes the bucket does not know from the config file, applies
 // the bucket's weights before the proxy serves, then applies every change
 // the bucket reports (a watch, plus a re-read every ResyncEvery as a safety
-// net for a watch that a NATS outage interrupted).
+// net for a watch that a NATS outage interrupted). Every state it applies
+// is also kept in a local file (LocalFile), which Restore reads when a
+// process starts while NATS is unreachable.
 type Syncer struct {
-	store  *Store
 	log    *slog.Logger
 	by     string
 	resync time.Duration
+	local  string
 
 	mu      sync.Mutex
+	store   *Store             // nil until the bucket could be opened
 	seeds   map[string]float64 // the config file's weight per route
 	applied map[string]float64 // what the table holds
+	states  map[string]State   // what the local file holds
 	target  Target
 }
 
 // SyncConfig configures a Syncer.
 type SyncConfig struct {
+	// Store is the bucket; nil until it can be opened (SetStore).
 	Store *Store
+	// LocalFile keeps the last state applied per route ("" keeps none).
+	LocalFile string
 	// Instance names this process in the states it seeds.
 	Instance string
 	// ResyncEvery re-reads every route's key [2s].
@@ -55,9 +62,80 @@ func NewSyncer(cfg SyncConfig) *Syncer {
 		cfg.ResyncEvery = 2 * time.Second
 	}
 	return &Syncer{
-		store: cfg.Store, log: cfg.Logger.With("component", "routestate"), by: cfg.Instance,
-		resync: cfg.ResyncEvery, seeds: map[string]float64{}, applied: map[string]float64{},
+		store: cfg.Store, log: cfg.Logger.With("component", "routestate"), by: cfg.Instance, local: cfg.LocalFile,
+		resync: cfg.ResyncEvery, seeds: map[string]float64{}, applied: map[string]float64{}, states: map[string]State{},
 	}
+}
+
+// errNoBucket is what needs the bucket before it could be opened.
+var errNoBucket = errors.New("routestate: the route bucket is not reachable yet (NATS unreachable)")
+
+// SetStore gives the Syncer the bucket once it could be opened.
+func (s *Syncer) SetStore(st *Store) {
+	s.mu.Lock()
+	s.store = st
+	s.mu.Unlock()
+}
+
+func (s *Syncer) storeOf() (*Store, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.store == nil {
+		return nil, errNoBucket
+	}
+	return s.store, nil
+}
+
+// Restore returns specs with the weights of the local file, for a process
+// that must serve before the bucket answers; it reports whether the file
+// knew any of the routes. The bucket still wins once it answers (Prepare).
+func (s *Syncer) Restore(specs []route.Spec) ([]route.Spec, bool, error) {
+	out := make([]route.Spec, len(specs))
+	copy(out, specs)
+	if s.local == "" {
+		return out, false, nil
+	}
+	saved, err := loadLocal(s.local)
+	if err != nil {
+		return out, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	found := false
+	for i := range out {
+		st, ok := saved[out[i].Name]
+		if !ok {
+			continue
+		}
+		found = true
+		s.log.Info("serving the route from its last-known state (the bucket is not reachable)",
+			"route", out[i].Name, "weight", st.Weight, "phase", st.Phase, "manual", st.Manual, "file", s.local)
+		out[i].Weight = st.Weight
+		s.applied[out[i].Name] = st.Weight
+		s.states[out[i].Name] = st
+	}
+	return out, found, nil
+}
+
+// remember records st as applied to name and rewrites the local file when
+// it changed; the caller holds s.mu. A file that cannot be written is
+// logged: serving goes on, only a restart during an outage would suffer.
+func (s *Syncer) remember(name string, st State) {
+	if old, ok := s.states[name]; ok && sameState(old, st) {
+		return
+	}
+	s.states[name] = st
+	if s.local == "" {
+		return
+	}
+	if err := saveLocal(s.local, s.states); err != nil {
+		s.log.Warn("cannot keep the last-known route state", "file", s.local, "err", err)
+	}
+}
+
+func sameState(a, b State) bool {
+	return a.Weight == b.Weight && a.Step == b.Step && a.Phase == b.Phase && a.Manual == b.Manual &&
+		a.StepStarted.Equal(b.StepStarted) && a.Reason == b.Reason && a.By == b.By && a.At.Equal(b.At)
 }
 
 // Prepare seeds the bucket with the routes it lacks (their config-file
@@ -65,6 +143,10 @@ func NewSyncer(cfg SyncConfig) *Syncer {
 // it before the proxy starts serving so that a restart never serves a
 // single request at a stale weight.
 func (s *Syncer) Prepare(ctx context.Context, specs []route.Spec) ([]route.Spec, error) {
+	store, err := s.storeOf()
+	if err != nil {
+		return nil, err
+	}
 	out := make([]route.Spec, len(specs))
 	copy(out, specs)
 	s.mu.Lock()
@@ -76,7 +158,7 @@ func (s *Syncer) Prepare(ctx context.Context, specs []route.Spec) ([]route.Spec,
 		var st State
 		err := retry(ctx, s.log, "seed "+name, func(ctx context.Context) error {
 			var err error
-			st, err = s.seedAndGet(ctx, name, specs[i].Weight)
+			st, err = s.seedAndGet(ctx, store, name, specs[i].Weight)
 			return err
 		})
 		if err != nil {
@@ -88,19 +170,20 @@ func (s *Syncer) Prepare(ctx context.Context, specs []route.Spec) ([]route.Spec,
 		}
 		out[i].Weight = st.Weight
 		s.applied[name] = st.Weight
+		s.remember(name, st)
 	}
 	return out, nil
 }
 
-func (s *Syncer) seedAndGet(ctx context.Context, name string, weight float64) (State, error) {
-	seeded, err := s.store.Seed(ctx, name, State{Weight: weight, Step: -1, Reason: "seeded from the config file", By: s.by, At: time.Now().UTC()})
+func (s *Syncer) seedAndGet(ctx context.Context, store *Store, name string, weight float64) (State, error) {
+	seeded, err := store.Seed(ctx, name, State{Weight: weight, Step: -1, Reason: "seeded from the config file", By: s.by, At: time.Now().UTC()})
 	if err != nil {
 		return State{}, err
 	}
 	if seeded {
 		s.log.Info("route seeded into the bucket from the config file", "route", name, "weight", weight)
 	}
-	st, _, err := s.store.Get(ctx, name)
+	st, _, err := store.Get(ctx, name)
 	return st, err
 }
 
@@ -129,12 +212,17 @@ func (s *Syncer) SetRoutes(specs []route.Spec) error {
 	return s.target.SetRoutes(out)
 }
 
-// Run watches the bucket and applies changes until ctx ends.
+// Run watches the bucket and applies changes until ctx ends; the store
+// must be set.
 func (s *Syncer) Run(ctx context.Context) error {
+	store, err := s.storeOf()
+	if err != nil {
+		return err
+	}
 	tick := time.NewTicker(s.resync)
 	defer tick.Stop()
 	for ctx.Err() == nil {
-		w, err := s.store.kv.Watch(ctx, routePrefix+">", jetstream.UpdatesOnly())
+		w, err := store.kv.Watch(ctx, routePrefix+">", jetstream.UpdatesOnly())
 		if err != nil {
 			s.log.Warn("cannot watch the route bucket; retrying", "err", err)
 			select {
@@ -181,7 +269,7 @@ func (s *Syncer) entry(ctx context.Context, e jetstream.KeyValueEntry) {
 		s.log.Error("ignoring an unreadable route state", "route", name, "err", err)
 		return
 	}
-	s.apply(name, st.Weight)
+	s.apply(name, st)
 }
 
 // reseed is how an operator resets a route to the config file: deleting its
@@ -194,13 +282,17 @@ func (s *Syncer) reseed(ctx context.Context, name string) {
 	if !ok {
 		return
 	}
+	store, err := s.storeOf()
+	if err != nil {
+		return
+	}
 	s.log.Info("route key deleted from the bucket: seeding it from the config file again", "route", name)
-	st, err := s.seedAndGet(ctx, name, w)
+	st, err := s.seedAndGet(ctx, store, name, w)
 	if err != nil {
 		s.log.Warn("reseed failed", "route", name, "err", err)
 		return
 	}
-	s.apply(name, st.Weight)
+	s.apply(name, st)
 }
 
 func (s *Syncer) resyncAll(ctx context.Context) {
@@ -209,9 +301,13 @@ func (s *Syncer) resyncAll(ctx context.Context) {
 	for n := range s.seeds {
 		names = append(names, n)
 	}
+	store := s.store
 	s.mu.Unlock()
+	if store == nil {
+		return
+	}
 	for _, name := range names {
-		st, _, err := s.store.Get(ctx, name)
+		st, _, err := store.Get(ctx, name)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			s.reseed(ctx, name)
 			continue
@@ -219,24 +315,29 @@ func (s *Syncer) resyncAll(ctx context.Context) {
 		if err != nil {
 			return // NATS unreachable: keep the weights we have
 		}
-		s.apply(name, st.Weight)
+		s.apply(name, st)
 	}
 }
 
-func (s *Syncer) apply(name string, w float64) {
+// apply sets the bucket's state of a route on the table and keeps it in
+// the local file.
+func (s *Syncer) apply(name string, st State) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.target == nil || s.applied[name] == w {
+	if s.target == nil {
 		return
 	}
 	if _, known := s.seeds[name]; !known {
 		return // a route only other processes have
 	}
-	if err := s.target.SetWeight(name, w); err != nil {
-		s.log.Warn("cannot apply the bucket's weight", "route", name, "weight", w, "err", fmt.Sprint(err))
-		return
+	if s.applied[name] != st.Weight {
+		if err := s.target.SetWeight(name, st.Weight); err != nil {
+			s.log.Warn("cannot apply the bucket's weight", "route", name, "weight", st.Weight, "err", fmt.Sprint(err))
+			return
+		}
+		s.applied[name] = st.Weight
 	}
-	s.applied[name] = w
+	s.remember(name, st)
 }
 
 // Weight returns the weight this process applies to a route.

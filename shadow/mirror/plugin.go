@@ -7,14 +7,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ficus-migrate/ficus/plugins/sdk"
+	"github.com/ficus-migrate/ficus/plugins/api"
 	"github.com/ficus-migrate/ficus/shadow/diff"
 )
 
 // Comparator normalizes or judges batches of answer pairs before the diff
 // (proxy.routes[].compare.plugin; plugins/host supervises the process).
 type Comparator interface {
-	Compare(ctx context.Context, pairs []sdk.Pair) ([]sdk.Result, error)
+	Compare(ctx context.Context, pairs []api.Pair) ([]api.Result, error)
 }
 
 // pluginBatch bounds one Compare call; pluginQueue the pairs waiting for
@@ -72,7 +72,7 @@ func (m *Mirror) runPlugins(ctx context.Context, wg *sync.WaitGroup) {
 
 func (m *Mirror) runPlugin(ctx context.Context, ps *pluginStage) {
 	batch := make([]pending, 0, pluginBatch)
-	pairs := make([]sdk.Pair, 0, pluginBatch)
+	pairs := make([]api.Pair, 0, pluginBatch)
 	for {
 		batch = batch[:0]
 		select {
@@ -92,8 +92,8 @@ func (m *Mirror) runPlugin(ctx context.Context, ps *pluginStage) {
 		}
 		pairs = pairs[:0]
 		for _, p := range batch {
-			pairs = append(pairs, sdk.Pair{Route: p.j.route.cfg.Name, Method: p.j.method, Path: pathQuery(p.client, p.j.url.RawQuery),
-				Legacy: sdkAnswer(p.legacy), New: sdkAnswer(p.newA)})
+			pairs = append(pairs, api.Pair{Route: p.j.route.cfg.Name, Method: p.j.method, Path: pathQuery(p.client, p.j.url.RawQuery),
+				Legacy: pluginAnswer(p.legacy), New: pluginAnswer(p.newA)})
 		}
 		res, err := ps.cmp.Compare(ctx, pairs)
 		if err != nil {
@@ -113,8 +113,8 @@ func (m *Mirror) runPlugin(ctx context.Context, ps *pluginStage) {
 			legacy, newA := normalized(p.legacy, r.Pair.Legacy), normalized(p.newA, r.Pair.New)
 			var out diff.Result
 			switch r.Verdict {
-			case sdk.VerdictEqual:
-			case sdk.VerdictDifferent:
+			case api.VerdictEqual:
+			case api.VerdictDifferent:
 				reason, _ := json.Marshal(r.Reason)
 				out.Diffs = []diff.Diff{{Path: "plugin", Kind: diff.KindValue, New: reason}}
 			default:
@@ -127,13 +127,13 @@ func (m *Mirror) runPlugin(ctx context.Context, ps *pluginStage) {
 	}
 }
 
-func sdkAnswer(a diff.Answer) sdk.Answer {
-	return sdk.Answer{Status: a.Status, Header: a.Header, Body: a.Body}
+func pluginAnswer(a diff.Answer) api.Answer {
+	return api.Answer{Status: a.Status, Header: a.Header, Body: a.Body}
 }
 
 // normalized is a with the comparator's version of status, headers and
 // body. A truncated body is kept: only its full size and hash compare.
-func normalized(a diff.Answer, n sdk.Answer) diff.Answer {
+func normalized(a diff.Answer, n api.Answer) diff.Answer {
 	if n.Status != 0 {
 		a.Status = n.Status
 	}

@@ -5,14 +5,12 @@ package admin
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -57,7 +55,9 @@ type Server struct {
 	public *http.ServeMux // served without the token: pages that hold no data
 	ln     net.Listener
 	mu     sync.RWMutex
-	checks map[string]Check
+	checks map[string]Check // the request path's: they decide /readyz
+	// components are the parts outside the request path (health.go).
+	components map[string]Check
 
 	hosts    *hosts
 	loopback bool // bound to a loopback address only
@@ -76,7 +76,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin listener on %s (admin.listen): %w", cfg.Listen, err)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "admin"), mux: http.NewServeMux(), public: http.NewServeMux(), ln: ln, checks: map[string]Check{}}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "admin"), mux: http.NewServeMux(), public: http.NewServeMux(), ln: ln, checks: map[string]Check{}, components: map[string]Check{}}
 	if s.hosts, err = newHosts(cfg.Listen, ln.Addr(), cfg.AllowedHosts); err != nil {
 		return nil, errors.Join(err, ln.Close())
 	}
@@ -91,6 +91,12 @@ func New(cfg Config) (*Server, error) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("GET /api/health", s.apiHealth)
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(newComponentCollector(s)); err != nil {
+			return nil, errors.Join(fmt.Errorf("ficus_component_up: %w", err), ln.Close())
+		}
+	}
 	if cfg.Pprof {
 		s.mux.HandleFunc("/debug/pprof/", pprof.Index)
 		s.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -115,53 +121,13 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 // API with the token).
 func (s *Server) HandlePublic(pattern string, h http.Handler) { s.public.Handle(pattern, h) }
 
-// AddCheck registers a readiness check under name; /readyz is 200 only when all pass.
+// AddCheck registers a check of the request path under name; /readyz is
+// 200 only when all pass. Parts the request path does not wait on are
+// components (AddComponent).
 func (s *Server) AddCheck(name string, c Check) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.checks[name] = c
-}
-
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	s.mu.RLock()
-	names := make([]string, 0, len(s.checks))
-	for n := range s.checks {
-		names = append(names, n)
-	}
-	checks := make(map[string]Check, len(s.checks))
-	for n, c := range s.checks {
-		checks[n] = c
-	}
-	s.mu.RUnlock()
-	sort.Strings(names)
-	type result struct {
-		Name  string `json:"name"`
-		Ready bool   `json:"ready"`
-		Error string `json:"error,omitempty"`
-	}
-	body := struct {
-		Ready  bool     `json:"ready"`
-		Checks []result `json:"checks,omitempty"`
-	}{Ready: true, Checks: []result{}}
-	for _, n := range names {
-		res := result{Name: n, Ready: true}
-		if err := checks[n](ctx); err != nil {
-			res.Ready, res.Error, body.Ready = false, err.Error(), false
-		}
-		body.Checks = append(body.Checks, res)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	if !body.Ready {
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}
-	if s.cfg.Token != "" && !s.authorized(r) {
-		// Probes (kubelet cannot send a Secret) get the verdict; which part
-		// is failing, and why, is for the token holder.
-		body.Checks = nil
-	}
-	_ = json.NewEncoder(w).Encode(body)
 }
 
 // ServeHTTP applies the Host, origin and token checks and dispatches. The

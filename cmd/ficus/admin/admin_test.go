@@ -113,3 +113,40 @@ func TestShutdownWaitsForNothingWhenIdle(t *testing.T) {
 		t.Fatal("Run did not return after cancel")
 	}
 }
+
+// A component that is down (NATS, capture, shadow recording) degrades the
+// process but never flips /readyz: only the request path's checks do.
+func TestComponentsDegradeWithoutFlippingReadiness(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s, base := start(t, Config{Token: "s3cret", Gatherer: reg, Registerer: reg})
+	s.AddCheck("proxy", func(context.Context) error { return nil })
+	natsErr := errors.New("not connected to NATS")
+	s.AddComponent("nats", func(context.Context) error { return natsErr })
+
+	cases := []struct {
+		name, path, token string
+		code              int
+		body, absent      string
+	}{
+		{"readyz stays 200", "/readyz", "", 200, `{"ready":true}`, "nats"},
+		{"readyz names checks, not components", "/readyz", "s3cret", 200, `"name":"proxy"`, "nats"},
+		{"verbose shows the degraded component", "/readyz?verbose", "s3cret", 200, `{"name":"nats","status":"degraded","reason":"not connected to NATS"}`, ""},
+		{"verbose without the token: verdict only", "/readyz?verbose", "", 200, `{"ready":true}`, "degraded"},
+		{"api health", "/api/health", "s3cret", 200, `"status":"degraded"`, ""},
+		{"api health needs the token", "/api/health", "", 401, "", "degraded"},
+		{"metric per component", "/metrics", "s3cret", 200, `ficus_component_up{component="nats"} 0`, ""},
+		{"metric per check", "/metrics", "s3cret", 200, `ficus_component_up{component="proxy"} 1`, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, body := get(t, base+c.path, c.token)
+			if code != c.code || !strings.Contains(body, c.body) || (c.absent != "" && strings.Contains(body, c.absent)) {
+				t.Fatalf("GET %s = %d %q, want %d containing %q, not %q", c.path, code, body, c.code, c.body, c.absent)
+			}
+		})
+	}
+	natsErr = nil
+	if code, body := get(t, base+"/api/health", "s3cret"); code != 200 || !strings.Contains(body, `"status":"ok"`) {
+		t.Fatalf("health after recovery = %d %s", code, body)
+	}
+}

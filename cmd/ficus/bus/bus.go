@@ -92,8 +92,9 @@ type Bus struct {
 }
 
 // Open connects to NATS, starting the embedded server first when no URL is configured.
-// It waits for the first connection (bounded by ctx); after that the client reconnects
-// forever with backoff.
+// It does not wait for NATS: when the first attempt fails, the Bus is returned
+// disconnected and connects in the background (Ready says when it is up); the
+// client then reconnects forever with backoff.
 func Open(ctx context.Context, cfg Config) (*Bus, error) {
 	log := cfg.Logger
 	if log == nil {
@@ -120,7 +121,7 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		b.shutdownServer()
 		return nil, err
 	}
-	nc, err := connect(ctx, urls, opts)
+	nc, err := connect(ctx, urls, opts, log)
 	if err != nil {
 		b.shutdownServer()
 		return nil, err
@@ -132,30 +133,38 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	b.Conn, b.JS = nc, js
-	log.Info("connected to NATS", "url", nc.ConnectedUrlRedacted(), "embedded", b.srv != nil)
+	if nc.IsConnected() {
+		log.Info("connected to NATS", "url", nc.ConnectedUrlRedacted(), "embedded", b.srv != nil)
+	}
 	return b, nil
 }
 
-// connect retries the first connection until ctx ends: a cluster that is still
-// starting up (a common sidecar race) should not fail ficus.
-func connect(ctx context.Context, urls []string, opts []nats.Option) (*nats.Conn, error) {
+// connect makes one attempt at once and, when NATS cannot be reached,
+// returns a connection that keeps trying in the background: ficus must serve
+// (the proxy with its last-known routes) before NATS is there — a sidecar
+// started before its cluster, or during an outage, must not keep the legacy
+// app out of its Service. Only a refused login fails: retrying cannot fix it.
+func connect(ctx context.Context, urls []string, opts []nats.Option, log *slog.Logger) (*nats.Conn, error) {
 	servers := joinURLs(urls)
-	backoff := 100 * time.Millisecond
-	for {
-		nc, err := nats.Connect(servers, opts...)
-		if err == nil {
-			return nc, nil
-		}
-		if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) {
-			return nil, fmt.Errorf("connect to NATS (nats.url): %w", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("connect to NATS (nats.url): %w (gave up: %w)", err, ctx.Err())
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 5*time.Second)
+	nc, err := nats.Connect(servers, opts...)
+	if err == nil {
+		return nc, nil
 	}
+	if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) {
+		return nil, fmt.Errorf("connect to NATS (nats.url): %w", err)
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("connect to NATS (nats.url): %w", ctx.Err())
+	}
+	log.Warn("NATS not reachable yet: running without it and connecting in the background", "err", err)
+	opts = append(opts, nats.RetryOnFailedConnect(true), nats.ConnectHandler(func(nc *nats.Conn) {
+		log.Info("connected to NATS", "url", nc.ConnectedUrlRedacted())
+	}))
+	nc, err = nats.Connect(servers, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS (nats.url): %w", err)
+	}
+	return nc, nil
 }
 
 func joinURLs(urls []string) string {
@@ -285,7 +294,8 @@ func (b *Bus) SyncPolicy() (interval time.Duration, always bool) {
 	return b.syncInterval, b.syncAlways
 }
 
-// Ready reports whether the connection is up; it is the /readyz check for NATS.
+// Ready reports whether the connection is up: the "nats" component of
+// /api/health (never a readiness check of the request path).
 func (b *Bus) Ready(ctx context.Context) error {
 	if b.Conn == nil || !b.Conn.IsConnected() {
 		return errors.New("not connected to NATS")

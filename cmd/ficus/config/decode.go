@@ -5,7 +5,7 @@ import (
 	"regexp"
 	"strconv"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // maxNodes bounds the nodes visited while decoding, counting every alias and
@@ -20,7 +20,10 @@ type loc struct {
 	line, col int
 }
 
-var plainKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+var (
+	plainKey  = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	listIndex = regexp.MustCompile(`\[[0-9]+\]`)
+)
 
 // key is the location of the value under mapping key k named name.
 func (l loc) key(name string, k *yaml.Node) loc {
@@ -53,6 +56,9 @@ type decoder struct {
 	merging   map[*yaml.Node]bool // mappings being merged, to stop cycles
 	nodes     int                 // nodes visited, see maxNodes
 	exhausted bool
+	// accepted, when not nil, collects the keys each mapping decoded
+	// accepts, by path with list indexes written "[]" (see schema_test.go).
+	accepted map[string][]string
 }
 
 func newDecoder(file string, env func(string) (string, bool)) *decoder {
@@ -144,6 +150,9 @@ func (d *decoder) mapping(n *yaml.Node, l loc, fields ...field) {
 	names := make([]string, len(fields))
 	for i, f := range fields {
 		names[i] = f.name
+	}
+	if d.accepted != nil {
+		d.accepted[listIndex.ReplaceAllString(l.path, "[]")] = names
 	}
 	for _, e := range d.entries(n, l) {
 		kl := l.key(e.key, e.k)

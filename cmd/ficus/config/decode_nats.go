@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/nats-io/nkeys"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Decoding and checks of nats.embedded.auth and nats.embedded.tls.

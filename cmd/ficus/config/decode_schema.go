@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // This file maps each key of the schema to its decoder. Checks that need
@@ -24,6 +24,7 @@ func (d *decoder) config(n *yaml.Node, root loc, c *Config) {
 		field{"shadow", func(v *yaml.Node, l loc) { d.shadow(v, l, &c.Shadow) }},
 		field{"compare_data", func(v *yaml.Node, l loc) { d.compareData(v, l, &c.CompareData) }},
 		field{"plugins", func(v *yaml.Node, l loc) { d.plugins(v, l, &c.Plugins) }},
+		field{"data_dir", func(v *yaml.Node, l loc) { d.nonEmpty(v, l, &c.DataDir, nil) }},
 	)
 }
 

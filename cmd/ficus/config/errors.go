@@ -12,8 +12,8 @@ type Error struct {
 	// File is the file name as given to Load or LoadBytes.
 	File string
 	// Line and Column are 1-based; Column is 0 when only the line is known
-	// (YAML syntax errors) and both are 0 when neither is (unreadable file,
-	// some syntax errors).
+	// (a few YAML syntax errors, such as one at the end of the input) and
+	// both are 0 when neither is (unreadable file, invalid encoding).
 	Line, Column int
 	// Path is the dotted key path of the offending value, with [i] for list
 	// items, e.g. "proxy.routes[2].weight"; empty for syntax errors.

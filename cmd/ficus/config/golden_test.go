@@ -153,7 +153,7 @@ func TestErrorPositions(t *testing.T) {
 		{
 			name: "syntax error on the first line",
 			yaml: "log: {level: info\n",
-			want: `ficus.yaml:1: yaml: did not find expected ',' or '}'`,
+			want: `ficus.yaml:1:6: yaml: did not find expected ',' or '}'`,
 		},
 		{
 			name: "syntax error line",
@@ -163,12 +163,12 @@ func TestErrorPositions(t *testing.T) {
 		{
 			name: "control character",
 			yaml: "log:\n  level: info\x01\n",
-			want: `ficus.yaml:2: yaml: control characters are not allowed`,
+			want: `ficus.yaml:2:14: yaml: control characters are not allowed`,
 		},
 		{
 			name: "unknown anchor",
 			yaml: "log:\n  level: *lvl\n",
-			want: `ficus.yaml:2: yaml: unknown anchor 'lvl' referenced`,
+			want: `ficus.yaml:2:10: yaml: unknown anchor 'lvl' referenced`,
 		},
 		{
 			name: "non-string key",

@@ -7,12 +7,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"regexp"
-	"strconv"
-	"strings"
-	"unicode/utf8"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Load reads, expands, defaults and validates the config file at path.
@@ -94,56 +90,4 @@ func parse(name string, data []byte) (root *yaml.Node, errs Errors) {
 		return nil, nil
 	}
 	return doc.Content[0], nil
-}
-
-var (
-	yamlLine      = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-	unknownAnchor = regexp.MustCompile(`^yaml: unknown anchor '(.*)' referenced$`)
-)
-
-// syntaxError turns "yaml: line 7: msg" into file:7: yaml: msg. yaml.v3
-// leaves the line out when it is the first one and for a few errors it
-// has no position for; those are located here where possible.
-func syntaxError(name string, data []byte, err error) Errors {
-	msg := err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		if line, aerr := strconv.Atoi(m[1]); aerr == nil {
-			return Errors{{File: name, Line: line, Msg: "yaml: " + m[2], cause: err}}
-		}
-	}
-	return Errors{{File: name, Line: locateSyntaxError(data, msg), Msg: msg, cause: err}}
-}
-
-// locateSyntaxError returns the line of an error yaml.v3 reported without
-// one, or 0 when it cannot tell.
-func locateSyntaxError(data []byte, msg string) int {
-	lineAt := func(off int) int { return 1 + bytes.Count(data[:off], []byte("\n")) }
-	if m := unknownAnchor.FindStringSubmatch(msg); m != nil {
-		if i := bytes.Index(data, []byte("*"+m[1])); i >= 0 {
-			return lineAt(i)
-		}
-		return 0
-	}
-	if strings.Contains(msg, "UTF") || strings.Contains(msg, "surrogate") || strings.Contains(msg, "Unicode") || strings.Contains(msg, "control characters") {
-		for off := 0; off < len(data); {
-			r, size := utf8.DecodeRune(data[off:])
-			if (r == utf8.RuneError && size == 1) || !yamlPrintable(r) {
-				return lineAt(off)
-			}
-			off += size
-		}
-		return 0
-	}
-	if strings.HasPrefix(msg, "yaml: input error") {
-		return 0
-	}
-	// Scanner and parser errors always carry a position; yaml.v3 drops it
-	// only when it is on the first line (line index 0).
-	return 1
-}
-
-// yamlPrintable is the YAML 1.2 c-printable set, as yaml.v3 checks it.
-func yamlPrintable(r rune) bool {
-	return r == 0x09 || r == 0x0A || r == 0x0D || (r >= 0x20 && r <= 0x7E) || r == 0x85 ||
-		(r >= 0xA0 && r <= 0xD7FF) || (r >= 0xE000 && r <= 0xFFFD) || (r >= 0x10000 && r <= 0x10FFFF)
 }

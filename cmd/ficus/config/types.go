@@ -37,6 +37,13 @@ type Config struct {
 	// Plugins are the executables ficus runs for custom transforms and
 	// comparators (see Plugin).
 	Plugins []Plugin `yaml:"plugins,omitempty"`
+	// DataDir is the directory of ficus's own local files, created if
+	// missing: route-state.json, the route state (weights, rollout phase,
+	// manual flags) this process last applied, rewritten atomically on every
+	// change. A process that starts while NATS is unreachable serves from it
+	// instead of the config file's weights. Give each process its own.
+	// Default: ./ficus-data.
+	DataDir string `yaml:"data_dir"`
 
 	// file is the path the config was loaded from, kept so that later
 	// operations (reload, relative paths in messages) can refer to it.
@@ -173,7 +180,8 @@ type Admin struct {
 // Default returns the configuration of an empty file: every default applied.
 func Default() *Config {
 	return &Config{
-		Log: Log{Level: LevelInfo, Format: FormatText},
+		Log:     Log{Level: LevelInfo, Format: FormatText},
+		DataDir: "./ficus-data",
 		NATS: NATS{
 			Name: "ficus",
 			Embedded: Embedded{
