@@ -17,20 +17,7 @@ import (
 func start(t *testing.T, cfg Config) (*Server, string) {
 	t.Helper()
 	cfg.Listen = "127.0.0.1:0"
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	return s, "http://" + s.Addr()
+	return startAt(t, cfg)
 }
 
 func get(t *testing.T, url, token string) (int, string) {
