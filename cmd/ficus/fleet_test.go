@@ -21,7 +21,7 @@ const fleetToken = "fleet-s3cret"
 const fleetConfig = `
 log: {level: info}
 nats: {url: %q}
-admin: {listen: %q, token: "${FLEET_TOKEN}"}
+admin: {listen: %q, token: %q}
 proxy:
   listen: %q
   legacy: %q
@@ -48,13 +48,13 @@ type fleet struct {
 // indented for proxy.routes) against natsURL.
 func startFleet(t *testing.T, n int, natsURL, legacyURL, routes string) *fleet {
 	t.Helper()
-	t.Setenv("FLEET_TOKEN", fleetToken)
-	t.Setenv("FICUS_ADMIN_TOKEN", fleetToken) // for `ficus routes ... --admin`
+	// The token is in each file, not the environment: the outage tests run
+	// in parallel, and t.Setenv forbids that.
 	f := &fleet{t: t, bin: buildFicus(t)}
 	for i := 0; i < n; i++ {
 		m := &member{admin: freeAddr(t), proxy: freeAddr(t), logs: &lockedBuffer{}}
 		m.cfg = filepath.Join(t.TempDir(), "ficus.yaml")
-		body := fmt.Sprintf(fleetConfig, natsURL, m.admin, m.proxy, legacyURL, routes, filepath.Join(t.TempDir(), "data"))
+		body := fmt.Sprintf(fleetConfig, natsURL, m.admin, fleetToken, m.proxy, legacyURL, routes, filepath.Join(t.TempDir(), "data"))
 		if err := os.WriteFile(m.cfg, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -169,10 +169,11 @@ func (f *fleet) servedBy(i int, path string) (string, error) {
 	return resp.Header.Get("Ficus-Served-By"), nil
 }
 
-// routesCmd runs `ficus routes ARGS --admin <member i>` in-process.
+// routesCmd runs `ficus routes ARGS -c <member i's config>` in-process:
+// the address and token come from the file.
 func (f *fleet) routesCmd(i int, args ...string) (string, error) {
 	var out strings.Builder
-	args = append([]string{"routes"}, append(args, "--admin", "http://"+f.members[i].admin)...)
+	args = append([]string{"routes"}, append(args, "-c", f.members[i].cfg)...)
 	if code := realMain(f.t.Context(), args, &out, &out); code != 0 {
 		return out.String(), fmt.Errorf("ficus %s: exit %d: %s", strings.Join(args, " "), code, out.String())
 	}
