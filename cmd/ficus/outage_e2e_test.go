@@ -263,7 +263,7 @@ const outage = 30 * time.Second
 // during the outage, a weight change after recovery reaches both sidecars
 // within 1 s, and the shadow records lost to the outage are counted.
 func TestNATSOutageKeepsServing(t *testing.T) {
-	t.Parallel() // mostly waiting out the outage
+	t.Parallel()                                        // mostly waiting out the outage
 	legacy, newSvc := backend("legacy"), backend("new") // bodies differ: every shadowed request is a mismatch
 	defer legacy.Close()
 	defer newSvc.Close()
