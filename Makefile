@@ -6,7 +6,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # the libraries and the in-process tests of cmd/ficus; the tests that drive the real binary
 # (kill -9, 1M rows) and the database-backed packages run without it.
 # Everything but the database-backed packages, the process tests and the bench tool.
-RACE_PKGS = $$($(GO) list ./... | grep -v -e '/cmd/ficus$$' -e /cmd/ficus/testenv -e /capture -e /cmd/ficusbench -e '/deploy$$' -e /cmd/ficus/demoapps -e /plugins/host -e /plugins/e2e -e /shadow/reconcile)
+RACE_PKGS = $$($(GO) list ./... | grep -v -e '/cmd/ficus$$' -e /internal/testenv -e /capture -e /cmd/ficusbench -e '/deploy$$' -e /internal/demo/apps -e /plugins/host -e /plugins/e2e -e /shadow/reconcile)
 RACE_MAIN := TestDemo|TestHelp|TestValidate
 
 .PHONY: all build test demo bench fuzz vet deps clean
@@ -25,14 +25,14 @@ vet:
 test: deps vet
 	$(GO) test -race -count=1 -timeout 10m $(RACE_PKGS)
 	$(GO) test -race -count=1 -timeout 5m -run '$(RACE_MAIN)' ./cmd/ficus
-	$(GO) test -count=1 -timeout 14m ./cmd/ficus ./cmd/ficus/testenv ./capture/... ./cmd/ficusbench ./deploy ./cmd/ficus/demoapps ./plugins/host ./plugins/e2e ./shadow/reconcile
+	$(GO) test -count=1 -timeout 14m ./cmd/ficus ./internal/testenv ./capture/... ./cmd/ficusbench ./deploy ./internal/demo/apps ./plugins/host ./plugins/e2e ./shadow/reconcile
 
 demo: build
 	@bash deploy/install-deps.sh demo
 	./$(BIN) demo $(DEMO_ARGS)
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 60s ./cmd/ficus/config/
+	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 60s ./internal/config/
 	$(GO) test -run '^$$' -fuzz FuzzFastPathResponse -fuzztime 3000x ./proxy/
 	$(GO) test -run '^$$' -fuzz FuzzCleanPath -fuzztime 60s ./proxy/rules/
 	$(GO) test -run '^$$' -fuzz FuzzHeadConflict -fuzztime 60s ./proxy/serve/

@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/config"
+	"github.com/ficus-migrate/ficus/internal/config"
 )
 
 // composeVar is compose's interpolation syntax: $$, ${VAR}, ${VAR:-d}, ${VAR-d}, ${VAR:?e}, $VAR.

@@ -14,7 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/config"
+	"github.com/ficus-migrate/ficus/internal/config"
 )
 
 // readFile reads a file of this folder (tests run in deploy/).

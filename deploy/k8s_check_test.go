@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/config"
+	"github.com/ficus-migrate/ficus/internal/config"
 )
 
 // k8s is a rendered set of Kubernetes objects (the output of kustomize).

@@ -22,7 +22,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/config"
+	"github.com/ficus-migrate/ficus/internal/config"
 )
 
 // No NATS listener in deploy/ lets a client in without authenticating: whoever

@@ -16,7 +16,7 @@ import (
 
 	"github.com/ficus-migrate/ficus/capture"
 	cjs "github.com/ficus-migrate/ficus/capture/jetstream"
-	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
+	"github.com/ficus-migrate/ficus/internal/testenv"
 )
 
 // parseMySQL8 reads the fixture binlogs with one go-mysql parser, as the

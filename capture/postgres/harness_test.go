@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	cjs "github.com/ficus-migrate/ficus/capture/jetstream"
-	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
+	"github.com/ficus-migrate/ficus/internal/testenv"
 )
 
 // harness runs a Source against real, throwaway PostgreSQL and NATS servers

@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
+	"github.com/ficus-migrate/ficus/internal/testenv"
 )
 
 // Capture during a NATS outage with a writer running: nothing is confirmed
@@ -20,7 +20,7 @@ import (
 // still), and afterwards every committed change is in the stream exactly
 // once. The outage is the 30 s (see outage).
 func TestCaptureThroughNATSOutage(t *testing.T) {
-	t.Parallel() // mostly waiting out the outage
+	t.Parallel() // it mostly waits out the outage
 	if testing.Short() {
 		t.Skip("outage test")
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/ficus-migrate/ficus/capture/jetstream"
 	"github.com/ficus-migrate/ficus/capture/mysql"
 	"github.com/ficus-migrate/ficus/capture/postgres"
-	"github.com/ficus-migrate/ficus/cmd/ficus/config"
+	"github.com/ficus-migrate/ficus/internal/config"
 )
 
 func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/dashboard"
+	"github.com/ficus-migrate/ficus/internal/admin/dashboard"
 	"github.com/ficus-migrate/ficus/shadow/report"
 )
 

@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	cjs "github.com/ficus-migrate/ficus/capture/jetstream"
-	"github.com/ficus-migrate/ficus/cmd/ficus/config"
+	"github.com/ficus-migrate/ficus/internal/config"
 	"github.com/ficus-migrate/ficus/shadow/data"
 	"github.com/ficus-migrate/ficus/shadow/dual"
 	"github.com/ficus-migrate/ficus/shadow/reconcile"

@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/demoapps"
+	"github.com/ficus-migrate/ficus/internal/demo/apps"
 )
 
 const demoHelp = `Usage: ficus demo [--duration 1m] [--rate 40] [--keep] [--data DIR] [-v]

@@ -13,7 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/demoapps"
+	"github.com/ficus-migrate/ficus/internal/demo/apps"
 )
 
 const demoAppHelp = `Usage: ficus demo-app shop|orders --listen ADDR --dsn DSN [--new URL] [--customers N]

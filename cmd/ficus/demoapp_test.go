@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
+	"github.com/ficus-migrate/ficus/internal/testenv"
 )
 
 // `ficus demo-app shop|orders`, as the compose trial runs them: real

@@ -17,8 +17,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/demoapps"
-	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
+	"github.com/ficus-migrate/ficus/internal/demo/apps"
+	"github.com/ficus-migrate/ficus/internal/testenv"
 )
 
 // demoDeps are the Debian packages the demo's databases come from, with the

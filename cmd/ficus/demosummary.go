@@ -14,8 +14,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/config"
-	"github.com/ficus-migrate/ficus/cmd/ficus/demoapps"
+	"github.com/ficus-migrate/ficus/internal/config"
+	"github.com/ficus-migrate/ficus/internal/demo/apps"
 )
 
 // demoEvent is the part of a rollout decision (ficus.rollout.<route>) the

@@ -19,8 +19,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/bus"
-	"github.com/ficus-migrate/ficus/cmd/ficus/config"
+	"github.com/ficus-migrate/ficus/internal/bus"
+	"github.com/ficus-migrate/ficus/internal/config"
 )
 
 // natsURLOf is `ficus nats-url -c cfgPath`, in process: how tests reach the

@@ -7,8 +7,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/bus"
-	"github.com/ficus-migrate/ficus/cmd/ficus/config"
+	"github.com/ficus-migrate/ficus/internal/bus"
+	"github.com/ficus-migrate/ficus/internal/config"
 )
 
 const natsURLHelp = `Usage: ficus nats-url [-c FILE]

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/bus"
+	"github.com/ficus-migrate/ficus/internal/bus"
 )
 
 // `ficus nats-url` prints exactly one line, the URL a client needs, or fails

@@ -19,7 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
+	"github.com/ficus-migrate/ficus/internal/testenv"
 )
 
 // natsServer is one nats-server process on a fixed port and store dir,
@@ -263,7 +263,8 @@ const outage = 30 * time.Second
 // during the outage, a weight change after recovery reaches both sidecars
 // within 1 s, and the shadow records lost to the outage are counted.
 func TestNATSOutageKeepsServing(t *testing.T) {
-	t.Parallel()                                        // mostly waiting out the outage
+	// It mostly waits out the outage.
+	t.Parallel()
 	legacy, newSvc := backend("legacy"), backend("new") // bodies differ: every shadowed request is a mismatch
 	defer legacy.Close()
 	defer newSvc.Close()
@@ -376,7 +377,8 @@ func TestRestartDuringNATSOutageServesLastKnownState(t *testing.T) {
 // notice, the sidecars stay healthy, and a weight change made while the
 // node is down reaches both within 1 s.
 func TestNATSClusterNodeLossDegradesNothing(t *testing.T) {
-	t.Parallel() // mostly waiting out the outage
+	// It mostly waits out the outage.
+	t.Parallel()
 	legacy, newSvc := backend("legacy"), backend("new")
 	defer legacy.Close()
 	defer newSvc.Close()

@@ -11,7 +11,7 @@ import (
 
 	"github.com/ficus-migrate/ficus/capture"
 	cjs "github.com/ficus-migrate/ficus/capture/jetstream"
-	"github.com/ficus-migrate/ficus/cmd/ficus/config"
+	"github.com/ficus-migrate/ficus/internal/config"
 	"github.com/ficus-migrate/ficus/plugins/builtin"
 	"github.com/ficus-migrate/ficus/plugins/host"
 	"github.com/ficus-migrate/ficus/plugins/sdk"

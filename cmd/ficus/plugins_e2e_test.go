@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
+	"github.com/ficus-migrate/ficus/internal/testenv"
 )
 
 // buildPlugin builds an example plugin into a temporary directory.

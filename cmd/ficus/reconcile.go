@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/config"
+	"github.com/ficus-migrate/ficus/internal/config"
 	"github.com/ficus-migrate/ficus/shadow/data"
 	"github.com/ficus-migrate/ficus/shadow/reconcile"
 )

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
+	"github.com/ficus-migrate/ficus/internal/testenv"
 )
 
 // TestDataComparison starts one MariaDB and one PostgreSQL for both modes

@@ -3,7 +3,7 @@ package main
 import (
 	"log/slog"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/config"
+	"github.com/ficus-migrate/ficus/internal/config"
 	"github.com/ficus-migrate/ficus/shadow/redact"
 )
 

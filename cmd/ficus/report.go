@@ -8,8 +8,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/bus"
-	"github.com/ficus-migrate/ficus/cmd/ficus/config"
+	"github.com/ficus-migrate/ficus/internal/bus"
+	"github.com/ficus-migrate/ficus/internal/config"
 	"github.com/ficus-migrate/ficus/shadow/report"
 )
 

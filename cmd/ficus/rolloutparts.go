@@ -18,7 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/config"
+	"github.com/ficus-migrate/ficus/internal/config"
 	"github.com/ficus-migrate/ficus/proxy/rollout"
 	"github.com/ficus-migrate/ficus/proxy/route"
 	"github.com/ficus-migrate/ficus/proxy/routestate"

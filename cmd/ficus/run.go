@@ -14,9 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/admin"
-	"github.com/ficus-migrate/ficus/cmd/ficus/bus"
-	"github.com/ficus-migrate/ficus/cmd/ficus/config"
+	"github.com/ficus-migrate/ficus/internal/admin"
+	"github.com/ficus-migrate/ficus/internal/bus"
+	"github.com/ficus-migrate/ficus/internal/config"
 )
 
 const runHelp = `Usage: ficus run [-c FILE]

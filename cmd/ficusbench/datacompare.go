@@ -17,7 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
+	"github.com/ficus-migrate/ficus/internal/testenv"
 	"github.com/ficus-migrate/ficus/shadow/data"
 	"github.com/ficus-migrate/ficus/shadow/dual"
 )

@@ -14,7 +14,7 @@ import (
 
 	_ "github.com/go-sql-driver/mysql"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
+	"github.com/ficus-migrate/ficus/internal/testenv"
 )
 
 const mysqlOrdersDDL = `CREATE TABLE ficus.orders (

@@ -19,8 +19,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	cjs "github.com/ficus-migrate/ficus/capture/jetstream"
-	"github.com/ficus-migrate/ficus/cmd/ficus/bus"
-	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
+	"github.com/ficus-migrate/ficus/internal/bus"
+	"github.com/ficus-migrate/ficus/internal/testenv"
 )
 
 const pgRecvLogical = "/usr/lib/postgresql/15/bin/pg_recvlogical"

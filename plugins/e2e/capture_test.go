@@ -17,7 +17,7 @@ import (
 
 	cjs "github.com/ficus-migrate/ficus/capture/jetstream"
 	"github.com/ficus-migrate/ficus/capture/postgres"
-	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
+	"github.com/ficus-migrate/ficus/internal/testenv"
 	"github.com/ficus-migrate/ficus/plugins/builtin"
 	"github.com/ficus-migrate/ficus/plugins/host"
 )

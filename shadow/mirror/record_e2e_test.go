@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
+	"github.com/ficus-migrate/ficus/internal/testenv"
 	"github.com/ficus-migrate/ficus/shadow/diff"
 	"github.com/ficus-migrate/ficus/shadow/record"
 	"github.com/ficus-migrate/ficus/shadow/redact"

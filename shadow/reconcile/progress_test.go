@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
+	"github.com/ficus-migrate/ficus/internal/testenv"
 )
 
 // gatedSide is a real side whose Estimate, and first Checksums, wait for

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
+	"github.com/ficus-migrate/ficus/internal/testenv"
 	"github.com/ficus-migrate/ficus/shadow/data"
 )
 

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ficus-migrate/ficus/cmd/ficus/testenv"
+	"github.com/ficus-migrate/ficus/internal/testenv"
 )
 
 // apps are the shop and the new orders service on real databases.

@@ -33,7 +33,7 @@ var (
 func TestSchemaInSync(t *testing.T) {
 	decoded := decoderKeys(t)
 	tagged := tagKeys(reflect.TypeOf(Config{}), "", map[string]bool{})
-	documented := docKeys(t, filepath.Join("..", "..", "..", "docs", "config.md"), decoded)
+	documented := docKeys(t, filepath.Join("..", "..", "docs", "config.md"), decoded)
 
 	// The fixtures must reach the deepest mappings.
 	for _, k := range []string{"proxy.timeouts.client_body", "nats.embedded.auth.users[].password",

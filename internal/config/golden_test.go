@@ -13,7 +13,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/config")
 
 // testdataDir is the repository's top-level testdata directory.
-const testdataDir = "../../../testdata"
+const testdataDir = "../../testdata"
 
 // testEnv is the environment the fixtures are loaded with (testdata/config/golden.env,
 // shared with the `ficus validate` golden test) plus LEGACY_PG_DSN, which the
