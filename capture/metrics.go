@@ -1,10 +1,11 @@
 package capture
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ficus-migrate/ficus/internal/metrics"
 )
 
 // Metrics are the capture metrics shared by sources and the sink. They are
@@ -21,8 +22,8 @@ type Metrics struct {
 }
 
 // NewMetrics registers the capture metrics on reg. Several sources may share a
-// registry: a collector that is already registered is reused. A nil reg gives
-// unregistered (still usable) metrics.
+// registry: a collector that is already registered is reused (see package
+// internal/metrics). A nil reg gives unregistered (still usable) metrics.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		Events: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -44,33 +45,15 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "ficus_capture_lag_seconds", Help: "Seconds between the source commit time of the last event read and now (0 when caught up).",
 		}, []string{"source"}),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	var err error
-	m.Events = register(reg, m.Events, &err)
-	m.LastEventTime = register(reg, m.LastEventTime, &err)
-	m.SlotLagBytes = register(reg, m.SlotLagBytes, &err)
-	m.SnapshotDone = register(reg, m.SnapshotDone, &err)
-	m.SnapshotTotal = register(reg, m.SnapshotTotal, &err)
-	m.LagSeconds = register(reg, m.LagSeconds, &err)
-	if err != nil {
-		return nil, err
+	r := metrics.NewRegistrar(reg)
+	m.Events = metrics.Reuse(r, m.Events)
+	m.LastEventTime = metrics.Reuse(r, m.LastEventTime)
+	m.SlotLagBytes = metrics.Reuse(r, m.SlotLagBytes)
+	m.SnapshotDone = metrics.Reuse(r, m.SnapshotDone)
+	m.SnapshotTotal = metrics.Reuse(r, m.SnapshotTotal)
+	m.LagSeconds = metrics.Reuse(r, m.LagSeconds)
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("register capture metrics: %w", err)
 	}
 	return m, nil
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C, errp *error) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		if *errp == nil {
-			*errp = fmt.Errorf("register capture metrics: %w", err)
-		}
-	}
-	return c
 }

@@ -1,11 +1,12 @@
 package proxy
 
 import (
-	"errors"
 	"fmt"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	metricsreg "github.com/ficus-migrate/ficus/internal/metrics"
 )
 
 // codeClasses are the code_class label values, indexed by status/100 - 1.
@@ -43,42 +44,22 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Idle upstream keep-alive connections closed instead of reused: unsolicited bytes, closed by the backend, or uncheckable.",
 		}, []string{"reason"}),
 	}
-	var err error
-	if m.requests, err = register(reg, m.requests); err != nil {
-		return nil, err
-	}
-	if m.duration, err = register(reg, m.duration); err != nil {
-		return nil, err
-	}
-	if m.upstreamE, err = register(reg, m.upstreamE); err != nil {
-		return nil, err
-	}
-	if m.clientErrors, err = register(reg, m.clientErrors); err != nil {
-		return nil, err
-	}
-	if m.discarded, err = register(reg, m.discarded); err != nil {
-		return nil, err
+	// A second proxy on the same registry (e.g. a restart within one
+	// process) shares the collectors.
+	r := metricsreg.NewRegistrar(reg)
+	m.requests = metricsreg.Reuse(r, m.requests)
+	m.duration = metricsreg.Reuse(r, m.duration)
+	m.upstreamE = metricsreg.Reuse(r, m.upstreamE)
+	m.clientErrors = metricsreg.Reuse(r, m.clientErrors)
+	m.discarded = metricsreg.Reuse(r, m.discarded)
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("register proxy metrics: %w", err)
 	}
 	return m, nil
 }
 
 // countDiscard counts an upstream connection closed instead of reused.
 func (m *metrics) countDiscard(reason string) { m.discarded.WithLabelValues(reason).Inc() }
-
-// register tolerates a second proxy on the same registry (e.g. a restart
-// within one process) by adopting the collector already registered.
-func register[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(T); ok {
-				return existing, nil
-			}
-		}
-		return c, fmt.Errorf("register proxy metrics: %w", err)
-	}
-	return c, nil
-}
 
 // sideStats are the admin API's counters for one side of one route. They
 // live in a map keyed by route name so they survive table swaps.

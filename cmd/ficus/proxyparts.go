@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ficus-migrate/ficus/internal/config"
+	"github.com/ficus-migrate/ficus/internal/metrics"
 	"github.com/ficus-migrate/ficus/proxy"
 	"github.com/ficus-migrate/ficus/proxy/route"
 	"github.com/ficus-migrate/ficus/proxy/upstream"
@@ -159,7 +160,9 @@ func startShadow(ctx context.Context, g *errgroup.Group, rt *proc, legacy *url.U
 // recorderMetrics exports the recorder's counters as
 // ficus_shadow_records_total{result}: written, dropped (queue full — a NATS
 // outage longer than the queue lasts) and failed (publish not acknowledged).
+// The counters read rec, so they have one owner (see package internal/metrics).
 func recorderMetrics(rt *proc, rec *record.Recorder) error {
+	registrar := metrics.NewRegistrar(rt.reg)
 	for _, r := range []struct {
 		result string
 		get    func(record.Stats) uint64
@@ -173,11 +176,9 @@ func recorderMetrics(rt *proc, rec *record.Recorder) error {
 			Help:        "Mismatch records by result: written to FICUS_SHADOW, dropped (queue full, e.g. during a NATS outage) or failed (not acknowledged).",
 			ConstLabels: prometheus.Labels{"result": r.result},
 		}, func() float64 { return float64(r.get(rec.Stats())) })
-		if err := rt.reg.Register(c); err != nil {
-			return fmt.Errorf("ficus_shadow_records_total: %w", err)
-		}
+		registrar.Own(c)
 	}
-	return nil
+	return registrar.Err()
 }
 
 // shadowMaxAge maps the config's 0 (keep forever) to the recorder's.

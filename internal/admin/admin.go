@@ -17,6 +17,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ficus-migrate/ficus/internal/metrics"
 )
 
 // Config configures the admin listener.
@@ -92,10 +94,11 @@ func New(cfg Config) (*Server, error) {
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /api/health", s.apiHealth)
-	if cfg.Registerer != nil {
-		if err := cfg.Registerer.Register(newComponentCollector(s)); err != nil {
-			return nil, errors.Join(fmt.Errorf("ficus_component_up: %w", err), ln.Close())
-		}
+	// The collector reads this server's components: one owner.
+	r := metrics.NewRegistrar(cfg.Registerer)
+	r.Own(newComponentCollector(s))
+	if err := r.Err(); err != nil {
+		return nil, errors.Join(err, ln.Close())
 	}
 	if cfg.Pprof {
 		s.mux.HandleFunc("/debug/pprof/", pprof.Index)

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ficus-migrate/ficus/internal/metrics"
 )
 
 // The checks every request passes before the token: a browser can be made to
@@ -45,10 +47,9 @@ func newRefusedCounter(reg prometheus.Registerer) (*prometheus.CounterVec, error
 	for _, r := range refusedReasons {
 		c.WithLabelValues(r) // present at 0, so a rate() has a series from the start
 	}
-	if reg == nil {
-		return c, nil
-	}
-	if err := reg.Register(c); err != nil {
+	r := metrics.NewRegistrar(reg)
+	c = metrics.Reuse(r, c)
+	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("register admin metrics: %w", err)
 	}
 	return c, nil

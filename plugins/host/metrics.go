@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ficus-migrate/ficus/internal/metrics"
 )
 
 // Metrics are the plugin metrics, labelled by plugin name.
@@ -42,11 +44,18 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Row comparison questions refused because the queue was full (the plugin is slower than the differences come)."},
 			[]string{"plugin"}),
 	}
-	for _, c := range []prometheus.Collector{m.up, m.failed, m.starts, m.restarts, m.failures, m.duration,
-		m.rowBatch, m.rowQueued, m.rowQueueFull} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("register plugin metrics: %w", err)
-		}
+	r := metrics.NewRegistrar(reg)
+	m.up = metrics.Reuse(r, m.up)
+	m.failed = metrics.Reuse(r, m.failed)
+	m.starts = metrics.Reuse(r, m.starts)
+	m.restarts = metrics.Reuse(r, m.restarts)
+	m.failures = metrics.Reuse(r, m.failures)
+	m.duration = metrics.Reuse(r, m.duration)
+	m.rowBatch = metrics.Reuse(r, m.rowBatch)
+	m.rowQueued = metrics.Reuse(r, m.rowQueued)
+	m.rowQueueFull = metrics.Reuse(r, m.rowQueueFull)
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("register plugin metrics: %w", err)
 	}
 	return m, nil
 }

@@ -1,10 +1,11 @@
 package forward
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	metricsreg "github.com/ficus-migrate/ficus/internal/metrics"
 )
 
 // codeClasses are the code_class label values, indexed by status/100 - 1.
@@ -53,41 +54,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 				"bad_target, self, metadata, unspecified, loopback, link_local.",
 		}, []string{"reason"}),
 	}
-	var err error
-	if m.requests, err = register(reg, m.requests); err != nil {
-		return nil, err
-	}
-	if m.upstreamE, err = register(reg, m.upstreamE); err != nil {
-		return nil, err
-	}
-	if m.saturated, err = register(reg, m.saturated); err != nil {
-		return nil, err
-	}
-	if m.connects, err = register(reg, m.connects); err != nil {
-		return nil, err
-	}
-	if m.certsMade, err = register(reg, m.certsMade); err != nil {
-		return nil, err
-	}
-	if m.denied, err = register(reg, m.denied); err != nil {
-		return nil, err
+	// A second proxy on the same registry (a restart within one process)
+	// shares the collectors.
+	r := metricsreg.NewRegistrar(reg)
+	m.requests = metricsreg.Reuse(r, m.requests)
+	m.upstreamE = metricsreg.Reuse(r, m.upstreamE)
+	m.saturated = metricsreg.Reuse(r, m.saturated)
+	m.connects = metricsreg.Reuse(r, m.connects)
+	m.certsMade = metricsreg.Reuse(r, m.certsMade)
+	m.denied = metricsreg.Reuse(r, m.denied)
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("register forward proxy metrics: %w", err)
 	}
 	return m, nil
-}
-
-// register tolerates a second proxy on the same registry (a restart within
-// one process) by adopting the collector already registered.
-func register[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(T); ok {
-				return existing, nil
-			}
-		}
-		return c, fmt.Errorf("register forward proxy metrics: %w", err)
-	}
-	return c, nil
 }
 
 func (m *metrics) countStatus(routeName, side string, code int) {

@@ -1,10 +1,11 @@
 package rollout
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	metricsreg "github.com/ficus-migrate/ficus/internal/metrics"
 )
 
 type metrics struct {
@@ -12,10 +13,9 @@ type metrics struct {
 	leaseHeld *prometheus.GaugeVec
 }
 
+// newMetrics registers the rollout metrics on reg (nil: a private
+// registry); controllers sharing a registry share the collectors.
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	if reg == nil {
-		reg = prometheus.NewRegistry()
-	}
 	m := &metrics{
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ficus_rollout_decisions_total",
@@ -26,14 +26,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "1 while this process holds the route's controller lease, else 0.",
 		}, []string{"route"}),
 	}
-	for _, c := range []prometheus.Collector{m.decisions, m.leaseHeld} {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(err, &are) {
-				continue
-			}
-			return nil, fmt.Errorf("register rollout metrics: %w", err)
-		}
+	r := metricsreg.NewRegistrar(reg)
+	m.decisions = metricsreg.Reuse(r, m.decisions)
+	m.leaseHeld = metricsreg.Reuse(r, m.leaseHeld)
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("register rollout metrics: %w", err)
 	}
 	return m, nil
 }

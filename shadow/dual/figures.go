@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ficus-migrate/ficus/internal/metrics"
 )
 
 // Finding is one message on FICUS_DATA (subject ficus.data.<name>).
@@ -106,12 +108,16 @@ func newFigures(name string, reg prometheus.Registerer) (*figures, error) {
 		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ficus_data_keys",
 			Help: "Keys by current state: match, pending, or the kind reported.", ConstLabels: labels}, []string{"state"}),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{f.seen, f.lag, f.behind, f.findings, f.dropped, f.errors, f.state} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
-		}
+	r := metrics.NewRegistrar(reg)
+	f.seen = metrics.Reuse(r, f.seen)
+	f.lag = metrics.Reuse(r, f.lag)
+	f.behind = metrics.Reuse(r, f.behind)
+	f.findings = metrics.Reuse(r, f.findings)
+	f.dropped = metrics.Reuse(r, f.dropped)
+	f.errors = metrics.Reuse(r, f.errors)
+	f.state = metrics.Reuse(r, f.state)
+	if err := r.Err(); err != nil {
+		return nil, err
 	}
 	return f, nil
 }

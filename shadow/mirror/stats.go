@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	metricsreg "github.com/ficus-migrate/ficus/internal/metrics"
 	"github.com/ficus-migrate/ficus/shadow/noise"
 	"github.com/ficus-migrate/ficus/shadow/record"
 )
@@ -29,7 +30,8 @@ type routeMetrics struct {
 }
 
 // newMetrics registers the mirror's collectors; held reports the bytes the
-// queued jobs hold.
+// queued jobs hold, so that gauge has one owner: a second mirror on the
+// same registry is an error.
 func newMetrics(reg prometheus.Registerer, held func() float64) (*metrics, error) {
 	counter := func(name, help string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ficus_shadow_" + name + "_total", Help: help}, []string{"route"})
@@ -56,11 +58,18 @@ func newMetrics(reg prometheus.Registerer, held func() float64) (*metrics, error
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
 		}, []string{"route", "side"}),
 	}
-	for _, c := range []prometheus.Collector{m.mirrored, m.compared, m.matched, m.mismatched, m.dropped, m.errors, m.latency,
-		m.discarded, m.held} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	r := metricsreg.NewRegistrar(reg)
+	m.mirrored = metricsreg.Reuse(r, m.mirrored)
+	m.compared = metricsreg.Reuse(r, m.compared)
+	m.matched = metricsreg.Reuse(r, m.matched)
+	m.mismatched = metricsreg.Reuse(r, m.mismatched)
+	m.dropped = metricsreg.Reuse(r, m.dropped)
+	m.errors = metricsreg.Reuse(r, m.errors)
+	m.latency = metricsreg.Reuse(r, m.latency)
+	m.discarded = metricsreg.Reuse(r, m.discarded)
+	r.Own(m.held)
+	if err := r.Err(); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
