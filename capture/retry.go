@@ -3,8 +3,9 @@ package capture
 import (
 	"context"
 	"log/slog"
-	"math/rand/v2"
 	"time"
+
+	"github.com/ficus-migrate/ficus/internal/backoff"
 )
 
 // RunWithRetry calls once until ctx ends (then it returns nil) or once fails with a
@@ -13,7 +14,7 @@ import (
 // hi; a run that lasted a while resets the backoff. Sources resume from their
 // durable position on each call, so a retry never loses or reorders changes.
 func RunWithRetry(ctx context.Context, log *slog.Logger, lo, hi time.Duration, once func(context.Context) error) error {
-	backoff := lo
+	b := backoff.New(backoff.Policy{Initial: lo, Max: hi, Jitter: 0.5})
 	for {
 		started := time.Now()
 		err := once(ctx)
@@ -25,17 +26,12 @@ func RunWithRetry(ctx context.Context, log *slog.Logger, lo, hi time.Duration, o
 			return err
 		}
 		if time.Since(started) > 2*hi {
-			backoff = lo
+			b.Reset()
 		}
-		wait := backoff/2 + rand.N(backoff/2+1)
+		wait := b.Next()
 		log.Warn("capture interrupted; retrying", "err", err, "retry_in", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if backoff.Wait(ctx, wait) != nil {
 			return nil
-		case <-t.C:
 		}
-		backoff = min(2*backoff, hi)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	cjs "github.com/ficus-migrate/ficus/capture/jetstream"
+	"github.com/ficus-migrate/ficus/internal/backoff"
 	"github.com/ficus-migrate/ficus/internal/config"
 	"github.com/ficus-migrate/ficus/shadow/data"
 	"github.com/ficus-migrate/ficus/shadow/dual"
@@ -78,7 +79,7 @@ func startData(ctx context.Context, g *errgroup.Group, rt *proc) error {
 // (database or stream not there yet) is retried with backoff until ctx ends.
 func runComparison(ctx context.Context, rt *proc, c *dual.Comparer, legacy, neu reconcile.Endpoint, ready *atomic.Bool) {
 	log := rt.log.With("component", "data", "compare", c.Name())
-	backoff := time.Second
+	b := backoff.New(backoff.Policy{Initial: time.Second, Max: 30 * time.Second})
 	for ctx.Err() == nil {
 		err := describeKinds(ctx, c, legacy, neu)
 		if err == nil {
@@ -88,13 +89,11 @@ func runComparison(ctx context.Context, rt *proc, c *dual.Comparer, legacy, neu 
 		if ctx.Err() != nil {
 			return
 		}
-		log.Warn("data comparison stopped; retrying", "err", err, "in", backoff.String())
-		select {
-		case <-ctx.Done():
+		wait := b.Next()
+		log.Warn("data comparison stopped; retrying", "err", err, "in", wait.String())
+		if backoff.Wait(ctx, wait) != nil {
 			return
-		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 30*time.Second)
 	}
 }
 

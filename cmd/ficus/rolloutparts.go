@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ficus-migrate/ficus/internal/backoff"
 	"github.com/ficus-migrate/ficus/internal/config"
 	"github.com/ficus-migrate/ficus/proxy/rollout"
 	"github.com/ficus-migrate/ficus/proxy/route"
@@ -139,7 +140,8 @@ func (r *routeState) start(ctx context.Context, g *errgroup.Group, rt *proc, p r
 
 // converge opens the bucket once NATS is back and applies its state.
 func (r *routeState) converge(ctx context.Context, rt *proc) error {
-	for wait := time.Second; ; wait = min(wait*2, 10*time.Second) {
+	b := backoff.New(backoff.Policy{Initial: time.Second, Max: 10 * time.Second})
+	for {
 		out, err := r.open(ctx)
 		if err == nil {
 			if err := r.sync.SetRoutes(r.seeds); err != nil { // applies out's weights (bucket wins)
@@ -149,10 +151,8 @@ func (r *routeState) converge(ctx context.Context, rt *proc) error {
 				return nil
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
+		if err := backoff.Wait(ctx, b.Next()); err != nil {
+			return err
 		}
 	}
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ficus-migrate/ficus/internal/backoff"
 )
 
 // Config says where NATS is. With no URLs, an embedded server is started.
@@ -231,11 +233,7 @@ func clientOptions(cfg Config, log *slog.Logger) ([]nats.Option, error) {
 // reconnectDelay backs off exponentially to 10 s so a long outage of a cluster
 // does not turn into a reconnect storm from every sidecar.
 func reconnectDelay(attempts int) time.Duration {
-	d := 250 * time.Millisecond
-	for i := 1; i < attempts && d < 10*time.Second; i++ {
-		d *= 2
-	}
-	return min(d, 10*time.Second)
+	return backoff.Policy{Initial: 250 * time.Millisecond, Max: 10 * time.Second}.Delay(attempts)
 }
 
 func tlsConfig(ca, cert, key string) (*tls.Config, error) {

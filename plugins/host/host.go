@@ -24,6 +24,7 @@ import (
 	hclog "github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
 
+	"github.com/ficus-migrate/ficus/internal/backoff"
 	"github.com/ficus-migrate/ficus/plugins/internal/wire"
 )
 
@@ -209,12 +210,8 @@ func (p *Plugin) call(ctx context.Context, method string, fn func(context.Contex
 			return ferr
 		}
 		p.log.Warn("plugin call failed; retrying the batch", "method", method, "err", err, "retry_in", wait.String())
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
+		if err := backoff.Wait(ctx, wait); err != nil {
+			return err
 		}
 	}
 }
@@ -261,12 +258,8 @@ func (p *Plugin) instance(ctx context.Context) (*instance, error) {
 			return nil, ferr
 		}
 		p.log.Warn("plugin did not start; retrying", "err", err, "retry_in", wait.String())
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
+		if err := backoff.Wait(ctx, wait); err != nil {
+			return nil, err
 		}
 	}
 }
@@ -422,11 +415,9 @@ func (p *Plugin) failedAttempt(err error) (time.Duration, error) {
 	if n >= p.cfg.MaxFailures {
 		return 0, p.fail(fmt.Errorf("%w: %s: %d attempts in a row failed, the last: %w", ErrFailed, p.cfg.Name, n, err))
 	}
-	wait := p.cfg.MinBackoff << (n - 1)
-	if wait > p.cfg.MaxBackoff || wait <= 0 {
-		wait = p.cfg.MaxBackoff
-	}
-	return wait, nil
+	// The count of failures in a row spans calls and starts, so the step
+	// is taken from it rather than from a per-loop Backoff.
+	return backoff.Policy{Initial: p.cfg.MinBackoff, Max: p.cfg.MaxBackoff}.Delay(n), nil
 }
 
 // fail puts the plugin in its failed state for good and returns the error.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/ficus-migrate/ficus/internal/backoff"
 )
 
 // startupRetry bounds how long start-up calls keep retrying: a NATS
@@ -15,18 +17,16 @@ const startupRetry = 30 * time.Second
 // backing off from 100 ms to 2 s; it returns fn's last error.
 func retry(ctx context.Context, log *slog.Logger, what string, fn func(context.Context) error) error {
 	deadline := time.Now().Add(startupRetry)
-	wait := 100 * time.Millisecond
+	b := backoff.New(backoff.Policy{Initial: 100 * time.Millisecond, Max: 2 * time.Second})
 	for {
 		err := fn(ctx)
 		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
 			return err
 		}
+		wait := b.Next()
 		log.Warn("route bucket not available yet; retrying", "what", what, "err", err, "in", wait)
-		select {
-		case <-ctx.Done():
+		if backoff.Wait(ctx, wait) != nil {
 			return err
-		case <-time.After(wait):
 		}
-		wait = min(wait*2, 2*time.Second)
 	}
 }

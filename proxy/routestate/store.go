@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ficus-migrate/ficus/internal/backoff"
 )
 
 // Bucket is the key-value bucket holding route state and controller leases.
@@ -109,7 +111,9 @@ func create(ctx context.Context, js jetstream.JetStream, log *slog.Logger) (jets
 	// cluster smaller than three says it lacks resources, which a cluster
 	// still forming says too, so that is retried for a few seconds first.
 	for deadline := time.Now().Add(5 * time.Second); isAPIError(err, codeInsufficientResources) && time.Now().Before(deadline); {
-		time.Sleep(250 * time.Millisecond)
+		if werr := backoff.Wait(ctx, 250*time.Millisecond); werr != nil {
+			return nil, werr
+		}
 		kv, err = js.CreateKeyValue(ctx, kc)
 	}
 	if isAPIError(err, codeReplicasNotSupported) || isAPIError(err, codeInsufficientResources) {
@@ -201,10 +205,8 @@ func (s *Store) Update(ctx context.Context, name string, fn func(State) (State, 
 		}
 		// Writers that lost the race back off by a random few
 		// milliseconds, so that contenders do not collide again in step.
-		select {
-		case <-ctx.Done():
-			return cur, fmt.Errorf("update %s: %w", RouteKey(name), ctx.Err())
-		case <-time.After(time.Duration(rand.IntN(2+attempt)) * time.Millisecond):
+		if err := backoff.Wait(ctx, time.Duration(rand.IntN(2+attempt))*time.Millisecond); err != nil {
+			return cur, fmt.Errorf("update %s: %w", RouteKey(name), err)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ficus-migrate/ficus/internal/backoff"
 	"github.com/ficus-migrate/ficus/proxy/route"
 )
 
@@ -225,10 +226,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 		w, err := store.kv.Watch(ctx, routePrefix+">", jetstream.UpdatesOnly())
 		if err != nil {
 			s.log.Warn("cannot watch the route bucket; retrying", "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
+			_ = backoff.Wait(ctx, time.Second) // the loop ends with ctx
 			continue
 		}
 		s.resyncAll(ctx) // anything missed before the watch began

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ficus-migrate/ficus/internal/backoff"
 	"github.com/ficus-migrate/ficus/shadow/data"
 )
 
@@ -323,7 +324,10 @@ func (c *Comparer) apply(ctx context.Context, j job, cache *stateCache) error {
 			continue
 		}
 		mode = readOnMiss
-		time.Sleep(time.Duration(attempt+1) * 50 * time.Millisecond)
+		// A short linear pause: a bucket conflict clears in milliseconds.
+		if backoff.Wait(ctx, time.Duration(attempt+1)*50*time.Millisecond) != nil {
+			return err
+		}
 	}
 	if j.msg != nil {
 		_ = j.msg.Nak()
