@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -57,7 +56,10 @@ func TestAdminRefusesCrossSiteRequests(t *testing.T) {
 				}
 			})
 			base := "http://" + adminAddr
-			waitReadyWithToken(t, base+"/readyz", tc.token, proc.exited)
+			waitAdminReady(t, adminAddr, tc.token, proc.exited)
+			api := adminAPI(adminAddr, tc.token)
+			// send is raw HTTP on purpose: it forges what a browser sends
+			// (Origin, Host, form bodies), which the admin client never does.
 			send := func(method, path string, hdr map[string]string) (int, string) {
 				t.Helper()
 				req, _ := http.NewRequest(method, base+path, strings.NewReader("weight=100"))
@@ -81,10 +83,9 @@ func TestAdminRefusesCrossSiteRequests(t *testing.T) {
 			}
 			weight := func() float64 {
 				t.Helper()
-				code, body := send(http.MethodGet, "/api/rollout", nil)
-				var states []rolloutView
-				if err := json.Unmarshal([]byte(body), &states); code != 200 || err != nil || len(states) != 1 {
-					t.Fatalf("GET /api/rollout = %d %s (%v)", code, body, err)
+				states, err := api.Rollout(t.Context())
+				if err != nil || len(states) != 1 {
+					t.Fatalf("GET /api/rollout = %+v (%v)", states, err)
 				}
 				return states[0].Weight
 			}
@@ -132,7 +133,10 @@ func TestAdminRefusesCrossSiteRequests(t *testing.T) {
 			if w := weight(); w != 100 {
 				t.Fatalf("after ficus routes promote the weight is %v, want 100", w)
 			}
-			_, metrics := send(http.MethodGet, "/metrics", nil)
+			metrics, err := api.Metrics(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
 			for _, want := range []string{
 				`ficus_admin_refused_total{reason="origin"} 2`,
 				`ficus_admin_refused_total{reason="content_type"} 1`,

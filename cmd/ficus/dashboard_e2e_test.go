@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/ficus-migrate/ficus/internal/admin/client"
+	"github.com/ficus-migrate/ficus/shadow/mirror"
 )
 
 const dashboardConfig = `
@@ -63,7 +66,8 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	})
 	admin := "http://" + adminAddr
-	waitReadyWithToken(t, admin+"/readyz", token, proc.exited)
+	waitAdminReady(t, adminAddr, token, proc.exited)
+	api := adminAPI(adminAddr, token)
 
 	const n = 40
 	for i := range n {
@@ -73,25 +77,20 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	var sh struct {
-		Compared  uint64  `json:"compared"`
-		MatchRate float64 `json:"match_rate"`
-	}
+	var sh mirror.Stats
 	for deadline := time.Now().Add(10 * time.Second); sh.Compared < n; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("only %d of %d requests compared", sh.Compared, n)
 		}
-		adminJSON(t, admin+"/api/shadow/orders", token, &sh)
+		var err error
+		if sh, err = api.Shadow(t.Context(), "orders"); err != nil {
+			t.Fatal(err)
+		}
 	}
-	var routes []struct {
-		Name   string  `json:"name"`
-		Weight float64 `json:"weight"`
-		Counts struct {
-			Legacy struct{ Requests uint64 } `json:"legacy"`
-			New    struct{ Requests uint64 } `json:"new"`
-		} `json:"counts"`
+	routes, err := api.Routes(t.Context())
+	if err != nil {
+		t.Fatal(err)
 	}
-	adminJSON(t, admin+"/api/routes", token, &routes)
 	if len(routes) != 1 || routes[0].Counts.Legacy.Requests+routes[0].Counts.New.Requests != n {
 		t.Fatalf("admin API routes: %+v", routes)
 	}
@@ -100,7 +99,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	row := `tr[data-route="orders"] `
 	cell := func(field string) chromedp.CSS { return chromedp.CSS(row + `td[data-field="` + field + `"]`) }
 	// The token travels in the fragment, as an operator's bookmark would carry it.
-	err := chromedp.Do(ctx,
+	err = chromedp.Do(ctx,
 		chromedp.Navigate(admin+"/#token="+token),
 		chromedp.WaitVisible(cell("compared")),
 		void(chromedp.Poll[bool](fmt.Sprintf(`document.querySelector('%s').textContent === "%d"`, cell("compared"), n),
@@ -166,40 +165,19 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rollback: %v", err)
 	}
-	adminJSON(t, admin+"/api/routes", token, &routes)
+	if routes, err = api.Routes(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	if routes[0].Weight != 0 {
 		t.Fatalf("after rollback the admin API says weight %v", routes[0].Weight)
 	}
 	// Without the token, the page shell loads but no figure does.
-	resp, err := http.Get(admin + "/api/capture")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("GET /api/capture without the token: %d", resp.StatusCode)
+	var se *client.StatusError
+	if err := adminAPI(adminAddr, "").Get(t.Context(), "/api/capture", nil); !errors.As(err, &se) || se.Code != http.StatusUnauthorized {
+		t.Fatalf("GET /api/capture without the token: %v", err)
 	}
 }
 
-func adminJSON(t *testing.T, url, token string, v any) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d", url, resp.StatusCode)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-}
-
-// findChromium returns Debian's chromium, which `make test` installs
-// (deploy/install-deps.sh).
 func findChromium(t *testing.T) string {
 	t.Helper()
 	for _, name := range []string{"chromium", "chromium-browser"} {

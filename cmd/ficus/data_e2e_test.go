@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ficus-migrate/ficus/internal/testenv"
+	"github.com/ficus-migrate/ficus/shadow/dual"
 )
 
 const dataConfig = `
@@ -56,7 +56,7 @@ func testDataContinuous(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres)
 			t.Logf("ficus logs:\n%s", tail(logs.String(), 8000))
 		}
 	})
-	waitReadyWithToken(t, "http://"+adminAddr+"/readyz", "", proc.exited)
+	waitAdminReady(t, adminAddr, "", proc.exited)
 
 	const orders = 400
 	missing := map[int]bool{50: true, 150: true, 250: true, 350: true} // 1 %
@@ -108,7 +108,7 @@ func testDataContinuous(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres)
 		}
 	}
 
-	figs := waitFigures(t, adminAddr, func(f dataFigures) bool {
+	figs := waitFigures(t, adminAddr, func(f dual.Figures) bool {
 		return f.KeysSeen == orders && f.Pending == 0 && f.MissingInNew+f.Differing+f.DeletedOneSide == 7
 	})
 	if figs.Matched != orders-7 || figs.MissingInNew != 4 || figs.Differing != 2 || figs.DeletedOneSide != 1 ||
@@ -133,7 +133,7 @@ func testDataContinuous(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres)
 	if _, err := pgConn.Exec(ctx, "INSERT INTO orders VALUES (50, 'created', 5050, 1)"); err != nil {
 		t.Fatal(err)
 	}
-	figs = waitFigures(t, adminAddr, func(f dataFigures) bool { return f.Resolved == 1 })
+	figs = waitFigures(t, adminAddr, func(f dual.Figures) bool { return f.Resolved == 1 })
 	if figs.MissingInNew != 3 || figs.Matched != orders-6 {
 		t.Errorf("after the late write: %+v", figs)
 	}
@@ -180,31 +180,16 @@ func testDataContinuous(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres)
 	}
 }
 
-type dataFigures struct {
-	KeysSeen        int64   `json:"keys_seen"`
-	Matched         int64   `json:"matched"`
-	Pending         int64   `json:"pending"`
-	MissingInNew    int64   `json:"missing_in_new"`
-	MissingInLegacy int64   `json:"missing_in_legacy"`
-	Differing       int64   `json:"differing"`
-	DeletedOneSide  int64   `json:"deleted_on_one_side"`
-	Resolved        int64   `json:"resolved"`
-	LagCount        int64   `json:"lag_count"`
-	LagP99          float64 `json:"lag_p99_seconds"`
-}
-
-func waitFigures(t *testing.T, adminAddr string, done func(dataFigures) bool) dataFigures {
+func waitFigures(t *testing.T, adminAddr string, done func(dual.Figures) bool) dual.Figures {
 	t.Helper()
-	var f dataFigures
+	api := adminAPI(adminAddr, "")
+	var f dual.Figures
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
-		resp, err := http.Get("http://" + adminAddr + "/api/data/orders")
+		got, err := api.Data(t.Context(), "orders")
 		if err != nil {
 			continue
 		}
-		f = dataFigures{}
-		err = json.NewDecoder(resp.Body).Decode(&f)
-		resp.Body.Close()
-		if err == nil && done(f) {
+		if f = got; done(f) {
 			return f
 		}
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ficus-migrate/ficus/internal/admin/client"
 )
 
 // A fleet is several real ficus processes (sidecars) sharing one NATS, as
@@ -86,28 +87,7 @@ func (f *fleet) start(i int) {
 // process's channel so that the cleanup's kill does not wait for it forever.
 func (f *fleet) waitReady(i int) {
 	f.t.Helper()
-	m := f.members[i]
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-m.proc.exited:
-			m.proc.exited <- err
-			f.t.Fatalf("ficus %d exited before it was ready: %v", i, err)
-		case <-time.After(100 * time.Millisecond):
-		}
-		req, _ := http.NewRequest(http.MethodGet, "http://"+m.admin+"/readyz", nil)
-		req.Header.Set("Authorization", "Bearer "+fleetToken)
-		resp, err := client.Do(req)
-		if err != nil {
-			continue
-		}
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			return
-		}
-	}
-	f.t.Fatalf("ficus %d: /readyz never answered 200", i)
+	waitAdminReady(f.t, f.members[i].admin, fleetToken, f.members[i].proc.exited)
 }
 
 // stop ends member i with sig (SIGTERM: clean; SIGKILL: crash) and waits.
@@ -128,26 +108,13 @@ func (f *fleet) stop(i int, sig syscall.Signal) {
 
 func (f *fleet) pid(i int) int { return f.members[i].proc.cmd.Process.Pid }
 
-// adminGet decodes GET path from member i's admin API.
-func (f *fleet) adminGet(i int, path string, out any) error {
-	req, _ := http.NewRequest(http.MethodGet, "http://"+f.members[i].admin+path, nil)
-	req.Header.Set("Authorization", "Bearer "+fleetToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, b)
-	}
-	return json.Unmarshal(b, out)
-}
+// admin is member i's admin API.
+func (f *fleet) admin(i int) *client.Client { return adminAPI(f.members[i].admin, fleetToken) }
 
 // weight is the weight member i applies to a route.
 func (f *fleet) weight(i int, name string) (float64, error) {
-	var routes []routeView
-	if err := f.adminGet(i, "/api/routes", &routes); err != nil {
+	routes, err := f.admin(i).Routes(f.t.Context())
+	if err != nil {
 		return 0, err
 	}
 	for _, r := range routes {

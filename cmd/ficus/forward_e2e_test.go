@@ -44,7 +44,7 @@ func TestForwardProxyRefusesOwnListeners(t *testing.T) {
 			t.Logf("ficus logs:\n%s", tail(logs.String(), 8000))
 		}
 	})
-	waitReadyWithToken(t, "http://"+adminAddr+"/readyz", "e2e-s3cret", proc.exited)
+	waitAdminReady(t, adminAddr, "e2e-s3cret", proc.exited)
 
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: proxyAddr})}}
@@ -81,16 +81,12 @@ func TestForwardProxyRefusesOwnListeners(t *testing.T) {
 		t.Errorf("CONNECT to the NATS port: %d %s, want 403 self", resp.StatusCode, b)
 	}
 
-	req, _ := http.NewRequest(http.MethodGet, "http://"+adminAddr+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer e2e-s3cret")
-	mresp, err := http.DefaultClient.Do(req)
+	metrics, err := adminAPI(adminAddr, "e2e-s3cret").Metrics(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer mresp.Body.Close()
-	metrics, _ := io.ReadAll(mresp.Body)
-	if !strings.Contains(string(metrics), `ficus_proxy_forward_denied_total{reason="self"} 2`) {
-		t.Errorf("metrics do not count the two refusals:\n%s", grepLines(string(metrics), "ficus_proxy_forward_denied"))
+	if !strings.Contains(metrics, `ficus_proxy_forward_denied_total{reason="self"} 2`) {
+		t.Errorf("metrics do not count the two refusals:\n%s", grepLines(metrics, "ficus_proxy_forward_denied"))
 	}
 }
 

@@ -86,7 +86,7 @@ func TestRunMinimalServesAndStopsOnSIGTERM(t *testing.T) {
 		}
 	})
 
-	waitFor200(t, "http://"+adminAddr+"/readyz", exited)
+	waitAdminReady(t, adminAddr, "", exited)
 
 	// The URL with credentials, from `ficus nats-url` with the same environment.
 	urlCmd := exec.Command(bin, "nats-url", "-c", "../../testdata/minimal.yaml")
@@ -131,11 +131,6 @@ func TestRunMinimalServesAndStopsOnSIGTERM(t *testing.T) {
 	if !strings.Contains(logs.String(), "shutting down") {
 		t.Errorf("no shutdown log line in:\n%s", logs.String())
 	}
-}
-
-func waitFor200(t *testing.T, url string, exited chan error) {
-	t.Helper()
-	waitReadyWithToken(t, url, "", exited)
 }
 
 // `ficus validate` prints exactly the golden messages for every broken config and

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ficus-migrate/ficus/internal/admin/client"
 	"github.com/ficus-migrate/ficus/internal/bus"
 	"github.com/ficus-migrate/ficus/internal/config"
 )
@@ -105,7 +105,7 @@ func TestEmbeddedNATSRequiresCredentials(t *testing.T) {
 			t.Logf("ficus logs:\n%s", tail(logs.String(), 8000))
 		}
 	})
-	waitReadyWithToken(t, "http://"+adminAddr+"/readyz", token, proc.exited)
+	waitAdminReady(t, adminAddr, token, proc.exited)
 	if resp, err := http.Get("http://" + proxyAddr + "/api/orders/1"); err == nil {
 		resp.Body.Close()
 	}
@@ -175,7 +175,7 @@ func TestEmbeddedNATSRequiresCredentials(t *testing.T) {
 	}
 	proc.exited <- nil
 	proc = startFicus(t, bin, logs, "run", "-c", cfg)
-	waitReadyWithToken(t, "http://"+adminAddr+"/readyz", token, proc.exited)
+	waitAdminReady(t, adminAddr, token, proc.exited)
 	if again := runNATSURL(t, bin, cfg); again != printed {
 		t.Error("nats-url printed another URL after a restart")
 	}
@@ -226,16 +226,17 @@ func checkNoPassword(t *testing.T, bin, cfg, adminAddr, token, password string, 
 	seen := map[string]string{"logs": logs.String()}
 	out, _ := exec.Command(bin, "validate", "-c", cfg).CombinedOutput()
 	seen["ficus validate"] = string(out)
+	api := adminAPI(adminAddr, token)
 	for _, path := range []string{"/readyz", "/metrics", "/api/routes", "/api/rollout", "/api/shadow/orders", "/"} {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+adminAddr+path, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
+		body, err := api.GetText(t.Context(), path)
+		var se *client.StatusError
+		if errors.As(err, &se) {
+			body, err = se.Body, nil // a refusal's reason must not name it either
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		seen["admin "+path] = string(body)
+		seen["admin "+path] = body
 	}
 	for where, text := range seen {
 		if strings.Contains(text, password) {
@@ -285,7 +286,7 @@ func TestEmbeddedNATSConfiguredUsersAndTLS(t *testing.T) {
 			t.Logf("ficus logs:\n%s", tail(logs.String(), 8000))
 		}
 	})
-	waitReadyWithToken(t, "http://"+adminAddr+"/readyz", "", proc.exited)
+	waitAdminReady(t, adminAddr, "", proc.exited)
 
 	printed := runNATSURL(t, bin, cfg)
 	u, err := url.Parse(printed)

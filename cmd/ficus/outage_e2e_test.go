@@ -1,8 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -19,6 +19,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ficus-migrate/ficus/internal/admin/api"
+	"github.com/ficus-migrate/ficus/internal/admin/client"
 	"github.com/ficus-migrate/ficus/internal/testenv"
 )
 
@@ -100,18 +102,10 @@ func (n *natsServer) kill() {
 	n.cmd = nil
 }
 
-// health is member i's GET /api/health.
-type healthView struct {
-	Ready      bool   `json:"ready"`
-	Status     string `json:"status"`
-	Components []struct {
-		Name, Status, Reason string
-	} `json:"components"`
-}
-
+// component is the state of a component in member i's GET /api/health.
 func (f *fleet) component(i int, name string) (string, error) {
-	var h healthView
-	if err := f.adminGet(i, "/api/health", &h); err != nil {
+	h, err := f.admin(i).Health(f.t.Context())
+	if err != nil {
 		return "", err
 	}
 	for _, c := range h.Components {
@@ -144,17 +138,12 @@ func (f *fleet) waitComponent(name, state string, within time.Duration) time.Dur
 // metric sums the samples of member i's /metrics whose line starts with prefix.
 func (f *fleet) metric(i int, prefix string) float64 {
 	f.t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, "http://"+f.members[i].admin+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+fleetToken)
-	resp, err := http.DefaultClient.Do(req)
+	text, err := f.admin(i).Metrics(f.t.Context())
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	defer resp.Body.Close()
 	sum := 0.0
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
+	for _, line := range strings.Split(text, "\n") {
 		if strings.HasPrefix(line, prefix) {
 			fields := strings.Fields(line)
 			v, _ := strconv.ParseFloat(fields[len(fields)-1], 64)
@@ -175,7 +164,7 @@ type steadyLoad struct {
 
 func startSteadyLoad(f *fleet, path string) *steadyLoad {
 	l := &steadyLoad{stop: make(chan struct{})}
-	client := &http.Client{Timeout: 5 * time.Second}
+	web := &http.Client{Timeout: 5 * time.Second}
 	for i := range f.members {
 		l.wg.Add(2)
 		go func() { // traffic: 4 clients' worth, one request every 10 ms
@@ -187,7 +176,7 @@ func startSteadyLoad(f *fleet, path string) *steadyLoad {
 				case <-time.After(10 * time.Millisecond):
 				}
 				l.requests.Add(1)
-				resp, err := client.Get("http://" + f.members[i].proxy + path)
+				resp, err := web.Get("http://" + f.members[i].proxy + path)
 				if err == nil {
 					resp.Body.Close()
 					if resp.StatusCode != http.StatusOK {
@@ -209,7 +198,7 @@ func startSteadyLoad(f *fleet, path string) *steadyLoad {
 				case <-time.After(100 * time.Millisecond):
 				}
 				l.readyChecks.Add(1)
-				resp, err := client.Get("http://" + f.members[i].admin + "/readyz")
+				resp, err := web.Get("http://" + f.members[i].admin + "/readyz")
 				if err == nil {
 					resp.Body.Close()
 				}
@@ -227,20 +216,18 @@ func (l *steadyLoad) end() {
 	l.wg.Wait()
 }
 
-// putWeight is PUT /api/routes/{name} on member i; it returns the status and body.
+// putWeight is PUT /api/routes/{name} on member i; it returns the status
+// and, for a refusal, the server's reason.
 func (f *fleet) putWeight(i int, name string, w float64) (int, string, error) {
-	req, _ := http.NewRequest(http.MethodPut, "http://"+f.members[i].admin+"/api/routes/"+name,
-		strings.NewReader(fmt.Sprintf(`{"weight": %v}`, w)))
-	req.Header.Set("Authorization", "Bearer "+fleetToken)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	_, err := f.admin(i).SetWeight(f.t.Context(), name, w)
+	var se *client.StatusError
+	if errors.As(err, &se) {
+		return se.Code, se.Body, nil
+	}
 	if err != nil {
 		return 0, "", err
 	}
-	defer resp.Body.Close()
-	var b strings.Builder
-	_, _ = bufio.NewReader(resp.Body).WriteTo(&b)
-	return resp.StatusCode, b.String(), nil
+	return http.StatusOK, "", nil
 }
 
 const outageRoutes = `
@@ -401,12 +388,12 @@ func TestNATSClusterNodeLossDegradesNothing(t *testing.T) {
 			case <-time.After(100 * time.Millisecond):
 			}
 			for i := range f.members {
-				var h healthView
-				if err := f.adminGet(i, "/api/health", &h); err != nil {
+				h, err := f.admin(i).Health(f.t.Context())
+				if err != nil {
 					continue
 				}
 				samples.Add(1)
-				if h.Status != "ok" {
+				if h.Status != api.StatusOK {
 					degraded.Add(1)
 					firstDegraded.CompareAndSwap(nil, fmt.Sprintf("ficus %d: %+v", i, h.Components))
 				}

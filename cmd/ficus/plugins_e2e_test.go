@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -73,7 +71,7 @@ capture:
 			}
 		})
 		proc := startFicus(t, bin, logs, "run", "-c", cfg)
-		waitReadyWithToken(t, "http://"+admin+"/readyz", "t0ken", proc.exited)
+		waitAdminReady(t, admin, "t0ken", proc.exited)
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		waitForSlot(ctx, t, pg, "ficus_legacy")
@@ -95,16 +93,18 @@ capture:
 		}
 
 		pg.Exec(t, `INSERT INTO orders VALUES (2, 'Z', 1)`) // strict mode refuses it
+		// The check names and reasons, as /readyz gives them to the token's holder.
 		var body string
+		api := adminAPI(admin, "t0ken")
 		for {
-			req, _ := http.NewRequest(http.MethodGet, "http://"+admin+"/readyz", nil)
-			req.Header.Set("Authorization", "Bearer t0ken")
-			resp, err := http.DefaultClient.Do(req)
+			r, err := api.Ready(ctx)
 			if err == nil {
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				body = string(b)
-				if resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(body, "capture.legacy") {
+				var parts []string
+				for _, c := range r.Checks {
+					parts = append(parts, c.Name+": "+c.Error)
+				}
+				body = strings.Join(parts, "\n")
+				if !r.Ready && strings.Contains(body, "capture.legacy") {
 					break
 				}
 			}
@@ -113,7 +113,7 @@ capture:
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-		for _, want := range []string{"plugin.order-mapper", `unknown status code \"Z\"`} {
+		for _, want := range []string{"plugin.order-mapper", `unknown status code "Z"`} {
 			if !strings.Contains(body, want) {
 				t.Errorf("readyz does not say %q:\n%s", want, body)
 			}

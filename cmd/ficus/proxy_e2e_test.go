@@ -59,7 +59,7 @@ func TestProxyRoutesAndLiveChanges(t *testing.T) {
 			t.Logf("ficus logs:\n%s", tail(logs.String(), 8000))
 		}
 	})
-	waitReadyWithToken(t, "http://"+adminAddr+"/readyz", "e2e-s3cret", proc.exited)
+	waitAdminReady(t, adminAddr, "e2e-s3cret", proc.exited)
 
 	expectSide := func(path, want string) {
 		t.Helper()
@@ -125,32 +125,4 @@ func TestProxyRoutesAndLiveChanges(t *testing.T) {
 	if strings.Contains(logs.String(), "e2e-s3cret") {
 		t.Fatal("the admin token appears in the logs")
 	}
-}
-
-// waitReadyWithToken waits for url to answer 200; exited is the process's
-// (ficusProc.exited): a result taken off it is put back for its cleanup.
-func waitReadyWithToken(t *testing.T, url, token string, exited chan error) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("ficus exited before it was ready: %v", err)
-		case <-time.After(100 * time.Millisecond):
-		}
-		req, _ := http.NewRequest(http.MethodGet, url, nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			continue
-		}
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			return
-		}
-	}
-	t.Fatalf("%s never answered 200", url)
 }

@@ -68,7 +68,7 @@ func TestShadowRedactionEndToEnd(t *testing.T) {
 			t.Logf("ficus logs:\n%s", tail(logs.String(), 8000))
 		}
 	})
-	waitReadyWithToken(t, "http://"+adminAddr+"/readyz", "", proc.exited)
+	waitAdminReady(t, adminAddr, "", proc.exited)
 
 	var mp bytes.Buffer
 	mw := multipart.NewWriter(&mp)

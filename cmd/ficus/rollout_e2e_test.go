@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -399,11 +398,7 @@ func checkRestart(t *testing.T, f *fleet, l *load) {
 	for f.members[live].down {
 		live++
 	}
-	var states []struct {
-		Name   string  `json:"name"`
-		Weight float64 `json:"weight"`
-	}
-	f.adminGetRetry(t, live, "/api/rollout", &states)
+	states := f.rolloutRetry(t, live)
 	before := map[string]float64{}
 	for _, st := range states {
 		before[st.Name] = st.Weight
@@ -456,11 +451,7 @@ func (f *fleet) expectWeights(t *testing.T, want map[string]float64, within time
 
 func (f *fleet) leaseHolder(t *testing.T, route string) string {
 	t.Helper()
-	var states []struct {
-		Name  string `json:"name"`
-		Lease string `json:"lease_holder"`
-	}
-	f.adminGetRetry(t, 0, "/api/rollout", &states)
+	states := f.rolloutRetry(t, 0)
 	for _, s := range states {
 		if s.Name == route {
 			return s.Lease
@@ -473,25 +464,22 @@ func (f *fleet) leaseHolder(t *testing.T, route string) string {
 // metrics returns member i's /metrics text.
 func (f *fleet) metrics(t *testing.T, i int) string {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, "http://"+f.members[i].admin+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+fleetToken)
-	resp, err := http.DefaultClient.Do(req)
+	text, err := f.admin(i).Metrics(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
+	return text
 }
 
-// adminGetRetry is adminGet retried for up to 15 s: an answer of 503 is
-// expected while NATS elects a new leader for the bucket after a node loss.
-func (f *fleet) adminGetRetry(t *testing.T, i int, path string, out any) {
+// rolloutRetry is member i's GET /api/rollout, retried for up to 15 s: an
+// answer of 503 is expected while NATS elects a new leader for the bucket
+// after a node loss.
+func (f *fleet) rolloutRetry(t *testing.T, i int) []rollout.StateView {
 	t.Helper()
-	var err error
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		if err = f.adminGet(i, path, out); err == nil {
-			return
+		states, err := f.admin(i).Rollout(t.Context())
+		if err == nil {
+			return states
 		}
 		if time.Now().After(deadline) {
 			t.Fatal(err)

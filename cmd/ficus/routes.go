@@ -1,22 +1,21 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/ficus-migrate/ficus/internal/admin/client"
 	"github.com/ficus-migrate/ficus/internal/config"
+	"github.com/ficus-migrate/ficus/proxy/rollout"
 )
 
 const routesHelp = `Usage: ficus routes list [-c FILE] [--admin URL]
@@ -51,7 +50,7 @@ func routesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	c := adminClient{base: base, token: token, http: &http.Client{Timeout: 10 * time.Second}}
+	c := routesClient{api: client.New(client.Config{BaseURL: base, Token: token, Timeout: 10 * time.Second})}
 	switch pos[0] {
 	case "list":
 		return c.list(ctx, stdout)
@@ -121,66 +120,18 @@ func dialAddr(listen string) string {
 	return listen
 }
 
-type adminClient struct {
-	base, token string
-	http        *http.Client
-}
+// routesClient runs the subcommands against one ficus's admin API.
+type routesClient struct{ api *client.Client }
 
-func (c adminClient) do(ctx context.Context, method, path string, body any, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+func (c routesClient) list(ctx context.Context, w io.Writer) error {
+	routes, err := c.api.Routes(ctx)
 	if err != nil {
-		return err
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(data)))
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
-		}
-	}
-	return nil
-}
-
-// routeView is the part of the admin API's route object the CLI prints.
-type routeView struct {
-	Name   string  `json:"name"`
-	Weight float64 `json:"weight"`
-	Sticky string  `json:"sticky"`
-	New    string  `json:"new"`
-}
-
-func (c adminClient) list(ctx context.Context, w io.Writer) error {
-	var routes []routeView
-	if err := c.do(ctx, http.MethodGet, "/api/routes", nil, &routes); err != nil {
 		return err
 	}
 	// The shared state adds the rollout columns; an older ficus without
 	// GET /api/rollout still gets its table.
-	var states []rolloutView
-	_ = c.do(ctx, http.MethodGet, "/api/rollout", nil, &states)
-	byName := map[string]rolloutView{}
+	states, _ := c.api.Rollout(ctx)
+	byName := map[string]rollout.StateView{}
 	for _, s := range states {
 		byName[s.Name] = s
 	}
@@ -189,12 +140,50 @@ func (c adminClient) list(ctx context.Context, w io.Writer) error {
 	for _, r := range routes {
 		st := byName[r.Name]
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, strconv.FormatFloat(r.Weight, 'f', -1, 64), r.Sticky, r.New,
-			st.describe(), st.Reason)
+			describeRollout(st), st.Reason)
 	}
 	return tw.Flush()
 }
 
-// rolloutView is the part of GET /api/rollout the CLI prints.
+// describeRollout is the ROLLOUT column: phase, step and whether an operator holds it.
+func describeRollout(v rollout.StateView) string {
+	if v.Name == "" {
+		return "-"
+	}
+	s := string(v.Phase)
+	if s == "" {
+		s = "none"
+	}
+	if v.Plan != nil && v.Step >= 0 {
+		s += fmt.Sprintf(" %d/%d", v.Step+1, len(v.Plan.Steps))
+	}
+	if v.Manual {
+		s += " (manual)"
+	}
+	return s
+}
+
+func (c routesClient) action(ctx context.Context, name, act string, w io.Writer) error {
+	v, err := c.api.Act(ctx, name, act)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s: %s, weight %s\n", v.Name, describeRollout(v), strconv.FormatFloat(v.Weight, 'f', -1, 64))
+	return nil
+}
+
+func (c routesClient) setWeight(ctx context.Context, name string, weight float64, w io.Writer) error {
+	v, err := c.api.SetWeight(ctx, name, weight)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s: weight %s\n", v.Name, strconv.FormatFloat(v.Weight, 'f', -1, 64))
+	return nil
+}
+
+// rolloutView is the part of GET /api/rollout the demo prints: the demo
+// (demo*.go) still reads it, until it uses internal/admin/client's
+// rollout.StateView like the CLI.
 type rolloutView struct {
 	Name    string  `json:"name"`
 	Weight  float64 `json:"weight"`
@@ -205,40 +194,4 @@ type rolloutView struct {
 	Rollout *struct {
 		Steps []float64 `json:"steps"`
 	} `json:"rollout"`
-}
-
-// describe is the ROLLOUT column: phase, step and whether an operator holds it.
-func (v rolloutView) describe() string {
-	if v.Name == "" {
-		return "-"
-	}
-	s := v.Phase
-	if s == "" {
-		s = "none"
-	}
-	if v.Rollout != nil && v.Step >= 0 {
-		s += fmt.Sprintf(" %d/%d", v.Step+1, len(v.Rollout.Steps))
-	}
-	if v.Manual {
-		s += " (manual)"
-	}
-	return s
-}
-
-func (c adminClient) action(ctx context.Context, name, act string, w io.Writer) error {
-	var v rolloutView
-	if err := c.do(ctx, http.MethodPost, "/api/routes/"+name+"/"+act, nil, &v); err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "%s: %s, weight %s\n", v.Name, v.describe(), strconv.FormatFloat(v.Weight, 'f', -1, 64))
-	return nil
-}
-
-func (c adminClient) setWeight(ctx context.Context, name string, weight float64, w io.Writer) error {
-	var r routeView
-	if err := c.do(ctx, http.MethodPut, "/api/routes/"+name, map[string]float64{"weight": weight}, &r); err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "%s: weight %s\n", r.Name, strconv.FormatFloat(r.Weight, 'f', -1, 64))
-	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/ficus-migrate/ficus/internal/testenv"
+	"github.com/ficus-migrate/ficus/shadow/dual"
 )
 
 // TestRowComparatorPlugin runs compare_data[].plugin with the order-mapper
@@ -247,7 +248,7 @@ compare_data:
 			t.Logf("ficus logs:\n%s", tail(logs.String(), 8000))
 		}
 	})
-	waitReadyWithToken(t, "http://"+adminAddr+"/readyz", "", proc.exited)
+	waitAdminReady(t, adminAddr, "", proc.exited)
 
 	const orders = 40
 	my.Exec(t, `INSERT INTO rp_live SELECT seq, ELT(seq % 4 + 1, 'N', 'P', 'S', 'C'), seq + IF(seq % 5 = 0, 0.004, 0), seq
@@ -256,7 +257,7 @@ compare_data:
 		WHEN s % 8 = 3 THEN 'refunded' ELSE (ARRAY['new','paid','shipped','cancelled'])[s % 4 + 1] END,
 		CASE WHEN s = 13 THEN 13.5 ELSE s END, s FROM generate_series(1, 40) s`)
 
-	figs := waitFigures(t, adminAddr, func(f dataFigures) bool {
+	figs := waitFigures(t, adminAddr, func(f dual.Figures) bool {
 		return f.KeysSeen == orders && f.Pending == 0 && f.Matched+f.Differing == orders
 	})
 	if figs.Matched != orders-2 || figs.Differing != 2 {

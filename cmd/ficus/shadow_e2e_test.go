@@ -3,13 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ficus-migrate/ficus/shadow/mirror"
 )
 
 const shadowConfig = `
@@ -53,12 +54,10 @@ func TestShadowEndToEnd(t *testing.T) {
 			t.Logf("ficus logs:\n%s", tail(logs.String(), 8000))
 		}
 	})
-	waitReadyWithToken(t, "http://"+adminAddr+"/readyz", "", proc.exited)
+	waitAdminReady(t, adminAddr, "", proc.exited)
 
-	var st struct {
-		Compared, Matched, Mismatched uint64
-		MatchRate                     float64 `json:"match_rate"`
-	}
+	api := adminAPI(adminAddr, "")
+	var st mirror.Stats
 	// One request at a time, each compared before the next: the records' order and
 	// their running counts (which the report's shares come from) are then fixed.
 	for i, p := range []string{"/api/a?api_key=s3cret-q", "/api/b", "/api/same"} {
@@ -74,13 +73,8 @@ func TestShadowEndToEnd(t *testing.T) {
 		}
 		for deadline := time.Now().Add(10 * time.Second); st.Compared < uint64(i+1) && time.Now().Before(deadline); {
 			time.Sleep(50 * time.Millisecond)
-			resp, err := http.Get("http://" + adminAddr + "/api/shadow/catalogue")
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = json.NewDecoder(resp.Body).Decode(&st)
-			resp.Body.Close()
-			if err != nil {
+			var err error
+			if st, err = api.Shadow(t.Context(), "catalogue"); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ficus-migrate/ficus/internal/admin/client"
 )
 
 // ficusConfig writes the config for nroutes routes. With 1 route it is a
@@ -79,16 +80,15 @@ func (b *proxyBench) startFicus(ctx context.Context, bin, name, legacy, newSide 
 	return "http://" + addr(ports[0]), nil
 }
 
+// admin is the admin API of the ficus started last.
+func (b *proxyBench) admin() *client.Client {
+	return client.New(client.Config{BaseURL: b.adminURL, Timeout: 5 * time.Second})
+}
+
 // splitNote reports how the sticky route actually split the measured traffic.
 func (b *proxyBench) splitNote(ctx context.Context) string {
-	var routes []struct {
-		Name   string `json:"name"`
-		Counts struct {
-			Legacy struct{ Requests uint64 } `json:"legacy"`
-			New    struct{ Requests uint64 } `json:"new"`
-		} `json:"counts"`
-	}
-	if err := getJSON(ctx, b.adminURL+"/api/routes", &routes); err != nil {
+	routes, err := b.admin().Routes(ctx)
+	if err != nil {
 		return "(split unknown: " + err.Error() + ")"
 	}
 	for _, r := range routes {
@@ -97,24 +97,6 @@ func (b *proxyBench) splitNote(ctx context.Context) string {
 		}
 	}
 	return "(no requests counted)"
-}
-
-func getJSON(ctx context.Context, url string, v any) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 // takeProfiles records a CPU profile over most of the measurement, then a

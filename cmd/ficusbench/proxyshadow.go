@@ -19,7 +19,7 @@ const (
 	shadowRoute = "api"
 )
 
-// shadowStats are the counters of GET /api/shadow/{route}.
+// shadowStats are the counters of GET /api/shadow/{route} the results report.
 type shadowStats struct {
 	Mirrored   uint64 `json:"mirrored"`
 	Compared   uint64 `json:"compared"`
@@ -40,11 +40,12 @@ func (s shadowStats) minus(o shadowStats) shadowStats {
 func (s shadowStats) settled() bool { return s.Compared+s.Errors >= s.Mirrored }
 
 func (b *proxyBench) shadowStats(ctx context.Context) (shadowStats, error) {
-	var s shadowStats
-	if err := getJSON(ctx, b.adminURL+"/api/shadow/"+shadowRoute, &s); err != nil {
-		return s, fmt.Errorf("shadow figures: %w", err)
+	s, err := b.admin().Shadow(ctx, shadowRoute)
+	if err != nil {
+		return shadowStats{}, fmt.Errorf("shadow figures: %w", err)
 	}
-	return s, nil
+	return shadowStats{Mirrored: s.Mirrored, Compared: s.Compared, Matched: s.Matched, Mismatched: s.Mismatched,
+		Dropped: s.Dropped, Errors: s.Errors}, nil
 }
 
 // shadowWarm waits for the warm-up's mirrors to finish and remembers the

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ficus-migrate/ficus/internal/admin/api"
 )
 
 // Readiness is by part. Checks (AddCheck) are the request path's — the
@@ -25,30 +27,6 @@ func (s *Server) AddComponent(name string, c Check) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.components[name] = c
-}
-
-// checkResult is one check's or component's verdict.
-type checkResult struct {
-	Name  string `json:"name"`
-	Ready bool   `json:"ready"`
-	Error string `json:"error,omitempty"`
-}
-
-// componentResult is one component's state: "up" or "degraded".
-type componentResult struct {
-	Name   string `json:"name"`
-	Status string `json:"status"`
-	Reason string `json:"reason,omitempty"`
-}
-
-// health is the whole picture: the request path's verdict and the state
-// of every component.
-type health struct {
-	Ready bool `json:"ready"`
-	// Status is "ok", "degraded" (ready, some component down) or "not_ready".
-	Status     string            `json:"status"`
-	Checks     []checkResult     `json:"checks"`
-	Components []componentResult `json:"components"`
 }
 
 func runAll(ctx context.Context, m map[string]Check) ([]string, map[string]error) {
@@ -79,12 +57,12 @@ func (s *Server) snapshot() (checks, components map[string]Check) {
 }
 
 // evaluate runs every check and component.
-func (s *Server) evaluate(ctx context.Context) health {
+func (s *Server) evaluate(ctx context.Context) api.Health {
 	checks, comps := s.snapshot()
-	h := health{Ready: true, Status: "ok", Checks: []checkResult{}, Components: []componentResult{}}
+	h := api.Health{Ready: true, Status: api.StatusOK, Checks: []api.CheckResult{}, Components: []api.ComponentResult{}}
 	names, errs := runAll(ctx, checks)
 	for _, n := range names {
-		r := checkResult{Name: n, Ready: true}
+		r := api.CheckResult{Name: n, Ready: true}
 		if err := errs[n]; err != nil {
 			r.Ready, r.Error, h.Ready = false, err.Error(), false
 		}
@@ -92,15 +70,15 @@ func (s *Server) evaluate(ctx context.Context) health {
 	}
 	names, errs = runAll(ctx, comps)
 	for _, n := range names {
-		r := componentResult{Name: n, Status: "up"}
+		r := api.ComponentResult{Name: n, Status: api.ComponentUp}
 		if err := errs[n]; err != nil {
-			r.Status, r.Reason = "degraded", err.Error()
-			h.Status = "degraded"
+			r.Status, r.Reason = api.ComponentDegraded, err.Error()
+			h.Status = api.StatusDegraded
 		}
 		h.Components = append(h.Components, r)
 	}
 	if !h.Ready {
-		h.Status = "not_ready"
+		h.Status = api.StatusNotReady
 	}
 	return h
 }
@@ -112,12 +90,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	h := s.evaluate(ctx)
-	body := struct {
-		Ready      bool              `json:"ready"`
-		Status     string            `json:"status,omitempty"`
-		Checks     []checkResult     `json:"checks,omitempty"`
-		Components []componentResult `json:"components,omitempty"`
-	}{Ready: h.Ready}
+	body := api.Readiness{Ready: h.Ready}
 	if s.cfg.Token == "" || s.authorized(r) {
 		body.Checks = h.Checks
 		if r.URL.Query().Has("verbose") {
@@ -164,6 +137,6 @@ func (c *componentCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, map[bool]float64{true: 1}[r.Ready], r.Name)
 	}
 	for _, r := range h.Components {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, map[bool]float64{true: 1}[r.Status == "up"], r.Name)
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, map[bool]float64{true: 1}[r.Status == api.ComponentUp], r.Name)
 	}
 }

@@ -73,15 +73,40 @@ func (p Plan) stepAt(w float64) int {
 
 func (p Plan) last() int { return len(p.Steps) - 1 }
 
+// planJSON is a Plan as the admin API writes it: the config file's key
+// names, the interval as a duration string ("1m0s").
+type planJSON struct {
+	Steps             []float64 `json:"steps"`
+	Interval          string    `json:"interval"`
+	MinRequests       uint64    `json:"min_requests"`
+	MaxMismatchRate   float64   `json:"max_mismatch_rate"`
+	MaxErrorRateDelta float64   `json:"max_error_rate_delta"`
+	MaxP99Ratio       float64   `json:"max_p99_ratio"`
+	OnFailure         OnFailure `json:"on_failure"`
+}
+
 // MarshalJSON writes the plan with the config file's key names.
 func (p Plan) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		Steps             []float64 `json:"steps"`
-		Interval          string    `json:"interval"`
-		MinRequests       uint64    `json:"min_requests"`
-		MaxMismatchRate   float64   `json:"max_mismatch_rate"`
-		MaxErrorRateDelta float64   `json:"max_error_rate_delta"`
-		MaxP99Ratio       float64   `json:"max_p99_ratio"`
-		OnFailure         OnFailure `json:"on_failure"`
-	}{p.Steps, p.Interval.String(), p.MinRequests, p.MaxMismatchRate, p.MaxErrorRateDelta, p.MaxP99Ratio, p.OnFailure})
+	return json.Marshal(planJSON{p.Steps, p.Interval.String(), p.MinRequests, p.MaxMismatchRate, p.MaxErrorRateDelta,
+		p.MaxP99Ratio, p.OnFailure})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes: the admin API's clients
+// decode the plan in GET /api/rollout with it.
+func (p *Plan) UnmarshalJSON(b []byte) error {
+	var j planJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	var interval time.Duration
+	if j.Interval != "" {
+		d, err := time.ParseDuration(j.Interval)
+		if err != nil {
+			return fmt.Errorf("rollout plan: interval: %w", err)
+		}
+		interval = d
+	}
+	*p = Plan{Steps: j.Steps, Interval: interval, MinRequests: j.MinRequests, MaxMismatchRate: j.MaxMismatchRate,
+		MaxErrorRateDelta: j.MaxErrorRateDelta, MaxP99Ratio: j.MaxP99Ratio, OnFailure: j.OnFailure}
+	return nil
 }
