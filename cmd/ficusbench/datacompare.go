@@ -249,7 +249,7 @@ func drainBare(ctx context.Context, js jetstream.JetStream, sides [2]benchSide, 
 	for _, s := range sides {
 		cons, err := js.CreateOrUpdateConsumer(ctx, s.stream, jetstream.ConsumerConfig{
 			Durable: "bench_ref_" + s.key, FilterSubject: s.subject,
-			AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverAllPolicy, MaxAckPending: 1024,
+			AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverAllPolicy, MaxAckPending: continuous.MaxAckPending,
 		})
 		if err != nil {
 			return 0, err

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -39,17 +38,17 @@ type Config struct {
 	JS jetstream.JetStream
 	// MaxPending bounds the keys waiting for max_lag to pass; beyond it a
 	// disagreeing key is counted as dropped and checked again on its next
-	// change. Default: 1,000,000.
+	// change. Default: DefaultMaxPending.
 	MaxPending int
 	// Workers is how many keys are compared at once (each key always by
 	// the same worker): the bucket round trips of different keys overlap.
-	// Default: 128.
+	// Default: DefaultWorkers.
 	Workers int
 	// CacheKeys bounds the key states kept in memory (spread over the
 	// workers) to spare reading the bucket before writing it. Default:
-	// 100,000.
+	// DefaultCacheKeys.
 	CacheKeys int
-	// Sweep is how often due keys are checked. Default: 250ms.
+	// Sweep is how often due keys are checked. Default: DefaultSweep.
 	Sweep time.Duration
 	// Judge, when set, has the last word on a key whose canonical values
 	// still differ at max_lag (the entry's comparator plugin): it may call
@@ -58,6 +57,23 @@ type Config struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
+
+// Defaults of the Config fields left zero.
+const (
+	// DefaultMaxPending keys may wait for max_lag at once; the bound is
+	// the memory of the pending set, which lives outside the bucket.
+	DefaultMaxPending = 1_000_000
+	// DefaultWorkers compare keys at once, each with at most one bucket
+	// round trip in flight (ficusbench datacompare measures what they
+	// sustain).
+	DefaultWorkers = 128
+	// DefaultCacheKeys key states are kept in memory, so a key changed
+	// again soon is not read back from the bucket.
+	DefaultCacheKeys = 100_000
+	// DefaultSweep is how often due keys are checked: a key is reported
+	// at most about this long after its max_lag has passed.
+	DefaultSweep = 250 * time.Millisecond
+)
 
 // Comparer runs one continuous comparison; see Run.
 type Comparer struct {
@@ -87,16 +103,16 @@ func New(cfg Config) (*Comparer, error) {
 		return nil, fmt.Errorf("compare_data %s: max_lag must be > 0", cfg.Name)
 	}
 	if cfg.MaxPending <= 0 {
-		cfg.MaxPending = 1_000_000
+		cfg.MaxPending = DefaultMaxPending
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 128
+		cfg.Workers = DefaultWorkers
 	}
 	if cfg.CacheKeys <= 0 {
-		cfg.CacheKeys = 100_000
+		cfg.CacheKeys = DefaultCacheKeys
 	}
 	if cfg.Sweep <= 0 {
-		cfg.Sweep = 250 * time.Millisecond
+		cfg.Sweep = DefaultSweep
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -107,196 +123,6 @@ func New(cfg Config) (*Comparer, error) {
 	}
 	return &Comparer{cfg: cfg, log: cfg.Logger.With("component", "data", "compare", cfg.Name),
 		figs: figs, pending: newPendingSet(cfg.MaxPending)}, nil
-}
-
-// event is one change from either side, handed to the single loop that
-// owns the state.
-type event struct {
-	legacy bool
-	msg    jetstream.Msg
-}
-
-// Run consumes both sides until ctx ends. Both consumers are durable, so a
-// restarted ficus continues where it stopped; a message is acknowledged
-// only after the key's state is stored.
-func (c *Comparer) Run(ctx context.Context) error {
-	js := c.cfg.JS
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      StateBucket(c.cfg.Name),
-		Description: "ficus compare_data " + c.cfg.Name + ": latest state per key of both sides",
-		History:     1,
-	})
-	if err != nil {
-		return fmt.Errorf("state bucket: %w", err)
-	}
-	c.kv = kv
-	if !c.recovered {
-		// Once per process: a Run retried after a failure keeps what this
-		// process already counted.
-		if err := c.recover(ctx); err != nil {
-			return err
-		}
-		c.recovered = true
-	}
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:     FindingsStream,
-		Subjects: []string{SubjectPrefix + ">"},
-		MaxAge:   7 * 24 * time.Hour,
-	}); err != nil {
-		return fmt.Errorf("stream %s: %w", FindingsStream, err)
-	}
-	events := make(chan event, 256)
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make(chan error, 2)
-	for _, side := range []struct {
-		legacy bool
-		s      Side
-	}{{true, c.cfg.Legacy}, {false, c.cfg.New}} {
-		name := "legacy"
-		if !side.legacy {
-			name = "new"
-		}
-		cons, err := js.CreateOrUpdateConsumer(ctx, side.s.Stream, jetstream.ConsumerConfig{
-			Durable:       "ficus_data_" + strings.ReplaceAll(c.cfg.Name, "-", "_") + "_" + name,
-			FilterSubject: side.s.Subject,
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			DeliverPolicy: jetstream.DeliverAllPolicy,
-			MaxAckPending: 1024,
-		})
-		if err != nil {
-			return fmt.Errorf("%s consumer on %s: %w", name, side.s.Stream, err)
-		}
-		go func() { errs <- consume(cctx, cons, side.legacy, events) }()
-	}
-	// Keys are spread over workers by key, so the bucket round trips of
-	// different keys overlap while each key's changes stay in order and
-	// only its own worker ever touches its state.
-	work := make([]chan job, c.cfg.Workers)
-	var wg sync.WaitGroup
-	for i := range work {
-		work[i] = make(chan job, 64)
-		wg.Add(1)
-		cache := newStateCache(c.cfg.CacheKeys / c.cfg.Workers)
-		go func() {
-			defer wg.Done()
-			for j := range work[i] {
-				if j.sweep {
-					c.sweepKey(cctx, j.key, j.now, cache)
-				} else if err := c.apply(cctx, j, cache); err != nil {
-					c.log.Warn("change not compared", "err", err)
-					c.figs.count(&c.figs.nErrors, c.figs.errors)
-				}
-				if j.done != nil {
-					j.done.Done()
-				}
-			}
-		}()
-	}
-	defer func() {
-		cancel()
-		for _, w := range work {
-			close(w)
-		}
-		wg.Wait()
-	}()
-	route := func(j job) {
-		select {
-		case work[uint64(j.key)%uint64(len(work))] <- j:
-		case <-ctx.Done():
-			if j.done != nil {
-				j.done.Done()
-			}
-		}
-	}
-	tick := time.NewTicker(c.cfg.Sweep)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case err := <-errs:
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return err
-		case e := <-events:
-			side := &c.cfg.Legacy
-			if !e.legacy {
-				side = &c.cfg.New
-			}
-			ch, err := decode(e.msg.Data(), side, c.cfg.Kinds)
-			if md, mdErr := e.msg.Metadata(); mdErr == nil {
-				ch.seq = md.Sequence.Stream
-			}
-			switch {
-			case errors.Is(err, errSkip):
-				_ = e.msg.Ack()
-			case err != nil:
-				_ = e.msg.Term() // a malformed event will not improve on redelivery
-				c.log.Warn("change not compared", "err", err)
-				c.figs.count(&c.figs.nErrors, c.figs.errors)
-			case ch.truncate:
-				if err := c.truncate(ctx, e.legacy, e.msg, ch, route); err != nil {
-					_ = e.msg.Nak()
-					c.log.Warn("truncate not compared; redelivered", "err", err)
-					c.figs.count(&c.figs.nErrors, c.figs.errors)
-				}
-			default:
-				if ch.movedFrom != nil {
-					// The old key is deleted on this side (its job has no
-					// message to acknowledge), then the new key is written.
-					gone := change{key: *ch.movedFrom, deleted: true, atMs: ch.atMs, seq: ch.seq}
-					route(job{key: gone.key, legacy: e.legacy, change: gone})
-				}
-				route(job{key: ch.key, legacy: e.legacy, msg: e.msg, change: ch})
-			}
-		case now := <-tick.C:
-			for _, key := range c.pending.due(now) {
-				route(job{key: key, now: now, sweep: true})
-			}
-		}
-	}
-}
-
-// job is a decoded change (msg, when set, is acknowledged once it is
-// stored), or a due key to judge (sweep), for the worker that owns the key.
-type job struct {
-	key    int64
-	legacy bool
-	msg    jetstream.Msg
-	change change
-	sweep  bool
-	now    time.Time
-	// done, when set, is told once the job is handled (a truncate's
-	// deletes: its message is acknowledged after all of them).
-	done *sync.WaitGroup
-}
-
-// consume feeds one side's messages into events until ctx ends.
-func consume(ctx context.Context, cons jetstream.Consumer, legacy bool, events chan<- event) error {
-	it, err := cons.Messages()
-	if err != nil {
-		return err
-	}
-	go func() {
-		<-ctx.Done()
-		it.Stop()
-	}()
-	for {
-		m, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return ctx.Err()
-			}
-			return err
-		}
-		select {
-		case events <- event{legacy: legacy, msg: m}:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
 }
 
 // apply stores one change and re-judges its key. A conflict or an error of
