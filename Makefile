@@ -6,7 +6,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # the libraries and the in-process tests of cmd/ficus; the tests that drive the real binary
 # (kill -9, 1M rows) and the database-backed packages run without it.
 # Everything but the database-backed packages, the process tests and the bench tool.
-RACE_PKGS = $$($(GO) list ./... | grep -v -e '/cmd/ficus$$' -e /internal/testenv -e /capture -e /cmd/ficusbench -e '/deploy$$' -e /internal/demo/apps -e /plugins/host -e /plugins/e2e -e /shadow/reconcile)
+RACE_PKGS = $$($(GO) list ./... | grep -v -e '/cmd/ficus$$' -e /internal/testenv -e /capture -e /cmd/ficusbench -e '/deploy$$' -e /internal/demo/apps -e /plugins/host -e /plugins/e2e -e /shadow/data/reconcile)
 RACE_MAIN := TestDemo|TestHelp|TestValidate
 
 .PHONY: all build test demo bench fuzz vet deps clean
@@ -25,7 +25,7 @@ vet:
 test: deps vet
 	$(GO) test -race -count=1 -timeout 10m $(RACE_PKGS)
 	$(GO) test -race -count=1 -timeout 5m -run '$(RACE_MAIN)' ./cmd/ficus
-	$(GO) test -count=1 -timeout 14m ./cmd/ficus ./internal/testenv ./capture/... ./cmd/ficusbench ./deploy ./internal/demo/apps ./plugins/host ./plugins/e2e ./shadow/reconcile
+	$(GO) test -count=1 -timeout 14m ./cmd/ficus ./internal/testenv ./capture/... ./cmd/ficusbench ./deploy ./internal/demo/apps ./plugins/host ./plugins/e2e ./shadow/data/reconcile
 
 demo: build
 	@bash deploy/install-deps.sh demo

@@ -16,7 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/ficus-migrate/ficus/internal/admin/client"
-	"github.com/ficus-migrate/ficus/shadow/mirror"
+	"github.com/ficus-migrate/ficus/shadow/traffic/mirror"
 )
 
 const dashboardConfig = `

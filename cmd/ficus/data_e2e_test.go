@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ficus-migrate/ficus/internal/testenv"
-	"github.com/ficus-migrate/ficus/shadow/dual"
+	"github.com/ficus-migrate/ficus/shadow/data/continuous"
 )
 
 const dataConfig = `
@@ -108,7 +108,7 @@ func testDataContinuous(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres)
 		}
 	}
 
-	figs := waitFigures(t, adminAddr, func(f dual.Figures) bool {
+	figs := waitFigures(t, adminAddr, func(f continuous.Figures) bool {
 		return f.KeysSeen == orders && f.Pending == 0 && f.MissingInNew+f.Differing+f.DeletedOneSide == 7
 	})
 	if figs.Matched != orders-7 || figs.MissingInNew != 4 || figs.Differing != 2 || figs.DeletedOneSide != 1 ||
@@ -133,7 +133,7 @@ func testDataContinuous(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres)
 	if _, err := pgConn.Exec(ctx, "INSERT INTO orders VALUES (50, 'created', 5050, 1)"); err != nil {
 		t.Fatal(err)
 	}
-	figs = waitFigures(t, adminAddr, func(f dual.Figures) bool { return f.Resolved == 1 })
+	figs = waitFigures(t, adminAddr, func(f continuous.Figures) bool { return f.Resolved == 1 })
 	if figs.MissingInNew != 3 || figs.Matched != orders-6 {
 		t.Errorf("after the late write: %+v", figs)
 	}
@@ -180,10 +180,10 @@ func testDataContinuous(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres)
 	}
 }
 
-func waitFigures(t *testing.T, adminAddr string, done func(dual.Figures) bool) dual.Figures {
+func waitFigures(t *testing.T, adminAddr string, done func(continuous.Figures) bool) continuous.Figures {
 	t.Helper()
 	api := adminAPI(adminAddr, "")
-	var f dual.Figures
+	var f continuous.Figures
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
 		got, err := api.Data(t.Context(), "orders")
 		if err != nil {

@@ -15,9 +15,9 @@ import (
 	cjs "github.com/ficus-migrate/ficus/capture/jetstream"
 	"github.com/ficus-migrate/ficus/internal/backoff"
 	"github.com/ficus-migrate/ficus/internal/config"
-	"github.com/ficus-migrate/ficus/shadow/data"
-	"github.com/ficus-migrate/ficus/shadow/dual"
-	"github.com/ficus-migrate/ficus/shadow/reconcile"
+	"github.com/ficus-migrate/ficus/shadow/data/canon"
+	"github.com/ficus-migrate/ficus/shadow/data/continuous"
+	"github.com/ficus-migrate/ficus/shadow/data/reconcile"
 )
 
 // startData runs one continuous comparison per compare_data entry and
@@ -27,7 +27,7 @@ func startData(ctx context.Context, g *errgroup.Group, rt *proc) error {
 	if err != nil {
 		return err
 	}
-	comparers := map[string]*dual.Comparer{}
+	comparers := map[string]*continuous.Comparer{}
 	for i := range rt.cfg.CompareData {
 		cd := &rt.cfg.CompareData[i]
 		judge, err := rt.plugins.judge(ctx, i, cd)
@@ -54,13 +54,13 @@ func startData(ctx context.Context, g *errgroup.Group, rt *proc) error {
 			}
 			return nil
 		})
-		cfg := dual.Config{Name: name, Legacy: ls, New: ns, MaxLag: cd.MaxLag, JS: js, Judge: judge,
+		cfg := continuous.Config{Name: name, Legacy: ls, New: ns, MaxLag: cd.MaxLag, JS: js, Judge: judge,
 			Logger: rt.log, Registerer: rt.reg}
 		// Kinds need both tables' column types; New only registers metrics,
 		// so the comparer is built first and the types are filled in once
 		// the databases answer.
-		cfg.Kinds = make([]data.Kind, len(ls.Columns))
-		c, err := dual.New(cfg)
+		cfg.Kinds = make([]canon.Kind, len(ls.Columns))
+		c, err := continuous.New(cfg)
 		if err != nil {
 			return fmt.Errorf("compare_data[%d]: %w", i, err)
 		}
@@ -70,14 +70,14 @@ func startData(ctx context.Context, g *errgroup.Group, rt *proc) error {
 			return nil
 		})
 	}
-	rt.admin.Handle("GET /api/data/{name}", dual.Handler(comparers))
+	rt.admin.Handle("GET /api/data/{name}", continuous.Handler(comparers))
 	rt.log.Info("data comparison started", "component", "data", "comparisons", len(comparers))
 	return nil
 }
 
 // runComparison reads the column types, then runs the comparer; a failure
 // (database or stream not there yet) is retried with backoff until ctx ends.
-func runComparison(ctx context.Context, rt *proc, c *dual.Comparer, legacy, neu reconcile.Endpoint, ready *atomic.Bool) {
+func runComparison(ctx context.Context, rt *proc, c *continuous.Comparer, legacy, neu reconcile.Endpoint, ready *atomic.Bool) {
 	log := rt.log.With("component", "data", "compare", c.Name())
 	b := backoff.New(backoff.Policy{Initial: time.Second, Max: 30 * time.Second})
 	for ctx.Err() == nil {
@@ -97,7 +97,7 @@ func runComparison(ctx context.Context, rt *proc, c *dual.Comparer, legacy, neu 
 	}
 }
 
-func describeKinds(ctx context.Context, c *dual.Comparer, legacy, neu reconcile.Endpoint) error {
+func describeKinds(ctx context.Context, c *continuous.Comparer, legacy, neu reconcile.Endpoint) error {
 	l, n, closeSides, err := reconcile.Open(ctx, legacy, neu, 1)
 	if err != nil {
 		return err
@@ -115,13 +115,13 @@ func describeKinds(ctx context.Context, c *dual.Comparer, legacy, neu reconcile.
 }
 
 // dataSide is where one table's changes are on JetStream.
-func dataSide(cfg *config.Config, side config.DataSide, t reconcile.Table) (dual.Side, error) {
+func dataSide(cfg *config.Config, side config.DataSide, t reconcile.Table) (continuous.Side, error) {
 	schema, table, _ := strings.Cut(side.Table, ".")
 	for _, s := range cfg.Capture.Sources {
 		if s.Name != side.Source {
 			continue
 		}
-		return dual.Side{
+		return continuous.Side{
 			Stream:  cjs.StreamName(s.Name),
 			Subject: cjs.Subject(cfg.Capture.SubjectPrefix, s.Name, schema, table),
 			Key:     t.Key,
@@ -129,5 +129,5 @@ func dataSide(cfg *config.Config, side config.DataSide, t reconcile.Table) (dual
 			Rules:   t.Rules,
 		}, nil
 	}
-	return dual.Side{}, fmt.Errorf("no capture source named %q", side.Source)
+	return continuous.Side{}, fmt.Errorf("no capture source named %q", side.Source)
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/ficus-migrate/ficus/plugins/builtin"
 	"github.com/ficus-migrate/ficus/plugins/host"
 	"github.com/ficus-migrate/ficus/plugins/sdk"
-	"github.com/ficus-migrate/ficus/shadow/data"
+	"github.com/ficus-migrate/ficus/shadow/data/canon"
 )
 
 // pluginSet holds the running plugins by name.
@@ -115,7 +115,7 @@ func (p permanentOnFailure) Transform(ctx context.Context, source string, batch 
 // batching calls to the entry's plugin, once the plugin has shown at start
 // that it serves row comparison (a plugin that does not stops ficus here,
 // rather than failing the first differing key).
-func (s pluginSet) judge(ctx context.Context, i int, cd *config.CompareData) (data.Judge, error) {
+func (s pluginSet) judge(ctx context.Context, i int, cd *config.CompareData) (canon.Judge, error) {
 	if cd.Plugin == "" {
 		return nil, nil
 	}

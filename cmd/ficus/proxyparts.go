@@ -17,9 +17,9 @@ import (
 	"github.com/ficus-migrate/ficus/proxy"
 	"github.com/ficus-migrate/ficus/proxy/route"
 	"github.com/ficus-migrate/ficus/proxy/upstream"
-	"github.com/ficus-migrate/ficus/shadow/mirror"
-	"github.com/ficus-migrate/ficus/shadow/noise"
-	"github.com/ficus-migrate/ficus/shadow/record"
+	"github.com/ficus-migrate/ficus/shadow/traffic/mirror"
+	"github.com/ficus-migrate/ficus/shadow/traffic/noise"
+	"github.com/ficus-migrate/ficus/shadow/traffic/record"
 )
 
 // routeSetter is what live reloads need from a proxy of either mode.

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/ficus-migrate/ficus/internal/config"
-	"github.com/ficus-migrate/ficus/shadow/data"
-	"github.com/ficus-migrate/ficus/shadow/reconcile"
+	"github.com/ficus-migrate/ficus/shadow/data/canon"
+	"github.com/ficus-migrate/ficus/shadow/data/reconcile"
 )
 
 const reconcileHelp = `Usage: ficus reconcile [-c FILE] [--format text|json] NAME
@@ -109,7 +109,7 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 // reconcileJudge starts the plugin of compare_data NAME, if it names one,
 // with the code ficus run uses, and returns its Judge and how to stop it.
-func reconcileJudge(ctx context.Context, cfg *config.Config, name string, log *slog.Logger) (data.Judge, func(), error) {
+func reconcileJudge(ctx context.Context, cfg *config.Config, name string, log *slog.Logger) (canon.Judge, func(), error) {
 	i, cd, err := compareData(cfg, name)
 	if err != nil || cd.Plugin == "" {
 		return nil, func() {}, err
@@ -157,9 +157,9 @@ func reconcileEndpoints(cfg *config.Config, name string) (reconcile.Endpoint, re
 func dataTables(cd *config.CompareData) (legacy, new reconcile.Table) {
 	legacy = reconcile.Table{Name: cd.Legacy.Table, Key: cd.Legacy.Key[0]}
 	new = reconcile.Table{Name: cd.New.Table, Key: cd.New.Key[0]}
-	rules := map[string]data.Rule{}
+	rules := map[string]canon.Rule{}
 	for _, r := range cd.Rules {
-		rules[r.Column] = data.Rule{Scale: r.Scale, Map: r.Map}
+		rules[r.Column] = canon.Rule{Scale: r.Scale, Map: r.Map}
 	}
 	for _, p := range cd.Columns {
 		legacy.Columns = append(legacy.Columns, p.Legacy)

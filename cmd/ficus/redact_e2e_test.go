@@ -17,8 +17,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ficus-migrate/ficus/shadow/record"
 	"github.com/ficus-migrate/ficus/shadow/redact"
+	"github.com/ficus-migrate/ficus/shadow/traffic/record"
 )
 
 const redactConfig = `

@@ -17,7 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/ficus-migrate/ficus/internal/testenv"
-	"github.com/ficus-migrate/ficus/shadow/dual"
+	"github.com/ficus-migrate/ficus/shadow/data/continuous"
 )
 
 // TestRowComparatorPlugin runs compare_data[].plugin with the order-mapper
@@ -257,7 +257,7 @@ compare_data:
 		WHEN s % 8 = 3 THEN 'refunded' ELSE (ARRAY['new','paid','shipped','cancelled'])[s % 4 + 1] END,
 		CASE WHEN s = 13 THEN 13.5 ELSE s END, s FROM generate_series(1, 40) s`)
 
-	figs := waitFigures(t, adminAddr, func(f dual.Figures) bool {
+	figs := waitFigures(t, adminAddr, func(f continuous.Figures) bool {
 		return f.KeysSeen == orders && f.Pending == 0 && f.Matched+f.Differing == orders
 	})
 	if figs.Matched != orders-2 || figs.Differing != 2 {

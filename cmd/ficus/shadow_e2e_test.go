@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ficus-migrate/ficus/shadow/mirror"
+	"github.com/ficus-migrate/ficus/shadow/traffic/mirror"
 )
 
 const shadowConfig = `

@@ -18,8 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ficus-migrate/ficus/internal/testenv"
-	"github.com/ficus-migrate/ficus/shadow/data"
-	"github.com/ficus-migrate/ficus/shadow/dual"
+	"github.com/ficus-migrate/ficus/shadow/data/canon"
+	"github.com/ficus-migrate/ficus/shadow/data/continuous"
 )
 
 // The continuous data comparison benchmark, on an embedded JetStream (what
@@ -249,7 +249,7 @@ func drainBare(ctx context.Context, js jetstream.JetStream, sides [2]benchSide, 
 	for _, s := range sides {
 		cons, err := js.CreateOrUpdateConsumer(ctx, s.stream, jetstream.ConsumerConfig{
 			Durable: "bench_ref_" + s.key, FilterSubject: s.subject,
-			AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverAllPolicy, MaxAckPending: 1024,
+			AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverAllPolicy, MaxAckPending: continuous.MaxAckPending,
 		})
 		if err != nil {
 			return 0, err
@@ -290,14 +290,14 @@ func drainBare(ctx context.Context, js jetstream.JetStream, sides [2]benchSide, 
 }
 
 // startComparer runs a comparison of the bench's orders tables.
-func startComparer(ctx context.Context, js jetstream.JetStream, name string, sides [2]benchSide, workers int) (*dual.Comparer, func(), error) {
+func startComparer(ctx context.Context, js jetstream.JetStream, name string, sides [2]benchSide, workers int) (*continuous.Comparer, func(), error) {
 	cols := func(s benchSide) []string { return []string{"status", s.amountCol, "customer_id", "note"} }
-	c, err := dual.New(dual.Config{
+	c, err := continuous.New(continuous.Config{
 		Name: name, JS: js, MaxLag: 30 * time.Second, Workers: workers,
-		Legacy: dual.Side{Stream: sides[0].stream, Subject: sides[0].subject, Key: "id", Columns: cols(sides[0]),
-			Rules: []data.Rule{{Map: map[string]string{"NEW": "created", "PAID": "paid"}}, {Scale: "100"}, {}, {}}},
-		New:        dual.Side{Stream: sides[1].stream, Subject: sides[1].subject, Key: "legacy_id", Columns: cols(sides[1])},
-		Kinds:      []data.Kind{data.KindText, data.KindDecimal, data.KindInteger, data.KindText},
+		Legacy: continuous.Side{Stream: sides[0].stream, Subject: sides[0].subject, Key: "id", Columns: cols(sides[0]),
+			Rules: []canon.Rule{{Map: map[string]string{"NEW": "created", "PAID": "paid"}}, {Scale: "100"}, {}, {}}},
+		New:        continuous.Side{Stream: sides[1].stream, Subject: sides[1].subject, Key: "legacy_id", Columns: cols(sides[1])},
+		Kinds:      []canon.Kind{canon.KindText, canon.KindDecimal, canon.KindInteger, canon.KindText},
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Registerer: prometheus.NewRegistry(),
 	})
@@ -314,7 +314,7 @@ func startComparer(ctx context.Context, js jetstream.JetStream, name string, sid
 }
 
 // waitMatched waits until n keys match.
-func waitMatched(ctx context.Context, c *dual.Comparer, n int64, limit time.Duration) error {
+func waitMatched(ctx context.Context, c *continuous.Comparer, n int64, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		f := c.Figures()

@@ -13,8 +13,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ficus-migrate/ficus/shadow/data"
-	"github.com/ficus-migrate/ficus/shadow/reconcile"
+	"github.com/ficus-migrate/ficus/shadow/data/canon"
+	"github.com/ficus-migrate/ficus/shadow/data/reconcile"
 )
 
 // The reconcile benchmark: ficus's checksum-and-bisect reconcile of two
@@ -40,11 +40,11 @@ const reconcileNewLoad = `INSERT INTO public.orders SELECT s, (ARRAY['created','
 var (
 	benchLegacy = reconcile.Table{Name: "ficus.orders", Key: "id",
 		Columns: []string{"status", "amount", "customer_id", "note", "updated_at"},
-		Rules:   []data.Rule{{Map: map[string]string{"NEW": "created", "PAID": "paid"}}, {Scale: "100"}, {}, {}, {}}}
+		Rules:   []canon.Rule{{Map: map[string]string{"NEW": "created", "PAID": "paid"}}, {Scale: "100"}, {}, {}, {}}}
 	benchNew = reconcile.Table{Name: "public.orders", Key: "legacy_id",
 		Columns: []string{"state", "total", "customer_ref", "note", "updated_at"}}
 	// benchKinds is how the naive reader canonicalises each column pair.
-	benchKinds = []data.Kind{data.KindText, data.KindDecimal, data.KindInteger, data.KindText, data.KindTimestamp}
+	benchKinds = []canon.Kind{canon.KindText, canon.KindDecimal, canon.KindInteger, canon.KindText, canon.KindTimestamp}
 )
 
 // benchBuffers is each database's buffer pool in the benchmark: enough

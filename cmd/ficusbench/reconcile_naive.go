@@ -9,8 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ficus-migrate/ficus/shadow/data"
-	"github.com/ficus-migrate/ficus/shadow/reconcile"
+	"github.com/ficus-migrate/ficus/shadow/data/canon"
+	"github.com/ficus-migrate/ficus/shadow/data/reconcile"
 )
 
 // The naive comparison: read both tables whole, in key order, over one
@@ -120,17 +120,17 @@ func readLegacy(ctx context.Context, dsn string, out chan<- []reconcile.Row) err
 		if err := rows.Scan(dst...); err != nil {
 			return err
 		}
-		r.Values = make([]data.Value, len(texts))
+		r.Values = make([]canon.Value, len(texts))
 		for i, t := range texts {
 			var v any
 			if t.Valid {
 				v = t.String
 			}
-			c, err := data.Canonical(benchKinds[i], v)
+			c, err := canon.Canonical(benchKinds[i], v)
 			if err != nil {
 				return fmt.Errorf("key %d: %w", r.Key, err)
 			}
-			if r.Values[i], err = data.Apply(benchLegacy.Rules[i], c); err != nil {
+			if r.Values[i], err = canon.Apply(benchLegacy.Rules[i], c); err != nil {
 				return err
 			}
 		}
@@ -169,9 +169,9 @@ func readNew(ctx context.Context, dsn string, out chan<- []reconcile.Row) error 
 		if err != nil {
 			return err
 		}
-		r := reconcile.Row{Key: vals[0].(int64), Values: make([]data.Value, len(benchKinds))}
+		r := reconcile.Row{Key: vals[0].(int64), Values: make([]canon.Value, len(benchKinds))}
 		for i, k := range benchKinds {
-			if r.Values[i], err = data.Canonical(k, vals[i+1]); err != nil {
+			if r.Values[i], err = canon.Canonical(k, vals[i+1]); err != nil {
 				return fmt.Errorf("key %d: %w", r.Key, err)
 			}
 		}

@@ -6,7 +6,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/ficus-migrate/ficus/shadow/diff"
+	"github.com/ficus-migrate/ficus/shadow/traffic/diff"
 )
 
 // This file decodes and validates the shadow keys: the top-level shadow

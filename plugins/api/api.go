@@ -1,7 +1,7 @@
 // Package api holds the types a ficus plugin works with: change events and
 // transformers for capture, answer pairs and comparators for shadowed
 // routes, row pairs and row comparators for compare_data. It depends on the
-// standard library and shadow/data only, so that capture, shadow and proxy
+// standard library and shadow/data/canon only, so that capture, shadow and proxy
 // can use plugins without pulling in the process and gRPC machinery
 // (plugins/host and plugins/sdk bring that; plugin authors import
 // plugins/sdk, which names these same types).
@@ -12,7 +12,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ficus-migrate/ficus/shadow/data"
+	"github.com/ficus-migrate/ficus/shadow/data/canon"
 )
 
 // Event is one captured change event as it will be published to JetStream.
@@ -102,17 +102,17 @@ type Comparator interface {
 	Compare(ctx context.Context, pairs []Pair) ([]Result, error)
 }
 
-// The row comparison types are package data's own, so that a plugin gets
-// exactly what the host's comparison holds: see data.RowPair and
-// data.Judgement.
+// The row comparison types are package canon's own, so that a plugin gets
+// exactly what the host's comparison holds: see canon.RowPair and
+// canon.Judgement.
 type (
 	// Value is one canonical column value; Null distinguishes SQL NULL from
 	// the empty string.
-	Value = data.Value
+	Value = canon.Value
 	// RowPair is one differing key with both rows' compared values.
-	RowPair = data.RowPair
+	RowPair = canon.RowPair
 	// Judgement is the answer for one RowPair.
-	Judgement = data.Judgement
+	Judgement = canon.Judgement
 )
 
 // RowComparator judges rows of a compare_data entry that ficus's own

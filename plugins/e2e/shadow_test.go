@@ -18,9 +18,9 @@ import (
 	"github.com/ficus-migrate/ficus/plugins/host"
 	"github.com/ficus-migrate/ficus/proxy"
 	"github.com/ficus-migrate/ficus/proxy/route"
-	"github.com/ficus-migrate/ficus/shadow/diff"
-	"github.com/ficus-migrate/ficus/shadow/mirror"
-	"github.com/ficus-migrate/ficus/shadow/record"
+	"github.com/ficus-migrate/ficus/shadow/traffic/diff"
+	"github.com/ficus-migrate/ficus/shadow/traffic/mirror"
+	"github.com/ficus-migrate/ficus/shadow/traffic/record"
 )
 
 type recorder struct {

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ficus-migrate/ficus/shadow/data"
+	"github.com/ficus-migrate/ficus/shadow/data/canon"
 )
 
 // Defaults used when the corresponding JudgeConfig field is zero.
@@ -41,7 +41,7 @@ type JudgeConfig struct {
 // plugin answers more slowly than the differences come.
 var ErrQueueFull = errors.New("row comparison queue full")
 
-// Judge is data.Judge on top of a plugin's RowComparator. The continuous
+// Judge is canon.Judge on top of a plugin's RowComparator. The continuous
 // comparison asks about one key at a time from many goroutines; Judge
 // coalesces the questions that come within MaxWait of each other into one
 // call (per comparison and columns), and hands each caller its own
@@ -61,7 +61,7 @@ type Judge struct {
 	timer  *time.Timer // armed for the oldest question's MaxWait
 }
 
-var _ data.Judge = (*Judge)(nil)
+var _ canon.Judge = (*Judge)(nil)
 
 // question is one caller's pairs, waiting for a batch.
 type question struct {
@@ -69,13 +69,13 @@ type question struct {
 	group                     string // comparison and columns: what may share a call
 	comparison                string
 	legacyColumns, newColumns []string
-	pairs                     []data.RowPair
+	pairs                     []canon.RowPair
 	at                        time.Time
 	done                      chan answer // buffered: the sender never waits for a caller gone
 }
 
 type answer struct {
-	js  []data.Judgement
+	js  []canon.Judgement
 	err error
 }
 
@@ -96,9 +96,9 @@ func NewJudge(p *Plugin, cfg JudgeConfig) *Judge {
 	return &Judge{p: p, cfg: cfg, sem: make(chan struct{}, cfg.MaxInFlight)}
 }
 
-// Judge returns one Judgement per pair, in order (see data.Judge).
+// Judge returns one Judgement per pair, in order (see canon.Judge).
 func (j *Judge) Judge(ctx context.Context, comparison string, legacyColumns, newColumns []string,
-	pairs []data.RowPair) ([]data.Judgement, error) {
+	pairs []canon.RowPair) ([]canon.Judgement, error) {
 	if len(legacyColumns) != len(newColumns) {
 		return nil, fmt.Errorf("judge %s: %d legacy columns, %d new columns", comparison, len(legacyColumns), len(newColumns))
 	}
@@ -110,7 +110,7 @@ func (j *Judge) Judge(ctx context.Context, comparison string, legacyColumns, new
 		}
 	}
 	if len(pairs) == 0 {
-		return []data.Judgement{}, nil
+		return []canon.Judgement{}, nil
 	}
 	if len(pairs) >= j.cfg.MaxBatch {
 		return j.direct(ctx, comparison, legacyColumns, newColumns, pairs)
@@ -143,8 +143,8 @@ func (j *Judge) Judge(ctx context.Context, comparison string, legacyColumns, new
 // direct sends a caller's own large batch in parts, sharing the in-flight
 // bound with the queue's batches.
 func (j *Judge) direct(ctx context.Context, comparison string, legacyColumns, newColumns []string,
-	pairs []data.RowPair) ([]data.Judgement, error) {
-	out := make([]data.Judgement, 0, len(pairs))
+	pairs []canon.RowPair) ([]canon.Judgement, error) {
+	out := make([]canon.Judgement, 0, len(pairs))
 	for start := 0; start < len(pairs); start += j.cfg.MaxBatch {
 		select {
 		case j.sem <- struct{}{}:
@@ -162,7 +162,7 @@ func (j *Judge) direct(ctx context.Context, comparison string, legacyColumns, ne
 }
 
 func (j *Judge) call(ctx context.Context, comparison string, legacyColumns, newColumns []string,
-	pairs []data.RowPair) ([]data.Judgement, error) {
+	pairs []canon.RowPair) ([]canon.Judgement, error) {
 	j.p.met.rowBatch.Observe(float64(len(pairs)))
 	js, err := j.p.RowComparator().CompareRows(ctx, comparison, legacyColumns, newColumns, pairs)
 	if err != nil {
@@ -268,7 +268,7 @@ func (j *Judge) send(batch []*question) {
 	}
 	pairs := batch[0].pairs
 	if len(batch) > 1 {
-		pairs = make([]data.RowPair, 0, j.cfg.MaxBatch)
+		pairs = make([]canon.RowPair, 0, j.cfg.MaxBatch)
 		for _, q := range batch {
 			pairs = append(pairs, q.pairs...)
 		}

@@ -16,7 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/ficus-migrate/ficus/plugins/internal/wire"
-	"github.com/ficus-migrate/ficus/shadow/data"
+	"github.com/ficus-migrate/ficus/shadow/data/canon"
 )
 
 var (
@@ -24,21 +24,21 @@ var (
 	newCols    = []string{"label", "state"}
 )
 
-func txt(s string) data.Value { return data.Value{Text: s} }
+func txt(s string) canon.Value { return canon.Value{Text: s} }
 
 // rowPair i differs from its new row only by case, except every third,
 // whose status really differs.
-func rowPair(i int) data.RowPair {
+func rowPair(i int) canon.RowPair {
 	state := "PAID"
 	if i%3 == 0 {
 		state = "shipped"
 	}
-	return data.RowPair{Key: fmt.Sprint(i), Legacy: []data.Value{txt(fmt.Sprintf("Order %d", i)), txt("paid")},
-		New: []data.Value{txt(fmt.Sprintf("ORDER %d", i)), txt(state)}}
+	return canon.RowPair{Key: fmt.Sprint(i), Legacy: []canon.Value{txt(fmt.Sprintf("Order %d", i)), txt("paid")},
+		New: []canon.Value{txt(fmt.Sprintf("ORDER %d", i)), txt(state)}}
 }
 
 // checkJudgement checks the answer for rowPair(i) from testplugin.
-func checkJudgement(t *testing.T, i int, j data.Judgement) {
+func checkJudgement(t *testing.T, i int, j canon.Judgement) {
 	t.Helper()
 	if i%3 != 0 {
 		if !j.Equal {
@@ -70,7 +70,7 @@ func judgeAll(t *testing.T, j *Judge, n int) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			js, err := j.Judge(ctx(t), "orders", legacyCols, newCols, []data.RowPair{rowPair(i)})
+			js, err := j.Judge(ctx(t), "orders", legacyCols, newCols, []canon.RowPair{rowPair(i)})
 			if err != nil {
 				t.Errorf("key %d: %v", i, err)
 				return
@@ -103,7 +103,7 @@ func TestJudgeBatches(t *testing.T) {
 		t.Errorf("%d questions went in %d calls with %v pairs; want them shared, at most 16 a call", n, calls, pairs)
 	}
 
-	big := make([]data.RowPair, 40)
+	big := make([]canon.RowPair, 40)
 	for i := range big {
 		big[i] = rowPair(i)
 	}
@@ -118,9 +118,9 @@ func TestJudgeBatches(t *testing.T) {
 		t.Errorf("40 pairs went in %d calls, want 3 of at most 16", c-calls)
 	}
 
-	nulls := []data.RowPair{
-		{Key: "1", Legacy: []data.Value{{Null: true}, txt("a")}, New: []data.Value{txt(""), txt("A")}},
-		{Key: "2", Legacy: []data.Value{{Null: true}, txt("")}, New: []data.Value{{Null: true}, txt("")}},
+	nulls := []canon.RowPair{
+		{Key: "1", Legacy: []canon.Value{{Null: true}, txt("a")}, New: []canon.Value{txt(""), txt("A")}},
+		{Key: "2", Legacy: []canon.Value{{Null: true}, txt("")}, New: []canon.Value{{Null: true}, txt("")}},
 	}
 	js, err = j.Judge(ctx(t), "nulls", legacyCols, newCols, nulls)
 	if err != nil {
@@ -130,7 +130,7 @@ func TestJudgeBatches(t *testing.T) {
 		t.Errorf("NULL vs empty: %+v, want key 1 differing in column 0 and key 2 equal", js)
 	}
 
-	if _, err := j.Judge(ctx(t), "orders", legacyCols, newCols, []data.RowPair{{Key: "9", Legacy: []data.Value{txt("x")}}}); err == nil ||
+	if _, err := j.Judge(ctx(t), "orders", legacyCols, newCols, []canon.RowPair{{Key: "9", Legacy: []canon.Value{txt("x")}}}); err == nil ||
 		!strings.Contains(err.Error(), "key 9 has 1 legacy and 0 new values for 2 columns") {
 		t.Errorf("short row: %v", err)
 	}
@@ -176,7 +176,7 @@ func TestJudgeQueueFull(t *testing.T) {
 	ask := func(i int) <-chan error {
 		done := make(chan error, 1)
 		go func() {
-			js, err := j.Judge(ctx(t), "orders", legacyCols, newCols, []data.RowPair{rowPair(i)})
+			js, err := j.Judge(ctx(t), "orders", legacyCols, newCols, []canon.RowPair{rowPair(i)})
 			if err == nil {
 				checkJudgement(t, i, js[0])
 			}
@@ -219,7 +219,7 @@ func TestJudgeQueueFull(t *testing.T) {
 	short, cancel := context.WithTimeout(ctx(t), 30*time.Millisecond)
 	defer cancel()
 	began := time.Now()
-	if _, err := j.Judge(short, "orders", legacyCols, newCols, []data.RowPair{rowPair(100)}); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := j.Judge(short, "orders", legacyCols, newCols, []canon.RowPair{rowPair(100)}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want the caller's deadline", err)
 	}
 	if took := time.Since(began); took > 200*time.Millisecond {
@@ -241,7 +241,7 @@ func TestJudgeQueueFull(t *testing.T) {
 		t.Errorf("ficus_plugin_row_queue_pairs = %v, want 8", n)
 	}
 	began = time.Now()
-	_, err := j.Judge(ctx(t), "orders", legacyCols, newCols, []data.RowPair{rowPair(9)})
+	_, err := j.Judge(ctx(t), "orders", legacyCols, newCols, []canon.RowPair{rowPair(9)})
 	if !errors.Is(err, ErrQueueFull) || !strings.Contains(err.Error(), "8 pairs wait already (max 8)") {
 		t.Fatalf("err = %v, want the queue full", err)
 	}
@@ -299,11 +299,11 @@ func TestCheckRowComparator(t *testing.T) {
 func TestOrderMapperRows(t *testing.T) {
 	p, _ := start(t, Config{Name: "order-mapper", Path: bins["order-mapper"]})
 	j := NewJudge(p, JudgeConfig{})
-	null := data.Value{Null: true}
-	row := func(vals ...data.Value) []data.Value { return vals }
+	null := canon.Value{Null: true}
+	row := func(vals ...canon.Value) []canon.Value { return vals }
 	for _, tc := range []struct {
 		name        string
-		legacy, new []data.Value
+		legacy, new []canon.Value
 		wantCols    []int // nil: equal
 		wantReason  string
 	}{
@@ -324,7 +324,7 @@ func TestOrderMapperRows(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			js, err := j.Judge(ctx(t), "orders", []string{"status", "amount", "customer_id"}, []string{"state", "total", "customer_ref"},
-				[]data.RowPair{{Key: "1", Legacy: tc.legacy, New: tc.new}})
+				[]canon.RowPair{{Key: "1", Legacy: tc.legacy, New: tc.new}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 
-	"github.com/ficus-migrate/ficus/shadow/diff"
+	"github.com/ficus-migrate/ficus/shadow/traffic/diff"
 )
 
 // truncMark ends a diff value the diff engine cut.

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ficus-migrate/ficus/shadow/diff"
+	"github.com/ficus-migrate/ficus/shadow/traffic/diff"
 )
 
 func newRedactor(t *testing.T, rules Rules) *Redactor {

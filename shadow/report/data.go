@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ficus-migrate/ficus/shadow/dual"
+	"github.com/ficus-migrate/ficus/shadow/data/continuous"
 )
 
 // DataReport is one data comparison's part of a Report: the findings of
@@ -19,23 +19,23 @@ type DataReport struct {
 	Open     int            `json:"open"`
 	Resolved int            `json:"resolved"`
 	// Examples are the open findings, by key, at most MaxDataExamples.
-	Examples []dual.Finding `json:"examples"`
+	Examples []continuous.Finding `json:"examples"`
 }
 
 // MaxDataExamples bounds the open findings listed per comparison.
 const MaxDataExamples = 50
 
 // BuildData groups findings (in publication order) per comparison.
-func BuildData(findings []dual.Finding) []DataReport {
+func BuildData(findings []continuous.Finding) []DataReport {
 	type acc struct {
 		rep  DataReport
-		last map[int64]dual.Finding
+		last map[int64]continuous.Finding
 	}
 	byName := map[string]*acc{}
 	for _, f := range findings {
 		a := byName[f.Name]
 		if a == nil {
-			a = &acc{rep: DataReport{Name: f.Name, ByKind: map[string]int{}, Examples: []dual.Finding{}}, last: map[int64]dual.Finding{}}
+			a = &acc{rep: DataReport{Name: f.Name, ByKind: map[string]int{}, Examples: []continuous.Finding{}}, last: map[int64]continuous.Finding{}}
 			byName[f.Name] = a
 		}
 		a.rep.Findings++
@@ -45,14 +45,14 @@ func BuildData(findings []dual.Finding) []DataReport {
 	var out []DataReport
 	for _, a := range byName {
 		for _, f := range a.last {
-			if f.Kind == dual.KindResolved {
+			if f.Kind == continuous.KindResolved {
 				a.rep.Resolved++
 				continue
 			}
 			a.rep.Open++
 			a.rep.Examples = append(a.rep.Examples, f)
 		}
-		slices.SortFunc(a.rep.Examples, func(x, y dual.Finding) int { return cmp.Compare(x.Key, y.Key) })
+		slices.SortFunc(a.rep.Examples, func(x, y continuous.Finding) int { return cmp.Compare(x.Key, y.Key) })
 		if len(a.rep.Examples) > MaxDataExamples {
 			a.rep.Examples = a.rep.Examples[:MaxDataExamples]
 		}
@@ -63,7 +63,7 @@ func BuildData(findings []dual.Finding) []DataReport {
 }
 
 // describeFinding is one line of a finding for text and HTML.
-func describeFinding(f dual.Finding) string {
+func describeFinding(f continuous.Finding) string {
 	s := fmt.Sprintf("key %d: %s", f.Key, strings.ReplaceAll(f.Kind, "_", " "))
 	if f.DeletedIn != "" {
 		s += " (deleted in " + f.DeletedIn + ")"

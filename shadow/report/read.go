@@ -10,8 +10,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ficus-migrate/ficus/shadow/dual"
-	"github.com/ficus-migrate/ficus/shadow/record"
+	"github.com/ficus-migrate/ficus/shadow/data/continuous"
+	"github.com/ficus-migrate/ficus/shadow/traffic/record"
 )
 
 // Read returns the records of FICUS_SHADOW published at or after since,
@@ -32,8 +32,8 @@ func Read(ctx context.Context, js jetstream.JetStream, route string, since time.
 }
 
 // ReadData returns the findings of FICUS_DATA published at or after since.
-func ReadData(ctx context.Context, js jetstream.JetStream, since time.Time) ([]dual.Finding, error) {
-	return readStream[dual.Finding](ctx, js, dual.FindingsStream, "", since)
+func ReadData(ctx context.Context, js jetstream.JetStream, since time.Time) ([]continuous.Finding, error) {
+	return readStream[continuous.Finding](ctx, js, continuous.FindingsStream, "", since)
 }
 
 // readStream decodes the JSON messages of stream (those of subject, or all

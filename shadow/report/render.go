@@ -10,7 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ficus-migrate/ficus/shadow/diff"
+	"github.com/ficus-migrate/ficus/shadow/traffic/diff"
 )
 
 // Text writes the report for a terminal.

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ficus-migrate/ficus/shadow/record"
+	"github.com/ficus-migrate/ficus/shadow/traffic/record"
 )
 
 // Report is the grouped view of a set of mismatch records.

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ficus-migrate/ficus/shadow/record"
+	"github.com/ficus-migrate/ficus/shadow/traffic/record"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/shadow/report.golden")

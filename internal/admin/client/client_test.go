@@ -24,9 +24,9 @@ import (
 	"github.com/ficus-migrate/ficus/proxy/rollout"
 	"github.com/ficus-migrate/ficus/proxy/route"
 	rs "github.com/ficus-migrate/ficus/proxy/routestate"
-	"github.com/ficus-migrate/ficus/shadow/dual"
-	"github.com/ficus-migrate/ficus/shadow/mirror"
+	"github.com/ficus-migrate/ficus/shadow/data/continuous"
 	"github.com/ficus-migrate/ficus/shadow/report"
+	"github.com/ficus-migrate/ficus/shadow/traffic/mirror"
 )
 
 const token = "s3cret"
@@ -85,11 +85,11 @@ func startFicus(t *testing.T) *ficus {
 	}
 	srv.Handle("GET /api/shadow/{route}", m.Handler())
 
-	c, err := dual.New(dual.Config{Name: "orders", JS: js, MaxLag: time.Second, Logger: quiet})
+	c, err := continuous.New(continuous.Config{Name: "orders", JS: js, MaxLag: time.Second, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Handle("GET /api/data/{name}", dual.Handler(map[string]*dual.Comparer{"orders": c}))
+	srv.Handle("GET /api/data/{name}", continuous.Handler(map[string]*continuous.Comparer{"orders": c}))
 
 	dashboard.New(dashboard.Config{Logger: quiet, Report: func(_ context.Context, since time.Time) (report.Report, error) {
 		return report.Build(nil, since, time.Now()), nil

@@ -9,9 +9,9 @@ import (
 	"github.com/ficus-migrate/ficus/internal/admin/api"
 	"github.com/ficus-migrate/ficus/proxy"
 	"github.com/ficus-migrate/ficus/proxy/rollout"
-	"github.com/ficus-migrate/ficus/shadow/dual"
-	"github.com/ficus-migrate/ficus/shadow/mirror"
+	"github.com/ficus-migrate/ficus/shadow/data/continuous"
 	"github.com/ficus-migrate/ficus/shadow/report"
+	"github.com/ficus-migrate/ficus/shadow/traffic/mirror"
 )
 
 // Routes is GET /api/routes: the routes this process applies, in match
@@ -56,8 +56,8 @@ func (c *Client) Shadow(ctx context.Context, route string) (mirror.Stats, error)
 
 // Data is GET /api/data/{name}: a continuous data comparison's figures;
 // ErrNotFound when there is no compare_data of that name.
-func (c *Client) Data(ctx context.Context, name string) (dual.Figures, error) {
-	var out dual.Figures
+func (c *Client) Data(ctx context.Context, name string) (continuous.Figures, error) {
+	var out continuous.Figures
 	err := c.Get(ctx, "/api/data/"+url.PathEscape(name), &out)
 	return out, err
 }

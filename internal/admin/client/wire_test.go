@@ -13,9 +13,9 @@ import (
 	"github.com/ficus-migrate/ficus/internal/admin/api"
 	"github.com/ficus-migrate/ficus/proxy"
 	"github.com/ficus-migrate/ficus/proxy/rollout"
-	"github.com/ficus-migrate/ficus/shadow/dual"
-	"github.com/ficus-migrate/ficus/shadow/mirror"
+	"github.com/ficus-migrate/ficus/shadow/data/continuous"
 	"github.com/ficus-migrate/ficus/shadow/report"
+	"github.com/ficus-migrate/ficus/shadow/traffic/mirror"
 )
 
 // The admin API's JSON field names are a contract with scripts, the
@@ -31,7 +31,7 @@ func TestWireFieldNames(t *testing.T) {
 		{"GET /api/routes", proxy.RouteInfo{}},
 		{"GET /api/rollout", rollout.StateView{}},
 		{"GET /api/shadow/{route}", mirror.Stats{}},
-		{"GET /api/data/{name}", dual.Figures{}},
+		{"GET /api/data/{name}", continuous.Figures{}},
 		{"GET /api/report", report.Report{}},
 		{"GET /api/health", api.Health{}},
 		{"GET /readyz", api.Readiness{}},

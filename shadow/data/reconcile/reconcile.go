@@ -1,0 +1,465 @@
+// Package reconcile compares two tables as they are now, where they live:
+// both databases checksum key ranges, and only ranges whose checksums
+// differ are split again (in the manner of data-diff), down to ranges small
+// enough to fetch and compare row by row. The two tables may be on
+// different engines (MariaDB/MySQL and PostgreSQL): every value is first
+// turned into the canonical text of package canon, inside the database.
+package reconcile
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ficus-migrate/ficus/shadow/data/canon"
+)
+
+// Config says what to compare and how finely.
+type Config struct {
+	// Legacy and New are the two tables. Their Table.Columns pair up by
+	// position; only Legacy's Table.Rules are applied.
+	Legacy, New Side
+	// Segments is how many buckets a range is summed in (one scan), and so
+	// how many sub-ranges a differing range is split into, 2 to 1024.
+	// Default: 32.
+	Segments int
+	// LeafRows: a differing range with at most this many rows on each side
+	// is fetched and compared row by row. Default: 2000.
+	LeafRows int64
+	// Parallel is how many ranges are summed at once (each on both sides
+	// at the same time); the first level cuts the key space into this many
+	// ranges. Default: 4.
+	Parallel int
+	// BucketRows is about how many rows a first-level bucket should hold
+	// (by the databases' row estimates): a bigger table gets more
+	// first-level ranges, so that a bucket's text stays small enough to
+	// digest in memory. Default: 20,000.
+	BucketRows int64
+	// Name is the comparison's name, for Judge.
+	Name string
+	// Judge, when set, has the last word on keys whose canonical values
+	// differ (the entry's comparator plugin).
+	Judge canon.Judge
+	// Progress, when set, is called every ProgressEvery (default 2s) while
+	// the comparison runs (a short run never calls it): in PhaseEstimating
+	// until the first pass starts, then in PhaseComparing.
+	Progress      func(Progress)
+	ProgressEvery time.Duration
+}
+
+// Finding kinds.
+const (
+	MissingInNew    = "missing_in_new"
+	MissingInLegacy = "missing_in_legacy"
+	Differs         = "differs"
+)
+
+// Difference is one key whose rows are not equal.
+type Difference struct {
+	Key  int64
+	Kind string // MissingInNew, MissingInLegacy or Differs
+	// Columns are the differing column pairs (Differs only), in mapping order.
+	Columns []ColumnDiff
+	// Reason is the comparator plugin's explanation (Differs only).
+	Reason string
+}
+
+// ColumnDiff is one differing column pair with both canonical values
+// (the legacy one after its rules).
+type ColumnDiff struct {
+	Legacy, New       string // column names
+	LegacyVal, NewVal canon.Value
+}
+
+// Stats says what the comparison cost.
+type Stats struct {
+	LegacyRows, NewRows int64 // rows in each table
+	// Checksums is the number of range scans (each summing its buckets),
+	// per side.
+	Checksums int64
+	// Fetched is the number of rows read row by row, both sides together.
+	Fetched int64
+	// RowSums is the number of range scans that summed row hashes because
+	// a bucket's text was too large to digest (see Side.Checksums).
+	RowSums int64
+	// LegacyDBTime and NewDBTime add up how long each side's queries took,
+	// as the client saw them.
+	LegacyDBTime, NewDBTime time.Duration
+	Wall                    time.Duration
+}
+
+// Result is the outcome of Run: every difference, in key order.
+type Result struct {
+	Differences []Difference
+	Stats       Stats
+}
+
+// Run compares the two tables.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if cfg.Legacy == nil || cfg.New == nil {
+		return nil, errors.New("reconcile: need both sides")
+	}
+	if cfg.Segments == 0 {
+		cfg.Segments = 32
+	}
+	if cfg.Segments < 2 || cfg.Segments > 1024 {
+		return nil, fmt.Errorf("reconcile: segments must be 2..1024, got %d", cfg.Segments)
+	}
+	if cfg.LeafRows <= 0 {
+		cfg.LeafRows = 2000
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 4
+	}
+	if cfg.BucketRows <= 0 {
+		cfg.BucketRows = 20_000
+	}
+	lt, nt := cfg.Legacy.Table(), cfg.New.Table()
+	if len(lt.Columns) != len(nt.Columns) {
+		return nil, fmt.Errorf("reconcile: %d legacy columns against %d new columns", len(lt.Columns), len(nt.Columns))
+	}
+	start := time.Now()
+	r := &run{cfg: cfg, legacy: timed{side: cfg.Legacy}, new: timed{side: cfg.New}}
+	if err := r.prepare(ctx); err != nil {
+		return nil, err
+	}
+	if cfg.Progress != nil {
+		every := cfg.ProgressEvery
+		if every <= 0 {
+			every = 2 * time.Second
+		}
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			tick := time.NewTicker(every)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					cfg.Progress(r.progress(start))
+				}
+			}
+		}()
+		defer func() {
+			close(stop)
+			<-done
+		}()
+	}
+	res, err := r.compare(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res.Stats.LegacyDBTime = time.Duration(r.legacy.dbTime.Load())
+	res.Stats.NewDBTime = time.Duration(r.new.dbTime.Load())
+	res.Stats.Checksums = r.checksums.Load()
+	res.Stats.Fetched = r.fetched.Load()
+	res.Stats.RowSums = r.rowSums.Load()
+	res.Stats.Wall = time.Since(start)
+	return res, nil
+}
+
+// Kinds returns how each column pair is compared, given the data types
+// Describe reported: the more specific kind of the two, and decimal for a
+// scaled column.
+func Kinds(legacyTypes, newTypes []string, rules []canon.Rule) []canon.Kind {
+	kinds := make([]canon.Kind, len(legacyTypes))
+	for i := range legacyTypes {
+		k := canon.Unify(canon.KindOf(canon.MySQL, legacyTypes[i]), canon.KindOf(canon.Postgres, newTypes[i]))
+		if rules != nil {
+			k = rules[i].Kind(k)
+		}
+		kinds[i] = k
+	}
+	return kinds
+}
+
+// timed wraps a side and adds up its query time.
+type timed struct {
+	side   Side
+	dbTime atomic.Int64
+}
+
+func (t *timed) add(since time.Time) { t.dbTime.Add(int64(time.Since(since))) }
+
+type run struct {
+	cfg       Config
+	legacy    timed
+	new       timed
+	checksums atomic.Int64
+	fetched   atomic.Int64
+	// for Progress: counted by the workers of a pass
+	rangesDone, rowsSummed atomic.Int64
+	// rowSums counts ranges summed row by row because a bucket was too
+	// large to digest.
+	rowSums atomic.Int64
+
+	mu    sync.Mutex
+	diffs []Difference
+	rows  [2]int64
+	// for Progress, set by startPass: pass 0 is the estimating phase.
+	pass                  int
+	rangesTotal, estimate int64
+}
+
+func (r *run) prepare(ctx context.Context) error {
+	var lt, nt []string
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { lt, err = r.cfg.Legacy.Describe(gctx); return err })
+	g.Go(func() (err error) { nt, err = r.cfg.New.Describe(gctx); return err })
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	kinds := Kinds(lt, nt, r.cfg.Legacy.Table().Rules)
+	if err := r.cfg.Legacy.Prepare(kinds); err != nil {
+		return err
+	}
+	return r.cfg.New.Prepare(kinds)
+}
+
+// span is an inclusive key range.
+type span struct{ lo, hi int64 }
+
+func (r *run) compare(ctx context.Context) (*Result, error) {
+	var lb, nb span
+	var lok, nok bool
+	var lest, nest int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { lb.lo, lb.hi, lok, err = r.cfg.Legacy.Bounds(gctx); return err })
+	g.Go(func() (err error) { nb.lo, nb.hi, nok, err = r.cfg.New.Bounds(gctx); return err })
+	g.Go(func() (err error) { lest, err = r.cfg.Legacy.Estimate(gctx); return err })
+	g.Go(func() (err error) { nest, err = r.cfg.New.Estimate(gctx); return err })
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	var all span
+	switch {
+	case !lok && !nok:
+		return res, nil
+	case !lok:
+		all = nb
+	case !nok:
+		all = lb
+	default:
+		all = span{min(lb.lo, nb.lo), max(lb.hi, nb.hi)}
+	}
+	// Level by level. Each task is a range whose rows both sides sum per
+	// bucket in one scan; differing buckets are fetched (small) or become
+	// the next level's tasks. The first level splits the key space into
+	// Parallel ranges so that both databases work on several at once.
+	ranges := max(int64(r.cfg.Parallel), max(lest, nest)/(int64(r.cfg.Segments)*r.cfg.BucketRows)+1)
+	var level []task
+	for _, s := range split(all, int(min(ranges, 1<<20))) {
+		level = append(level, task{s, stepFor(s, r.cfg.Segments)})
+	}
+	r.mu.Lock()
+	r.estimate = lest
+	r.mu.Unlock()
+	top := true
+	for len(level) > 0 {
+		r.startPass(len(level))
+		var next []task
+		var nextMu sync.Mutex
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(r.cfg.Parallel)
+		for _, t := range level {
+			g.Go(func() error {
+				ls, ns, err := r.sums(gctx, t)
+				if err != nil {
+					return err
+				}
+				r.rangesDone.Add(1)
+				for _, s := range ls {
+					r.rowsSummed.Add(s.Count)
+				}
+				if top {
+					r.mu.Lock()
+					for _, s := range ls {
+						r.rows[0] += s.Count
+					}
+					for _, s := range ns {
+						r.rows[1] += s.Count
+					}
+					r.mu.Unlock()
+				}
+				var leaves, sub []span
+				for _, b := range differing(ls, ns) {
+					s := t.bucket(b)
+					if max(ls[b].Count, ns[b].Count) <= r.cfg.LeafRows || s.lo == s.hi {
+						leaves = append(leaves, s)
+					} else {
+						sub = append(sub, s)
+					}
+				}
+				for _, s := range leaves {
+					if err := r.leaf(gctx, s); err != nil {
+						return err
+					}
+				}
+				nextMu.Lock()
+				for _, s := range sub {
+					next = append(next, task{s, stepFor(s, r.cfg.Segments)})
+				}
+				nextMu.Unlock()
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, err
+		}
+		level, top = next, false
+	}
+	res.Differences = sortDiffs(r.diffs)
+	res.Stats.LegacyRows, res.Stats.NewRows = r.rows[0], r.rows[1]
+	return res, nil
+}
+
+// task is a range summed per bucket of step keys.
+type task struct {
+	s    span
+	step int64
+}
+
+// bucket is the key range of bucket b of t.
+func (t task) bucket(b int64) span {
+	lo := int64(uint64(t.s.lo) + uint64(b)*uint64(t.step))
+	hi := int64(uint64(lo) + uint64(t.step) - 1)
+	if hi < lo || hi > t.s.hi { // overflow or past the range's end
+		hi = t.s.hi
+	}
+	return span{lo, hi}
+}
+
+// stepFor is the bucket width that cuts s into at most n buckets.
+func stepFor(s span, n int) int64 {
+	width := uint64(s.hi-s.lo) + 1
+	if width == 0 { // the whole int64 range
+		width = ^uint64(0)
+	}
+	step := width / uint64(n)
+	if width%uint64(n) != 0 {
+		step++
+	}
+	return int64(max(min(step, uint64(1)<<62), 1))
+}
+
+// differing lists, in order, the buckets whose sums differ (including
+// buckets present on one side only).
+func differing(ls, ns map[int64]Sum) []int64 {
+	var out []int64
+	for b, s := range ls {
+		if ns[b] != s {
+			out = append(out, b)
+		}
+	}
+	for b := range ns {
+		if _, ok := ls[b]; !ok {
+			out = append(out, b)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// sums sums t on both sides at once: digests first, and row by row when
+// either side's bucket text is too large to digest.
+func (r *run) sums(ctx context.Context, t task) (ls, ns map[int64]Sum, err error) {
+	ls, ns, err = r.sumsWith(ctx, t, Digest)
+	if errors.Is(err, ErrTooLarge) {
+		r.rowSums.Add(1)
+		ls, ns, err = r.sumsWith(ctx, t, RowSum)
+	}
+	return ls, ns, err
+}
+
+func (r *run) sumsWith(ctx context.Context, t task, m Method) (ls, ns map[int64]Sum, err error) {
+	r.checksums.Add(1)
+	// Not an errgroup context: one side's ErrTooLarge must not cancel the
+	// other's query (a cancelled PostgreSQL query costs its connection).
+	var g errgroup.Group
+	g.Go(func() (err error) {
+		defer r.legacy.add(time.Now())
+		ls, err = r.cfg.Legacy.Checksums(ctx, t.s.lo, t.s.hi, t.step, m)
+		return err
+	})
+	g.Go(func() (err error) {
+		defer r.new.add(time.Now())
+		ns, err = r.cfg.New.Checksums(ctx, t.s.lo, t.s.hi, t.step, m)
+		return err
+	})
+	err = g.Wait()
+	return ls, ns, err
+}
+
+// leaf fetches s from both sides and records its differences.
+func (r *run) leaf(ctx context.Context, s span) error {
+	var lrows, nrows []Row
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		defer r.legacy.add(time.Now())
+		lrows, err = r.cfg.Legacy.Rows(gctx, s.lo, s.hi)
+		return err
+	})
+	g.Go(func() (err error) {
+		defer r.new.add(time.Now())
+		nrows, err = r.cfg.New.Rows(gctx, s.lo, s.hi)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	r.fetched.Add(int64(len(lrows) + len(nrows)))
+	d := DiffRows(r.cfg.Legacy.Table().Columns, r.cfg.New.Table().Columns, lrows, nrows)
+	if r.cfg.Judge != nil {
+		var err error
+		if d, err = r.judge(ctx, d, lrows, nrows); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	r.diffs = append(r.diffs, d...)
+	r.mu.Unlock()
+	return nil
+}
+
+// split divides s into at most n ranges of nearly equal key width.
+func split(s span, n int) []span {
+	// Widths are computed in uint64: hi-lo may not fit an int64.
+	width := uint64(s.hi-s.lo) + 1
+	if width == 0 { // the whole int64 range
+		width = ^uint64(0)
+	}
+	step := width / uint64(n)
+	if width%uint64(n) != 0 {
+		step++
+	}
+	if step == 0 {
+		step = 1
+	}
+	var out []span
+	lo := s.lo
+	for {
+		hi := int64(uint64(lo) + step - 1)
+		if hi < lo || hi >= s.hi { // overflow or the end
+			out = append(out, span{lo, s.hi})
+			return out
+		}
+		out = append(out, span{lo, hi})
+		lo = hi + 1
+	}
+}
+
+func sortDiffs(d []Difference) []Difference {
+	slices.SortFunc(d, func(a, b Difference) int { return cmp.Compare(a.Key, b.Key) })
+	return d
+}
