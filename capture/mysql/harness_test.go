@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
-	cjs "github.com/ficus-migrate/ficus/capture/jetstream"
+	"github.com/ficus-migrate/ficus/capture/sink"
 	"github.com/ficus-migrate/ficus/internal/testenv"
 )
 
@@ -141,7 +141,7 @@ func (h *harness) noMore(d time.Duration) {
 
 func (h *harness) get(ctx context.Context, seq uint64) (event, error) {
 	for {
-		st, err := h.js.Stream(ctx, cjs.StreamName("legacy"))
+		st, err := h.js.Stream(ctx, sink.StreamName("legacy"))
 		if err == nil {
 			var m *jetstream.RawStreamMsg
 			if m, err = st.GetMsg(ctx, seq); err == nil {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	cjs "github.com/ficus-migrate/ficus/capture/jetstream"
+	"github.com/ficus-migrate/ficus/capture/sink"
 )
 
 // TestInterruptedSnapshotIsRedone: a slot whose snapshot was never marked
@@ -25,7 +25,7 @@ func TestInterruptedSnapshotIsRedone(t *testing.T) {
 	// Pretend it died mid-snapshot: state in_progress, slot left behind.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cps, err := cjs.OpenCheckpoints(ctx, h.js, "", 1)
+	cps, err := sink.OpenCheckpoints(ctx, h.js, "", 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,16 +9,16 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ficus-migrate/ficus/capture/jetstream"
 	"github.com/ficus-migrate/ficus/capture/mysql"
 	"github.com/ficus-migrate/ficus/capture/postgres"
+	"github.com/ficus-migrate/ficus/capture/sink"
 	"github.com/ficus-migrate/ficus/internal/config"
 )
 
 func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {
 	cc := rt.cfg.Capture
 	delay := confirmDelay(rt)
-	stream := jetstream.StreamConfig{
+	stream := sink.StreamConfig{
 		Replicas:        cc.Stream.Replicas,
 		MaxAge:          cc.Stream.MaxAge,
 		MaxBytes:        cc.Stream.MaxBytes,
