@@ -28,6 +28,8 @@ import (
 	"github.com/ficus-migrate/ficus/capture/sink"
 )
 
+var _ capture.Source = (*Source)(nil)
+
 // Source is one MySQL/MariaDB CDC source.
 type Source struct {
 	cfg     Config

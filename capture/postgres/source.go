@@ -39,6 +39,8 @@ import (
 	"github.com/ficus-migrate/ficus/capture/sink"
 )
 
+var _ capture.Source = (*Source)(nil)
+
 // Source is one PostgreSQL CDC source.
 type Source struct {
 	cfg      Config
