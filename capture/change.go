@@ -1,6 +1,6 @@
 // Package capture holds the source-agnostic change-data-capture types shared by
 // every CDC source (capture/postgres; capture/mysql for MySQL and MariaDB) and
-// the JetStream sink (capture/jetstream).
+// the JetStream sink (capture/sink).
 package capture
 
 import (

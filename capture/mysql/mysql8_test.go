@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ficus-migrate/ficus/capture"
-	cjs "github.com/ficus-migrate/ficus/capture/jetstream"
+	"github.com/ficus-migrate/ficus/capture/sink"
 	"github.com/ficus-migrate/ficus/internal/testenv"
 )
 
@@ -56,18 +56,18 @@ func mysql8Streamer(ctx context.Context, t *testing.T) (*streamer, jetstream.Jet
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink, err := cjs.New(ctx, cjs.Config{Conn: nc, Source: "legacy", Metrics: src.metrics, Logger: log})
+	pub, err := sink.New(ctx, sink.Config{Conn: nc, Source: "legacy", Metrics: src.metrics, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(sink.Close)
+	t.Cleanup(pub.Close)
 	gtids, err := newGTIDSet(FlavorMySQL, fixtureStart)
 	if err != nil {
 		t.Fatal(err)
 	}
 	st := &streamer{s: src, srv: server{flavor: FlavorMySQL, version: "8.0.36", gtid: true, serverID: 1},
-		sink: sink, gtids: gtids, tables: map[uint64]*tableInfo{}, jsonCols: map[string]map[string]bool{}}
-	return st, sink.JetStream()
+		sink: pub, gtids: gtids, tables: map[uint64]*tableInfo{}, jsonCols: map[string]map[string]bool{}}
+	return st, pub.JetStream()
 }
 
 const (
@@ -182,7 +182,7 @@ var processedAt = regexp.MustCompile(`,"ts_ms":[0-9]+}$`)
 
 func readStream(ctx context.Context, t *testing.T, js jetstream.JetStream, n int) []*jetstream.RawStreamMsg {
 	t.Helper()
-	s, err := js.Stream(ctx, cjs.StreamName("legacy"))
+	s, err := js.Stream(ctx, sink.StreamName("legacy"))
 	if err != nil {
 		t.Fatal(err)
 	}

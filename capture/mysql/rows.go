@@ -11,7 +11,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/ficus-migrate/ficus/capture"
-	cjs "github.com/ficus-migrate/ficus/capture/jetstream"
+	"github.com/ficus-migrate/ficus/capture/sink"
 )
 
 // table returns the decoded shape of a rows event's table. A new table map
@@ -189,7 +189,7 @@ func (st *streamer) ddl(ctx context.Context, h *replication.EventHeader, schema,
 	if err != nil {
 		return fmt.Errorf("encode ddl event: %w", err)
 	}
-	err = st.sink.PublishEvent(ctx, cjs.Event{Subject: "_ddl", ID: st.msgID(), Type: "io.ficus.cdc.ddl", Time: time.Now(), Data: body})
+	err = st.sink.PublishEvent(ctx, sink.Event{Subject: "_ddl", ID: st.msgID(), Type: "io.ficus.cdc.ddl", Time: time.Now(), Data: body})
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ficus-migrate/ficus/capture"
-	cjs "github.com/ficus-migrate/ficus/capture/jetstream"
+	"github.com/ficus-migrate/ficus/capture/sink"
 )
 
 const progressEvery = 5 * time.Second
@@ -18,7 +18,7 @@ const progressEvery = 5 * time.Second
 // snapshot reads every table in one consistent-snapshot transaction and
 // returns the binlog position of exactly that state, where streaming starts:
 // no gap, no duplicate.
-func (s *Source) snapshot(ctx context.Context, db *sql.DB, srv server, sink *cjs.Sink, tables []tableRef) (Position, error) {
+func (s *Source) snapshot(ctx context.Context, db *sql.DB, srv server, pub *sink.Sink, tables []tableRef) (Position, error) {
 	c, err := db.Conn(ctx)
 	if err != nil {
 		return Position{}, fmt.Errorf("snapshot connection: %w", err)
@@ -32,7 +32,7 @@ func (s *Source) snapshot(ctx context.Context, db *sql.DB, srv server, sink *cjs
 	s.log.Info("initial snapshot started", "tables", len(tables), "position", pos.String())
 	started := time.Now()
 	for _, t := range tables {
-		if err := s.snapshotTable(ctx, c, srv, sink, t, pos, started); err != nil {
+		if err := s.snapshotTable(ctx, c, srv, pub, t, pos, started); err != nil {
 			return Position{}, fmt.Errorf("snapshot %s: %w", t, err)
 		}
 	}
@@ -103,7 +103,7 @@ func (s *Source) beginSnapshot(ctx context.Context, c *sql.Conn, srv server) (Po
 	return pos, nil
 }
 
-func (s *Source) snapshotTable(ctx context.Context, c *sql.Conn, srv server, sink *cjs.Sink, t tableRef,
+func (s *Source) snapshotTable(ctx context.Context, c *sql.Conn, srv server, pub *sink.Sink, t tableRef,
 	at Position, started time.Time) error {
 	var jsonCols map[string]bool
 	if srv.flavor == FlavorMariaDB {
@@ -204,7 +204,7 @@ func (s *Source) snapshotTable(ctx context.Context, c *sql.Conn, srv server, sin
 			if len(pk) > 0 {
 				lastKey = keyArgs(cols, keyIdx, raw)
 			}
-			if err := sink.Publish(ctx, ch); err != nil {
+			if err := pub.Publish(ctx, ch); err != nil {
 				rows.Close()
 				return err
 			}

@@ -1,6 +1,6 @@
 // Package mysql captures row changes from MySQL 8 / MariaDB (10.5+) by reading
 // the binary log as a replica (go-mysql's BinlogSyncer) and publishes them
-// with the capture/jetstream sink, in the same envelope as capture/postgres.
+// with the capture/sink JetStream sink, in the same envelope as capture/postgres.
 //
 // Restart semantics: the position saved in the checkpoint bucket (key
 // "<source>.position") is the end of the last transaction whose events
@@ -25,8 +25,10 @@ import (
 	driver "github.com/go-sql-driver/mysql"
 
 	"github.com/ficus-migrate/ficus/capture"
-	cjs "github.com/ficus-migrate/ficus/capture/jetstream"
+	"github.com/ficus-migrate/ficus/capture/sink"
 )
+
+var _ capture.Source = (*Source)(nil)
 
 // Source is one MySQL/MariaDB CDC source.
 type Source struct {
@@ -107,7 +109,7 @@ func (s *Source) runOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sink, err := cjs.New(ctx, cjs.Config{
+	pub, err := sink.New(ctx, sink.Config{
 		Conn: s.cfg.NATS, Source: s.cfg.Name, SubjectPrefix: s.cfg.SubjectPrefix, Stream: s.cfg.Stream,
 		MaxPending: s.cfg.MaxPending, AckTimeout: s.cfg.AckTimeout, ConfirmDelay: s.cfg.ConfirmDelay,
 		Metrics: s.metrics, Logger: s.cfg.Logger, Transform: s.cfg.Transform,
@@ -115,8 +117,8 @@ func (s *Source) runOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer sink.Close()
-	cps, err := cjs.OpenCheckpoints(ctx, sink.JetStream(), s.cfg.CheckpointBucket, s.cfg.Stream.Replicas)
+	defer pub.Close()
+	cps, err := sink.OpenCheckpoints(ctx, pub.JetStream(), s.cfg.CheckpointBucket, s.cfg.Stream.Replicas)
 	if err != nil {
 		return err
 	}
@@ -136,10 +138,10 @@ func (s *Source) runOnce(ctx context.Context) error {
 		}
 		s.log.Info("resuming from checkpoint", "position", pos.String())
 	case s.cfg.Snapshot == SnapshotInitial:
-		if pos, err = s.snapshot(ctx, db, srv, sink, tables); err != nil {
+		if pos, err = s.snapshot(ctx, db, srv, pub, tables); err != nil {
 			return err
 		}
-		if err := sink.Flush(ctx); err != nil {
+		if err := pub.Flush(ctx); err != nil {
 			return fmt.Errorf("flush snapshot: %w", err)
 		}
 		if err := s.savePosition(ctx, cps, pos); err != nil {
@@ -156,10 +158,10 @@ func (s *Source) runOnce(ctx context.Context) error {
 		}
 		s.log.Info("starting at the current binlog position without snapshot", "position", pos.String())
 	}
-	return s.stream(ctx, db, srv, sink, cps, pos)
+	return s.stream(ctx, db, srv, pub, cps, pos)
 }
 
-func (s *Source) savePosition(ctx context.Context, cps *cjs.Checkpoints, pos Position) error {
+func (s *Source) savePosition(ctx context.Context, cps *sink.Checkpoints, pos Position) error {
 	b, err := pos.Encode()
 	if err != nil {
 		return fmt.Errorf("encode position: %w", err)

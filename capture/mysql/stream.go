@@ -15,7 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ficus-migrate/ficus/capture"
-	cjs "github.com/ficus-migrate/ficus/capture/jetstream"
+	"github.com/ficus-migrate/ficus/capture/sink"
 )
 
 // streamer decodes one binlog session. It is used by a single goroutine.
@@ -23,8 +23,8 @@ type streamer struct {
 	s    *Source
 	srv  server
 	db   *sql.DB
-	sink *cjs.Sink
-	cps  *cjs.Checkpoints
+	sink *sink.Sink
+	cps  *sink.Checkpoints
 
 	gtids *gtidSet // executed GTIDs after the last complete transaction; nil without GTIDs
 	file  string   // current binlog file
@@ -56,7 +56,7 @@ type tableInfo struct {
 	skip   bool
 }
 
-func (s *Source) stream(ctx context.Context, db *sql.DB, srv server, sink *cjs.Sink, cps *cjs.Checkpoints, pos Position) error {
+func (s *Source) stream(ctx context.Context, db *sql.DB, srv server, pub *sink.Sink, cps *sink.Checkpoints, pos Position) error {
 	pw := s.conn.sql.Passwd
 	cfg := replication.BinlogSyncerConfig{
 		ServerID: s.cfg.ServerID, Flavor: srv.flavor,
@@ -75,7 +75,7 @@ func (s *Source) stream(ctx context.Context, db *sql.DB, srv server, sink *cjs.S
 	syncer := replication.NewBinlogSyncer(cfg)
 	defer syncer.Close()
 
-	st := &streamer{s: s, srv: srv, db: db, sink: sink, cps: cps, file: pos.File, saved: pos,
+	st := &streamer{s: s, srv: srv, db: db, sink: pub, cps: cps, file: pos.File, saved: pos,
 		tables: map[uint64]*tableInfo{}, jsonCols: map[string]map[string]bool{}}
 	var bs *replication.BinlogStreamer
 	var err error

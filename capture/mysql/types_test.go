@@ -1,16 +1,9 @@
 package mysql
 
-import (
-	"encoding/json"
-	"fmt"
-	"strings"
-	"testing"
-	"time"
-)
-
 // typeCases is the value mapping contract (docs/capture-mysql.md): column
 // type, SQL literal (inserted with sql_mode=” and time_zone='+02:00'), and
-// the exact JSON published for it, by the snapshot and by the stream alike.
+// the exact JSON published for it, by the snapshot and by the stream alike
+// (TestConformance/Types).
 var typeCases = []struct {
 	typ, literal, want string
 }{
@@ -66,42 +59,4 @@ var typeCases = []struct {
 	{"set('x','y','z')", "''", `[]`},
 	{"point", "ST_GeomFromText('POINT(1 2)')", `"AAAAAAEBAAAAAAAAAAAA8D8AAAAAAAAAQA=="`},
 	{"int", "NULL", `null`},
-}
-
-func TestTypes(t *testing.T) {
-	h := newHarness(t)
-	cols := []string{"id int PRIMARY KEY"}
-	vals := []string{}
-	for i, c := range typeCases {
-		cols = append(cols, fmt.Sprintf("c%d %s NULL", i, c.typ))
-		vals = append(vals, c.literal)
-	}
-	h.db.Exec(t, "CREATE TABLE types ("+strings.Join(cols, ", ")+") DEFAULT CHARSET=utf8mb4")
-	insert := func(id int) {
-		h.db.Exec(t, fmt.Sprintf("SET STATEMENT sql_mode='', time_zone='+02:00' FOR INSERT INTO types VALUES (%d, %s)", id, strings.Join(vals, ", ")))
-	}
-	insert(1)
-	h.start(h.config())
-	insert(2)
-	ev := h.events(2, 30*time.Second)
-	for _, e := range ev {
-		var after map[string]json.RawMessage
-		if err := json.Unmarshal(e.Fields["after"], &after); err != nil {
-			t.Fatal(err)
-		}
-		for i, c := range typeCases {
-			if got := string(after[fmt.Sprintf("c%d", i)]); got != c.want {
-				t.Errorf("%s (op %s) %s = %s, want %s", c.typ, e.op(), c.literal, got, c.want)
-			}
-		}
-	}
-	if ev[0].op() != "r" || ev[1].op() != "c" {
-		t.Errorf("ops %s, %s; want r, c", ev[0].op(), ev[1].op())
-	}
-	// The update's before image decodes the same way.
-	h.db.Exec(t, "UPDATE types SET id = 3 WHERE id = 2")
-	u := h.events(1, 30*time.Second)[0]
-	if string(u.Fields["before"]) != string(ev[1].Fields["after"]) {
-		t.Errorf("update before %s\n want %s", u.Fields["before"], ev[1].Fields["after"])
-	}
 }

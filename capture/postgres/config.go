@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
-	cjs "github.com/ficus-migrate/ficus/capture/jetstream"
+	"github.com/ficus-migrate/ficus/capture/sink"
 )
 
 // Snapshot modes.
@@ -30,7 +30,7 @@ type Config struct {
 	Snapshot    string   // initial (default) | never
 
 	SubjectPrefix string // default ficus.cdc
-	Stream        cjs.StreamConfig
+	Stream        sink.StreamConfig
 	NATS          *nats.Conn // required; owned by the caller
 	// CheckpointBucket is the KV bucket holding snapshot state (default ficus_checkpoints).
 	CheckpointBucket string
@@ -40,7 +40,7 @@ type Config struct {
 	ConfirmDelay time.Duration
 	// Transform rewrites events in batches before they are published
 	// (capture.sources[].transforms); nil publishes them as captured.
-	Transform cjs.Transformer
+	Transform sink.Transformer
 
 	SnapshotChunkSize int           // rows per keyset page (default 5000)
 	StatusInterval    time.Duration // standby status updates (default 1s: a short replay after a crash)
@@ -87,10 +87,10 @@ func (c *Config) setDefaults() error {
 		}
 	}
 	if c.SubjectPrefix == "" {
-		c.SubjectPrefix = cjs.DefaultSubjectPrefix
+		c.SubjectPrefix = sink.DefaultSubjectPrefix
 	}
 	if c.CheckpointBucket == "" {
-		c.CheckpointBucket = cjs.DefaultCheckpointStore
+		c.CheckpointBucket = sink.DefaultCheckpointStore
 	}
 	if c.SnapshotChunkSize <= 0 {
 		c.SnapshotChunkSize = 5000

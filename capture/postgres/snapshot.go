@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ficus-migrate/ficus/capture"
-	cjs "github.com/ficus-migrate/ficus/capture/jetstream"
+	"github.com/ficus-migrate/ficus/capture/sink"
 )
 
 const progressEvery = 5 * time.Second
@@ -20,7 +20,7 @@ const progressEvery = 5 * time.Second
 // snapshot reads every table inside the slot's exported snapshot, so the rows
 // are exactly the state at the slot's consistent point: streaming from there
 // has no gap and no duplicate.
-func (s *Source) snapshot(ctx context.Context, conn *pgx.Conn, conv *converter, sink *cjs.Sink,
+func (s *Source) snapshot(ctx context.Context, conn *pgx.Conn, conv *converter, pub *sink.Sink,
 	tables []table, snapName string, at pglogrepl.LSN) error {
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
@@ -32,7 +32,7 @@ func (s *Source) snapshot(ctx context.Context, conn *pgx.Conn, conv *converter, 
 	}
 	started := time.Now()
 	for _, t := range tables {
-		if err := s.snapshotTable(ctx, conn, conv, sink, t, at, started); err != nil {
+		if err := s.snapshotTable(ctx, conn, conv, pub, t, at, started); err != nil {
 			return fmt.Errorf("snapshot %s: %w", t, err)
 		}
 	}
@@ -42,7 +42,7 @@ func (s *Source) snapshot(ctx context.Context, conn *pgx.Conn, conv *converter, 
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
-func (s *Source) snapshotTable(ctx context.Context, conn *pgx.Conn, conv *converter, sink *cjs.Sink,
+func (s *Source) snapshotTable(ctx context.Context, conn *pgx.Conn, conv *converter, pub *sink.Sink,
 	t table, at pglogrepl.LSN, started time.Time) error {
 	var cols []string
 	if err := conn.QueryRow(ctx, `SELECT COALESCE(array_agg(attname::text ORDER BY attnum), '{}') FROM pg_attribute
@@ -118,7 +118,7 @@ func (s *Source) snapshotTable(ctx context.Context, conn *pgx.Conn, conv *conver
 			if err != nil {
 				return err
 			}
-			if err := sink.Publish(ctx, c); err != nil {
+			if err := pub.Publish(ctx, c); err != nil {
 				return err
 			}
 		}

@@ -1,5 +1,5 @@
 // Package postgres captures row changes from PostgreSQL through logical
-// replication (pgoutput) and publishes them with the capture/jetstream sink.
+// replication (pgoutput) and publishes them with the capture/sink JetStream sink.
 //
 // Restart semantics: the replication slot's confirmed_flush_lsn only advances
 // to the end of a transaction whose events JetStream has all acknowledged, so
@@ -36,8 +36,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ficus-migrate/ficus/capture"
-	cjs "github.com/ficus-migrate/ficus/capture/jetstream"
+	"github.com/ficus-migrate/ficus/capture/sink"
 )
+
+var _ capture.Source = (*Source)(nil)
 
 // Source is one PostgreSQL CDC source.
 type Source struct {
@@ -99,7 +101,7 @@ func (s *Source) runOnce(ctx context.Context) error {
 	if err := s.ensurePublication(ctx, meta, tables); err != nil {
 		return err
 	}
-	sink, err := cjs.New(ctx, cjs.Config{
+	pub, err := sink.New(ctx, sink.Config{
 		Conn: s.cfg.NATS, Source: s.cfg.Name, SubjectPrefix: s.cfg.SubjectPrefix, Stream: s.cfg.Stream,
 		MaxPending: s.cfg.MaxPending, AckTimeout: s.cfg.AckTimeout, ConfirmDelay: s.cfg.ConfirmDelay,
 		Metrics: s.metrics, Logger: s.cfg.Logger, Transform: s.cfg.Transform,
@@ -107,8 +109,8 @@ func (s *Source) runOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer sink.Close()
-	cps, err := cjs.OpenCheckpoints(ctx, sink.JetStream(), s.cfg.CheckpointBucket, s.cfg.Stream.Replicas)
+	defer pub.Close()
+	cps, err := sink.OpenCheckpoints(ctx, pub.JetStream(), s.cfg.CheckpointBucket, s.cfg.Stream.Replicas)
 	if err != nil {
 		return err
 	}
@@ -154,10 +156,10 @@ func (s *Source) runOnce(ctx context.Context) error {
 			return fmt.Errorf("slot %q consistent point: %w", s.cfg.Slot, err)
 		}
 		s.log.Info("created replication slot with exported snapshot", "slot", s.cfg.Slot, "consistent_point", start.String())
-		if err := s.snapshot(ctx, meta, conv, sink, tables, res.SnapshotName, start); err != nil {
+		if err := s.snapshot(ctx, meta, conv, pub, tables, res.SnapshotName, start); err != nil {
 			return err
 		}
-		if err := sink.Flush(ctx); err != nil {
+		if err := pub.Flush(ctx); err != nil {
 			return fmt.Errorf("flush snapshot: %w", err)
 		}
 		if err := s.putState(ctx, cps, snapshotState{State: "done", Slot: s.cfg.Slot, LSN: start.String()}); err != nil {
@@ -176,10 +178,10 @@ func (s *Source) runOnce(ctx context.Context) error {
 	default:
 		start = slot.confirmed
 	}
-	return s.stream(ctx, repl, meta, conv, sink, start)
+	return s.stream(ctx, repl, meta, conv, pub, start)
 }
 
-func (s *Source) putState(ctx context.Context, cps *cjs.Checkpoints, st snapshotState) error {
+func (s *Source) putState(ctx context.Context, cps *sink.Checkpoints, st snapshotState) error {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("encode snapshot state: %w", err)

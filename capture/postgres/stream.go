@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/ficus-migrate/ficus/capture"
-	cjs "github.com/ficus-migrate/ficus/capture/jetstream"
+	"github.com/ficus-migrate/ficus/capture/sink"
 )
 
 // LSN is the PostgreSQL capture position: the end of a committed transaction.
@@ -29,7 +29,7 @@ type streamer struct {
 	repl    *pgconn.PgConn
 	meta    *pgx.Conn
 	conv    *converter
-	sink    *cjs.Sink
+	sink    *sink.Sink
 	rels    map[uint32]*relation
 	durable pglogrepl.LSN // last position confirmed to PostgreSQL
 
@@ -51,7 +51,7 @@ type relation struct {
 }
 
 func (s *Source) stream(ctx context.Context, repl *pgconn.PgConn, meta *pgx.Conn, conv *converter,
-	sink *cjs.Sink, start pglogrepl.LSN) error {
+	pub *sink.Sink, start pglogrepl.LSN) error {
 	err := pglogrepl.StartReplication(ctx, repl, s.cfg.Slot, start, pglogrepl.StartReplicationOptions{
 		Mode: pglogrepl.LogicalReplication,
 		PluginArgs: []string{"proto_version '1'", "publication_names " + quoteLiteral(s.cfg.Publication),
@@ -61,7 +61,7 @@ func (s *Source) stream(ctx context.Context, repl *pgconn.PgConn, meta *pgx.Conn
 		return fmt.Errorf("start replication on slot %q: %w", s.cfg.Slot, err)
 	}
 	s.log.Info("streaming", "slot", s.cfg.Slot, "from", start.String())
-	st := &streamer{s: s, repl: repl, meta: meta, conv: conv, sink: sink, rels: map[uint32]*relation{}, durable: start}
+	st := &streamer{s: s, repl: repl, meta: meta, conv: conv, sink: pub, rels: map[uint32]*relation{}, durable: start}
 	err = st.loop(ctx)
 	if ctx.Err() != nil {
 		st.shutdown(ctx)

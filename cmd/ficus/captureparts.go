@@ -9,25 +9,28 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ficus-migrate/ficus/capture/jetstream"
+	"github.com/ficus-migrate/ficus/capture"
 	"github.com/ficus-migrate/ficus/capture/mysql"
 	"github.com/ficus-migrate/ficus/capture/postgres"
+	"github.com/ficus-migrate/ficus/capture/sink"
 	"github.com/ficus-migrate/ficus/internal/config"
 )
 
 func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {
 	cc := rt.cfg.Capture
 	delay := confirmDelay(rt)
-	stream := jetstream.StreamConfig{
+	stream := sink.StreamConfig{
 		Replicas:        cc.Stream.Replicas,
 		MaxAge:          cc.Stream.MaxAge,
 		MaxBytes:        cc.Stream.MaxBytes,
 		DuplicateWindow: cc.Stream.DuplicateWindow,
 	}
 	for i, src := range cc.Sources {
+		var s capture.Source
+		var err error
 		switch src.Type {
 		case config.SourcePostgres:
-			s, err := postgres.New(postgres.Config{
+			s, err = postgres.New(postgres.Config{
 				Name:          src.Name,
 				DSN:           src.DSN.Reveal(),
 				Tables:        src.Tables,
@@ -42,12 +45,8 @@ func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {
 				Registerer:    rt.reg,
 				Transform:     rt.plugins.transform(src),
 			})
-			if err != nil {
-				return fmt.Errorf("capture.sources[%d]: %w", i, err)
-			}
-			runSource(ctx, g, rt, src.Name, s.Run)
 		case config.SourceMySQL:
-			s, err := mysql.New(mysql.Config{
+			s, err = mysql.New(mysql.Config{
 				Name:          src.Name,
 				DSN:           src.DSN.Reveal(),
 				ServerID:      src.ServerID,
@@ -61,13 +60,13 @@ func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {
 				Registerer:    rt.reg,
 				Transform:     rt.plugins.transform(src),
 			})
-			if err != nil {
-				return fmt.Errorf("capture.sources[%d]: %w", i, err)
-			}
-			runSource(ctx, g, rt, src.Name, s.Run)
 		default:
 			return fmt.Errorf("capture.sources[%d] (%s): unknown type %s", i, src.Name, src.Type)
 		}
+		if err != nil {
+			return fmt.Errorf("capture.sources[%d]: %w", i, err)
+		}
+		runSource(ctx, g, rt, src.Name, s)
 	}
 	rt.log.Info("capture started", "sources", len(cc.Sources), "confirm_delay", delay.String())
 	return nil
@@ -91,7 +90,7 @@ func confirmDelay(rt *proc) time.Duration {
 // runSource runs one source. A source that fails for good (bad table, missing
 // privilege) is reported on /readyz and in the log, and does not stop the other
 // parts of the process.
-func runSource(ctx context.Context, g *errgroup.Group, rt *proc, name string, run func(context.Context) error) {
+func runSource(ctx context.Context, g *errgroup.Group, rt *proc, name string, src capture.Source) {
 	var failed atomic.Pointer[error]
 	rt.partCheck("capture."+name, func(context.Context) error {
 		if p := failed.Load(); p != nil {
@@ -105,7 +104,7 @@ func runSource(ctx context.Context, g *errgroup.Group, rt *proc, name string, ru
 		return nil
 	})
 	g.Go(func() error {
-		err := run(ctx)
+		err := src.Run(ctx)
 		if err != nil && !errors.Is(err, context.Canceled) {
 			err = fmt.Errorf("source %s failed: %w", name, err)
 			failed.Store(&err)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	cjs "github.com/ficus-migrate/ficus/capture/jetstream"
+	"github.com/ficus-migrate/ficus/capture/sink"
 	"github.com/ficus-migrate/ficus/internal/backoff"
 	"github.com/ficus-migrate/ficus/internal/config"
 	"github.com/ficus-migrate/ficus/shadow/data/canon"
@@ -122,8 +122,8 @@ func dataSide(cfg *config.Config, side config.DataSide, t reconcile.Table) (cont
 			continue
 		}
 		return continuous.Side{
-			Stream:  cjs.StreamName(s.Name),
-			Subject: cjs.Subject(cfg.Capture.SubjectPrefix, s.Name, schema, table),
+			Stream:  sink.StreamName(s.Name),
+			Subject: sink.Subject(cfg.Capture.SubjectPrefix, s.Name, schema, table),
 			Key:     t.Key,
 			Columns: t.Columns,
 			Rules:   t.Rules,

@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ficus-migrate/ficus/capture"
-	cjs "github.com/ficus-migrate/ficus/capture/jetstream"
+	"github.com/ficus-migrate/ficus/capture/sink"
 	"github.com/ficus-migrate/ficus/internal/config"
 	"github.com/ficus-migrate/ficus/plugins/builtin"
 	"github.com/ficus-migrate/ficus/plugins/host"
@@ -90,7 +90,7 @@ func (s pluginSet) close() {
 // without transforms, else the chain of its plugins. A plugin failed for
 // good stops the source (a permanent error) rather than letting its events
 // through untransformed.
-func (s pluginSet) transform(src config.Source) cjs.Transformer {
+func (s pluginSet) transform(src config.Source) sink.Transformer {
 	if len(src.Transforms) == 0 {
 		return nil
 	}

@@ -13,8 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	cjs "github.com/ficus-migrate/ficus/capture/jetstream"
 	"github.com/ficus-migrate/ficus/capture/mysql"
+	"github.com/ficus-migrate/ficus/capture/sink"
 )
 
 const mysqlSource = "bench"
@@ -108,7 +108,7 @@ capture:
 
 // checkpoint returns the source's saved position, or nil before the first.
 func (f *mysqlFicus) checkpoint(ctx context.Context) (*mysql.Position, error) {
-	kv, err := f.js.KeyValue(ctx, cjs.DefaultCheckpointStore)
+	kv, err := f.js.KeyValue(ctx, sink.DefaultCheckpointStore)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		return nil, nil
 	}
@@ -169,7 +169,7 @@ func drainMySQL(ctx context.Context, bin, dir, dsn string, mode syncMode, n uint
 	}
 	d := &mysqlDrain{f: f}
 	fail := func(err error) (*mysqlDrain, error) { return nil, errors.Join(err, f.stop()) }
-	stream := cjs.StreamName(mysqlSource)
+	stream := sink.StreamName(mysqlSource)
 	var st jetstream.Stream
 	for {
 		if st == nil {

@@ -18,7 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	cjs "github.com/ficus-migrate/ficus/capture/jetstream"
+	"github.com/ficus-migrate/ficus/capture/sink"
 	"github.com/ficus-migrate/ficus/internal/bus"
 	"github.com/ficus-migrate/ficus/internal/testenv"
 )
@@ -122,22 +122,22 @@ func runSinkOnly(ctx context.Context, dir string, mode syncMode, samples []sampl
 		return 0, 0, err
 	}
 	defer b.Close(context.WithoutCancel(ctx))
-	sink, err := cjs.New(ctx, cjs.Config{Conn: b.Conn, Source: "sinkbench", Logger: quietLogger()})
+	pub, err := sink.New(ctx, sink.Config{Conn: b.Conn, Source: "sinkbench", Logger: quietLogger()})
 	if err != nil {
 		return 0, 0, err
 	}
-	stream := sink.StreamName()
-	sink.Close()
-	js, err := jetstream.New(b.Conn, jetstream.WithPublishAsyncMaxPending(cjs.DefaultMaxPending),
-		jetstream.WithPublishAsyncTimeout(cjs.DefaultAckTimeout))
+	stream := pub.StreamName()
+	pub.Close()
+	js, err := jetstream.New(b.Conn, jetstream.WithPublishAsyncMaxPending(sink.DefaultMaxPending),
+		jetstream.WithPublishAsyncTimeout(sink.DefaultAckTimeout))
 	if err != nil {
 		return 0, 0, fmt.Errorf("jetstream: %w", err)
 	}
-	subject := cjs.Subject(cjs.DefaultSubjectPrefix, "sinkbench", "public", "orders")
+	subject := sink.Subject(sink.DefaultSubjectPrefix, "sinkbench", "public", "orders")
 	cpu0 := selfCPU()
 	began := time.Now()
 	var failed int
-	futures := make([]jetstream.PubAckFuture, 0, cjs.DefaultMaxPending)
+	futures := make([]jetstream.PubAckFuture, 0, sink.DefaultMaxPending)
 	for i := 0; i < n; i++ {
 		s := samples[i%len(samples)]
 		msg := &nats.Msg{Subject: subject, Data: s.data, Header: make(nats.Header, len(s.header))}
@@ -276,7 +276,7 @@ capture:
 	if r.js, err = jetstream.New(r.nc); err != nil {
 		return fail(fmt.Errorf("jetstream: %w", err))
 	}
-	stream := cjs.StreamName("bench")
+	stream := sink.StreamName("bench")
 	var st jetstream.Stream
 	for {
 		if st == nil {

@@ -15,8 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	cjs "github.com/ficus-migrate/ficus/capture/jetstream"
 	"github.com/ficus-migrate/ficus/capture/postgres"
+	"github.com/ficus-migrate/ficus/capture/sink"
 	"github.com/ficus-migrate/ficus/internal/testenv"
 	"github.com/ficus-migrate/ficus/plugins/builtin"
 	"github.com/ficus-migrate/ficus/plugins/host"
@@ -99,7 +99,7 @@ func (e *captureEnv) read(t *testing.T, n int, timeout time.Duration) []msg {
 	var out []msg
 	ids := map[string]bool{}
 	for seq := e.seq; len(ids) < n; {
-		st, err := e.js.Stream(ctx, cjs.StreamName("legacy"))
+		st, err := e.js.Stream(ctx, sink.StreamName("legacy"))
 		var m *jetstream.RawStreamMsg
 		if err == nil {
 			m, err = st.GetMsg(ctx, seq)

@@ -1,4 +1,4 @@
-package jetstream
+package sink
 
 import (
 	"github.com/nats-io/nats.go"

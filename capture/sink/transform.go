@@ -1,4 +1,4 @@
-package jetstream
+package sink
 
 import (
 	"context"

@@ -1,7 +1,7 @@
-// Package jetstream is the durable publishing sink for capture sources: it
+// Package sink is the durable publishing sink for capture sources: it
 // publishes row changes to a JetStream stream asynchronously and tracks which
 // source positions are durable (every event before them acknowledged).
-package jetstream
+package sink
 
 import (
 	"context"
