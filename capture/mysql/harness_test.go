@@ -50,7 +50,7 @@ func (e event) row(k string) map[string]any {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{t: t, db: testenv.StartMariaDB(t), ns: testenv.StartNATS(t), logs: &syncBuffer{}, reg: prometheus.NewRegistry(), next: 1}
+	h := &harness{t: t, db: testenv.MustStartMariaDB(t), ns: testenv.MustStartNATS(t), logs: &syncBuffer{}, reg: prometheus.NewRegistry(), next: 1}
 	h.nc = h.ns.Connect(t, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	js, err := jetstream.New(h.nc)
 	if err != nil {
