@@ -130,7 +130,7 @@ func New[D DB](t *testing.T, hs Harness[D]) *H[D] {
 	if m := hs.missing(); len(m) > 0 {
 		t.Fatalf("capturetest: Harness lacks %s", strings.Join(m, ", "))
 	}
-	h := &H[D]{T: t, hs: hs, DB: hs.StartDB(t), NATS: testenv.StartNATS(t), Registry: prometheus.NewRegistry(),
+	h := &H[D]{T: t, hs: hs, DB: hs.StartDB(t), NATS: testenv.MustStartNATS(t), Registry: prometheus.NewRegistry(),
 		logs: &syncBuffer{}, next: 1}
 	h.Conn = h.NATS.Connect(t, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	js, err := jetstream.New(h.Conn)

@@ -29,7 +29,7 @@ func newHarness(t *testing.T) *harness { return capturetest.New(t, conformance) 
 var conformance = capturetest.Harness[*testenv.MariaDB]{
 	Connector: "mysql",
 	Schema:    "ficus",
-	StartDB:   testenv.StartMariaDB,
+	StartDB:   testenv.MustStartMariaDB,
 	NewSource: func(h *harness, tables ...string) (capture.Source, error) {
 		cfg := config(h)
 		cfg.Tables = tables

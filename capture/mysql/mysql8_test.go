@@ -49,7 +49,7 @@ func parseMySQL8(t *testing.T) (events []*replication.BinlogEvent, files []strin
 // Source is never run, the sink is real (JetStream on a throwaway server).
 func mysql8Streamer(ctx context.Context, t *testing.T) (*streamer, jetstream.JetStream) {
 	t.Helper()
-	nc := testenv.StartNATS(t).Connect(t)
+	nc := testenv.MustStartNATS(t).Connect(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	src, err := New(Config{Name: "legacy", DSN: "ficus:s3cret@tcp(127.0.0.1:1)/shop", ServerID: 4242,
 		NATS: nc, Tables: []string{"shop.items"}, Logger: log})

@@ -26,7 +26,7 @@ func newHarness(t *testing.T) *harness { return capturetest.New(t, conformance) 
 var conformance = capturetest.Harness[*testenv.Postgres]{
 	Connector: "postgresql",
 	Schema:    "public",
-	StartDB:   testenv.StartPostgres,
+	StartDB:   testenv.MustStartPostgres,
 	NewSource: func(h *harness, tables ...string) (capture.Source, error) {
 		cfg := config(h)
 		cfg.Tables = tables

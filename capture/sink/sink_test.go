@@ -33,7 +33,7 @@ func TestNames(t *testing.T) {
 }
 
 func TestSinkDurability(t *testing.T) {
-	ns := testenv.StartNATS(t)
+	ns := testenv.MustStartNATS(t)
 	nc := ns.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -33,7 +33,7 @@ func (s splitter) Transform(_ context.Context, _ string, batch []api.Event) ([]a
 }
 
 func TestSinkTransform(t *testing.T) {
-	ns := testenv.StartNATS(t)
+	ns := testenv.MustStartNATS(t)
 	nc := ns.Connect(t)
 	for _, tc := range []struct {
 		name    string

@@ -78,8 +78,8 @@ func TestMariaDBCaptureSurvivesKill9(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 3))
-	my := testenv.StartMariaDB(t)
-	ns := testenv.StartNATS(t)
+	my := testenv.MustStartMariaDB(t)
+	ns := testenv.MustStartNATS(t)
 	my.Exec(t, `CREATE TABLE items (id int PRIMARY KEY, ver int NOT NULL, note varchar(200) NOT NULL)`)
 	my.Exec(t, `CREATE TABLE ledger (id bigint AUTO_INCREMENT PRIMARY KEY, item int NOT NULL, amount decimal(12,2) NOT NULL)`)
 	cfg := writeConfig(t, fmt.Sprintf(`

@@ -154,8 +154,8 @@ func TestCaptureSurvivesKill9(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 7))
-	pg := testenv.StartPostgres(t)
-	ns := testenv.StartNATS(t)
+	pg := testenv.MustStartPostgres(t)
+	ns := testenv.MustStartNATS(t)
 	pg.Exec(t, `CREATE TABLE items (id int PRIMARY KEY, ver int NOT NULL, note text NOT NULL);
 		ALTER TABLE items REPLICA IDENTITY FULL;
 		CREATE TABLE ledger (id bigserial PRIMARY KEY, item int NOT NULL, amount numeric(12,2) NOT NULL)`)

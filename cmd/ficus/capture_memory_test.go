@@ -22,7 +22,7 @@ func TestCaptureLargeTransactionBoundedMemory(t *testing.T) {
 		t.Skip("1M-row test")
 	}
 	const rows = 1_000_000
-	pg := testenv.StartPostgres(t)
+	pg := testenv.MustStartPostgres(t)
 	pg.Exec(t, `CREATE TABLE big (id bigint PRIMARY KEY, customer_id int, amount numeric(12,2), status text, created_at timestamptz)`)
 	natsAddr := freeAddr(t)
 	cfg := writeConfig(t, fmt.Sprintf(`
@@ -47,7 +47,7 @@ func TestMariaDBCaptureLargeTransactionBoundedMemory(t *testing.T) {
 		t.Skip("1M-row test")
 	}
 	const rows = 1_000_000
-	my := testenv.StartMariaDB(t)
+	my := testenv.MustStartMariaDB(t)
 	my.Exec(t, `CREATE TABLE big (id bigint PRIMARY KEY, customer_id int, amount decimal(12,2), status varchar(20), created_at datetime(6))`)
 	natsAddr := freeAddr(t)
 	cfg := writeConfig(t, fmt.Sprintf(`

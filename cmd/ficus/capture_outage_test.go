@@ -24,7 +24,7 @@ func TestCaptureThroughNATSOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("outage test")
 	}
-	pg := testenv.StartPostgres(t)
+	pg := testenv.MustStartPostgres(t)
 	n := startNATSServer(t)
 	pg.Exec(t, `CREATE TABLE ticks (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())`)
 	cfg := writeConfig(t, fmt.Sprintf(`

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"net"
 	"os"
 	"regexp"
@@ -95,40 +94,4 @@ func TestFicusDemo(t *testing.T) {
 func isZombie(stat []byte) bool {
 	i := bytes.LastIndexByte(stat, ')')
 	return i >= 0 && i+2 < len(stat) && (stat[i+2] == 'Z' || stat[i+2] == 'X')
-}
-
-// The status line shows what the admin API gave and says which part this
-// ficus does not serve (n/a) or could not answer (?), never a made-up zero.
-func TestDemoStatusLine(t *testing.T) {
-	rolling := rolloutView{Name: demoRoute, Weight: 25, Step: 1, Phase: "rolling"}
-	rolling.Rollout = &struct {
-		Steps []float64 `json:"steps"`
-	}{Steps: []float64{5, 25, 50, 100}}
-	for _, tc := range []struct {
-		name string
-		snap demoSnapshot
-		want string
-	}{
-		{"every part", demoSnapshot{
-			rollout: rolling,
-			shadow:  demoShadowView{Compared: 200, Matched: 198},
-			events:  map[string]float64{"shop": 120, "orders_svc": 119},
-			data:    demoDataView{Matched: 90, Differing: 3, MissingInNew: 1, Pending: 2},
-		}, "[00:12] weight 25% rolling 2/4 | served legacy 300, new 40 | shadow match 99.0% of 200 | cdc events 120 + 119 | data 90 match, 3 differ, 1 missing, 2 pending"},
-		{"rolled back, nothing compared, no data comparison in this build", demoSnapshot{
-			rollout: rolloutView{Name: demoRoute, Weight: 0, Step: -1, Phase: "rolled_back", Rollout: rolling.Rollout},
-			events:  map[string]float64{},
-			dataErr: errDemoNotServed,
-		}, "[00:12] weight 0% rolled_back | served legacy 300, new 40 | shadow match - of 0 | cdc events 0 + 0 | data n/a"},
-		{"admin API failing", demoSnapshot{
-			rolloutErr: errors.New("connection refused"), shadowErr: errors.New("x"),
-			eventsErr: errors.New("x"), dataErr: errors.New("x"),
-		}, "[00:12] weight ? | served legacy 300, new 40 | shadow ? | cdc ? | data ?"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := demoStatusLine(12*time.Second, tc.snap, [2]int64{300, 40}); got != tc.want {
-				t.Errorf("\ngot  %s\nwant %s", got, tc.want)
-			}
-		})
-	}
 }

@@ -21,7 +21,7 @@ import (
 // alike from both. A second start finds the tables and keeps the data.
 func TestDemoAppProcesses(t *testing.T) {
 	bin := buildFicus(t)
-	maria, pg := testenv.StartMariaDB(t), testenv.StartPostgres(t)
+	maria, pg := testenv.MustStartMariaDB(t), testenv.MustStartPostgres(t)
 	shopDSN := maria.DSN()
 	ordersAddr, shopAddr := freeAddr(t), freeAddr(t)
 	start := func(args ...string) {

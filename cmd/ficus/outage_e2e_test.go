@@ -369,7 +369,7 @@ func TestNATSClusterNodeLossDegradesNothing(t *testing.T) {
 	legacy, newSvc := backend("legacy"), backend("new")
 	defer legacy.Close()
 	defer newSvc.Close()
-	c := testenv.StartNATSCluster(t, 3)
+	c := testenv.MustStartNATSCluster(t, 3)
 	f := startFleet(t, 2, c.URLs, legacy.URL, fmt.Sprintf(outageRoutes, newSvc.URL))
 	const path = "/api/orders/1"
 	f.waitComponent("routestate", "up", 10*time.Second)

@@ -30,7 +30,7 @@ func buildPlugin(t *testing.T, name string) string {
 // stops its source and fails /readyz instead of letting events through.
 func TestPluginsInTheBinary(t *testing.T) {
 	bin, mapper := buildFicus(t), buildPlugin(t, "order-mapper")
-	ns := testenv.StartNATS(t)
+	ns := testenv.MustStartNATS(t)
 
 	t.Run("wrong checksum refused", func(t *testing.T) {
 		bad := strings.Repeat("ab", 32)
@@ -52,7 +52,7 @@ plugins:
 	})
 
 	t.Run("failing plugin fails readyz", func(t *testing.T) {
-		pg := testenv.StartPostgres(t)
+		pg := testenv.MustStartPostgres(t)
 		pg.Exec(t, `CREATE TABLE orders (id int PRIMARY KEY, status text NOT NULL, total_cents bigint)`)
 		admin := freeAddr(t)
 		cfg := writeConfig(t, fmt.Sprintf(`

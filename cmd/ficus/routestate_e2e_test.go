@@ -28,7 +28,7 @@ func TestRouteWeightsSharedAcrossProcesses(t *testing.T) {
 	legacy, newSvc := backend("legacy"), backend("new")
 	defer legacy.Close()
 	defer newSvc.Close()
-	n := testenv.StartNATS(t)
+	n := testenv.MustStartNATS(t)
 	f := startFleet(t, 3, n.URL, legacy.URL, fmt.Sprintf(sharedRoutes, newSvc.URL))
 	const path = "/api/orders/1"
 	for i := range f.members {

@@ -28,7 +28,7 @@ import (
 func TestRowComparatorPlugin(t *testing.T) {
 	var pg *testenv.Postgres
 	var wg sync.WaitGroup
-	wg.Go(func() { pg = testenv.StartPostgres(t) })
+	wg.Go(func() { pg = testenv.MustStartPostgres(t) })
 	// The plugins build while the databases start.
 	dir := t.TempDir()
 	mapper, cents := filepath.Join(dir, "order-mapper"), filepath.Join(dir, "cents-comparator")
@@ -41,7 +41,7 @@ func TestRowComparatorPlugin(t *testing.T) {
 			}
 		}
 	})
-	my := testenv.StartMariaDB(t)
+	my := testenv.MustStartMariaDB(t)
 	wg.Wait()
 	if buildErr != nil {
 		t.Fatal(buildErr)

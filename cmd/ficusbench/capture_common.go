@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -11,21 +12,19 @@ import (
 
 // Helpers shared by the capture benchmarks (pgcapture, mysqlcapture). The
 // JetStream sink measurement (runSinkOnly), the event sampler, the sync modes
-// and the testing.TB adapter live in the pgcapture files and are used as is.
+// live in the pgcapture files and are used as is.
 
-// tbCall runs a testenv constructor with the benchTB adapter and turns its
-// Fatalf (a tbFatal panic) into an error.
-func tbCall[T any](what string, f func() T) (v T, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			fatal, ok := r.(tbFatal)
-			if !ok {
-				panic(r)
-			}
-			err = fmt.Errorf("%s: %s", what, fatal.msg)
-		}
-	}()
-	return f(), nil
+// debugf routes testenv's progress lines to the benchmark's debug log.
+func debugf(log *slog.Logger) func(format string, args ...any) {
+	return func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...)) }
+}
+
+// closeLogged closes a testenv server at the end of a benchmark. A failure
+// to stop it is logged: the figures are already taken.
+func closeLogged(log *slog.Logger, what string, c interface{ Close() error }) {
+	if err := c.Close(); err != nil {
+		log.Error("close "+what, "err", err)
+	}
 }
 
 // writeJSONResult writes v to dir/<prefix>-<UTC time>.json.

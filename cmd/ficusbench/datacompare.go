@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"runtime"
 	"strconv"
 	"sync/atomic"
@@ -75,19 +74,18 @@ func dataCompareBenchCmd(ctx context.Context, args []string, stdout, stderr io.W
 		return err
 	}
 	defer stopProfile()
-	ctx, log, tb, done, err := benchRun(ctx, stderr, "datacompare", 10*time.Minute)
-	if err != nil {
-		return err
-	}
+	ctx, log, done := benchRun(ctx, stderr, "datacompare", 10*time.Minute)
 	defer done()
-	ns, err := tbCall("start nats", func() *testenv.NATS { return testenv.StartNATS(tb) })
+	ns, err := testenv.StartNATS(ctx, testenv.NATSOptions{Logf: debugf(log)})
 	if err != nil {
-		return err
+		return fmt.Errorf("start nats: %w", err)
 	}
-	nc, err := tbCall("connect nats", func() *nats.Conn { return ns.Connect(tb) })
+	defer closeLogged(log, "nats", ns)
+	nc, err := nats.Connect(ns.URL)
 	if err != nil {
-		return err
+		return fmt.Errorf("connect nats: %w", err)
 	}
+	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return err
@@ -333,17 +331,10 @@ func waitMatched(ctx context.Context, c *continuous.Comparer, n int64, limit tim
 	return errors.New("comparison did not match every key in time: " + fmt.Sprint(c.Figures()))
 }
 
-// benchRun is what a database benchmark starts with: a deadline, a
-// logger, and a TB for testenv whose instances live in a temp dir; done
-// stops them and removes the dir.
-func benchRun(ctx context.Context, stderr io.Writer, name string, timeout time.Duration) (context.Context, *slog.Logger, *benchTB, func(), error) {
+// benchRun is what a database benchmark starts with: a deadline and a
+// logger; done releases the deadline.
+func benchRun(ctx context.Context, stderr io.Writer, name string, timeout time.Duration) (context.Context, *slog.Logger, context.CancelFunc) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("component", "ficusbench."+name)
-	dir, err := os.MkdirTemp("", "ficusbench-"+name+"-")
-	if err != nil {
-		cancel()
-		return nil, nil, nil, nil, fmt.Errorf("work dir: %w", err)
-	}
-	tb := newBenchTB(log, dir)
-	return ctx, log, tb, func() { tb.close(); os.RemoveAll(dir); cancel() }, nil
+	return ctx, log, cancel
 }

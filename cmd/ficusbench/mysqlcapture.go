@@ -85,12 +85,11 @@ func mysqlCaptureCmd(ctx context.Context, args []string, stdout, stderr io.Write
 		}
 	}
 
-	tb := newBenchTB(log, dir)
-	defer tb.close()
-	maria, err := startMariaDB(tb)
+	maria, err := startMariaDB(ctx, log)
 	if err != nil {
 		return err
 	}
+	defer closeLogged(log, "mariadb", maria)
 	db, err := sql.Open("mysql", maria.DSN())
 	if err != nil {
 		return fmt.Errorf("open mariadb: %w", err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,8 +36,13 @@ SELECT (seq * 7919) %% 100000, ((seq * 31) %% 100000) / 100.0,
 	TIMESTAMP '2024-01-01 00:00:00.000000' + INTERVAL seq SECOND
 FROM seq_%d_to_%d`
 
-func startMariaDB(tb *benchTB) (*testenv.MariaDB, error) {
-	return tbCall("start mariadb", func() *testenv.MariaDB { return testenv.StartMariaDB(tb) })
+// startMariaDB starts a throwaway MariaDB (testenv); the caller closes it.
+func startMariaDB(ctx context.Context, log *slog.Logger) (*testenv.MariaDB, error) {
+	m, err := testenv.StartMariaDB(ctx, testenv.MariaDBOptions{Logf: debugf(log)})
+	if err != nil {
+		return nil, fmt.Errorf("start mariadb: %w", err)
+	}
+	return m, nil
 }
 
 // loadMySQLRows writes n rows in transactions of at most batch rows.

@@ -100,12 +100,11 @@ func pgCaptureCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 	}
 
-	tb := newBenchTB(log, dir)
-	defer tb.close()
-	pg, err := startPostgres(tb)
+	pg, err := startPostgres(ctx, log)
 	if err != nil {
 		return err
 	}
+	defer closeLogged(log, "postgres", pg)
 	conn, err := pgx.Connect(ctx, pg.DSN())
 	if err != nil {
 		return fmt.Errorf("connect postgres: %w", err)

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sync"
-	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,79 +12,14 @@ import (
 	"github.com/ficus-migrate/ficus/internal/testenv"
 )
 
-// benchTB lets the benchmark reuse testenv's throwaway servers outside a test
-// binary. testenv only calls the methods below; the embedded nil interface
-// makes any other call panic loudly rather than silently misbehave.
-type benchTB struct {
-	testing.TB
-	log      *slog.Logger
-	dir      string
-	mu       sync.Mutex
-	cleanups []func()
-	failed   bool
-}
-
-// tbFatal is what Fatalf panics with; startPostgres turns it into an error.
-type tbFatal struct{ msg string }
-
-func newBenchTB(log *slog.Logger, dir string) *benchTB { return &benchTB{log: log, dir: dir} }
-
-func (t *benchTB) Helper()      {}
-func (t *benchTB) Name() string { return "ficusbench" }
-func (t *benchTB) TempDir() string {
-	d, err := os.MkdirTemp(t.dir, "tb-")
+// startPostgres starts a throwaway PostgreSQL (testenv) with extra server
+// settings; the caller closes it.
+func startPostgres(ctx context.Context, log *slog.Logger, settings ...string) (*testenv.Postgres, error) {
+	pg, err := testenv.StartPostgres(ctx, testenv.PostgresOptions{Settings: settings, Logf: debugf(log)})
 	if err != nil {
-		t.Fatalf("temp dir: %v", err)
+		return nil, fmt.Errorf("start postgres: %w", err)
 	}
-	return d
-}
-func (t *benchTB) Context() context.Context     { return context.Background() }
-func (t *benchTB) Logf(format string, a ...any) { t.log.Debug(fmt.Sprintf(format, a...)) }
-func (t *benchTB) Errorf(format string, a ...any) {
-	t.mu.Lock()
-	t.failed = true
-	t.mu.Unlock()
-	t.log.Error(fmt.Sprintf(format, a...))
-}
-func (t *benchTB) Fatalf(format string, a ...any) {
-	t.mu.Lock()
-	t.failed = true
-	t.mu.Unlock()
-	panic(tbFatal{msg: fmt.Sprintf(format, a...)})
-}
-func (t *benchTB) Failed() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.failed
-}
-func (t *benchTB) Cleanup(f func()) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.cleanups = append(t.cleanups, f)
-}
-
-// close runs the cleanups in reverse order, as testing does.
-func (t *benchTB) close() {
-	t.mu.Lock()
-	fs := t.cleanups
-	t.cleanups = nil
-	t.mu.Unlock()
-	for i := len(fs) - 1; i >= 0; i-- {
-		fs[i]()
-	}
-}
-
-func startPostgres(tb *benchTB) (pg *testenv.Postgres, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			f, ok := r.(tbFatal)
-			if !ok {
-				panic(r)
-			}
-			err = fmt.Errorf("start postgres: %s", f.msg)
-		}
-	}()
-	return testenv.StartPostgres(tb), nil
+	return pg, nil
 }
 
 const ordersDDL = `CREATE TABLE public.orders (

@@ -89,25 +89,20 @@ func reconcileBenchCmd(ctx context.Context, args []string, stdout, stderr io.Wri
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ctx, log, tb, done, err := benchRun(ctx, stderr, "reconcile", 20*time.Minute)
-	if err != nil {
-		return err
-	}
+	ctx, log, done := benchRun(ctx, stderr, "reconcile", 20*time.Minute)
 	defer done()
-	pg, err := startPostgres(tb)
-	if err != nil {
-		return err
-	}
-	maria, err := startMariaDB(tb)
-	if err != nil {
-		return err
-	}
 	// Both databases get buffers that hold the table, as a production
 	// database sized for its data would; both methods then read from memory.
-	pg.Settings = []string{"shared_buffers=" + benchBuffers}
-	if _, err := tbCall("restart postgres", func() error { pg.Restart(tb); return nil }); err != nil {
+	pg, err := startPostgres(ctx, log, "shared_buffers="+benchBuffers)
+	if err != nil {
 		return err
 	}
+	defer closeLogged(log, "postgres", pg)
+	maria, err := startMariaDB(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer closeLogged(log, "mariadb", maria)
 	log.Info("loading", "rows", *rows)
 	if err := loadReconcileTables(ctx, maria.DSN(), pg.DSN(), *rows); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -30,28 +31,33 @@ type MariaDB struct {
 	proc   *process
 }
 
-// StartMariaDB installs a fresh data directory in a temp dir, starts
-// mariadbd on a free 127.0.0.1 port and registers its shutdown and removal
-// with t.Cleanup. It fails the test (naming the Debian package to install)
-// when the binaries are missing.
-func StartMariaDB(t TB) *MariaDB {
-	t.Helper()
+// MariaDBOptions configures StartMariaDB.
+type MariaDBOptions struct {
+	// Logf receives a line when the server is ready; nil discards it.
+	Logf func(format string, args ...any)
+}
+
+// StartMariaDB installs a fresh data directory in a temp dir and starts
+// mariadbd on a free 127.0.0.1 port. The caller must Close it, which stops
+// the server and removes its directory. The error names the Debian package
+// to install when the binaries are missing. On error nothing is left running.
+func StartMariaDB(ctx context.Context, opts MariaDBOptions) (*MariaDB, error) {
 	began := time.Now()
 	server, err := findBinary("mariadbd", "/usr/sbin")
 	if err != nil {
-		t.Fatalf("testenv: MariaDB not found (install the Debian package %s): %v", mariaDebPackage, err)
+		return nil, fmt.Errorf("MariaDB not found (install the Debian package %s): %w", mariaDebPackage, err)
 	}
 	installDB, err := findBinary("mariadb-install-db", "/usr/bin")
 	if err != nil {
-		t.Fatalf("testenv: MariaDB not found (install the Debian package %s): %v", mariaDebPackage, err)
+		return nil, fmt.Errorf("MariaDB not found (install the Debian package %s): %w", mariaDebPackage, err)
 	}
 	id, err := identityFor("mysql", mariaDebPackage)
 	if err != nil {
-		t.Fatalf("testenv: %v", err)
+		return nil, err
 	}
 	dir, err := id.scratchDir("ficus-testenv-maria-")
 	if err != nil {
-		t.Fatalf("testenv: mariadb: %v", err)
+		return nil, fmt.Errorf("mariadb: %w", err)
 	}
 	m := &MariaDB{
 		Host:    "127.0.0.1",
@@ -66,17 +72,11 @@ func StartMariaDB(t TB) *MariaDB {
 		id:         id,
 		stopSignal: syscall.SIGTERM, // normal shutdown; it does not wait for clients
 	}
-	t.Cleanup(func() {
-		if err := m.proc.stop(); err != nil {
-			t.Errorf("testenv: stop mariadb: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("testenv: mariadb log tail (%s):\n%s", m.proc.logPath, m.proc.logTail())
-		}
-		cleanupDir(t, dir)
-	})
+	fail := func(err error) (*MariaDB, error) {
+		return nil, errors.Join(fmt.Errorf("mariadb: %w", err), m.Close())
+	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*readyTimeout)
+	ctx, cancel := context.WithTimeout(ctx, 2*readyTimeout)
 	defer cancel()
 	err = id.runTool(ctx, dir, installDB,
 		"--no-defaults",
@@ -92,7 +92,7 @@ func StartMariaDB(t TB) *MariaDB {
 		"--innodb-log-file-size=16M",
 	)
 	if err != nil {
-		t.Fatalf("testenv: mariadb: install data dir: %v", err)
+		return fail(fmt.Errorf("install data dir: %w", err))
 	}
 	installed := time.Since(began)
 	m.Port, err = startOnFreePort(func(port int, first bool) error {
@@ -100,14 +100,26 @@ func StartMariaDB(t TB) *MariaDB {
 		return m.launch(ctx, !first)
 	})
 	if err != nil {
-		t.Fatalf("testenv: mariadb: %v", err)
+		return fail(err)
 	}
 	if err := m.setup(ctx); err != nil {
-		t.Fatalf("testenv: mariadb: %v", err)
+		return fail(err)
 	}
-	t.Logf("testenv: mariadb pid %d on 127.0.0.1:%d ready in %s (install %s)",
+	logf(opts.Logf, "testenv: mariadb pid %d on 127.0.0.1:%d ready in %s (install %s)",
 		m.PID(), m.Port, time.Since(began).Round(time.Millisecond), installed.Round(time.Millisecond))
-	return m
+	return m, nil
+}
+
+// Close stops the server (as Stop does) and removes its directory.
+func (m *MariaDB) Close() error {
+	var errs []error
+	if err := m.proc.stop(); err != nil {
+		errs = append(errs, fmt.Errorf("stop mariadb: %w", err))
+	}
+	if err := os.RemoveAll(m.proc.dir); err != nil {
+		errs = append(errs, fmt.Errorf("remove %s: %w", m.proc.dir, err))
+	}
+	return errors.Join(errs...)
 }
 
 // launch starts mariadbd and waits until it accepts connections on its

@@ -1,8 +1,11 @@
 package testenv
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -19,21 +22,41 @@ type NATS struct {
 	srv *server.Server
 }
 
+// NATSOptions configures StartNATS.
+type NATSOptions struct {
+	// Logf receives a line when the server is ready; nil discards it.
+	Logf func(format string, args ...any)
+}
+
 // StartNATS starts an embedded NATS server with JetStream on 127.0.0.1 and
-// a free port, shut down at test end.
-func StartNATS(t TB) *NATS {
-	t.Helper()
+// a free port, storing its data in a fresh temp dir. The caller must Close
+// it, which shuts the server down and removes the dir.
+func StartNATS(ctx context.Context, opts NATSOptions) (*NATS, error) {
 	began := time.Now()
-	n := &NATS{StoreDir: t.TempDir()}
-	// Registered after t.TempDir, so it runs before the dir is removed.
-	t.Cleanup(n.shutdown)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("nats: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "ficus-testenv-nats-")
+	if err != nil {
+		return nil, fmt.Errorf("nats: create store dir: %w", err)
+	}
+	n := &NATS{StoreDir: dir}
 	// Port -1 lets the server bind a free port itself (no race with other
 	// processes); Restart then reuses the port it got.
 	if err := n.start(server.RANDOM_PORT); err != nil {
-		t.Fatalf("testenv: nats: %v", err)
+		return nil, errors.Join(fmt.Errorf("nats: %w", err), n.Close())
 	}
-	t.Logf("testenv: nats on %s ready in %s", n.URL, time.Since(began).Round(time.Millisecond))
-	return n
+	logf(opts.Logf, "testenv: nats on %s ready in %s", n.URL, time.Since(began).Round(time.Millisecond))
+	return n, nil
+}
+
+// Close shuts the server down and removes StoreDir.
+func (n *NATS) Close() error {
+	n.shutdown()
+	if err := os.RemoveAll(n.StoreDir); err != nil {
+		return fmt.Errorf("remove %s: %w", n.StoreDir, err)
+	}
+	return nil
 }
 
 func (n *NATS) start(port int) error {

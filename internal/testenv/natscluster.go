@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,6 +23,7 @@ type NATSCluster struct {
 	// nats.url accepts them.
 	URLs  string
 	nodes []*clusterNode
+	dir   string // parent of every node's directory
 }
 
 type clusterNode struct {
@@ -31,29 +33,56 @@ type clusterNode struct {
 	clientPort int
 }
 
-// StartNATSCluster starts n nats-server nodes routed to each other and
-// waits until JetStream has elected its meta leader. They are stopped at
-// test end.
-func StartNATSCluster(t TB, n int) *NATSCluster {
-	t.Helper()
+// NATSClusterOptions configures StartNATSCluster.
+type NATSClusterOptions struct {
+	// Nodes is the number of nodes (3 for Replicas 3 streams).
+	Nodes int
+	// Logf receives a line when the cluster is ready; nil discards it.
+	Logf func(format string, args ...any)
+}
+
+// StartNATSCluster starts opts.Nodes nats-server nodes routed to each other
+// and waits until JetStream has elected its meta leader. The caller must
+// Close the cluster, which kills every node and removes their dirs. On error
+// nothing is left running.
+func StartNATSCluster(ctx context.Context, opts NATSClusterOptions) (*NATSCluster, error) {
 	began := time.Now()
+	n := opts.Nodes
+	if n < 1 {
+		return nil, fmt.Errorf("nats cluster: %d nodes, want at least 1", n)
+	}
 	bin, err := findBinary("nats-server", "/usr/sbin", "/usr/bin")
 	if err != nil {
-		t.Fatalf("testenv: nats cluster: %v (deploy/install-deps.sh test installs the Debian package nats-server)", err)
+		return nil, fmt.Errorf("nats cluster: %w (deploy/install-deps.sh test installs the Debian package nats-server)", err)
 	}
 	clientPorts, routePorts := make([]int, n), make([]int, n)
 	for i := range n {
-		clientPorts[i], routePorts[i] = FreePort(t), FreePort(t)
+		if clientPorts[i], err = freePort(); err != nil {
+			return nil, fmt.Errorf("nats cluster: %w", err)
+		}
+		if routePorts[i], err = freePort(); err != nil {
+			return nil, fmt.Errorf("nats cluster: %w", err)
+		}
 	}
 	routes := make([]string, n)
 	for i, p := range routePorts {
 		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", p)
 	}
-	c := &NATSCluster{}
+	base, err := os.MkdirTemp("", "ficus-testenv-natscluster-")
+	if err != nil {
+		return nil, fmt.Errorf("nats cluster: create temp dir: %w", err)
+	}
+	c := &NATSCluster{dir: base}
+	fail := func(err error) (*NATSCluster, error) {
+		return nil, errors.Join(fmt.Errorf("nats cluster: %w", err), c.Close())
+	}
 	var urls []string
 	for i := range n {
-		dir := t.TempDir()
 		name := NATSClusterNodeName(i)
+		dir := filepath.Join(base, name)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return fail(err)
+		}
 		conf := fmt.Sprintf(`server_name: %q
 listen: "127.0.0.1:%d"
 jetstream { store_dir: %q }
@@ -65,28 +94,41 @@ cluster {
 `, name, clientPorts[i], filepath.Join(dir, "js"), routePorts[i], strings.Join(routes, ", "))
 		path := filepath.Join(dir, "nats.conf")
 		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-			t.Fatalf("testenv: nats cluster: %v", err)
+			return fail(err)
 		}
 		node := &clusterNode{name: name, clientPort: clientPorts[i], url: fmt.Sprintf("nats://127.0.0.1:%d", clientPorts[i]),
 			proc: &process{name: name, bin: bin, args: []string{"-c", path}, dir: dir,
 				logPath: filepath.Join(dir, "nats.log"), stopSignal: syscall.SIGTERM}}
 		c.nodes = append(c.nodes, node)
 		urls = append(urls, node.url)
-		t.Cleanup(func() { _ = node.proc.kill() })
 		if err := node.proc.start(true); err != nil {
-			t.Fatalf("testenv: nats cluster: %v", err)
+			return fail(err)
 		}
 	}
 	c.URLs = strings.Join(urls, ",")
-	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	for _, node := range c.nodes {
 		if err := node.proc.waitReady(ctx, func(ctx context.Context) error { return jetStreamUp(ctx, node.url) }); err != nil {
-			t.Fatalf("testenv: nats cluster: %v", err)
+			return fail(err)
 		}
 	}
-	t.Logf("testenv: nats cluster of %d on %s ready in %s", n, c.URLs, time.Since(began).Round(time.Millisecond))
-	return c
+	logf(opts.Logf, "testenv: nats cluster of %d on %s ready in %s", n, c.URLs, time.Since(began).Round(time.Millisecond))
+	return c, nil
+}
+
+// Close kills every node and removes their directories.
+func (c *NATSCluster) Close() error {
+	var errs []error
+	for _, node := range c.nodes {
+		if err := node.proc.kill(); err != nil {
+			errs = append(errs, fmt.Errorf("kill %s: %w", node.name, err))
+		}
+	}
+	if err := os.RemoveAll(c.dir); err != nil {
+		errs = append(errs, fmt.Errorf("remove %s: %w", c.dir, err))
+	}
+	return errors.Join(errs...)
 }
 
 // jetStreamUp succeeds once the node answers JetStream API requests, which

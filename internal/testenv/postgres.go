@@ -38,41 +38,50 @@ type Postgres struct {
 	Database string
 	DataDir  string
 	// Settings are extra "name=value" server settings, after (and so over)
-	// the defaults; they take effect at the next Restart.
+	// the defaults; changes take effect at the next Restart.
 	Settings []string
 
 	socketDir string
 	proc      *process
 }
 
-// StartPostgres initialises a fresh cluster in a temp dir, starts it on a
-// free 127.0.0.1 port and registers its shutdown and removal with
-// t.Cleanup. It fails the test (naming the Debian package to install) when
-// the binaries are missing.
-func StartPostgres(t TB) *Postgres {
-	t.Helper()
+// PostgresOptions configures StartPostgres.
+type PostgresOptions struct {
+	// Settings are extra "name=value" server settings, applied from the
+	// first start on (Postgres.Settings holds them for later restarts).
+	Settings []string
+	// Logf receives a line when the server is ready; nil discards it.
+	Logf func(format string, args ...any)
+}
+
+// StartPostgres initialises a fresh cluster in a temp dir and starts it on a
+// free 127.0.0.1 port. The caller must Close it, which stops the server and
+// removes its directory. The error names the Debian package to install when
+// the binaries are missing. On error nothing is left running.
+func StartPostgres(ctx context.Context, opts PostgresOptions) (*Postgres, error) {
 	began := time.Now()
 	initdb, err := findBinary("initdb", pgBinDir)
 	if err != nil {
-		t.Fatalf("testenv: PostgreSQL 15 not found (install the Debian package %s): %v", pgDebPackage, err)
+		return nil, fmt.Errorf("PostgreSQL 15 not found (install the Debian package %s): %w", pgDebPackage, err)
 	}
 	server, err := findBinary("postgres", pgBinDir)
 	if err != nil {
-		t.Fatalf("testenv: PostgreSQL 15 not found (install the Debian package %s): %v", pgDebPackage, err)
+		return nil, fmt.Errorf("PostgreSQL 15 not found (install the Debian package %s): %w", pgDebPackage, err)
 	}
 	id, err := identityFor("postgres", pgDebPackage)
 	if err != nil {
-		t.Fatalf("testenv: %v", err)
+		return nil, err
 	}
 	dir, err := id.scratchDir("ficus-testenv-pg-")
 	if err != nil {
-		t.Fatalf("testenv: postgres: %v", err)
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	p := &Postgres{
 		Host:      "127.0.0.1",
 		User:      pgUser,
 		Database:  pgDatabase,
 		DataDir:   filepath.Join(dir, "data"),
+		Settings:  opts.Settings,
 		socketDir: dir,
 	}
 	p.proc = &process{
@@ -86,20 +95,14 @@ func StartPostgres(t TB) *Postgres {
 		// "fast" shutdown: clean, but it disconnects clients.
 		stopSignal: syscall.SIGINT,
 	}
-	t.Cleanup(func() {
-		if err := p.proc.stop(); err != nil {
-			t.Errorf("testenv: stop postgres: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("testenv: postgres log tail (%s):\n%s", p.proc.logPath, p.proc.logTail())
-		}
-		cleanupDir(t, dir)
-	})
+	fail := func(err error) (*Postgres, error) {
+		return nil, errors.Join(fmt.Errorf("postgres: %w", err), p.Close())
+	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*readyTimeout)
+	ctx, cancel := context.WithTimeout(ctx, 2*readyTimeout)
 	defer cancel()
 	if err := p.initCluster(ctx, initdb); err != nil {
-		t.Fatalf("testenv: postgres: %v", err)
+		return fail(err)
 	}
 	initialised := time.Since(began)
 	p.Port, err = startOnFreePort(func(port int, first bool) error {
@@ -107,14 +110,26 @@ func StartPostgres(t TB) *Postgres {
 		return p.launch(ctx, !first)
 	})
 	if err != nil {
-		t.Fatalf("testenv: postgres: %v", err)
+		return fail(err)
 	}
 	if err := p.createDatabase(ctx); err != nil {
-		t.Fatalf("testenv: postgres: %v", err)
+		return fail(err)
 	}
-	t.Logf("testenv: postgres pid %d on 127.0.0.1:%d ready in %s (initdb %s)",
+	logf(opts.Logf, "testenv: postgres pid %d on 127.0.0.1:%d ready in %s (initdb %s)",
 		p.PID(), p.Port, time.Since(began).Round(time.Millisecond), initialised.Round(time.Millisecond))
-	return p
+	return p, nil
+}
+
+// Close stops the server (as Stop does) and removes its directory.
+func (p *Postgres) Close() error {
+	var errs []error
+	if err := p.proc.stop(); err != nil {
+		errs = append(errs, fmt.Errorf("stop postgres: %w", err))
+	}
+	if err := os.RemoveAll(p.socketDir); err != nil {
+		errs = append(errs, fmt.Errorf("remove %s: %w", p.socketDir, err))
+	}
+	return errors.Join(errs...)
 }
 
 func (p *Postgres) initCluster(ctx context.Context, initdb string) error {

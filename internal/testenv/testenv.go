@@ -3,12 +3,13 @@ package testenv
 import (
 	"errors"
 	"net"
-	"os"
 )
 
-// TB is what the helpers need of their caller: *testing.T and *testing.B
-// are one, and so is `ficus demo`'s runner, which starts its databases with
-// these helpers and must not link package testing into the binary.
+// TB is what the Must* helpers and the methods tests call need of their
+// caller: *testing.T and *testing.B are one. An interface rather than
+// testing.TB, so that `ficus demo`, which starts its databases with the
+// error-returning Start* functions, does not link package testing into the
+// binary.
 type TB interface {
 	Helper()
 	Logf(format string, args ...any)
@@ -62,10 +63,9 @@ func startOnFreePort(start func(port int, firstAttempt bool) error) (int, error)
 	return 0, err
 }
 
-// cleanupDir removes a scratch directory at the end of a test; failures are
-// reported but do not stop other cleanups.
-func cleanupDir(t TB, dir string) {
-	if err := os.RemoveAll(dir); err != nil {
-		t.Errorf("testenv: remove %s: %v", dir, err)
+// logf calls f when it is set: the Start* functions' Logf option.
+func logf(f func(format string, args ...any), format string, args ...any) {
+	if f != nil {
+		f(format, args...)
 	}
 }

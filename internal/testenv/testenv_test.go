@@ -27,7 +27,7 @@ func TestFreePort(t *testing.T) {
 }
 
 func TestPostgresSettings(t *testing.T) {
-	pg := StartPostgres(t)
+	pg := MustStartPostgres(t)
 
 	if pg.Host != "127.0.0.1" || pg.User != "ficus" || pg.Database != "ficus" {
 		t.Errorf("Postgres = %+v, want host 127.0.0.1, user and database ficus", pg)
@@ -82,7 +82,7 @@ func TestPostgresSettings(t *testing.T) {
 }
 
 func TestPostgresLogicalReplicationSlot(t *testing.T) {
-	pg := StartPostgres(t)
+	pg := MustStartPostgres(t)
 	pg.Exec(t, "CREATE TABLE t (id int PRIMARY KEY)")
 	pg.Exec(t, "CREATE PUBLICATION pub FOR TABLE t")
 
@@ -105,7 +105,7 @@ func TestPostgresLogicalReplicationSlot(t *testing.T) {
 }
 
 func TestPostgresRestartKeepsData(t *testing.T) {
-	pg := StartPostgres(t)
+	pg := MustStartPostgres(t)
 	pg.Exec(t, "CREATE TABLE kept (v text)")
 	pg.Exec(t, "INSERT INTO kept VALUES ('before stop')")
 	port, dataDir, firstPID := pg.Port, pg.DataDir, pg.PID()
@@ -149,8 +149,8 @@ func TestPostgresRestartKeepsData(t *testing.T) {
 }
 
 func TestTwoPostgresInstances(t *testing.T) {
-	a := StartPostgres(t)
-	b := StartPostgres(t)
+	a := MustStartPostgres(t)
+	b := MustStartPostgres(t)
 	if a.Port == b.Port {
 		t.Fatalf("both instances on port %d", a.Port)
 	}
@@ -164,7 +164,7 @@ func TestTwoPostgresInstances(t *testing.T) {
 }
 
 func TestNATSJetStream(t *testing.T) {
-	n := StartNATS(t)
+	n := MustStartNATS(t)
 	if n.Port == 4222 {
 		t.Errorf("nats uses the standard port 4222")
 	}
@@ -210,7 +210,7 @@ func TestNATSJetStream(t *testing.T) {
 }
 
 func TestNATSStop(t *testing.T) {
-	n := StartNATS(t)
+	n := MustStartNATS(t)
 	nc := n.Connect(t)
 	if err := nc.Flush(); err != nil {
 		t.Fatalf("flush before stop: %v", err)
@@ -255,7 +255,7 @@ func assertProcessGone(t *testing.T, pid int) {
 }
 
 func TestMariaDBSettings(t *testing.T) {
-	m := StartMariaDB(t)
+	m := MustStartMariaDB(t)
 	if m.Host != "127.0.0.1" || m.Port == 3306 {
 		t.Errorf("MariaDB = %+v, want 127.0.0.1 on a non-standard port", m)
 	}
@@ -304,7 +304,7 @@ func TestMariaDBSettings(t *testing.T) {
 }
 
 func TestMariaDBRestartKeepsData(t *testing.T) {
-	m := StartMariaDB(t)
+	m := MustStartMariaDB(t)
 	m.Exec(t, "CREATE TABLE kept (v VARCHAR(20))")
 	m.Exec(t, "INSERT INTO kept VALUES ('before stop')")
 	port, firstPID := m.Port, m.PID()
@@ -344,9 +344,9 @@ func TestCleanupStopsServersAndRemovesDirs(t *testing.T) {
 	}
 	var left []leftover
 	t.Run("servers", func(t *testing.T) {
-		pg := StartPostgres(t)
-		m := StartMariaDB(t)
-		n := StartNATS(t)
+		pg := MustStartPostgres(t)
+		m := MustStartMariaDB(t)
+		n := MustStartNATS(t)
 		left = append(left,
 			leftover{"postgres", pg.PID(), pg.DataDir},
 			leftover{"mariadb", m.PID(), m.DataDir},
@@ -474,5 +474,35 @@ func TestDescendants(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("descendants = %v, want %v", got, want)
 		}
+	}
+}
+
+// The error API leaves nothing behind: Close stops the server and removes
+// its directory, and a start that cannot finish reports why.
+func TestStartCloseWithoutTB(t *testing.T) {
+	n, err := StartNATS(context.Background(), NATSOptions{})
+	if err != nil {
+		t.Fatalf("StartNATS: %v", err)
+	}
+	if n.Server() == nil {
+		t.Fatalf("Server() is nil after StartNATS")
+	}
+	if err := n.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if n.Server() != nil {
+		t.Errorf("Server() after Close is not nil")
+	}
+	if _, err := os.Stat(n.StoreDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("store dir %s still exists after Close (stat: %v)", n.StoreDir, err)
+	}
+
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := StartPostgres(cancelled, PostgresOptions{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("StartPostgres with a cancelled context: %v, want context.Canceled", err)
+	}
+	if _, err := StartNATS(cancelled, NATSOptions{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("StartNATS with a cancelled context: %v, want context.Canceled", err)
 	}
 }

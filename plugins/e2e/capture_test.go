@@ -34,8 +34,8 @@ type captureEnv struct {
 // order-mapper plugin into JetStream.
 func startCapture(t *testing.T) *captureEnv {
 	t.Helper()
-	pg := testenv.StartPostgres(t)
-	ns := testenv.StartNATS(t)
+	pg := testenv.MustStartPostgres(t)
+	ns := testenv.MustStartNATS(t)
 	nc := ns.Connect(t)
 	js, err := jetstream.New(nc)
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 // The operator API writes the bucket and publishes an event per action;
 // bad requests change nothing.
 func TestAdminActions(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testenv.MustStartNATS(t)
 	nc := n.Connect(t)
 	js, err := jetstream.New(nc)
 	if err != nil {

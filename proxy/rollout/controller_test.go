@@ -40,7 +40,7 @@ func (s *syncBuffer) String() string {
 // cannot hear the sidecars, says why, and judges the step afresh on what
 // they report once NATS is back.
 func TestControllerHoldsThroughNATSOutage(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testenv.MustStartNATS(t)
 	reconnecting := []nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond)}
 	ctlConn := n.Connect(t, reconnecting...)
 	js, err := jetstream.New(ctlConn)

@@ -13,7 +13,7 @@ import (
 
 func openStore(t *testing.T) *Store {
 	t.Helper()
-	n := testenv.StartNATS(t)
+	n := testenv.MustStartNATS(t)
 	js, err := jetstream.New(n.Connect(t))
 	if err != nil {
 		t.Fatal(err)

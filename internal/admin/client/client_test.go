@@ -59,7 +59,7 @@ func startFicus(t *testing.T) *ficus {
 	}
 	srv.Handle("GET /api/routes", p.AdminHandler())
 
-	n := testenv.StartNATS(t)
+	n := testenv.MustStartNATS(t)
 	nc := n.Connect(t)
 	js, err := jetstream.New(nc)
 	if err != nil {

@@ -1,4 +1,4 @@
-package demoapps
+package apps
 
 import (
 	"context"
@@ -28,8 +28,8 @@ func startApps(t *testing.T) apps {
 	var pg *testenv.Postgres
 	var maria *testenv.MariaDB
 	var wg sync.WaitGroup
-	wg.Go(func() { pg = testenv.StartPostgres(t) })
-	wg.Go(func() { maria = testenv.StartMariaDB(t) })
+	wg.Go(func() { pg = testenv.MustStartPostgres(t) })
+	wg.Go(func() { maria = testenv.MustStartMariaDB(t) })
 	wg.Wait()
 	if t.Failed() {
 		t.FailNow()

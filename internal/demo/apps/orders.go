@@ -1,4 +1,4 @@
-package demoapps
+package apps
 
 import (
 	"context"

@@ -1,11 +1,11 @@
-// Package demoapps holds the two small applications `ficus demo` migrates
+// Package apps holds the two small applications `ficus demo` migrates
 // between: a legacy shop over MariaDB (customers and orders) and the new
 // orders service over PostgreSQL that is meant to replace the shop's
 // /api/orders. Both answer the same JSON for an order, except where the new
 // service's pricing has a deliberate bug, so that ficus's shadow comparison,
 // rollout gates and data comparison have something true to find. A traffic
 // driver plays the shop's customers.
-package demoapps
+package apps
 
 import (
 	"encoding/json"

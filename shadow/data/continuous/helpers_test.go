@@ -15,7 +15,7 @@ import (
 // the tests compare: shop (legacy) and svc (new).
 func captureJS(ctx context.Context, t *testing.T) jetstream.JetStream {
 	t.Helper()
-	js, err := jetstream.New(testenv.StartNATS(t).Connect(t))
+	js, err := jetstream.New(testenv.MustStartNATS(t).Connect(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,9 +22,9 @@ func servers(t *testing.T) (*testenv.MariaDB, *testenv.Postgres) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		pg = testenv.StartPostgres(t)
+		pg = testenv.MustStartPostgres(t)
 	}()
-	my = testenv.StartMariaDB(t)
+	my = testenv.MustStartMariaDB(t)
 	wg.Wait()
 	if pg == nil {
 		t.FailNow()

@@ -31,7 +31,7 @@ import (
 // the diffs as in the bodies and headers next to them. Every secret value
 // contains "s3cret".
 func TestRecordedRedacted(t *testing.T) {
-	ns := testenv.StartNATS(t)
+	ns := testenv.MustStartNATS(t)
 	nc, err := nats.Connect(ns.URL)
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,11 @@
-package main
+// Package demo is `ficus demo`: a strangler-fig migration end to end on
+// this machine. It starts throwaway PostgreSQL and MariaDB servers
+// (internal/testenv), the legacy shop and the new orders service
+// (internal/demo/apps) and ficus in front of them, drives customer traffic
+// through ficus, prints a status line per second read from ficus's admin
+// API and ends with a summary. RunApp serves one of the two applications on
+// its own (`ficus demo-app`).
+package demo
 
 import (
 	"context"
@@ -9,7 +16,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,110 +23,91 @@ import (
 	"github.com/ficus-migrate/ficus/internal/demo/apps"
 )
 
-const demoHelp = `Usage: ficus demo [--duration 1m] [--rate 40] [--keep] [--data DIR] [-v]
-
-A strangler-fig migration end to end, on this machine, without Docker. It starts a
-throwaway PostgreSQL 15 and MariaDB in a temporary directory, a small legacy shop
-(Go, over MariaDB: customers and orders) and the new orders service meant to replace
-its /api/orders (Go, over PostgreSQL, with a deliberate rounding bug), and ficus in
-front of the shop: shadowing and a progressive rollout of GET /api/orders, change
-data capture on both databases and a data comparison between the two orders tables.
-It then drives customer traffic through ficus for --duration, printing one status
-line per second (read from ficus's admin API), and ends with where the rollout
-stopped and why, the top mismatch signatures, the data findings and the dashboard.
-
-Ports: the standard ones (8080, 9901, 4222) when free, else free ones; the databases
-always get free ports. Everything listens on 127.0.0.1. PostgreSQL 15 and MariaDB
-come from the Debian packages postgresql-15 and mariadb-server: run as root, the demo
-installs them when missing, else it prints the command. Ctrl-C stops everything
-(the database servers by PID) and removes the temporary directory.
-With --keep everything stays up (traffic continues) until Ctrl-C.
-
-Config keys read: none (the demo writes its own ficus.yaml and prints where).
-`
-
-// demoOpts are the demo's flags.
-type demoOpts struct {
-	keep     bool
-	dir      string
-	verbose  bool
-	duration time.Duration
-	rate     float64
+// Options are the demo's settings (the flags of `ficus demo`).
+type Options struct {
+	// Duration is how long traffic is driven before the summary.
+	Duration time.Duration
+	// Rate is the customers' requests per second.
+	Rate float64
+	// Keep leaves everything running after the summary, until ctx ends.
+	Keep bool
+	// Dir holds ficus.yaml and NATS's data; empty means a temporary
+	// directory, removed at the end.
+	Dir string
+	// Verbose sets ficus's log level to info (its lines go to Run's logw).
+	Verbose bool
+	// Self is how the --keep hints call the ficus binary (./bin/ficus
+	// after `make demo`); empty means "ficus".
+	Self string
+	// Ficus runs one ficus command in this process, as `ficus ARGS...`
+	// would, and returns the command's error (nil when it exits 0). The
+	// demo's ficus is `ficus run`; it reads what an operator would through
+	// `ficus nats-url` and `ficus reconcile`. cmd/ficus passes its own
+	// commands: this package cannot import a command.
+	Ficus func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
-func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("demo", demoHelp, stderr)
-	var o demoOpts
-	fs.BoolVar(&o.keep, "keep", false, "keep everything running after the summary, until Ctrl-C")
-	fs.StringVar(&o.dir, "data", "", "directory for ficus.yaml and NATS (default: a temporary one, removed at the end)")
-	fs.BoolVar(&o.verbose, "v", false, "show ficus's and the databases' log lines")
-	fs.DurationVar(&o.duration, "duration", time.Minute, "how long to drive traffic before the summary")
-	fs.Float64Var(&o.rate, "rate", 40, "requests per second")
-	if err := fs.Parse(args); err != nil {
-		return err
+// ficusFunc is Options.Ficus.
+type ficusFunc = func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+
+// Run runs the demo: it prints the story, the status lines and the summary
+// to w, and the servers' log lines to logw. It returns when the run is over
+// (with Keep: when ctx ends), everything stopped. Ctrl-C (ctx ending)
+// still prints the summary so far.
+func Run(ctx context.Context, o Options, w io.Writer, logw io.Writer) (err error) {
+	if o.Ficus == nil {
+		return errors.New("demo: Options.Ficus is not set")
 	}
-	if o.duration < 5*time.Second || o.rate <= 0 || o.rate > 2000 {
-		return &exitError{code: 2, err: errors.New("demo: --duration must be at least 5s and --rate 0 < r <= 2000")}
-	}
-	if need := demoMissingDeps(); len(need) > 0 {
-		if err := demoInstallDeps(ctx, need, stdout); err != nil {
-			return &exitError{code: 1, err: err}
-		}
-	}
-	if o.dir == "" {
+	if o.Dir == "" {
 		tmp, err := os.MkdirTemp("", "ficus-demo-")
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(tmp)
-		o.dir = tmp
-	} else if err := os.MkdirAll(o.dir, 0o755); err != nil {
+		o.Dir = tmp
+	} else if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return err
 	}
-	logw := io.Discard
-	if o.verbose {
-		logw = stderr
+	if o.Self == "" {
+		o.Self = "ficus"
 	}
-	return runDemo(ctx, o, stdout, logw)
-}
 
-func runDemo(ctx context.Context, o demoOpts, w io.Writer, logw io.Writer) (err error) {
-	fmt.Fprint(w, demoIntro)
-	tb := &demoTB{log: logw}
+	fmt.Fprint(w, intro)
+	var dbs databases
 	var stopped []string
 	defer func() {
-		cerr := tb.cleanup()
+		cerr := dbs.close()
 		if cerr == nil && len(stopped) > 0 {
-			fmt.Fprintf(w, "\nStopped %s; PostgreSQL and MariaDB stopped by PID, their directories removed.\n", demoJoin(stopped))
+			fmt.Fprintf(w, "\nStopped %s; PostgreSQL and MariaDB stopped by PID, their directories removed.\n", join(stopped))
 		}
 		err = errors.Join(err, cerr)
 	}()
 
 	began := time.Now()
-	dbs, err := demoStartDBs(tb)
+	dbs, err = startDatabases(ctx, logw)
 	if err != nil {
 		return fmt.Errorf("demo databases: %w", err)
 	}
 	fmt.Fprintf(w, "  PostgreSQL 15  127.0.0.1:%d (pid %d)   new orders service's database\n", dbs.pg.Port, dbs.pg.PID())
 	fmt.Fprintf(w, "  MariaDB        127.0.0.1:%d (pid %d)   legacy shop's database\n", dbs.maria.Port, dbs.maria.PID())
 
-	apps, err := demoStartApps(ctx, dbs, demoCustomers, logw)
+	running, err := startApps(ctx, dbs, customers, logw)
 	if err != nil {
 		return fmt.Errorf("demo apps: %w", err)
 	}
-	defer apps.close()
+	defer running.close()
 	stopped = append(stopped, "the shop", "the new orders service")
-	fmt.Fprintf(w, "  legacy shop    %s   (Go over MariaDB: /api/customers, /api/orders)\n", apps.shopURL)
-	fmt.Fprintf(w, "  orders service %s   (Go over PostgreSQL: /api/orders; takes the shop's dual writes)\n", apps.ordersURL)
+	fmt.Fprintf(w, "  legacy shop    %s   (Go over MariaDB: /api/customers, /api/orders)\n", running.shopURL)
+	fmt.Fprintf(w, "  orders service %s   (Go over PostgreSQL: /api/orders; takes the shop's dual writes)\n", running.ordersURL)
 
-	setup := demoSetup{
-		dir: o.dir, verbose: o.verbose, duration: o.duration,
+	conf := setup{
+		dir: o.Dir, verbose: o.Verbose, duration: o.Duration,
 		proxy: freeOr("127.0.0.1:8080"), admin: freeOr("127.0.0.1:9901"), nats: freeOr("127.0.0.1:4222"),
-		shopURL: apps.shopURL, ordersURL: apps.ordersURL,
+		shopURL: running.shopURL, ordersURL: running.ordersURL,
 		shopDSN:   fmt.Sprintf("root@tcp(%s:%d)/shop", dbs.maria.Host, dbs.maria.Port),
 		ordersDSN: dbs.pg.DSN(),
 	}
-	path, err := setup.writeConfig()
+	path, err := conf.writeConfig()
 	if err != nil {
 		return err
 	}
@@ -129,7 +116,7 @@ func runDemo(ctx context.Context, o demoOpts, w io.Writer, logw io.Writer) (err 
 	// still be read from its admin API before it is stopped.
 	ficusCtx, stopFicus := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
-	go func() { done <- runCmd(ficusCtx, []string{"-c", path}, io.Discard, logw) }()
+	go func() { done <- o.Ficus(ficusCtx, []string{"run", "-c", path}, io.Discard, logw) }()
 	defer func() {
 		stopFicus()
 		if ferr := <-done; ferr != nil {
@@ -137,33 +124,33 @@ func runDemo(ctx context.Context, o demoOpts, w io.Writer, logw io.Writer) (err 
 		}
 	}()
 	stopped = append([]string{"ficus"}, stopped...)
-	admin := demoAdmin{base: "http://" + setup.admin, client: &http.Client{Timeout: 5 * time.Second}}
-	if err := demoWaitReady(ctx, admin.base+"/readyz", done, 90*time.Second); err != nil {
+	admin := adminAPI{base: "http://" + conf.admin, client: &http.Client{Timeout: 5 * time.Second}}
+	if err := waitReady(ctx, admin.base+"/readyz", done, 90*time.Second); err != nil {
 		return err
 	}
-	interval, minReq := setup.rolloutTiming()
-	fmt.Fprintf(w, "  ficus proxy    http://%s   (clients talk to this; legacy is the shop)\n", setup.proxy)
-	fmt.Fprintf(w, "  ficus admin    http://%s   (dashboard at /, API under /api)\n", setup.admin)
-	fmt.Fprintf(w, "  NATS           nats://%s   (embedded JetStream: CDC streams, route state; needs the credentials `ficus nats-url` prints)\n", setup.nats)
+	interval, minReq := conf.rolloutTiming()
+	fmt.Fprintf(w, "  ficus proxy    http://%s   (clients talk to this; legacy is the shop)\n", conf.proxy)
+	fmt.Fprintf(w, "  ficus admin    http://%s   (dashboard at /, API under /api)\n", conf.admin)
+	fmt.Fprintf(w, "  NATS           nats://%s   (embedded JetStream: CDC streams, route state; needs the credentials `ficus nats-url` prints)\n", conf.nats)
 	fmt.Fprintf(w, "  config         %s\n", path)
 	fmt.Fprintf(w, "  everything up in %s\n\n", time.Since(began).Round(100*time.Millisecond))
 	fmt.Fprintf(w, "Rollout of %s: steps 5 → 25 → 50 → 100 %%, each held %s and judged after %d requests on new;\n"+
 		"rolled back at once if shadow mismatches exceed 1 %%, new's 5xx rate legacy's by 2 points, or its p99 20×.\n\n",
-		demoRoute, interval, minReq)
+		routeName, interval, minReq)
 
 	fmt.Fprintf(w, "Every second: %s's weight and rollout phase (GET /api/rollout), answers served by each side, the shadow\n"+
 		"match rate (GET /api/shadow/%s), CDC events from MariaDB + PostgreSQL (/metrics) and the data comparison\n"+
 		"(GET /api/data/%s); rollout decisions as ficus publishes them (ficus.rollout.%s).\n\n",
-		demoRoute, demoRoute, demoCompare, demoRoute)
-	var events demoEvents
-	if err := events.subscribe(path); err != nil {
+		routeName, routeName, compareName, routeName)
+	var events rolloutEvents
+	if err := events.subscribe(ctx, o.Ficus, path); err != nil {
 		fmt.Fprintf(w, "  (rollout decisions will not be shown as they happen: %v)\n", err)
 	}
 	defer events.close()
 
 	var campaign atomic.Bool
-	traffic := demoapps.NewTraffic(demoapps.TrafficConfig{
-		BaseURL: "http://" + setup.proxy, Customers: demoCustomers, Rate: o.rate,
+	traffic := apps.NewTraffic(apps.TrafficConfig{
+		BaseURL: "http://" + conf.proxy, Customers: customers, Rate: o.Rate,
 		Coupons: campaign.Load, Seed: uint64(time.Now().UnixNano()),
 	})
 	trafficCtx, stopTraffic := context.WithCancel(context.WithoutCancel(ctx))
@@ -173,46 +160,38 @@ func runDemo(ctx context.Context, o demoOpts, w io.Writer, logw io.Writer) (err 
 
 	driveBegan := time.Now()
 	events.setStart(driveBegan)
-	elapsed := demoWatch(ctx, w, admin, traffic, &events, &campaign, driveBegan, o.duration)
+	elapsed := watch(ctx, w, admin, traffic, &events, &campaign, driveBegan, o.Duration)
 	if ctx.Err() != nil {
-		fmt.Fprintf(w, "\nInterrupted after %s: the summary so far.\n", demoClock(elapsed))
+		fmt.Fprintf(w, "\nInterrupted after %s: the summary so far.\n", clock(elapsed))
 	}
-	if !o.keep || ctx.Err() != nil {
+	if !o.Keep || ctx.Err() != nil {
 		stopTraffic()
 		trafficDone.Wait()
 	}
 	// The data comparison reports a key only after max_lag (3s): let the
 	// last orders settle before reading the findings.
-	demoSettle(ctx, 4*time.Second)
-	demoSummary(context.WithoutCancel(ctx), w, admin, traffic, apps.shop, &events, demoSummaryInput{
-		elapsed: elapsed, config: path, adminURL: admin.base, nats: setup.nats,
+	settle(ctx, 4*time.Second)
+	summary(context.WithoutCancel(ctx), w, admin, traffic, running.shop, &events, summaryInput{
+		elapsed: elapsed, config: path, adminURL: admin.base, nats: conf.nats, ficus: o.Ficus,
 	})
-	if o.keep && ctx.Err() == nil {
+	if o.Keep && ctx.Err() == nil {
 		fmt.Fprintf(w, "\nStill running (traffic continues) until Ctrl-C. Try:\n"+
 			"  %[5]s routes list -c %[1]s\n  %[5]s routes resume %[2]s -c %[1]s\n"+
 			"  nats --server \"$(%[5]s nats-url -c %[1]s)\" stream ls\n"+
 			"  %[5]s report -c %[1]s --route %[2]s\n  %[5]s reconcile -c %[1]s %[3]s\n"+
 			"  curl -H 'X-Customer-Id: 7' 'http://%[4]s/api/orders?customer_id=7'\n",
-			path, demoRoute, demoCompare, setup.proxy, demoSelf())
+			path, routeName, compareName, conf.proxy, o.Self)
 		<-ctx.Done()
-	} else if !o.keep && ctx.Err() == nil {
+	} else if !o.Keep && ctx.Err() == nil {
 		fmt.Fprintln(w, "\n(`ficus demo --keep`, or `make demo DEMO_ARGS=--keep`, leaves it all running to explore.)")
 	}
 	return nil
 }
 
-// demoSelf is how to call this binary again: ./bin/ficus after `make demo`.
-func demoSelf() string {
-	if len(os.Args) > 0 && filepath.Base(os.Args[0]) == "ficus" {
-		return os.Args[0]
-	}
-	return "ficus"
-}
+// customers is the number of the shop's customers.
+const customers = 300
 
-// demoCustomers is the number of the shop's customers.
-const demoCustomers = 300
-
-const demoIntro = `ficus demo: moving a shop's /api/orders from its legacy app to a new service, safely.
+const intro = `ficus demo: moving a shop's /api/orders from its legacy app to a new service, safely.
 
   clients ──▶ ficus ──▶ legacy shop (MariaDB)          writes stay on the shop, which forwards each
                   └──▶ new orders service (PostgreSQL)  order to the new service (a dual write)
@@ -228,7 +207,7 @@ Starting (free ports where the standard ones are taken):
 // watch prints one status line per second until the duration has passed or
 // ctx ends; it starts the coupon campaign once the rollout reaches its
 // second step (25 %) or a third of the time has passed. It returns how long traffic ran.
-func demoWatch(ctx context.Context, w io.Writer, admin demoAdmin, traffic *demoapps.Traffic, events *demoEvents,
+func watch(ctx context.Context, w io.Writer, admin adminAPI, traffic *apps.Traffic, events *rolloutEvents,
 	campaign *atomic.Bool, began time.Time, duration time.Duration) time.Duration {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -247,10 +226,10 @@ func demoWatch(ctx context.Context, w io.Writer, admin demoAdmin, traffic *demoa
 		if !campaign.Load() && (elapsed >= duration/3 || (snap.rolloutErr == nil && snap.rollout.Weight >= 25)) {
 			campaign.Store(true)
 			fmt.Fprintf(w, "  ▸ %s the shop starts a coupon campaign: most new orders now use %s (10 %% off)\n",
-				demoClock(elapsed), demoapps.Coupon)
+				clock(elapsed), apps.Coupon)
 		}
 		st := traffic.Stats()
-		fmt.Fprintln(w, demoStatusLine(elapsed, snap, [2]int64{st.ServedLegacy, st.ServedNew}))
+		fmt.Fprintln(w, statusLine(elapsed, snap, [2]int64{st.ServedLegacy, st.ServedNew}))
 		if elapsed >= duration {
 			events.print(w)
 			return elapsed
@@ -258,7 +237,7 @@ func demoWatch(ctx context.Context, w io.Writer, admin demoAdmin, traffic *demoa
 	}
 }
 
-func demoSettle(ctx context.Context, d time.Duration) {
+func settle(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-time.After(d):
@@ -281,7 +260,7 @@ func freeOr(addr string) string {
 	return l.Addr().String()
 }
 
-func demoWaitReady(ctx context.Context, url string, done <-chan error, timeout time.Duration) error {
+func waitReady(ctx context.Context, url string, done <-chan error, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	last := ""
 	for time.Now().Before(deadline) {
@@ -311,11 +290,11 @@ func demoWaitReady(ctx context.Context, url string, done <-chan error, timeout t
 }
 
 // quietLogger is the demo apps' logger: warnings and errors only.
-func demoLogger(w io.Writer) *slog.Logger {
+func quietLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-func demoJoin(items []string) string {
+func join(items []string) string {
 	switch len(items) {
 	case 0:
 		return ""

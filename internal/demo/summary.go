@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"bytes"
@@ -7,20 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/ficus-migrate/ficus/internal/config"
 	"github.com/ficus-migrate/ficus/internal/demo/apps"
 )
 
-// demoEvent is the part of a rollout decision (ficus.rollout.<route>) the
+// rolloutEvent is the part of a rollout decision (ficus.rollout.<route>) the
 // demo prints.
-type demoEvent struct {
+type rolloutEvent struct {
 	Route  string    `json:"route"`
 	Action string    `json:"action"`
 	From   float64   `json:"from_weight"`
@@ -30,40 +28,36 @@ type demoEvent struct {
 	At     time.Time `json:"at"`
 }
 
-// demoEvents collects the rollout decisions as ficus publishes them.
-type demoEvents struct {
+// rolloutEvents collects the rollout decisions as ficus publishes them.
+type rolloutEvents struct {
 	began time.Time
 	nc    *nats.Conn
 
 	mu      sync.Mutex
-	all     []demoEvent
+	all     []rolloutEvent
 	printed int
 }
 
 // setStart sets the time decisions are printed relative to.
-func (e *demoEvents) setStart(t time.Time) {
+func (e *rolloutEvents) setStart(t time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.began = t
 }
 
 // subscribe connects to the demo ficus's embedded NATS, with the credentials
-// `ficus nats-url` would print for its config file.
-func (e *demoEvents) subscribe(configPath string) error {
-	cfg, err := config.Load(configPath, os.LookupEnv)
+// `ficus nats-url` prints for its config file.
+func (e *rolloutEvents) subscribe(ctx context.Context, ficus ficusFunc, configPath string) error {
+	var out bytes.Buffer
+	if err := ficus(ctx, []string{"nats-url", "-c", configPath}, &out, io.Discard); err != nil {
+		return err
+	}
+	nc, err := nats.Connect(strings.TrimSpace(out.String()), nats.Name("ficus-demo"))
 	if err != nil {
 		return err
 	}
-	url, err := natsURL(cfg)
-	if err != nil {
-		return err
-	}
-	nc, err := nats.Connect(url, nats.Name("ficus-demo"))
-	if err != nil {
-		return err
-	}
-	_, err = nc.Subscribe("ficus.rollout."+demoRoute, func(m *nats.Msg) {
-		var ev demoEvent
+	_, err = nc.Subscribe("ficus.rollout."+routeName, func(m *nats.Msg) {
+		var ev rolloutEvent
 		if json.Unmarshal(m.Data, &ev) != nil {
 			return
 		}
@@ -79,20 +73,20 @@ func (e *demoEvents) subscribe(configPath string) error {
 	return nil
 }
 
-func (e *demoEvents) close() {
+func (e *rolloutEvents) close() {
 	if e.nc != nil {
 		e.nc.Close()
 	}
 }
 
-func (e *demoEvents) list() []demoEvent {
+func (e *rolloutEvents) list() []rolloutEvent {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return append([]demoEvent(nil), e.all...)
+	return append([]rolloutEvent(nil), e.all...)
 }
 
 // print writes the decisions not printed yet.
-func (e *demoEvents) print(w io.Writer) {
+func (e *rolloutEvents) print(w io.Writer) {
 	e.mu.Lock()
 	fresh := e.all[e.printed:]
 	e.printed = len(e.all)
@@ -102,7 +96,7 @@ func (e *demoEvents) print(w io.Writer) {
 	}
 }
 
-func (e *demoEvents) describe(ev demoEvent) string {
+func (e *rolloutEvents) describe(ev rolloutEvent) string {
 	e.mu.Lock()
 	began := e.began
 	e.mu.Unlock()
@@ -110,26 +104,27 @@ func (e *demoEvents) describe(ev demoEvent) string {
 	if !ev.At.IsZero() && ev.At.After(began) {
 		at = ev.At.Sub(began)
 	}
-	s := fmt.Sprintf("%s rollout %s: %s → %s", demoClock(at), ev.Action, demoPct(ev.From), demoPct(ev.To))
+	s := fmt.Sprintf("%s rollout %s: %s → %s", clock(at), ev.Action, pct(ev.From), pct(ev.To))
 	if ev.Reason != "" {
 		s += " (" + ev.Reason + ")"
 	}
 	return s
 }
 
-// demoSummaryInput is what the summary needs besides the admin API.
-type demoSummaryInput struct {
+// summaryInput is what the summary needs besides the admin API.
+type summaryInput struct {
 	elapsed  time.Duration
 	config   string
 	adminURL string
 	nats     string
+	ficus    ficusFunc // runs `ficus reconcile`
 }
 
-// demoSummary prints how the run ended, read from the admin API (and
+// summary prints how the run ended, read from the admin API (and
 // `ficus reconcile`, the command an operator would run).
-func demoSummary(ctx context.Context, w io.Writer, admin demoAdmin, traffic *demoapps.Traffic, shop *demoapps.Shop,
-	events *demoEvents, in demoSummaryInput) {
-	fmt.Fprintf(w, "\n──── Summary after %s of traffic ────\n", demoClock(in.elapsed))
+func summary(ctx context.Context, w io.Writer, admin adminAPI, traffic *apps.Traffic, shop *apps.Shop,
+	events *rolloutEvents, in summaryInput) {
+	fmt.Fprintf(w, "\n──── Summary after %s of traffic ────\n", clock(in.elapsed))
 	st := traffic.Stats()
 	fmt.Fprintf(w, "Traffic through ficus: %s.\n", st)
 	fmt.Fprintf(w, "  served by legacy %d, by new %d; dual writes the new service missed: %d\n",
@@ -137,10 +132,10 @@ func demoSummary(ctx context.Context, w io.Writer, admin demoAdmin, traffic *dem
 
 	r, err := admin.rollout(ctx)
 	if err != nil {
-		fmt.Fprintf(w, "\nRollout of %s: not available (%v)\n", demoRoute, err)
+		fmt.Fprintf(w, "\nRollout of %s: not available (%v)\n", routeName, err)
 	} else {
-		fmt.Fprintf(w, "\nRollout of %s: stopped at %s.\n", demoRoute, demoDescribeRollout(r))
-		fmt.Fprintf(w, "  why: %s\n", demoWhy(r))
+		fmt.Fprintf(w, "\nRollout of %s: stopped at %s.\n", routeName, describeRollout(r))
+		fmt.Fprintf(w, "  why: %s\n", why(r))
 	}
 	if evs := events.list(); len(evs) > 0 {
 		fmt.Fprintln(w, "  decisions:")
@@ -149,14 +144,14 @@ func demoSummary(ctx context.Context, w io.Writer, admin demoAdmin, traffic *dem
 		}
 	}
 
-	var sh demoShadowView
-	if err := admin.get(ctx, "/api/shadow/"+demoRoute, &sh); err != nil {
+	var sh shadowView
+	if err := admin.get(ctx, "/api/shadow/"+routeName, &sh); err != nil {
 		fmt.Fprintf(w, "\nShadow: not available (%v)\n", err)
 	} else {
 		fmt.Fprintf(w, "\nShadow comparison of GET /api/orders*: %d compared, %d matched (%s), %d mismatched, %d dropped, %d errors.\n",
-			sh.Compared, sh.Matched, demoRate(sh.Matched, sh.Compared), sh.Mismatched, sh.Dropped, sh.Errors)
+			sh.Compared, sh.Matched, rate(sh.Matched, sh.Compared), sh.Mismatched, sh.Dropped, sh.Errors)
 	}
-	demoSignatures(ctx, w, admin, in.elapsed)
+	signatures(ctx, w, admin, in.elapsed)
 
 	if ev, err := admin.captured(ctx); err != nil {
 		fmt.Fprintf(w, "\nChange data capture: not available (%v)\n", err)
@@ -167,24 +162,24 @@ func demoSummary(ctx context.Context, w io.Writer, admin demoAdmin, traffic *dem
 	}
 
 	fmt.Fprintln(w)
-	var d demoDataView
-	switch err := admin.get(ctx, "/api/data/"+demoCompare, &d); {
-	case errors.Is(err, errDemoNotServed):
+	var d dataView
+	switch err := admin.get(ctx, "/api/data/"+compareName, &d); {
+	case errors.Is(err, errNotServed):
 		fmt.Fprintln(w, "Continuous data comparison: not available in this build of `ficus run` (no GET /api/data/orders).")
 	case err != nil:
 		fmt.Fprintf(w, "Continuous data comparison: not available (%v)\n", err)
 	default:
 		fmt.Fprintf(w, "Continuous data comparison %q (shop.orders vs public.orders, findings on ficus.data.%s):\n"+
 			"  %d keys seen: %d match, %d differ, %d missing in new, %d missing in legacy, %d pending; new trails legacy by p50 %.2fs, p99 %.2fs.\n",
-			demoCompare, demoCompare, d.KeysSeen, d.Matched, d.Differing, d.MissingInNew, d.MissingInLegacy, d.Pending, d.LagP50, d.LagP99)
+			compareName, compareName, d.KeysSeen, d.Matched, d.Differing, d.MissingInNew, d.MissingInLegacy, d.Pending, d.LagP50, d.LagP99)
 	}
-	demoReconcile(ctx, w, in.config)
+	reconcile(ctx, w, in.ficus, in.config)
 
 	fmt.Fprintf(w, "\nDashboard: %s/  (live while the demo runs: `ficus demo --keep`)\n", in.adminURL)
 }
 
-// demoWhy says in a sentence why the rollout is where it is.
-func demoWhy(r rolloutView) string {
+// why says in a sentence why the rollout is where it is.
+func why(r rolloutView) string {
 	if r.Reason != "" {
 		return r.Reason
 	}
@@ -199,16 +194,16 @@ func demoWhy(r rolloutView) string {
 	return r.Phase
 }
 
-// demoSignatures prints the most frequent mismatch signatures (GET /api/report).
-func demoSignatures(ctx context.Context, w io.Writer, admin demoAdmin, elapsed time.Duration) {
-	var rep demoReportView
+// signatures prints the most frequent mismatch signatures (GET /api/report).
+func signatures(ctx context.Context, w io.Writer, admin adminAPI, elapsed time.Duration) {
+	var rep reportView
 	since := (elapsed + time.Minute).Round(time.Second)
 	if err := admin.get(ctx, "/api/report?since="+since.String(), &rep); err != nil {
 		fmt.Fprintf(w, "  mismatch signatures: not available (%v)\n", err)
 		return
 	}
 	for _, rr := range rep.Routes {
-		if rr.Route != demoRoute {
+		if rr.Route != routeName {
 			continue
 		}
 		if len(rr.Groups) == 0 {
@@ -224,7 +219,7 @@ func demoSignatures(ctx context.Context, w io.Writer, admin demoAdmin, elapsed t
 			if len(ex.Diffs) > 0 {
 				df := ex.Diffs[0]
 				fmt.Fprintf(w, "          e.g. %s %s (served by %s): %s legacy %s, new %s\n",
-					ex.Method, ex.Path, ex.Served, df.Path, demoRaw(df.Legacy), demoRaw(df.New))
+					ex.Method, ex.Path, ex.Served, df.Path, raw(df.Legacy), raw(df.New))
 			}
 		}
 		return
@@ -232,20 +227,24 @@ func demoSignatures(ctx context.Context, w io.Writer, admin demoAdmin, elapsed t
 	fmt.Fprintln(w, "  no mismatches recorded.")
 }
 
-func demoRaw(b json.RawMessage) string {
+func raw(b json.RawMessage) string {
 	if len(b) == 0 {
 		return "(absent)"
 	}
 	return string(b)
 }
 
-// demoReconcile runs `ficus reconcile orders --format json` against the
+// reconcile runs `ficus reconcile orders --format json` against the
 // demo's config and prints its findings: the two tables as they are now.
-func demoReconcile(ctx context.Context, w io.Writer, config string) {
+func reconcile(ctx context.Context, w io.Writer, ficus ficusFunc, config string) {
 	var out, errOut bytes.Buffer
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	code := realMain(ctx, []string{"reconcile", "-c", config, "--format", "json", demoCompare}, &out, &errOut)
+	// Exit status 1 (the tables differ) is a result: the JSON on stdout
+	// tells it from a failure, which leaves none.
+	if err := ficus(ctx, []string{"reconcile", "-c", config, "--format", "json", compareName}, &out, &errOut); err != nil {
+		fmt.Fprintln(&errOut, err)
+	}
 	var res struct {
 		LegacyRows  int64 `json:"legacy_rows"`
 		NewRows     int64 `json:"new_rows"`
@@ -263,13 +262,13 @@ func demoReconcile(ctx context.Context, w io.Writer, config string) {
 			WallSeconds float64 `json:"wall_seconds"`
 		} `json:"stats"`
 	}
-	if code > 1 || json.Unmarshal(out.Bytes(), &res) != nil {
-		fmt.Fprintf(w, "`ficus reconcile %s`: not available (%s)\n", demoCompare, strings.TrimSpace(errOut.String()))
+	if json.Unmarshal(out.Bytes(), &res) != nil {
+		fmt.Fprintf(w, "`ficus reconcile %s`: not available (%s)\n", compareName, strings.TrimSpace(errOut.String()))
 		return
 	}
 	fmt.Fprintf(w, "`ficus reconcile %s` (both tables as they are now, checksummed in the databases, %.2fs):\n"+
 		"  %d rows in shop.orders, %d in public.orders, %d keys differ (legacy values after the rules: amount ×100, status mapped).\n",
-		demoCompare, res.Stats.WallSeconds, res.LegacyRows, res.NewRows, len(res.Differences))
+		compareName, res.Stats.WallSeconds, res.LegacyRows, res.NewRows, len(res.Differences))
 	for i, d := range res.Differences {
 		if i == 5 {
 			fmt.Fprintf(w, "    … and %d more\n", len(res.Differences)-i)
@@ -277,7 +276,7 @@ func demoReconcile(ctx context.Context, w io.Writer, config string) {
 		}
 		var cols []string
 		for _, c := range d.Columns {
-			cols = append(cols, fmt.Sprintf("%s %s ≠ %s %s", c.Legacy, demoVal(c.LegacyVal), c.New, demoVal(c.NewVal)))
+			cols = append(cols, fmt.Sprintf("%s %s ≠ %s %s", c.Legacy, val(c.LegacyVal), c.New, val(c.NewVal)))
 		}
 		line := fmt.Sprintf("    order %d: %s", d.Key, strings.ReplaceAll(d.Kind, "_", " "))
 		if len(cols) > 0 {
@@ -287,7 +286,7 @@ func demoReconcile(ctx context.Context, w io.Writer, config string) {
 	}
 }
 
-func demoVal(s *string) string {
+func val(s *string) string {
 	if s == nil {
 		return "NULL"
 	}

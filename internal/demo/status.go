@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"bufio"
@@ -15,10 +15,22 @@ import (
 
 // The demo reads everything it shows from ficus's admin API, as an operator's
 // script would; these views hold only the fields it prints, so additions to
-// the API do not concern it (GET /api/rollout is read into the CLI's
-// rolloutView).
+// the API do not concern it.
 
-type demoShadowView struct {
+// rolloutView is the part of GET /api/rollout the demo prints.
+type rolloutView struct {
+	Name    string  `json:"name"`
+	Weight  float64 `json:"weight"`
+	Step    int     `json:"step"`
+	Phase   string  `json:"phase"`
+	Manual  bool    `json:"manual"`
+	Reason  string  `json:"reason"`
+	Rollout *struct {
+		Steps []float64 `json:"steps"`
+	} `json:"rollout"`
+}
+
+type shadowView struct {
 	Mirrored   uint64  `json:"mirrored"`
 	Compared   uint64  `json:"compared"`
 	Matched    uint64  `json:"matched"`
@@ -28,7 +40,7 @@ type demoShadowView struct {
 	MatchRate  float64 `json:"match_rate"`
 }
 
-type demoDataView struct {
+type dataView struct {
 	KeysSeen        int64   `json:"keys_seen"`
 	Matched         int64   `json:"matched"`
 	Pending         int64   `json:"pending"`
@@ -41,7 +53,7 @@ type demoDataView struct {
 	LagP99          float64 `json:"lag_p99_seconds"`
 }
 
-type demoReportView struct {
+type reportView struct {
 	Routes []struct {
 		Route      string  `json:"route"`
 		Compared   uint64  `json:"compared"`
@@ -66,17 +78,17 @@ type demoReportView struct {
 	} `json:"routes"`
 }
 
-// errDemoNotServed is an admin path this ficus does not serve (404): a part not
+// errNotServed is an admin path this ficus does not serve (404): a part not
 // in this build, which the demo reports as not available.
-var errDemoNotServed = errors.New("not served by this ficus")
+var errNotServed = errors.New("not served by this ficus")
 
-// demoAdmin reads ficus's admin API.
-type demoAdmin struct {
+// adminAPI reads ficus's admin API.
+type adminAPI struct {
 	base   string
 	client *http.Client
 }
 
-func (a demoAdmin) get(ctx context.Context, path string, out any) error {
+func (a adminAPI) get(ctx context.Context, path string, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+path, nil)
@@ -93,7 +105,7 @@ func (a demoAdmin) get(ctx context.Context, path string, out any) error {
 		return fmt.Errorf("GET %s: %w", path, err)
 	}
 	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
-		return fmt.Errorf("GET %s: %w", path, errDemoNotServed)
+		return fmt.Errorf("GET %s: %w", path, errNotServed)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
@@ -108,21 +120,21 @@ func (a demoAdmin) get(ctx context.Context, path string, out any) error {
 }
 
 // rollout is the demo route's shared state (GET /api/rollout).
-func (a demoAdmin) rollout(ctx context.Context) (rolloutView, error) {
+func (a adminAPI) rollout(ctx context.Context) (rolloutView, error) {
 	var all []rolloutView
 	if err := a.get(ctx, "/api/rollout", &all); err != nil {
 		return rolloutView{}, err
 	}
 	for _, r := range all {
-		if r.Name == demoRoute {
+		if r.Name == routeName {
 			return r, nil
 		}
 	}
-	return rolloutView{}, fmt.Errorf("route %s not in GET /api/rollout", demoRoute)
+	return rolloutView{}, fmt.Errorf("route %s not in GET /api/rollout", routeName)
 }
 
 // captured sums ficus_capture_events_total per source from /metrics.
-func (a demoAdmin) captured(ctx context.Context) (map[string]float64, error) {
+func (a adminAPI) captured(ctx context.Context) (map[string]float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+"/metrics", nil)
@@ -151,12 +163,12 @@ func (a demoAdmin) captured(ctx context.Context) (map[string]float64, error) {
 		if err != nil {
 			continue
 		}
-		out[demoMetricLabel(labels, "source")] += v
+		out[metricLabel(labels, "source")] += v
 	}
 	return out, sc.Err()
 }
 
-func demoMetricLabel(labels, name string) string {
+func metricLabel(labels, name string) string {
 	_, v, ok := strings.Cut(labels, name+`="`)
 	if !ok {
 		return ""
@@ -165,35 +177,35 @@ func demoMetricLabel(labels, name string) string {
 	return v
 }
 
-// demoSnapshot is one second's figures; an err field says why a part is
+// snapshot is one second's figures; an err field says why a part is
 // missing from the status line.
-type demoSnapshot struct {
+type snapshot struct {
 	rollout    rolloutView
 	rolloutErr error
-	shadow     demoShadowView
+	shadow     shadowView
 	shadowErr  error
 	events     map[string]float64
 	eventsErr  error
-	data       demoDataView
+	data       dataView
 	dataErr    error
 }
 
-func (a demoAdmin) snapshot(ctx context.Context) demoSnapshot {
-	var s demoSnapshot
+func (a adminAPI) snapshot(ctx context.Context) snapshot {
+	var s snapshot
 	s.rollout, s.rolloutErr = a.rollout(ctx)
-	s.shadowErr = a.get(ctx, "/api/shadow/"+demoRoute, &s.shadow)
+	s.shadowErr = a.get(ctx, "/api/shadow/"+routeName, &s.shadow)
 	s.events, s.eventsErr = a.captured(ctx)
-	s.dataErr = a.get(ctx, "/api/data/"+demoCompare, &s.data)
+	s.dataErr = a.get(ctx, "/api/data/"+compareName, &s.data)
 	return s
 }
 
 // describeRollout is "25% rolling 2/4".
-func demoDescribeRollout(r rolloutView) string {
+func describeRollout(r rolloutView) string {
 	phase := r.Phase
 	if phase == "" {
 		phase = "no rollout"
 	}
-	s := demoPct(r.Weight) + " " + phase
+	s := pct(r.Weight) + " " + phase
 	if r.Rollout != nil && r.Step >= 0 && r.Phase != "rolled_back" {
 		s += fmt.Sprintf(" %d/%d", r.Step+1, len(r.Rollout.Steps))
 	}
@@ -203,22 +215,22 @@ func demoDescribeRollout(r rolloutView) string {
 	return s
 }
 
-func demoPct(w float64) string { return strconv.FormatFloat(w, 'f', -1, 64) + "%" }
+func pct(w float64) string { return strconv.FormatFloat(w, 'f', -1, 64) + "%" }
 
 // statusLine is the one line printed every second.
-func demoStatusLine(elapsed time.Duration, s demoSnapshot, served [2]int64) string {
+func statusLine(elapsed time.Duration, s snapshot, served [2]int64) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[%s] weight ", demoClock(elapsed))
+	fmt.Fprintf(&b, "[%s] weight ", clock(elapsed))
 	if s.rolloutErr != nil {
 		b.WriteString("?")
 	} else {
-		b.WriteString(demoDescribeRollout(s.rollout))
+		b.WriteString(describeRollout(s.rollout))
 	}
 	fmt.Fprintf(&b, " | served legacy %d, new %d", served[0], served[1])
 	if s.shadowErr != nil {
 		b.WriteString(" | shadow ?")
 	} else {
-		fmt.Fprintf(&b, " | shadow match %s of %d", demoRate(s.shadow.Matched, s.shadow.Compared), s.shadow.Compared)
+		fmt.Fprintf(&b, " | shadow match %s of %d", rate(s.shadow.Matched, s.shadow.Compared), s.shadow.Compared)
 	}
 	if s.eventsErr != nil {
 		b.WriteString(" | cdc ?")
@@ -226,7 +238,7 @@ func demoStatusLine(elapsed time.Duration, s demoSnapshot, served [2]int64) stri
 		fmt.Fprintf(&b, " | cdc events %.0f + %.0f", s.events["shop"], s.events["orders_svc"])
 	}
 	switch {
-	case errors.Is(s.dataErr, errDemoNotServed):
+	case errors.Is(s.dataErr, errNotServed):
 		b.WriteString(" | data n/a")
 	case s.dataErr != nil:
 		b.WriteString(" | data ?")
@@ -238,14 +250,14 @@ func demoStatusLine(elapsed time.Duration, s demoSnapshot, served [2]int64) stri
 	return b.String()
 }
 
-func demoRate(part, whole uint64) string {
+func rate(part, whole uint64) string {
 	if whole == 0 {
 		return "-"
 	}
 	return fmt.Sprintf("%.1f%%", 100*float64(part)/float64(whole))
 }
 
-func demoClock(d time.Duration) string {
+func clock(d time.Duration) string {
 	d = d.Round(time.Second)
 	return fmt.Sprintf("%02d:%02d", int(d.Minutes()), int(d.Seconds())%60)
 }

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"fmt"
@@ -8,14 +8,14 @@ import (
 	"time"
 )
 
-// demoRoute is the route the demo migrates.
+// routeName is the route the demo migrates.
 const (
-	demoRoute   = "orders-read"
-	demoCompare = "orders"
+	routeName   = "orders-read"
+	compareName = "orders"
 )
 
-// demoSetup is what the demo's ficus.yaml is written from.
-type demoSetup struct {
+// setup is what the demo's ficus.yaml is written from.
+type setup struct {
 	dir                string
 	proxy, admin, nats string // host:port
 	shopURL, ordersURL string
@@ -27,7 +27,7 @@ type demoSetup struct {
 // rolloutTiming scales the rollout to the demo's length: four steps, each
 // held for a sixth of the run, so that a healthy service would reach 100 %
 // about two thirds in.
-func (s demoSetup) rolloutTiming() (interval time.Duration, minRequests int) {
+func (s setup) rolloutTiming() (interval time.Duration, minRequests int) {
 	interval = max((s.duration / 6).Round(100*time.Millisecond), 2*time.Second)
 	minRequests = 10
 	if s.duration < 45*time.Second {
@@ -36,9 +36,9 @@ func (s demoSetup) rolloutTiming() (interval time.Duration, minRequests int) {
 	return interval, minRequests
 }
 
-// demoConfigTemplate is the whole ficus.yaml of the demo: the same file a
+// configTemplate is the whole ficus.yaml of the demo: the same file a
 // team would write, so it is printed and kept for `--keep`.
-const demoConfigTemplate = `# ficus demo: the legacy shop behind ficus, /api/orders reads rolled out to the new service.
+const configTemplate = `# ficus demo: the legacy shop behind ficus, /api/orders reads rolled out to the new service.
 log:
   level: %[1]s
 
@@ -102,15 +102,15 @@ compare_data:
 `
 
 // writeConfig writes ficus.yaml into the demo's directory.
-func (s demoSetup) writeConfig() (string, error) {
+func (s setup) writeConfig() (string, error) {
 	level := "warn"
 	if s.verbose {
 		level = "info"
 	}
 	interval, minRequests := s.rolloutTiming()
-	yaml := fmt.Sprintf(demoConfigTemplate, level, s.nats, strconv.Quote(filepath.Join(s.dir, "nats")), s.admin,
-		s.proxy, s.shopURL, demoRoute, s.ordersURL, interval, minRequests,
-		strconv.Quote(s.shopDSN), strconv.Quote(s.ordersDSN), demoCompare)
+	yaml := fmt.Sprintf(configTemplate, level, s.nats, strconv.Quote(filepath.Join(s.dir, "nats")), s.admin,
+		s.proxy, s.shopURL, routeName, s.ordersURL, interval, minRequests,
+		strconv.Quote(s.shopDSN), strconv.Quote(s.ordersDSN), compareName)
 	path := filepath.Join(s.dir, "ficus.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		return "", fmt.Errorf("write %s: %w", path, err)
