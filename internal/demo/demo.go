@@ -124,8 +124,9 @@ func Run(ctx context.Context, o Options, w io.Writer, logw io.Writer) (err error
 		}
 	}()
 	stopped = append([]string{"ficus"}, stopped...)
-	admin := adminAPI{base: "http://" + conf.admin, client: &http.Client{Timeout: 5 * time.Second}}
-	if err := waitReady(ctx, admin.base+"/readyz", done, 90*time.Second); err != nil {
+	adminURL := "http://" + conf.admin
+	admin := newAdmin(adminURL)
+	if err := waitReady(ctx, adminURL+"/readyz", done, 90*time.Second); err != nil {
 		return err
 	}
 	interval, minReq := conf.rolloutTiming()
@@ -172,7 +173,7 @@ func Run(ctx context.Context, o Options, w io.Writer, logw io.Writer) (err error
 	// last orders settle before reading the findings.
 	settle(ctx, 4*time.Second)
 	summary(context.WithoutCancel(ctx), w, admin, traffic, running.shop, &events, summaryInput{
-		elapsed: elapsed, config: path, adminURL: admin.base, nats: conf.nats, ficus: o.Ficus,
+		elapsed: elapsed, config: path, adminURL: adminURL, nats: conf.nats, ficus: o.Ficus,
 	})
 	if o.Keep && ctx.Err() == nil {
 		fmt.Fprintf(w, "\nStill running (traffic continues) until Ctrl-C. Try:\n"+
@@ -207,7 +208,7 @@ Starting (free ports where the standard ones are taken):
 // watch prints one status line per second until the duration has passed or
 // ctx ends; it starts the coupon campaign once the rollout reaches its
 // second step (25 %) or a third of the time has passed. It returns how long traffic ran.
-func watch(ctx context.Context, w io.Writer, admin adminAPI, traffic *apps.Traffic, events *rolloutEvents,
+func watch(ctx context.Context, w io.Writer, admin admin, traffic *apps.Traffic, events *rolloutEvents,
 	campaign *atomic.Bool, began time.Time, duration time.Duration) time.Duration {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()

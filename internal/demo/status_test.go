@@ -4,15 +4,19 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/ficus-migrate/ficus/internal/admin/client"
+	"github.com/ficus-migrate/ficus/proxy/rollout"
+	rs "github.com/ficus-migrate/ficus/proxy/routestate"
+	"github.com/ficus-migrate/ficus/shadow/data/continuous"
+	"github.com/ficus-migrate/ficus/shadow/traffic/mirror"
 )
 
 // The status line shows what the admin API gave and says which part this
 // ficus does not serve (n/a) or could not answer (?), never a made-up zero.
 func TestStatusLine(t *testing.T) {
-	rolling := rolloutView{Name: routeName, Weight: 25, Step: 1, Phase: "rolling"}
-	rolling.Rollout = &struct {
-		Steps []float64 `json:"steps"`
-	}{Steps: []float64{5, 25, 50, 100}}
+	plan := &rollout.Plan{Steps: []float64{5, 25, 50, 100}}
+	rolling := rollout.StateView{Name: routeName, Plan: plan, State: rs.State{Weight: 25, Step: 1, Phase: rs.PhaseRolling}}
 	for _, tc := range []struct {
 		name string
 		snap snapshot
@@ -20,14 +24,14 @@ func TestStatusLine(t *testing.T) {
 	}{
 		{"every part", snapshot{
 			rollout: rolling,
-			shadow:  shadowView{Compared: 200, Matched: 198},
+			shadow:  mirror.Stats{Compared: 200, Matched: 198},
 			events:  map[string]float64{"shop": 120, "orders_svc": 119},
-			data:    dataView{Matched: 90, Differing: 3, MissingInNew: 1, Pending: 2},
+			data:    continuous.Figures{Matched: 90, Differing: 3, MissingInNew: 1, Pending: 2},
 		}, "[00:12] weight 25% rolling 2/4 | served legacy 300, new 40 | shadow match 99.0% of 200 | cdc events 120 + 119 | data 90 match, 3 differ, 1 missing, 2 pending"},
 		{"rolled back, nothing compared, no data comparison in this build", snapshot{
-			rollout: rolloutView{Name: routeName, Weight: 0, Step: -1, Phase: "rolled_back", Rollout: rolling.Rollout},
+			rollout: rollout.StateView{Name: routeName, Plan: plan, State: rs.State{Weight: 0, Step: -1, Phase: rs.PhaseRolledBack}},
 			events:  map[string]float64{},
-			dataErr: errNotServed,
+			dataErr: &client.StatusError{Method: "GET", Path: "/api/data/orders", Code: 404, Status: "404 Not Found"},
 		}, "[00:12] weight 0% rolled_back | served legacy 300, new 40 | shadow match - of 0 | cdc events 0 + 0 | data n/a"},
 		{"admin API failing", snapshot{
 			rolloutErr: errors.New("connection refused"), shadowErr: errors.New("x"),

@@ -13,7 +13,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/ficus-migrate/ficus/internal/admin/client"
 	"github.com/ficus-migrate/ficus/internal/demo/apps"
+	"github.com/ficus-migrate/ficus/proxy/rollout"
+	rs "github.com/ficus-migrate/ficus/proxy/routestate"
 )
 
 // rolloutEvent is the part of a rollout decision (ficus.rollout.<route>) the
@@ -122,7 +125,7 @@ type summaryInput struct {
 
 // summary prints how the run ended, read from the admin API (and
 // `ficus reconcile`, the command an operator would run).
-func summary(ctx context.Context, w io.Writer, admin adminAPI, traffic *apps.Traffic, shop *apps.Shop,
+func summary(ctx context.Context, w io.Writer, admin admin, traffic *apps.Traffic, shop *apps.Shop,
 	events *rolloutEvents, in summaryInput) {
 	fmt.Fprintf(w, "\n──── Summary after %s of traffic ────\n", clock(in.elapsed))
 	st := traffic.Stats()
@@ -144,8 +147,7 @@ func summary(ctx context.Context, w io.Writer, admin adminAPI, traffic *apps.Tra
 		}
 	}
 
-	var sh shadowView
-	if err := admin.get(ctx, "/api/shadow/"+routeName, &sh); err != nil {
+	if sh, err := admin.c.Shadow(ctx, routeName); err != nil {
 		fmt.Fprintf(w, "\nShadow: not available (%v)\n", err)
 	} else {
 		fmt.Fprintf(w, "\nShadow comparison of GET /api/orders*: %d compared, %d matched (%s), %d mismatched, %d dropped, %d errors.\n",
@@ -162,9 +164,8 @@ func summary(ctx context.Context, w io.Writer, admin adminAPI, traffic *apps.Tra
 	}
 
 	fmt.Fprintln(w)
-	var d dataView
-	switch err := admin.get(ctx, "/api/data/"+compareName, &d); {
-	case errors.Is(err, errNotServed):
+	switch d, err := admin.c.Data(ctx, compareName); {
+	case errors.Is(err, client.ErrNotFound):
 		fmt.Fprintln(w, "Continuous data comparison: not available in this build of `ficus run` (no GET /api/data/orders).")
 	case err != nil:
 		fmt.Fprintf(w, "Continuous data comparison: not available (%v)\n", err)
@@ -179,26 +180,26 @@ func summary(ctx context.Context, w io.Writer, admin adminAPI, traffic *apps.Tra
 }
 
 // why says in a sentence why the rollout is where it is.
-func why(r rolloutView) string {
+func why(r rollout.StateView) string {
 	if r.Reason != "" {
 		return r.Reason
 	}
 	switch r.Phase {
-	case "rolling":
+	case rs.PhaseRolling:
 		return "still rolling: the current step's interval or minimum requests were not reached yet"
-	case "complete":
+	case rs.PhaseComplete:
 		return "every gate held at every step"
-	case "":
+	case rs.PhaseNone:
 		return "the rollout has not started (no requests judged yet)"
 	}
-	return r.Phase
+	return string(r.Phase)
 }
 
 // signatures prints the most frequent mismatch signatures (GET /api/report).
-func signatures(ctx context.Context, w io.Writer, admin adminAPI, elapsed time.Duration) {
-	var rep reportView
+func signatures(ctx context.Context, w io.Writer, admin admin, elapsed time.Duration) {
 	since := (elapsed + time.Minute).Round(time.Second)
-	if err := admin.get(ctx, "/api/report?since="+since.String(), &rep); err != nil {
+	rep, err := admin.c.Report(ctx, since)
+	if err != nil {
 		fmt.Fprintf(w, "  mismatch signatures: not available (%v)\n", err)
 		return
 	}
