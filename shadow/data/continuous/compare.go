@@ -85,7 +85,14 @@ type Comparer struct {
 	pending *pendingSet
 	// recovered is set once the bucket has been read (see recover).
 	recovered bool
+	// heldSince is when the sweep began to hold for a NATS outage (zero
+	// when not holding); only the dispatch goroutine touches it.
+	heldSince time.Time
 }
+
+// HoldReason is why no key is reported while NATS is unreachable.
+const HoldReason = "NATS unreachable: no key is reported while change events cannot arrive; " +
+	"every waiting key gets a full max_lag once NATS is back"
 
 // StateBucket is the key-value bucket holding the latest state per key of
 // comparison name.
@@ -228,7 +235,14 @@ func (c *Comparer) applyOnce(ctx context.Context, j job, cache *stateCache, mode
 // disagree.
 func (c *Comparer) sweepKey(ctx context.Context, key int64, now time.Time, cache *stateCache) {
 	k, rev, err := c.load(ctx, key, cache, readOnMiss)
-	if err != nil || rev == 0 || k.Status != statusPending {
+	if err != nil {
+		// The bucket did not answer (NATS away): the key is not lost, it
+		// is judged again shortly.
+		c.log.Debug("key state not read; judged again later", "key", key, "err", err)
+		c.pending.add(key, now.Add(time.Second))
+		return
+	}
+	if rev == 0 || k.Status != statusPending {
 		return
 	}
 	v, cols := verdict(k)

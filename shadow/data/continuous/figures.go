@@ -269,6 +269,27 @@ func (p *pendingSet) remove(key int64) {
 	delete(p.at, key) // its queue entry is skipped when it comes up
 }
 
+// postpone moves every key due before until to until, and returns how
+// many waiting keys there are.
+func (p *pendingSet) postpone(until time.Time) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	queue := make([]pendingEntry, 0, len(p.at))
+	for _, e := range p.queue {
+		if at, ok := p.at[e.key]; !ok || !at.Equal(e.at) {
+			continue // a stale entry: the key was removed or added again
+		}
+		if e.at.Before(until) {
+			e.at = until
+			p.at[e.key] = until
+		}
+		queue = append(queue, e)
+	}
+	sort.SliceStable(queue, func(i, j int) bool { return queue[i].at.Before(queue[j].at) })
+	p.queue = queue
+	return len(p.at)
+}
+
 // due pops the keys due at now.
 func (p *pendingSet) due(now time.Time) []int64 {
 	p.mu.Lock()

@@ -287,8 +287,24 @@ func (c *Comparer) dispatchEvent(ctx context.Context, e event, route func(job)) 
 }
 
 // sweep routes the keys whose max_lag has passed by now to their workers,
-// to be judged (sweepKey).
+// to be judged (sweepKey). While NATS is unreachable it holds: the changes
+// that would settle a key cannot arrive, so a key judged then would be a
+// false finding. Once NATS is back every waiting key gets a full max_lag
+// again, the time the captures need to deliver what they held back.
 func (c *Comparer) sweep(now time.Time, route func(job)) {
+	if !c.cfg.JS.Conn().IsConnected() {
+		if c.heldSince.IsZero() {
+			c.heldSince = now
+			c.log.Warn("data comparison holds", "reason", HoldReason, "pending", c.pending.len())
+		}
+		return
+	}
+	if !c.heldSince.IsZero() {
+		n := c.pending.postpone(now.Add(c.cfg.MaxLag))
+		c.log.Info("NATS is back: every waiting key gets a full max_lag again",
+			"outage", now.Sub(c.heldSince).Round(time.Millisecond), "keys", n, "max_lag", c.cfg.MaxLag)
+		c.heldSince = time.Time{}
+	}
 	for _, key := range c.pending.due(now) {
 		route(job{key: key, now: now, sweep: true})
 	}
