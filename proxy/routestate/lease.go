@@ -65,8 +65,12 @@ func (l *Lease) Tick(ctx context.Context, now time.Time) bool {
 	if e.Operation() != jetstream.KeyValuePut || v.Holder == "" {
 		return l.write(ctx, now, rev, false) // released
 	}
-	if v.Holder == l.holder && rev == l.rev {
-		return l.write(ctx, now, rev, false) // renew
+	if v.Holder == l.holder {
+		// Ours: renew. Also when this process lost track of its revision
+		// (a renewal failed while NATS was away, or succeeded unseen): the
+		// record still names it, so nobody took over, and waiting a whole
+		// TTL for its own silence would stall the route's rollout.
+		return l.write(ctx, now, rev, false)
 	}
 	l.rev = 0
 	if rev != l.seenRev {

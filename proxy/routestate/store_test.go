@@ -97,3 +97,28 @@ func TestLease(t *testing.T) {
 		t.Fatal("a did not take a released lease at once")
 	}
 }
+
+// A renewal that fails (its write timed out: a slow or vanishing NATS) does
+// not cost the holder its own lease: the next tick renews at once instead of
+// waiting a whole TTL for the holder's own silence, which stalled a rollout
+// for the TTL after every slow write.
+func TestLeaseSurvivesAFailedRenewal(t *testing.T) {
+	s := openStore(t)
+	const ttl = 30 * time.Second
+	a, b := s.NewLease("r", "a", ttl), s.NewLease("r", "b", ttl)
+	now := time.Now()
+	if !a.Tick(t.Context(), now) {
+		t.Fatal("a did not take the free lease")
+	}
+	expired, cancel := context.WithCancel(t.Context())
+	cancel()
+	if a.write(expired, now.Add(ttl/4), a.rev, false) {
+		t.Fatal("a renewal with an expired context succeeded")
+	}
+	if !a.Tick(t.Context(), now.Add(ttl/2)) {
+		t.Fatal("a lost its own lease to a failed renewal")
+	}
+	if b.Tick(t.Context(), now.Add(ttl/2)) {
+		t.Fatal("b took a lease a holds")
+	}
+}
