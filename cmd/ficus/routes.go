@@ -180,18 +180,3 @@ func (c routesClient) setWeight(ctx context.Context, name string, weight float64
 	fmt.Fprintf(w, "%s: weight %s\n", v.Name, strconv.FormatFloat(v.Weight, 'f', -1, 64))
 	return nil
 }
-
-// rolloutView is the part of GET /api/rollout the demo prints: the demo
-// (demo*.go) still reads it, until it uses internal/admin/client's
-// rollout.StateView like the CLI.
-type rolloutView struct {
-	Name    string  `json:"name"`
-	Weight  float64 `json:"weight"`
-	Step    int     `json:"step"`
-	Phase   string  `json:"phase"`
-	Manual  bool    `json:"manual"`
-	Reason  string  `json:"reason"`
-	Rollout *struct {
-		Steps []float64 `json:"steps"`
-	} `json:"rollout"`
-}
