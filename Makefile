@@ -8,8 +8,12 @@ LDFLAGS := -X main.version=$(VERSION)
 # Everything but the database-backed packages, the process tests and the bench tool.
 RACE_PKGS = $$($(GO) list ./... | grep -v -e '/cmd/ficus$$' -e /internal/testenv -e /capture -e /cmd/ficusbench -e '/deploy$$' -e /internal/demo/apps -e /plugins/host -e /plugins/e2e -e /shadow/data/reconcile)
 RACE_MAIN := TestDemo|TestHelp|TestValidate
+# golangci-lint (config: .golangci.yml) is installed into GOPATH/bin by `make lint` when
+# missing or of another version; the first build takes a few minutes.
+GOLANGCI_LINT_VERSION := 2.15.0
+GOLANGCI_LINT = $(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin/golangci-lint
 
-.PHONY: all build test demo bench fuzz vet deps clean
+.PHONY: all build test demo bench fuzz vet lint deps clean
 
 all: build
 
@@ -22,7 +26,14 @@ deps:
 vet:
 	$(GO) vet ./...
 
-test: deps vet
+lint:
+	@if [ "$$($(GOLANGCI_LINT) version --short 2>/dev/null)" != "$(GOLANGCI_LINT_VERSION)" ]; then \
+		echo "installing golangci-lint v$(GOLANGCI_LINT_VERSION) into $(dir $(GOLANGCI_LINT))"; \
+		GOBIN="$(dir $(GOLANGCI_LINT))" $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v$(GOLANGCI_LINT_VERSION); \
+	fi
+	$(GOLANGCI_LINT) run ./...
+
+test: vet lint deps
 	$(GO) test -race -count=1 -timeout 10m $(RACE_PKGS)
 	$(GO) test -race -count=1 -timeout 5m -run '$(RACE_MAIN)' ./cmd/ficus
 	$(GO) test -count=1 -timeout 14m ./cmd/ficus ./internal/testenv ./capture/... ./cmd/ficusbench ./deploy ./internal/demo/apps ./plugins/host ./plugins/e2e ./shadow/data/reconcile

@@ -11,12 +11,13 @@ import (
 // Op is the kind of row change, encoded exactly as in the Debezium envelope.
 type Op string
 
+// The operations, with Debezium's one-letter codes.
 const (
-	OpCreate   Op = "c"
-	OpUpdate   Op = "u"
-	OpDelete   Op = "d"
+	OpCreate   Op = "c" // row inserted
+	OpUpdate   Op = "u" // row updated
+	OpDelete   Op = "d" // row deleted
 	OpRead     Op = "r" // row read by the initial snapshot
-	OpTruncate Op = "t"
+	OpTruncate Op = "t" // table truncated
 )
 
 // Name is the long form used in the CloudEvents type, e.g. io.ficus.cdc.create.

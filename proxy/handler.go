@@ -48,7 +48,7 @@ type sideHandler struct {
 	discarded          func(reason string)
 	body502, body504   []byte
 	len502, len504     []string
-	bodyHdr, lenHdr    []byte // 502 for a response head over its limit
+	bodyHdr            []byte // 502 for a response head over its limit
 }
 
 func (p *Proxy) newSideHandler(name string, side route.Side, target *url.URL, t upstream.Timeouts,

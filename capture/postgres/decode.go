@@ -69,12 +69,13 @@ func (st *streamer) row(ctx context.Context, op capture.Op, relID uint32, walSta
 	}
 	var err error
 	var full []tupleCol
-	if oldType == 'O' {
+	switch oldType {
+	case 'O':
 		full = old
 		if c.Before, err = st.tupleRow(m, old, nil, nil); err != nil {
 			return err
 		}
-	} else if oldType == 'K' {
+	case 'K':
 		if c.Before, err = st.identityRow(m, old); err != nil {
 			return err
 		}

@@ -51,7 +51,7 @@ func (m *rowMsg) decode(src []byte) error {
 	}
 	if typ == 'D' {
 		if m.oldKind == 0 {
-			return errors.New("D message without old tuple")
+			return fmt.Errorf("%c message without old tuple", typ)
 		}
 		return nil
 	}

@@ -83,13 +83,15 @@ func startCPUProfile(path string, stderr io.Writer) func() {
 	if err != nil {
 		fmt.Fprintf(stderr, "ficus: FICUS_CPUPROFILE: %v\n", err)
 		if f != nil {
-			f.Close()
+			_ = f.Close() // nothing was written; the error above is the one to report
 		}
 		return func() {}
 	}
 	return func() {
 		pprof.StopCPUProfile()
-		f.Close()
+		if err := f.Close(); err != nil {
+			fmt.Fprintf(stderr, "ficus: FICUS_CPUPROFILE: %v\n", err)
+		}
 	}
 }
 

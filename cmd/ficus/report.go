@@ -69,7 +69,8 @@ func reportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	defer closeBus(b)
+	// The report only reads, so a failed close loses nothing.
+	defer func() { _ = closeBus(b) }()
 	recs, err := report.Read(ctx, b.JS, *route, from)
 	if err != nil {
 		return err

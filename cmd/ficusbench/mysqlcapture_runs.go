@@ -73,12 +73,16 @@ capture:
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	f := &mysqlFicus{began: time.Now(), exited: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
-		logf.Close()
+		_ = logf.Close() // nothing was written to it; the start error is the one to report
 		return nil, fmt.Errorf("start ficus: %w", err)
 	}
 	f.pid = cmd.Process.Pid
 	var waitErr error
-	go func() { waitErr = cmd.Wait(); logf.Close(); close(f.exited) }()
+	go func() {
+		waitErr = cmd.Wait()
+		_ = logf.Close() // the child wrote through its own copy of the descriptor
+		close(f.exited)
+	}()
 	f.stop = func() error {
 		if f.nc != nil {
 			f.nc.Close()

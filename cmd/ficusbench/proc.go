@@ -32,13 +32,13 @@ func startChild(name, logPath string, env []string, argv ...string) (*child, err
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		f.Close()
+		_ = f.Close() // nothing was written to it; the start error is the one to report
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	c := &child{name: name, cmd: cmd, done: make(chan struct{}), log: logPath}
 	go func() {
 		_ = cmd.Wait()
-		f.Close()
+		_ = f.Close() // the child wrote through its own copy of the descriptor
 		close(c.done)
 	}()
 	return c, nil
@@ -82,7 +82,7 @@ func freePorts(n int) ([]int, error) {
 	var lns []net.Listener
 	defer func() {
 		for _, ln := range lns {
-			ln.Close()
+			_ = ln.Close() // only the port numbers were wanted
 		}
 	}()
 	ports := make([]int, 0, n)
@@ -127,7 +127,7 @@ func waitHTTP(ctx context.Context, c *child, url string) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		resp, err := cl.Do(req)
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close() // only the status matters
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}

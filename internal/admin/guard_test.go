@@ -163,7 +163,7 @@ func TestCrossSiteAndRebinding(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ws.set("orders", 10)
-			code, body := c.call.do(t, base)
+			code, body := c.do(t, base)
 			if code != c.code || !strings.Contains(body, c.reason) {
 				t.Fatalf("%s %s (Host %q, Origin %q, Content-Type %q) = %d %s, want %d containing %q",
 					c.method, c.path, c.host, c.origin, c.ctype, code, body, c.code, c.reason)

@@ -40,7 +40,9 @@ type Credentials struct {
 	Password string `json:"password"`
 }
 
-func (c Credentials) String() string   { return c.User + ":REDACTED" }
+func (c Credentials) String() string { return c.User + ":REDACTED" }
+
+// GoString hides the password from %#v too.
 func (c Credentials) GoString() string { return strconv.Quote(c.String()) }
 
 // LoadOrCreateCredentials returns the generated credentials kept in storeDir,
@@ -162,7 +164,7 @@ func writeNew(path string, c Credentials) error {
 	// The name must survive a crash, or the next start would generate other ones.
 	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync()
-		d.Close()
+		_ = d.Close() // a directory opened only to sync it
 	}
 	return nil
 }

@@ -259,7 +259,9 @@ func TestConfiguredUsersAndPermissions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reader.Flush()
+	if err := reader.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	if err := b.Conn.Publish("ficus.cdc.shop.orders", []byte("change")); err != nil {
 		t.Fatal(err)
 	}
@@ -269,12 +271,16 @@ func TestConfiguredUsersAndPermissions(t *testing.T) {
 	if err := reader.Publish("$KV.ficus_routes.route.orders", []byte("new")); err != nil {
 		t.Fatal(err)
 	}
-	reader.Flush()
+	if err := reader.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	expectViolation(t, violations, "Publish")
 	if _, err := reader.SubscribeSync("$KV.ficus_routes.>"); err != nil {
 		t.Fatal(err)
 	}
-	reader.Flush()
+	if err := reader.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	expectViolation(t, violations, "Subscription")
 	if e, err := kv.Get(ctx, "route.orders"); err != nil || string(e.Value()) != "legacy" {
 		t.Fatalf("route.orders after the reader's attempt: %v %v", e, err)

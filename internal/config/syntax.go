@@ -200,9 +200,10 @@ scan:
 		c := line[i]
 		switch {
 		case quote == '"':
-			if c == '\\' {
+			switch c {
+			case '\\':
 				i++
-			} else if c == '"' {
+			case '"':
 				quote = 0
 			}
 		case quote == '\'':

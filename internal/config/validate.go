@@ -75,17 +75,18 @@ func (d *decoder) validateProxy(p *Proxy) {
 	}
 	d.validateForward(p)
 	m := p.MITM
-	if (m.CACert != "" || m.CAKey != "" || len(m.Hosts) > 0) && p.Mode != ModeForward {
+	switch {
+	case (m.CACert != "" || m.CAKey != "" || len(m.Hosts) > 0) && p.Mode != ModeForward:
 		d.fail("proxy.mitm", "only valid in forward mode (proxy.mode: forward)")
-	} else if (m.CACert == "") != (m.CAKey == "") {
+	case (m.CACert == "") != (m.CAKey == ""):
 		if m.CACert != "" {
 			d.fail("proxy.mitm.ca_cert", "requires ca_key: ca_cert and ca_key must be given together")
 		} else {
 			d.fail("proxy.mitm.ca_key", "requires ca_cert: ca_cert and ca_key must be given together")
 		}
-	} else if m.CACert != "" && len(m.Hosts) == 0 {
+	case m.CACert != "" && len(m.Hosts) == 0:
 		d.fail("proxy.mitm.hosts", "required when ca_cert is set: list the hosts to intercept")
-	} else if m.CACert == "" && len(m.Hosts) > 0 {
+	case m.CACert == "" && len(m.Hosts) > 0:
 		d.fail("proxy.mitm.hosts", "requires ca_cert and ca_key")
 	}
 

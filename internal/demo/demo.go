@@ -249,7 +249,7 @@ func settle(ctx context.Context, d time.Duration) {
 func freeOr(addr string) string {
 	l, err := net.Listen("tcp", addr)
 	if err == nil {
-		l.Close()
+		_ = l.Close() // it was only a test that the address is free
 		return addr
 	}
 	host, _, _ := net.SplitHostPort(addr)
@@ -281,7 +281,7 @@ func waitReady(ctx context.Context, url string, done <-chan error, timeout time.
 			continue
 		}
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		resp.Body.Close()
+		_ = resp.Body.Close() // read already; only the status and the text matter
 		if resp.StatusCode == http.StatusOK {
 			return nil
 		}

@@ -126,7 +126,7 @@ func startApps(ctx context.Context, dbs databases, customers int, log io.Writer)
 		return nil, err
 	}
 	_, err = root.ExecContext(ctx, "CREATE DATABASE shop")
-	root.Close()
+	_ = root.Close() // used once; the statement's error is the one that matters
 	if err != nil {
 		return nil, fmt.Errorf("create database shop: %w", err)
 	}

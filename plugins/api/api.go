@@ -68,11 +68,11 @@ type Pair struct {
 type Verdict int
 
 const (
-	// VerdictDiff: diff the returned (normalized) pair with the route's rules.
+	// VerdictDiff asks ficus to diff the returned (normalized) pair with the route's rules.
 	VerdictDiff Verdict = iota
-	// VerdictEqual: the answers are equivalent.
+	// VerdictEqual says the answers are equivalent.
 	VerdictEqual
-	// VerdictDifferent: the answers differ for Reason.
+	// VerdictDifferent says the answers differ for Reason.
 	VerdictDifferent
 )
 

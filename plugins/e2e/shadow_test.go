@@ -39,7 +39,7 @@ func (r *recorder) paths() []string {
 	defer r.mu.Unlock()
 	var out []string
 	for _, in := range r.recs {
-		out = append(out, in.Mismatch.Path)
+		out = append(out, in.Path)
 	}
 	return out
 }
@@ -129,7 +129,7 @@ func TestShadowThroughComparator(t *testing.T) {
 		t.Fatalf("mismatches recorded for %v, want only /orders/13", got)
 	}
 	rec.mu.Lock()
-	d := rec.recs[0].Mismatch.Diffs
+	d := rec.recs[0].Diffs
 	rec.mu.Unlock()
 	if len(d) != 1 || d[0].Path != "$.price" || string(d[0].Legacy) != "12.50" || string(d[0].New) != "12.51" {
 		t.Errorf("diffs %+v, want $.price 12.50 vs 12.51", d)

@@ -221,7 +221,7 @@ func (j *Judge) take() []*question {
 	rest := j.queue[:0]
 	for _, q := range j.queue {
 		switch {
-		case (batch == nil || q.group == batch[0].group) && n+len(q.pairs) <= j.cfg.MaxBatch:
+		case (len(batch) == 0 || q.group == batch[0].group) && n+len(q.pairs) <= j.cfg.MaxBatch:
 			batch = append(batch, q)
 			n += len(q.pairs)
 			j.queued -= len(q.pairs)
@@ -258,14 +258,19 @@ func (j *Judge) send(batch []*question) {
 	defer cancel()
 	var waiting atomic.Int64
 	waiting.Store(int64(len(batch)))
-	for _, q := range batch {
-		stop := context.AfterFunc(q.ctx, func() {
+	stops := make([]func() bool, len(batch))
+	for i, q := range batch {
+		stops[i] = context.AfterFunc(q.ctx, func() {
 			if waiting.Add(-1) == 0 {
 				cancel()
 			}
 		})
-		defer stop()
 	}
+	defer func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}()
 	pairs := batch[0].pairs
 	if len(batch) > 1 {
 		pairs = make([]canon.RowPair, 0, j.cfg.MaxBatch)

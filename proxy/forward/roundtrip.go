@@ -284,13 +284,14 @@ func jsonResponse(req *http.Request, code int, body []byte) *http.Response {
 func (p *Proxy) connectError(w io.Writer, ctx *goproxy.ProxyCtx, err error) {
 	code, body := http.StatusBadGateway, tunnelFailedBody
 	var den *denial
-	if errors.As(err, &den) {
+	switch {
+	case errors.As(err, &den):
 		code, body = http.StatusForbidden, den.body()
 		p.logDenied(den)
-	} else if errors.Is(err, errTunnelsSaturated) {
+	case errors.Is(err, errTunnelsSaturated):
 		code, body = http.StatusServiceUnavailable, tunnelSaturatedBody
 		p.m.saturated.WithLabelValues("tunnel").Inc()
-	} else {
+	default:
 		p.m.connects.WithLabelValues("error").Inc()
 		target := ""
 		if ctx != nil && ctx.Req != nil {

@@ -17,6 +17,7 @@ import (
 // Side is the upstream a request is sent to.
 type Side uint8
 
+// The two sides: the legacy application and the new service replacing it.
 const (
 	Legacy Side = iota
 	New

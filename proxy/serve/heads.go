@@ -25,11 +25,11 @@ import (
 // nginx accepts heads of at most 32 KiB by default.
 const HeadWindow = 32 << 10
 
-// ErrHeadUnverifiable: the chunked request's head is no longer in the
+// ErrHeadUnverifiable means the chunked request's head is no longer in the
 // window (too large, or read ahead with pipelined requests).
 var ErrHeadUnverifiable = errors.New("chunked request head too large to check for Content-Length")
 
-// ErrContentLengthWithChunked: the request had both framings.
+// ErrContentLengthWithChunked means the request had both framings.
 var ErrContentLengthWithChunked = errors.New("request has both Content-Length and Transfer-Encoding")
 
 type windowKey struct{}

@@ -282,7 +282,7 @@ func (c *Conns) reap() {
 	}
 	c.idle = append(c.idle[:0], c.idle[n:]...)
 	if len(c.idle) > 0 && !c.closed {
-		next := c.idle[0].lastUsed.Add(c.timeouts.Idle).Sub(time.Now())
+		next := time.Until(c.idle[0].lastUsed.Add(c.timeouts.Idle))
 		c.reaper = time.AfterFunc(max(next, time.Millisecond), c.reap)
 	}
 }

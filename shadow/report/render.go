@@ -114,7 +114,7 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 	"pct":     func(f float64) string { return fmt.Sprintf("%.2f%%", 100*f) },
 	"rate":    func(f float64) string { return fmt.Sprintf("%.2f%%", f) },
 	"ts":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-	"raw":     func(m json.RawMessage) string { return show(m) },
+	"raw":     show,
 	"diffs":   func(ds []diff.Diff) []diff.Diff { return ds },
 	"kinds":   sortedKinds,
 	"finding": describeFinding,

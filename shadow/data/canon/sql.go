@@ -202,7 +202,7 @@ func validScale(s string) bool {
 func RowTextExpr(e Engine, key string, cols []string, nullable []bool) string {
 	parts := []string{textExpr(e, key)}
 	for i, c := range cols {
-		if nullable == nil || nullable[i] {
+		if len(nullable) == 0 || nullable[i] {
 			c = "COALESCE(" + c + ", '" + sepNull + "')"
 		}
 		parts = append(parts, c)

@@ -64,7 +64,7 @@ func OpenMariaDB(ctx context.Context, dsn string, maxConns int) (*sql.DB, error)
 		db.SetMaxIdleConns(maxConns)
 	}
 	if err := db.PingContext(ctx); err != nil {
-		db.Close()
+		_ = db.Close() // never connected; the ping's error is the one to report
 		return nil, fmt.Errorf("connect to mysql: %w", err)
 	}
 	return db, nil

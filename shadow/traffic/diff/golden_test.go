@@ -92,9 +92,7 @@ func TestGolden(t *testing.T) {
 			if err := dec.Decode(&gc); err != nil {
 				t.Fatalf("decode %s: %v", file, err)
 			}
-			r := gc.Rules
-			c, err := Compile(Rules{Ignore: r.Ignore, Headers: r.Headers, Unordered: r.Unordered,
-				NumericTolerance: r.NumericTolerance, MaxDiffs: r.MaxDiffs})
+			c, err := Compile(Rules(gc.Rules))
 			if err != nil {
 				t.Fatalf("compile: %v", err)
 			}

@@ -2,7 +2,6 @@ package mirror
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -168,11 +167,4 @@ func (s *setup) stats(t *testing.T) Stats {
 		t.Fatal("no stats for route r")
 	}
 	return st
-}
-
-func decodeJSON(t *testing.T, s string, v any) {
-	t.Helper()
-	if err := json.Unmarshal([]byte(s), v); err != nil {
-		t.Fatalf("decode %q: %v", s, err)
-	}
 }

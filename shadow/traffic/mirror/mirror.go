@@ -102,7 +102,6 @@ type Mirror struct {
 	metrics  *metrics
 	instance string
 	started  time.Time
-	running  sync.Once
 	waiting  atomic.Int64 // jobs queued or in a forming batch
 	// held is the bytes the jobs hold, from enqueue until done (see
 	// Config.QueueBytes and jobBytes).

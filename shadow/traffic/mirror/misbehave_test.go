@@ -285,8 +285,8 @@ func TestMisbehavingSide(t *testing.T) {
 				waitFor(t, "every comparison", func() bool { st := s.stats(t); return st.Compared+st.Errors == all })
 				st = s.stats(t)
 				for _, r := range rec.all() {
-					t.Errorf("%s %s paired with the new side's answer %d %q (X-Path %q)", r.Mismatch.Method, r.Mismatch.Path,
-						r.Mismatch.New.Status, r.NewBody, r.Mismatch.New.Header.Get("X-Path"))
+					t.Errorf("%s %s paired with the new side's answer %d %q (X-Path %q)", r.Method, r.Path,
+						r.New.Status, r.NewBody, r.New.Header.Get("X-Path"))
 				}
 				wantErrors := uint64(0)
 				if tc.errors {

@@ -235,7 +235,8 @@ func (m *Mirror) sendTransport(ctx context.Context, j *job, target url.URL) (*ht
 	if err != nil {
 		return nil, nil, redact.Error(err) // logged: the URL's query may hold secrets
 	}
-	return resp, func(bool) { resp.Body.Close() }, nil
+	// finish runs once readAnswer is done with the body: closing only frees the connection.
+	return resp, func(bool) { _ = resp.Body.Close() }, nil
 }
 
 // readAnswer reads the whole body, keeping at most MaxBodyBytes of it.

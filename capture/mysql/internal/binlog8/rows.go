@@ -32,16 +32,26 @@ type Column struct {
 }
 
 // Column constructors for the types the fixtures use.
+
+// LongLong is a BIGINT column.
 func LongLong(name string, unsigned bool) Column {
 	return Column{Name: name, Type: TypeLongLong, Unsigned: unsigned}
 }
+
+// Long is an INT column.
 func Long(name string) Column { return Column{Name: name, Type: TypeLong} }
+
+// NewDecimal is a DECIMAL(precision, scale) column.
 func NewDecimal(name string, precision, scale byte) Column {
 	return Column{Name: name, Type: TypeNewDecimal, Meta: []byte{precision, scale}}
 }
+
+// Datetime2 is a DATETIME column with fsp fractional-second digits.
 func Datetime2(name string, fsp byte) Column {
 	return Column{Name: name, Type: TypeDatetime2, Meta: []byte{fsp}}
 }
+
+// Timestamp2 is a TIMESTAMP column with fsp fractional-second digits.
 func Timestamp2(name string, fsp byte) Column {
 	return Column{Name: name, Type: TypeTimestamp2, Meta: []byte{fsp}}
 }
@@ -56,15 +66,17 @@ func SetCol(name string, labels ...string) Column {
 	return Column{Name: name, Type: TypeString, Meta: []byte{TypeSet, 1}, Set: labels}
 }
 
-// Varchar: maxBytes is the column's maximum length in bytes (chars x 4 for utf8mb4).
+// Varchar is a VARCHAR column; maxBytes is the column's maximum length in bytes (chars x 4 for utf8mb4).
 func Varchar(name string, maxBytes uint16, collation uint64) Column {
 	return Column{Name: name, Type: TypeVarchar, Meta: binary.LittleEndian.AppendUint16(nil, maxBytes), Collation: collation}
 }
 
-// Blob: packLen 1 TINY, 2 BLOB/TEXT, 3 MEDIUM, 4 LONG; collation 63 is binary.
+// Blob is a BLOB or TEXT column; packLen 1 TINY, 2 BLOB/TEXT, 3 MEDIUM, 4 LONG; collation 63 is binary.
 func Blob(name string, packLen byte, collation uint64) Column {
 	return Column{Name: name, Type: TypeBlob, Meta: []byte{packLen}, Collation: collation}
 }
+
+// JSONCol is a JSON column (pack length 4).
 func JSONCol(name string) Column { return Column{Name: name, Type: TypeJSON, Meta: []byte{4}} }
 
 func (c Column) numeric() bool {
@@ -198,7 +210,7 @@ func mostUsed(v []uint64) uint64 {
 	return best
 }
 
-// Rows events flags.
+// FlagStmtEnd is the rows event flag that marks the last event of a statement.
 const FlagStmtEnd = 0x0001
 
 // Rows encodes a v2 rows event of every column (binlog_row_image=FULL). A

@@ -9,13 +9,20 @@ import (
 
 // Row values in the rows event encoding of each type.
 
-func Int32Value(v int32) []byte   { return binary.LittleEndian.AppendUint32(nil, uint32(v)) }
-func Uint64Value(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
-func EnumValue(index byte) []byte { return []byte{index} }
-func SetValue(bits byte) []byte   { return []byte{bits} }
+// Int32Value is an INT value.
+func Int32Value(v int32) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(v)) }
 
-// VarcharValue: the length takes 2 bytes when the column's maximum length in
-// bytes is 256 or more.
+// Uint64Value is a BIGINT value.
+func Uint64Value(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
+
+// EnumValue is an ENUM value: the 1-based index of its label.
+func EnumValue(index byte) []byte { return []byte{index} }
+
+// SetValue is a SET value: one bit per label, the first label in bit 0.
+func SetValue(bits byte) []byte { return []byte{bits} }
+
+// VarcharValue is a VARCHAR value; its length takes 2 bytes when the column's
+// maximum length in bytes is 256 or more.
 func VarcharValue(s string, maxBytes uint16) []byte {
 	if maxBytes < 256 {
 		return append([]byte{byte(len(s))}, s...)
