@@ -65,7 +65,7 @@ func TestOutageNeitherReportsNorLosesWaitingKeys(t *testing.T) {
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(rctx) }()
-	defer func() { stop(); <-done }()
+	defer func() { stop(); _ = <-done }()
 	publish := func(subject, key string, id int, amount string) {
 		t.Helper()
 		ev := fmt.Sprintf(`{"op":"c","before":null,"after":{%q:%d,"amount":%s},"key":{%q:%d},"source":{"ts_ms":%d}}`,
