@@ -33,7 +33,10 @@ func TestNATSURLCommand(t *testing.T) {
 		{name: "extra argument", yaml: "", args: []string{"extra"}, code: 2, want: `unexpected argument "extra"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := writeConfig(t, tc.yaml)
+			cfg := filepath.Join(t.TempDir(), "ficus.yaml")
+			if err := os.WriteFile(cfg, []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
 			var stdout, stderr bytes.Buffer
 			code := realMain(context.Background(), append([]string{"nats-url", "-c", cfg}, tc.args...), &stdout, &stderr)
 			if code != tc.code {

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -127,7 +125,7 @@ func TestAdminRefusesCrossSiteRequests(t *testing.T) {
 			// And the CLI's (no Origin), through `ficus routes`.
 			t.Setenv("FICUS_ADMIN_TOKEN", tc.token)
 			var out bytes.Buffer
-			if code := realMain(context.Background(), []string{"routes", "promote", "orders", "--admin", base}, &out, &out); code != 0 {
+			if code := runFicus(context.Background(), t, &out, &out, "routes", "promote", "orders", "--admin", base); code != 0 {
 				t.Fatalf("ficus routes promote: exit %d: %s", code, out.String())
 			}
 			if w := weight(); w != 100 {
@@ -151,45 +149,3 @@ func TestAdminRefusesCrossSiteRequests(t *testing.T) {
 }
 
 func portOf(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }
-
-func writeFile(t *testing.T, path, body string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// The issue's config: admin on every interface, token from a variable that
-// is empty. Loading it fails at the token's line, naming the variable, for
-// `ficus validate` and `ficus run` alike.
-func TestOpenAdminConfigRefused(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "ficus.yaml")
-	writeFile(t, cfg, "log: {level: info}\nadmin:\n  listen: 0.0.0.0:9901\n  token: ${FICUS_ADMIN_TOKEN}\n")
-	t.Setenv("FICUS_ADMIN_TOKEN", "")
-	want := cfg + `:4:3: admin.token: "${FICUS_ADMIN_TOKEN}" expands to an empty token, but admin.listen "0.0.0.0:9901" is not loopback: ` +
-		"anyone who can reach the listener could change routes; set FICUS_ADMIN_TOKEN, or listen on 127.0.0.1"
-	tests := []struct {
-		args []string
-		out  func(stdout, stderr string) string
-	}{
-		{[]string{"validate", "-c", cfg}, func(stdout, _ string) string { return stdout }},
-		{[]string{"run", "-c", cfg}, func(_, stderr string) string { return stderr }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.args[0], func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			code := realMain(context.Background(), tt.args, &stdout, &stderr)
-			if got := strings.TrimSpace(tt.out(stdout.String(), stderr.String())); code != 1 || got != want {
-				t.Fatalf("exit %d, output:\n%s\nwant exit 1 and:\n%s", code, got, want)
-			}
-		})
-	}
-	// On loopback the same empty token is a warning, and validate passes.
-	writeFile(t, cfg, "admin:\n  listen: 127.0.0.1:9901\n  token: ${FICUS_ADMIN_TOKEN}\n")
-	var stdout, stderr bytes.Buffer
-	if code := realMain(context.Background(), []string{"validate", "-c", cfg}, &stdout, &stderr); code != 0 ||
-		!strings.Contains(stderr.String(), cfg+":3:3: admin.token: warning: ") || !strings.Contains(stdout.String(), ": ok: ") {
-		t.Fatalf("loopback: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
-	}
-}

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -15,8 +15,6 @@ import (
 // TestFicusDemo runs a short `ficus demo` while the
 // standard ports are held, and checks that the summary carries real figures
 // read from a running ficus and that nothing is left running afterwards.
-// It starts databases, so it is not named TestDemo*: the Makefile's -race
-// line runs TestDemo.* of this package.
 func TestFicusDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL, MariaDB and ficus")
@@ -30,7 +28,7 @@ func TestFicusDemo(t *testing.T) {
 	}
 	var out bytes.Buffer
 	began := time.Now()
-	code := realMain(context.Background(), []string{"demo", "--duration", "8s", "--data", t.TempDir()}, &out, &out)
+	code := runFicus(context.Background(), t, &out, &out, "demo", "--duration", "8s", "--data", t.TempDir())
 	text := out.String()
 	if code != 0 {
 		t.Fatalf("demo exit %d:\n%s", code, text)

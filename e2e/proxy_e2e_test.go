@@ -1,23 +1,15 @@
-package main
+package e2e
 
 import (
 	"bytes"
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 	"time"
 )
-
-func backend(name string) *httptest.Server {
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"side":%q,"path":%q}`, name, r.URL.Path)
-	}))
-}
 
 const proxyConfig = `
 nats: {embedded: {listen: "127.0.0.1:0", store_dir: %q}}
@@ -83,16 +75,16 @@ func TestProxyRoutesAndLiveChanges(t *testing.T) {
 
 	// ficus routes set/list through the admin API, with the token from the config.
 	var out bytes.Buffer
-	if code := realMain(context.Background(), []string{"routes", "set", "orders-read", "--weight", "0", "-c", cfg}, &out, &out); code != 0 {
+	if code := runFicus(context.Background(), t, &out, &out, "routes", "set", "orders-read", "--weight", "0", "-c", cfg); code != 0 {
 		t.Fatalf("routes set: exit %d: %s", code, out.String())
 	}
 	expectSide("/api/orders/7", "legacy")
 	out.Reset()
-	if code := realMain(context.Background(), []string{"routes", "list", "-c", cfg}, &out, &out); code != 0 || !strings.Contains(out.String(), "orders-read") {
+	if code := runFicus(context.Background(), t, &out, &out, "routes", "list", "-c", cfg); code != 0 || !strings.Contains(out.String(), "orders-read") {
 		t.Fatalf("routes list: exit %d: %s", code, out.String())
 	}
 	out.Reset()
-	if code := realMain(context.Background(), []string{"routes", "list", "--admin", "http://" + adminAddr}, &out, &out); code == 0 {
+	if code := runFicus(context.Background(), t, &out, &out, "routes", "list", "--admin", "http://"+adminAddr); code == 0 {
 		t.Fatalf("routes list without the token succeeded: %s", out.String())
 	}
 
@@ -108,7 +100,7 @@ func TestProxyRoutesAndLiveChanges(t *testing.T) {
 	}
 	expectSide("/api/orders/7", "legacy")
 	out.Reset()
-	if code := realMain(context.Background(), []string{"routes", "set", "orders-read", "--weight", "100", "-c", cfg}, &out, &out); code != 0 {
+	if code := runFicus(context.Background(), t, &out, &out, "routes", "set", "orders-read", "--weight", "100", "-c", cfg); code != 0 {
 		t.Fatalf("routes set: exit %d: %s", code, out.String())
 	}
 	expectSide("/api/orders/7", "new")

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -150,7 +150,7 @@ func TestShadowRedactionEndToEnd(t *testing.T) {
 	}
 	for _, format := range []string{"text", "json", "html"} {
 		var out bytes.Buffer
-		if code := realMain(context.Background(), []string{"report", "-c", cfg, "--format", format}, &out, &out); code != 0 {
+		if code := runFicus(context.Background(), t, &out, &out, "report", "-c", cfg, "--format", format); code != 0 {
 			t.Fatalf("report %s: exit %d: %s", format, code, out.String())
 		}
 		if strings.Contains(out.String(), "3cret") {

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -35,7 +35,7 @@ func TestRowComparatorPlugin(t *testing.T) {
 	var buildErr error
 	wg.Go(func() {
 		for _, bin := range []string{mapper, cents} {
-			if b, err := exec.Command("go", "build", "-o", bin, "../../plugins/examples/"+filepath.Base(bin)).CombinedOutput(); err != nil {
+			if b, err := exec.Command("go", "build", "-o", bin, examplesPkg+filepath.Base(bin)).CombinedOutput(); err != nil {
 				buildErr = fmt.Errorf("build %s: %v\n%s", bin, err, b)
 				return
 			}
@@ -134,7 +134,7 @@ compare_data:`+entry+`
 	reconcileJSON := func(name string) (code int, diffs []string, stderr string) {
 		t.Helper()
 		var out, errOut bytes.Buffer
-		code = realMain(context.Background(), []string{"reconcile", "-c", cfg, name, "--format", "json", "--leaf-rows", "200"}, &out, &errOut)
+		code = runFicus(context.Background(), t, &out, &errOut, "reconcile", "-c", cfg, name, "--format", "json", "--leaf-rows", "200")
 		if code == 2 {
 			return code, nil, errOut.String()
 		}

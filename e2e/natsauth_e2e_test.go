@@ -1,7 +1,6 @@
-package main
+package e2e
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,23 +19,7 @@ import (
 
 	"github.com/ficus-migrate/ficus/internal/admin/client"
 	"github.com/ficus-migrate/ficus/internal/bus"
-	"github.com/ficus-migrate/ficus/internal/config"
 )
-
-// natsURLOf is `ficus nats-url -c cfgPath`, in process: how tests reach the
-// NATS of a ficus they started, with its credentials.
-func natsURLOf(t *testing.T, cfgPath string) string {
-	t.Helper()
-	cfg, err := config.Load(cfgPath, os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := natsURL(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u
-}
 
 // natsChildEnv makes the test binary, re-executed by TestMain, act as a
 // separate NATS client of the URL in it (see natsChild).
@@ -110,7 +93,7 @@ func TestEmbeddedNATSRequiresCredentials(t *testing.T) {
 		resp.Body.Close()
 	}
 
-	printed := runNATSURL(t, bin, cfg)
+	printed := natsURLOf(t, cfg)
 	u, err := url.Parse(printed)
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +159,7 @@ func TestEmbeddedNATSRequiresCredentials(t *testing.T) {
 	proc.exited <- nil
 	proc = startFicus(t, bin, logs, "run", "-c", cfg)
 	waitAdminReady(t, adminAddr, token, proc.exited)
-	if again := runNATSURL(t, bin, cfg); again != printed {
+	if again := natsURLOf(t, cfg); again != printed {
 		t.Error("nats-url printed another URL after a restart")
 	}
 	nc, err = nats.Connect(printed)
@@ -185,22 +168,6 @@ func TestEmbeddedNATSRequiresCredentials(t *testing.T) {
 	}
 	nc.Close()
 	checkNoPassword(t, bin, cfg, adminAddr, token, password, logs)
-}
-
-// runNATSURL runs `ficus nats-url` as a process and returns its only line.
-func runNATSURL(t *testing.T, bin, cfg string) string {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(bin, "nats-url", "-c", cfg)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil || stderr.Len() > 0 {
-		t.Fatalf("ficus nats-url: %v: %s", err, stderr.String())
-	}
-	out := stdout.String()
-	if strings.Count(out, "\n") != 1 || !strings.HasSuffix(out, "\n") {
-		t.Fatalf("ficus nats-url printed %d lines, want one", strings.Count(out, "\n"))
-	}
-	return strings.TrimSuffix(out, "\n")
 }
 
 func waitShadowRecord(ctx context.Context, t *testing.T, js jetstream.JetStream) {
@@ -288,7 +255,7 @@ func TestEmbeddedNATSConfiguredUsersAndTLS(t *testing.T) {
 	})
 	waitAdminReady(t, adminAddr, "", proc.exited)
 
-	printed := runNATSURL(t, bin, cfg)
+	printed := natsURLOf(t, cfg)
 	u, err := url.Parse(printed)
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"encoding/json"
@@ -421,68 +421,4 @@ func checkRestart(t *testing.T, f *fleet, l *load) {
 	f.expectWeights(t, before, 0)
 	l.dead.Clear()
 	l.paused.Store(false)
-}
-
-// expectWeights waits up to within for every member to apply want.
-func (f *fleet) expectWeights(t *testing.T, want map[string]float64, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		var bad []string
-		for i, m := range f.members {
-			if m.down {
-				continue
-			}
-			for route, w := range want {
-				if got, err := f.weight(i, route); err != nil || got != w {
-					bad = append(bad, fmt.Sprintf("ficus %d %s=%v (%v), want %v", i, route, got, err, w))
-				}
-			}
-		}
-		if len(bad) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("weights differ: %s", strings.Join(bad, "; "))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func (f *fleet) leaseHolder(t *testing.T, route string) string {
-	t.Helper()
-	states := f.rolloutRetry(t, 0)
-	for _, s := range states {
-		if s.Name == route {
-			return s.Lease
-		}
-	}
-	t.Fatalf("route %s not in GET /api/rollout", route)
-	return ""
-}
-
-// metrics returns member i's /metrics text.
-func (f *fleet) metrics(t *testing.T, i int) string {
-	t.Helper()
-	text, err := f.admin(i).Metrics(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return text
-}
-
-// rolloutRetry is member i's GET /api/rollout, retried for up to 15 s: an
-// answer of 503 is expected while NATS elects a new leader for the bucket
-// after a node loss.
-func (f *fleet) rolloutRetry(t *testing.T, i int) []rollout.StateView {
-	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		states, err := f.admin(i).Rollout(t.Context())
-		if err == nil {
-			return states
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-	}
 }

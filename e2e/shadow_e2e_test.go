@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -87,7 +87,7 @@ func TestShadowEndToEnd(t *testing.T) {
 	var out bytes.Buffer
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		out.Reset()
-		if code := realMain(context.Background(), []string{"report", "-c", cfg, "--format", "text"}, &out, &out); code != 0 {
+		if code := runFicus(context.Background(), t, &out, &out, "report", "-c", cfg, "--format", "text"); code != 0 {
 			t.Fatalf("report: exit %d: %s", code, out.String())
 		}
 		if strings.Contains(out.String(), "2 mismatched") {
@@ -100,7 +100,7 @@ func TestShadowEndToEnd(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if code := realMain(context.Background(), []string{"report", "--nats", natsURLOf(t, cfg), "--route", "catalogue", "--format", "json"}, &out, &out); code != 0 {
+	if code := runFicus(context.Background(), t, &out, &out, "report", "--nats", natsURLOf(t, cfg), "--route", "catalogue", "--format", "json"); code != 0 {
 		t.Fatalf("report json: exit %d: %s", code, out.String())
 	}
 	if strings.Contains(out.String(), "s3cret") || !strings.Contains(out.String(), `"REDACTED:hmac-sha256:`) {

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -127,11 +127,4 @@ func rssBytes(t *testing.T, pid int) int64 {
 		}
 	}
 	return 0
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
 }

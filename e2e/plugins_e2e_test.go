@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -15,11 +15,14 @@ import (
 	"github.com/ficus-migrate/ficus/internal/testenv"
 )
 
+// examplesPkg is where the example plugins are, by package path.
+const examplesPkg = "github.com/ficus-migrate/ficus/plugins/examples/"
+
 // buildPlugin builds an example plugin into a temporary directory.
 func buildPlugin(t *testing.T, name string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), name)
-	if b, err := exec.Command("go", "build", "-o", out, "../../plugins/examples/"+name).CombinedOutput(); err != nil {
+	if b, err := exec.Command("go", "build", "-o", out, examplesPkg+name).CombinedOutput(); err != nil {
 		t.Fatalf("build %s: %v\n%s", name, err, b)
 	}
 	return out

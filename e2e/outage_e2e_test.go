@@ -1,14 +1,9 @@
-package main
+package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,142 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ficus-migrate/ficus/internal/admin/api"
-	"github.com/ficus-migrate/ficus/internal/admin/client"
 	"github.com/ficus-migrate/ficus/internal/testenv"
 )
-
-// natsServer is one nats-server process on a fixed port and store dir,
-// which a test kills (SIGKILL) and starts again on the same port and store:
-// an outage as the sidecars of a separate NATS see it.
-type natsServer struct {
-	t    *testing.T
-	bin  string
-	conf string
-	url  string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func startNATSServer(t *testing.T) *natsServer {
-	t.Helper()
-	bin, err := exec.LookPath("nats-server")
-	if err != nil {
-		if bin, err = exec.LookPath("/usr/sbin/nats-server"); err != nil {
-			t.Fatalf("nats-server not installed (deploy/install-deps.sh test): %v", err)
-		}
-	}
-	dir := t.TempDir()
-	port := testenv.FreePort(t)
-	n := &natsServer{t: t, bin: bin, conf: filepath.Join(dir, "nats.conf"), url: fmt.Sprintf("nats://127.0.0.1:%d", port)}
-	conf := fmt.Sprintf("listen: \"127.0.0.1:%d\"\njetstream { store_dir: %q }\n", port, filepath.Join(dir, "js"))
-	if err := os.WriteFile(n.conf, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(n.kill)
-	n.start()
-	return n
-}
-
-// start runs the server and waits until JetStream answers.
-func (n *natsServer) start() {
-	n.t.Helper()
-	n.cmd = exec.Command(n.bin, "-c", n.conf)
-	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := n.cmd.Start(); err != nil {
-		n.t.Fatal(err)
-	}
-	n.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(n.cmd, n.done)
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if jsUp(n.url) == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	n.t.Fatalf("nats-server on %s never answered JetStream requests", n.url)
-}
-
-func jsUp(url string) error {
-	nc, err := nats.Connect(url, nats.Timeout(time.Second), nats.NoReconnect())
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	_, err = js.AccountInfo(ctx)
-	return err
-}
-
-// kill ends the server with SIGKILL (no clean shutdown) and waits for it.
-func (n *natsServer) kill() {
-	if n.cmd == nil || n.cmd.Process == nil {
-		return
-	}
-	_ = n.cmd.Process.Signal(syscall.SIGKILL)
-	<-n.done
-	n.cmd = nil
-}
-
-// component is the state of a component in member i's GET /api/health.
-func (f *fleet) component(i int, name string) (string, error) {
-	h, err := f.admin(i).Health(f.t.Context())
-	if err != nil {
-		return "", err
-	}
-	for _, c := range h.Components {
-		if c.Name == name {
-			return c.Status, nil
-		}
-	}
-	return "", fmt.Errorf("ficus %d: no component %q", i, name)
-}
-
-// waitComponent waits until every member reports the component in state.
-func (f *fleet) waitComponent(name, state string, within time.Duration) time.Duration {
-	f.t.Helper()
-	began := time.Now()
-	for i := range f.members {
-		for {
-			got, err := f.component(i, name)
-			if err == nil && got == state {
-				break
-			}
-			if time.Since(began) > within {
-				f.t.Fatalf("ficus %d: component %s is %q (%v) after %v, want %q", i, name, got, err, within, state)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	return time.Since(began)
-}
-
-// metric sums the samples of member i's /metrics whose line starts with prefix.
-func (f *fleet) metric(i int, prefix string) float64 {
-	f.t.Helper()
-	text, err := f.admin(i).Metrics(f.t.Context())
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	sum := 0.0
-	for _, line := range strings.Split(text, "\n") {
-		if strings.HasPrefix(line, prefix) {
-			fields := strings.Fields(line)
-			v, _ := strconv.ParseFloat(fields[len(fields)-1], 64)
-			sum += v
-		}
-	}
-	return sum
-}
 
 // steadyLoad sends requests through every member until stop is closed, and polls
 // every member's /readyz; it counts what failed.
@@ -214,20 +78,6 @@ func startSteadyLoad(f *fleet, path string) *steadyLoad {
 func (l *steadyLoad) end() {
 	close(l.stop)
 	l.wg.Wait()
-}
-
-// putWeight is PUT /api/routes/{name} on member i; it returns the status
-// and, for a refusal, the server's reason.
-func (f *fleet) putWeight(i int, name string, w float64) (int, string, error) {
-	_, err := f.admin(i).SetWeight(f.t.Context(), name, w)
-	var se *client.StatusError
-	if errors.As(err, &se) {
-		return se.Code, se.Body, nil
-	}
-	if err != nil {
-		return 0, "", err
-	}
-	return http.StatusOK, "", nil
 }
 
 const outageRoutes = `

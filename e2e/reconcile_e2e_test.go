@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -66,7 +66,7 @@ compare_data:
 	}
 
 	var out, errOut bytes.Buffer
-	code := realMain(context.Background(), []string{"reconcile", "-c", cfg, "orders", "--format", "json", "--leaf-rows", "100"}, &out, &errOut)
+	code := runFicus(context.Background(), t, &out, &errOut, "reconcile", "-c", cfg, "orders", "--format", "json", "--leaf-rows", "100")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1 (differences); stderr: %s", code, errOut.String())
 	}
@@ -105,7 +105,7 @@ compare_data:
 	}
 
 	out.Reset()
-	code = realMain(context.Background(), []string{"reconcile", "-c", cfg, "orders"}, &out, &errOut)
+	code = runFicus(context.Background(), t, &out, &errOut, "reconcile", "-c", cfg, "orders")
 	text := out.String()
 	for _, w := range []string{
 		"orders: legacy 5000 rows, new 5000 rows: 3 difference(s)",
@@ -127,11 +127,11 @@ compare_data:
 	pg.Exec(t, `UPDATE recon SET total = 250000 WHERE legacy_id = 2000`)
 	pg.Exec(t, `DELETE FROM recon WHERE legacy_id = 9000`)
 	out.Reset()
-	if code := realMain(context.Background(), []string{"reconcile", "-c", cfg, "orders"}, &out, &errOut); code != 0 {
+	if code := runFicus(context.Background(), t, &out, &errOut, "reconcile", "-c", cfg, "orders"); code != 0 {
 		t.Errorf("equal tables: exit %d:\n%s%s", code, out.String(), errOut.String())
 	}
 	errOut.Reset()
-	if code := realMain(context.Background(), []string{"reconcile", "-c", cfg, "payments"}, &out, &errOut); code != 2 ||
+	if code := runFicus(context.Background(), t, &out, &errOut, "reconcile", "-c", cfg, "payments"); code != 2 ||
 		!strings.Contains(errOut.String(), `no compare_data named "payments" (configured: [orders])`) {
 		t.Errorf("unknown name: exit %d, stderr %q", code, errOut.String())
 	}

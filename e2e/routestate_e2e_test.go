@@ -1,9 +1,8 @@
-package main
+package e2e
 
 import (
 	"context"
 	"fmt"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -12,13 +11,6 @@ import (
 
 	"github.com/ficus-migrate/ficus/internal/testenv"
 )
-
-const sharedRoutes = `
-    - name: orders-read
-      match: {path_prefix: /api/orders}
-      new: %s
-      weight: 0
-`
 
 // Route weights live in the bucket ficus_routes: a weight set through one
 // ficus is applied by every ficus within 1 s (seen through real proxied
@@ -82,40 +74,4 @@ func TestRouteWeightsSharedAcrossProcesses(t *testing.T) {
 	}
 	lag = f.waitAllServedBy(path, "legacy", 3*time.Second)
 	t.Logf("key deleted: all processes back at the file's weight after %v", lag.Sub(began).Round(time.Millisecond))
-}
-
-// waitAllServedBy polls every member with real requests until each is
-// served by want; it returns when the last one was.
-func (f *fleet) waitAllServedBy(path, want string, within time.Duration) time.Time {
-	f.t.Helper()
-	var mu sync.Mutex
-	var last time.Time
-	var wg sync.WaitGroup
-	errs := make(chan error, len(f.members))
-	deadline := time.Now().Add(within)
-	for i := range f.members {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for time.Now().Before(deadline) {
-				side, err := f.servedBy(i, path)
-				if err == nil && side == want {
-					mu.Lock()
-					if now := time.Now(); now.After(last) {
-						last = now
-					}
-					mu.Unlock()
-					return
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
-			errs <- fmt.Errorf("ficus %d still not served by %s after %v", i, want, within)
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		f.t.Fatal(err)
-	}
-	return last
 }
