@@ -291,13 +291,19 @@ func TestEmbeddedNATSConfiguredUsersAndTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reader.Flush()
-	nc.Publish("ficus.cdc.shop.orders", []byte("change"))
+	if err := reader.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Publish("ficus.cdc.shop.orders", []byte("change")); err != nil {
+		t.Fatal(err)
+	}
 	if m, err := sub.NextMsg(5 * time.Second); err != nil || string(m.Data) != "change" {
 		t.Fatalf("reader on its subject: %v", err)
 	}
-	reader.Publish("$KV.ficus_routes.route.orders", []byte(`{"weight":100}`))
-	reader.Flush()
+	if err := reader.Publish("$KV.ficus_routes.route.orders", []byte(`{"weight":100}`)); err != nil {
+		t.Fatal(err)
+	}
+	_ = reader.Flush() // the server answers the violation on the error handler, read below
 	select {
 	case err := <-violations:
 		if !errors.Is(err, nats.ErrPermissionViolation) {

@@ -16,8 +16,10 @@ func TestValidateGolden(t *testing.T) {
 	// Run where the files are, so messages carry the file name as a user would type it.
 	t.Chdir("../../testdata/config")
 	setEnvFile(t, "golden.env")
-	t.Setenv("LEGACY_PG_DSN", "")
-	os.Unsetenv("LEGACY_PG_DSN")
+	t.Setenv("LEGACY_PG_DSN", "") // restored after the test; unset for it
+	if err := os.Unsetenv("LEGACY_PG_DSN"); err != nil {
+		t.Fatal(err)
+	}
 	broken, _ := filepath.Glob("broken_*.yaml")
 	if len(broken) < 8 {
 		t.Fatalf("want at least 8 broken configs, found %d", len(broken))
