@@ -73,12 +73,11 @@ func inProcess(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if len(args) == 0 {
 		return errors.New("ficus: no command")
 	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(ctx, args[1:], stdout, stderr)
-		}
+	c, ok := findCommand(args[0])
+	if !ok {
+		return fmt.Errorf("ficus: unknown command %q", args[0])
 	}
-	return fmt.Errorf("ficus: unknown command %q", args[0])
+	return c.run(ctx, args[1:], stdout, stderr)
 }
 
 const demoAppHelp = `Usage: ficus demo-app shop|orders --listen ADDR --dsn DSN [--new URL] [--customers N]

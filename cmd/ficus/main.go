@@ -103,10 +103,7 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		return 0
 	}
-	for _, c := range commands() {
-		if c.name != args[0] {
-			continue
-		}
+	if c, ok := findCommand(args[0]); ok {
 		err := c.run(ctx, args[1:], stdout, stderr)
 		if err == nil || errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -124,6 +121,16 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fmt.Fprintf(stderr, "ficus: unknown command %q\n\n", args[0])
 	usage(stderr)
 	return 2
+}
+
+// findCommand returns the command called name.
+func findCommand(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
 }
 
 func usage(w io.Writer) {
