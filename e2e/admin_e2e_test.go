@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/ficus-migrate/ficus/internal/testenv"
 )
 
 const adminGuardConfig = `
@@ -46,7 +48,7 @@ func TestAdminRefusesCrossSiteRequests(t *testing.T) {
 			}
 			adminAddr := freeAddr(t)
 			cfg := writeConfig(t, fmt.Sprintf(adminGuardConfig, t.TempDir(), adminAddr, tokenKey, freeAddr(t), legacy.URL, newSvc.URL))
-			logs := &lockedBuffer{}
+			logs := &testenv.LogBuffer{}
 			proc := startFicus(t, bin, logs, "run", "-c", cfg)
 			t.Cleanup(func() {
 				if t.Failed() {

@@ -90,7 +90,7 @@ capture:
     - {name: shop, type: mysql, dsn: %q, server_id: 4242, tables: [ficus.items, ficus.ledger]}
 `, ns.URL, my.DSN()))
 	bin := buildFicus(t)
-	logs := &lockedBuffer{}
+	logs := &testenv.LogBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("ficus logs (tail):\n%s", tail(logs.String(), 20000))

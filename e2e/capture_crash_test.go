@@ -93,7 +93,7 @@ capture:
       tables: [public.items, public.ledger]
 `, ns.URL, pg.DSN()))
 	bin := buildFicus(t)
-	logs := &lockedBuffer{}
+	logs := &testenv.LogBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			out := logs.String()

@@ -78,7 +78,7 @@ capture:
 // in the stream.
 func streamLargeTransaction(ctx context.Context, t *testing.T, cfg, stream string, rows uint64, waitStreaming, commit func()) {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &testenv.LogBuffer{}
 	proc := startFicus(t, buildFicus(t), logs, "capture", "-c", cfg)
 	t.Cleanup(func() {
 		if t.Failed() {

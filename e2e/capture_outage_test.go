@@ -38,7 +38,7 @@ capture:
       dsn: %q
       tables: [public.ticks]
 `, n.url, t.TempDir(), pg.DSN()))
-	logs := &lockedBuffer{}
+	logs := &testenv.LogBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("ficus logs (tail):\n%s", tail(logs.String(), 8000))

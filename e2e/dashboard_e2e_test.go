@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/ficus-migrate/ficus/internal/admin/client"
+	"github.com/ficus-migrate/ficus/internal/testenv"
 	"github.com/ficus-migrate/ficus/shadow/traffic/mirror"
 )
 
@@ -58,7 +59,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	t.Setenv("DASH_TOKEN", token)
 	adminAddr, proxyAddr := freeAddr(t), freeAddr(t)
 	cfg := writeConfig(t, fmt.Sprintf(dashboardConfig, t.TempDir(), adminAddr, proxyAddr, legacy.URL, newSvc.URL))
-	logs := &lockedBuffer{}
+	logs := &testenv.LogBuffer{}
 	proc := startFicus(t, buildFicus(t), logs, "run", "-c", cfg)
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -47,7 +47,7 @@ func testDataContinuous(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres)
 
 	natsAddr, adminAddr := freeAddr(t), freeAddr(t)
 	cfg := writeConfig(t, fmt.Sprintf(dataConfig, natsAddr, t.TempDir(), adminAddr, my.DSN(), pg.DSN()))
-	logs := &lockedBuffer{}
+	logs := &testenv.LogBuffer{}
 	proc := startFicus(t, buildFicus(t), logs, "run", "-c", cfg)
 	t.Cleanup(func() {
 		if t.Failed() {

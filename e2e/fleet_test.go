@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ficus-migrate/ficus/internal/admin/client"
+	"github.com/ficus-migrate/ficus/internal/testenv"
 	"github.com/ficus-migrate/ficus/proxy/rollout"
 )
 
@@ -38,7 +39,7 @@ data_dir: %q
 
 type member struct {
 	admin, proxy, cfg string
-	logs              *lockedBuffer
+	logs              *testenv.LogBuffer
 	proc              *ficusProc
 	down              bool // stopped and not started again
 }
@@ -57,7 +58,7 @@ func startFleet(t *testing.T, n int, natsURL, legacyURL, routes string) *fleet {
 	// in parallel, and t.Setenv forbids that.
 	f := &fleet{t: t, bin: buildFicus(t)}
 	for i := 0; i < n; i++ {
-		m := &member{admin: freeAddr(t), proxy: freeAddr(t), logs: &lockedBuffer{}}
+		m := &member{admin: freeAddr(t), proxy: freeAddr(t), logs: &testenv.LogBuffer{}}
 		m.cfg = filepath.Join(t.TempDir(), "ficus.yaml")
 		body := fmt.Sprintf(fleetConfig, natsURL, m.admin, fleetToken, m.proxy, legacyURL, routes, filepath.Join(t.TempDir(), "data"))
 		if err := os.WriteFile(m.cfg, []byte(body), 0o600); err != nil {

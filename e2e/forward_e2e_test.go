@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ficus-migrate/ficus/internal/testenv"
 )
 
 const forwardConfig = `
@@ -37,7 +39,7 @@ func TestForwardProxyRefusesOwnListeners(t *testing.T) {
 	port := func(a string) string { _, p, _ := net.SplitHostPort(a); return p }
 	cfg := writeConfig(t, fmt.Sprintf(forwardConfig, natsAddr, t.TempDir(), adminAddr, proxyAddr,
 		port(legacyAddr), port(adminAddr), port(natsAddr)))
-	logs := &lockedBuffer{}
+	logs := &testenv.LogBuffer{}
 	proc := startFicus(t, buildFicus(t), logs, "run", "-c", cfg)
 	t.Cleanup(func() {
 		if t.Failed() {

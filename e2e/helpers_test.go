@@ -87,31 +87,13 @@ func runFicus(ctx context.Context, t *testing.T, stdout, stderr io.Writer, args 
 // ficusProc is one run of the real ficus binary.
 type ficusProc struct {
 	cmd    *exec.Cmd
-	logs   *lockedBuffer
+	logs   *testenv.LogBuffer
 	exited chan error
-}
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startFicus starts the binary with args, its output going to logs; the
 // process is killed when the test ends (and with the test process).
-func startFicus(t *testing.T, bin string, logs *lockedBuffer, args ...string) *ficusProc {
+func startFicus(t *testing.T, bin string, logs *testenv.LogBuffer, args ...string) *ficusProc {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logs, logs

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ficus-migrate/ficus/internal/admin/client"
 	"github.com/ficus-migrate/ficus/internal/bus"
+	"github.com/ficus-migrate/ficus/internal/testenv"
 )
 
 // natsChildEnv makes the test binary, re-executed by TestMain, act as a
@@ -81,7 +82,7 @@ func TestEmbeddedNATSRequiresCredentials(t *testing.T) {
 	natsAddr, adminAddr, proxyAddr, store := freeAddr(t), freeAddr(t), freeAddr(t), t.TempDir()
 	const token = "natsauth-admin-token"
 	cfg := writeConfig(t, fmt.Sprintf(natsAuthConfig, natsAddr, store, adminAddr, token, proxyAddr, legacy.URL, newSvc.URL))
-	logs := &lockedBuffer{}
+	logs := &testenv.LogBuffer{}
 	proc := startFicus(t, bin, logs, "run", "-c", cfg)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -188,7 +189,7 @@ func waitShadowRecord(ctx context.Context, t *testing.T, js jetstream.JetStream)
 
 // checkNoPassword looks for the password in the logs (debug level), in what
 // `ficus validate` prints and in the admin API's answers.
-func checkNoPassword(t *testing.T, bin, cfg, adminAddr, token, password string, logs *lockedBuffer) {
+func checkNoPassword(t *testing.T, bin, cfg, adminAddr, token, password string, logs *testenv.LogBuffer) {
 	t.Helper()
 	seen := map[string]string{"logs": logs.String()}
 	out, _ := exec.Command(bin, "validate", "-c", cfg).CombinedOutput()
@@ -246,7 +247,7 @@ func TestEmbeddedNATSConfiguredUsersAndTLS(t *testing.T) {
 	natsAddr, adminAddr, proxyAddr, store := freeAddr(t), freeAddr(t), freeAddr(t), t.TempDir()
 	cfg := writeConfig(t, fmt.Sprintf(natsUsersConfig, natsAddr, store, certFile, keyFile, adminAddr, proxyAddr, legacy.URL, newSvc.URL))
 	bin := buildFicus(t)
-	logs := &lockedBuffer{}
+	logs := &testenv.LogBuffer{}
 	proc := startFicus(t, bin, logs, "run", "-c", cfg)
 	t.Cleanup(func() {
 		if t.Failed() {

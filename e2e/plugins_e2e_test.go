@@ -67,7 +67,7 @@ capture:
   sources:
     - {name: legacy, type: postgres, dsn: %q, transforms: [order-mapper]}
 `, ns.URL, admin, mapper, pg.DSN()))
-		logs := &lockedBuffer{}
+		logs := &testenv.LogBuffer{}
 		t.Cleanup(func() {
 			if t.Failed() {
 				t.Logf("ficus logs:\n%s", logs.String())

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ficus-migrate/ficus/internal/testenv"
 )
 
 const proxyConfig = `
@@ -44,7 +46,7 @@ func TestProxyRoutesAndLiveChanges(t *testing.T) {
 	}
 	cfg := writeConfig(t, "")
 	write(cfg, "100")
-	logs := &lockedBuffer{}
+	logs := &testenv.LogBuffer{}
 	proc := startFicus(t, buildFicus(t), logs, "run", "-c", cfg)
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ficus-migrate/ficus/internal/testenv"
 	"github.com/ficus-migrate/ficus/shadow/redact"
 	"github.com/ficus-migrate/ficus/shadow/traffic/record"
 )
@@ -61,7 +62,7 @@ func TestShadowRedactionEndToEnd(t *testing.T) {
 	defer newSvc.Close()
 	natsAddr, adminAddr, proxyAddr, storeDir := freeAddr(t), freeAddr(t), freeAddr(t), t.TempDir()
 	cfg := writeConfig(t, fmt.Sprintf(redactConfig, natsAddr, storeDir, adminAddr, proxyAddr, legacy.URL, newSvc.URL))
-	logs := &lockedBuffer{}
+	logs := &testenv.LogBuffer{}
 	proc := startFicus(t, buildFicus(t), logs, "run", "-c", cfg)
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -241,7 +241,7 @@ compare_data:
     max_lag: 5s
     plugin: mapper
 `, natsAddr, t.TempDir(), adminAddr, mapper, my.DSN(), pg.DSN()))
-	logs := &lockedBuffer{}
+	logs := &testenv.LogBuffer{}
 	proc := startFicus(t, buildFicus(t), logs, "run", "-c", cfg)
 	t.Cleanup(func() {
 		if t.Failed() {

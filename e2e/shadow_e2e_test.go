@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ficus-migrate/ficus/internal/testenv"
 	"github.com/ficus-migrate/ficus/shadow/traffic/mirror"
 )
 
@@ -47,7 +48,7 @@ func TestShadowEndToEnd(t *testing.T) {
 	defer newSvc.Close()
 	natsAddr, adminAddr, proxyAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	cfg := writeConfig(t, fmt.Sprintf(shadowConfig, natsAddr, t.TempDir(), adminAddr, proxyAddr, legacy.URL, newSvc.URL))
-	logs := &lockedBuffer{}
+	logs := &testenv.LogBuffer{}
 	proc := startFicus(t, buildFicus(t), logs, "run", "-c", cfg)
 	t.Cleanup(func() {
 		if t.Failed() {

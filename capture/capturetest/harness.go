@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -118,7 +117,7 @@ type H[D DB] struct {
 	Registry *prometheus.Registry
 
 	hs     Harness[D]
-	logs   *syncBuffer
+	logs   *testenv.LogBuffer
 	next   uint64 // next stream sequence to read
 	cancel context.CancelFunc
 	done   chan error
@@ -131,7 +130,7 @@ func New[D DB](t *testing.T, hs Harness[D]) *H[D] {
 		t.Fatalf("capturetest: Harness lacks %s", strings.Join(m, ", "))
 	}
 	h := &H[D]{T: t, hs: hs, DB: hs.StartDB(t), NATS: testenv.MustStartNATS(t), Registry: prometheus.NewRegistry(),
-		logs: &syncBuffer{}, next: 1}
+		logs: &testenv.LogBuffer{}, next: 1}
 	h.Conn = h.NATS.Connect(t, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	js, err := jetstream.New(h.Conn)
 	if err != nil {
@@ -297,24 +296,6 @@ func (h *H[D]) ExpectInserts(ev []Event, ids ...int) {
 	for i, e := range ev {
 		h.CheckEvent(e, "items", "c", "null", fmt.Sprintf(`{"id":%d}`, ids[i]), fmt.Sprintf(`{"id":%d}`, ids[i]), false)
 	}
-}
-
-// syncBuffer is the readers' log, written from their goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // decode reads a stream message the way consumers do: numbers stay exact.

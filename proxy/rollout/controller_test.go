@@ -1,7 +1,6 @@
 package rollout
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"strings"
@@ -16,24 +15,6 @@ import (
 	"github.com/ficus-migrate/ficus/internal/testenv"
 	rs "github.com/ficus-migrate/ficus/proxy/routestate"
 )
-
-// syncBuffer is a log sink safe for the controller's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // A release that goes bad while NATS is away must not be promoted on the
 // healthy figures from before the outage: the controller holds while it
@@ -57,7 +38,7 @@ func TestControllerHoldsThroughNATSOutage(t *testing.T) {
 	}
 	plan := Plan{Steps: []float64{10, 50, 100}, Interval: interval, MinRequests: 20,
 		MaxMismatchRate: 1, MaxErrorRateDelta: 0.05, MaxP99Ratio: 100, OnFailure: Rollback}
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	ctl, err := NewController(ControllerConfig{Store: store, Conn: ctlConn, Plans: map[string]Plan{"r": plan},
 		// The lease outlives the outage, so holding is the controller's
 		// own doing, not a lease lost.

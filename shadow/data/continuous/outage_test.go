@@ -1,13 +1,11 @@
 package continuous
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,23 +15,6 @@ import (
 
 	"github.com/ficus-migrate/ficus/internal/testenv"
 )
-
-type lockedLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // A NATS outage longer than max_lag: the changes that would settle a key
 // cannot arrive, so nothing is reported while NATS is away, no waiting key
@@ -56,7 +37,7 @@ func TestOutageNeitherReportsNorLosesWaitingKeys(t *testing.T) {
 	const maxLag = 2 * time.Second
 	cfg := amountConfig(js, maxLag)
 	cfg.Registerer = prometheus.NewRegistry()
-	logs := &lockedLog{}
+	logs := &testenv.LogBuffer{}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	c, err := New(cfg)
 	if err != nil {
