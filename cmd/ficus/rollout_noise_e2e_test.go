@@ -126,21 +126,28 @@ func noiseLoad(f *fleet, routes ...string) func() {
 // same figures as the fleet's API.
 func checkShadowFigures(t *testing.T, f *fleet) {
 	t.Helper()
-	api := map[string]shadowFigures{}
-	for _, route := range []string{"noisy", "priced"} {
-		var sum shadowFigures
-		for i := range f.members {
-			st, err := f.admin(i).Shadow(t.Context(), route)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !st.NoiseReady {
-				t.Errorf("ficus %d %s: noise detector not ready: %+v", i, route, st)
-			}
-			sum.Compared += st.Compared
-			sum.Mismatched += st.Mismatched
+	// Each process publishes its tally every 5 s: the report agrees once
+	// the last comparisons are in (the API is read again each time: the
+	// last mirrored requests may still be compared).
+	var rep report.Report
+	var api map[string]shadowFigures
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		api = fleetShadowFigures(t, f, "noisy", "priced")
+		var out strings.Builder
+		if code := realMain(t.Context(), []string{"report", "-c", f.members[0].cfg, "--format", "json"}, &out, &out); code != 0 {
+			t.Fatalf("ficus report: exit %d: %s", code, out.String())
 		}
-		api[route] = sum
+		rep = report.Report{}
+		if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
+			t.Fatalf("ficus report: %v: %s", err, out.String())
+		}
+		if sameFigures(rep, api) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("ficus report: %s; GET /api/shadow: %+v", describeReport(rep), api)
+			break
+		}
 	}
 	atTheTime := 0.0
 	for i := range f.members {
@@ -157,33 +164,44 @@ func checkShadowFigures(t *testing.T, f *fleet) {
 	if p := api["priced"]; p.Mismatched == 0 || float64(p.Mismatched) > 0.1*float64(p.Compared) {
 		t.Errorf("priced: GET /api/shadow/priced counts %d mismatched of %d, want the price differences alone", p.Mismatched, p.Compared)
 	}
-
-	// Each process publishes its tally every 5 s: the report agrees once
-	// the last comparisons are in.
-	var rep report.Report
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		var out strings.Builder
-		if code := realMain(t.Context(), []string{"report", "-c", f.members[0].cfg, "--format", "json"}, &out, &out); code != 0 {
-			t.Fatalf("ficus report: exit %d: %s", code, out.String())
-		}
-		rep = report.Report{}
-		if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
-			t.Fatalf("ficus report: %v: %s", err, out.String())
-		}
-		if sameFigures(rep, api) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	if !sameFigures(rep, api) {
-		t.Errorf("ficus report: %+v; GET /api/shadow: %+v", rep.Routes, api)
-	}
 	for _, rr := range rep.Routes {
 		if rr.Route == "noisy" && len(rr.Groups) != 0 {
-			t.Errorf("ficus report: noisy still groups mismatches: %+v", rr.Groups)
+			t.Errorf("ficus report: noisy still groups mismatches: %s", describeReport(rep))
 		}
 	}
+}
+
+// fleetShadowFigures sums GET /api/shadow/{route} over the fleet.
+func fleetShadowFigures(t *testing.T, f *fleet, routes ...string) map[string]shadowFigures {
+	t.Helper()
+	api := map[string]shadowFigures{}
+	for _, route := range routes {
+		var sum shadowFigures
+		for i := range f.members {
+			st, err := f.admin(i).Shadow(t.Context(), route)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !st.NoiseReady {
+				t.Errorf("ficus %d %s: noise detector not ready: %+v", i, route, st)
+			}
+			sum.Compared += st.Compared
+			sum.Mismatched += st.Mismatched
+		}
+		api[route] = sum
+	}
+	return api
+}
+
+func describeReport(rep report.Report) string {
+	var b strings.Builder
+	for _, rr := range rep.Routes {
+		fmt.Fprintf(&b, "\n  %s: %d of %d mismatched, noise %v, groups:", rr.Route, rr.Mismatched, rr.Compared, rr.NoisePaths)
+		for _, g := range rr.Groups {
+			fmt.Fprintf(&b, " %s×%d", g.Signature, g.Count)
+		}
+	}
+	return b.String()
 }
 
 // shadowFigures are what GET /api/shadow/{route} and `ficus report` share.
