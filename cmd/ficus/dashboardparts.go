@@ -30,7 +30,11 @@ func mountDashboard(rt *proc, p parts) {
 				if err != nil {
 					return report.Report{}, err
 				}
-				rep = report.Build(recs, since, time.Now().UTC())
+				tallies, err := report.ReadTallies(ctx, js, "", since)
+				if err != nil {
+					return report.Report{}, err
+				}
+				rep = report.BuildTallied(recs, tallies, since, time.Now().UTC())
 			}
 			if len(cfg.Data) > 0 {
 				findings, err := report.ReadData(ctx, js, since)

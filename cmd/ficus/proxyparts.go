@@ -48,6 +48,7 @@ func startProxy(ctx context.Context, g *errgroup.Group, rt *proc) error {
 	if err != nil {
 		return err
 	}
+	state.shadow, _ = hook.(*mirror.Mirror) // the rollout's mismatch gate judges its tallies
 	p, err := proxy.New(proxy.Config{
 		Listen:         pc.Listen,
 		Legacy:         legacy,
@@ -159,24 +160,31 @@ func startShadow(ctx context.Context, g *errgroup.Group, rt *proc, legacy *url.U
 
 // recorderMetrics exports the recorder's counters as
 // ficus_shadow_records_total{result}: written, dropped (queue full — a NATS
-// outage longer than the queue lasts) and failed (publish not acknowledged).
+// outage longer than the queue lasts) and failed (publish not acknowledged),
+// and those of the tallies as ficus_shadow_tallies_total{result}.
 // The counters read rec, so they have one owner (see package internal/metrics).
 func recorderMetrics(rt *proc, rec *record.Recorder) error {
 	registrar := metrics.NewRegistrar(rt.reg)
-	for _, r := range []struct {
-		result string
-		get    func(record.Stats) uint64
+	for _, m := range []struct {
+		name, help string
+		stats      func() record.Stats
 	}{
-		{"written", func(s record.Stats) uint64 { return s.Written }},
-		{"dropped", func(s record.Stats) uint64 { return s.Dropped }},
-		{"failed", func(s record.Stats) uint64 { return s.Failed }},
+		{"ficus_shadow_records_total", "Mismatch records by result: written to FICUS_SHADOW, dropped (queue full, e.g. during a NATS outage) or failed (not acknowledged).", rec.Stats},
+		{"ficus_shadow_tallies_total", "Tallies (a route's comparisons by signature, which `ficus report` judges with the newest noise knowledge) by result: written to FICUS_SHADOW, dropped (queue full) or failed (not acknowledged).", rec.TallyStats},
 	} {
-		c := prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name:        "ficus_shadow_records_total",
-			Help:        "Mismatch records by result: written to FICUS_SHADOW, dropped (queue full, e.g. during a NATS outage) or failed (not acknowledged).",
-			ConstLabels: prometheus.Labels{"result": r.result},
-		}, func() float64 { return float64(r.get(rec.Stats())) })
-		registrar.Own(c)
+		for _, r := range []struct {
+			result string
+			get    func(record.Stats) uint64
+		}{
+			{"written", func(s record.Stats) uint64 { return s.Written }},
+			{"dropped", func(s record.Stats) uint64 { return s.Dropped }},
+			{"failed", func(s record.Stats) uint64 { return s.Failed }},
+		} {
+			c := prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: m.name, Help: m.help, ConstLabels: prometheus.Labels{"result": r.result},
+			}, func() float64 { return float64(r.get(m.stats())) })
+			registrar.Own(c)
+		}
 	}
 	return registrar.Err()
 }

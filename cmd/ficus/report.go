@@ -24,9 +24,15 @@ A data section follows: the findings of the data comparisons (compare_data) on t
 JetStream stream FICUS_DATA in the same window, per comparison, counted by kind, with
 every key whose last finding is not yet resolved.
 
-The share of traffic is derived from the running counters in the records: exact
-for ficus processes started inside the window, otherwise counted from the window's
-first mismatch on (a lower bound of the traffic, so shares are upper bounds).
+Every ficus process also publishes, every few seconds, its count of the route's
+comparisons by the set of paths they differ in; the report judges them all with the
+newest noise knowledge, as GET /api/shadow/{route} does: a comparison counted as a
+mismatch before its differing fields were known to be noise is matched once they
+are, and its record leaves the groups. Counts are exact for ficus processes started
+inside the window, otherwise counted from their first count in the window on (a
+lower bound). Without such counts (older ficus versions) the share of traffic is
+derived from the running counters in the records, from the window's first mismatch
+on (a lower bound of the traffic, so shares are upper bounds).
 
 NATS is reached at --nats (a URL with credentials, as 'ficus nats-url' prints), else
 nats.url, else the embedded server of a running ficus (nats.embedded.listen, with the
@@ -75,7 +81,11 @@ func reportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	rep := report.Build(recs, from, now)
+	tallies, err := report.ReadTallies(ctx, b.JS, *route, from)
+	if err != nil {
+		return err
+	}
+	rep := report.BuildTallied(recs, tallies, from, now)
 	// The data comparisons' findings (compare_data) in the same window.
 	findings, err := report.ReadData(ctx, b.JS, from)
 	if err != nil {

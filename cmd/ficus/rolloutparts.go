@@ -23,6 +23,7 @@ import (
 	"github.com/ficus-migrate/ficus/proxy/rollout"
 	"github.com/ficus-migrate/ficus/proxy/route"
 	"github.com/ficus-migrate/ficus/proxy/routestate"
+	"github.com/ficus-migrate/ficus/shadow/traffic/mirror"
 )
 
 // routeState is the reverse proxy's link to the shared bucket ficus_routes:
@@ -40,6 +41,9 @@ type routeState struct {
 	js       jetstream.JetStream
 	log      *slog.Logger
 	api      atomic.Pointer[http.Handler] // the operator API, once the bucket is open
+	// shadow is the mirror of the shadowed routes (nil without): the
+	// counter publisher reports its comparisons by signature.
+	shadow *mirror.Mirror
 }
 
 // stateWait bounds how long start-up waits for the bucket when NATS is
@@ -180,9 +184,11 @@ func (r *routeState) run(ctx context.Context, g *errgroup.Group, rt *proc) error
 	})
 	h := adm.Handler()
 	r.api.Store(&h)
-	pub := rollout.NewStatsPublisher(rollout.StatsConfig{
-		Gatherer: rt.reg, Conn: rt.bus.Conn, Instance: r.instance, Routes: names, Logger: rt.log,
-	})
+	sc := rollout.StatsConfig{Gatherer: rt.reg, Conn: rt.bus.Conn, Instance: r.instance, Routes: names, Logger: rt.log}
+	if r.shadow != nil {
+		sc.Shadow = r.shadow.Snapshot
+	}
+	pub := rollout.NewStatsPublisher(sc)
 	g.Go(func() error { return r.sync.Run(ctx) })
 	if len(plans) > 0 {
 		g.Go(func() error { return pub.Run(ctx) })

@@ -40,7 +40,7 @@ func emit(pub Publisher, log *slog.Logger, ev Event) {
 		"step", ev.Step, "phase", ev.Phase, "reason", ev.Reason}
 	if f := ev.Figures; f != nil {
 		attrs = append(attrs, "new_requests", f.NewRequests, "legacy_requests", f.LegacyRequests,
-			"mismatch_rate", f.MismatchRate, "error_rate_delta", f.ErrorRateDelta, "p99_ratio", f.P99Ratio)
+			"mismatch_rate", f.MismatchRate, "noise_ready", f.NoiseReady, "error_rate_delta", f.ErrorRateDelta, "p99_ratio", f.P99Ratio)
 	}
 	log.Info("rollout decision", attrs...)
 	b, err := json.Marshal(ev)

@@ -1,6 +1,10 @@
 package rollout
 
-import "time"
+import (
+	"time"
+
+	"github.com/ficus-migrate/ficus/shadow/traffic/noise"
+)
 
 // Report is what one process publishes about one route every interval:
 // cumulative counters since the process started (Instance, Started), so a
@@ -12,9 +16,16 @@ type Report struct {
 	Legacy   Side      `json:"legacy"`
 	New      Side      `json:"new"`
 	// Compared and Mismatched are the shadow's comparisons of this route;
-	// Mismatched excludes noise-only differences.
+	// Mismatched excludes noise-only differences, as judged at the time
+	// of each comparison.
 	Compared   uint64 `json:"compared"`
 	Mismatched uint64 `json:"mismatched"`
+	// Shadow are the same comparisons by signature, paths hashed, with the
+	// noise the process knows now: the window judges them again at every
+	// evaluation with the newest knowledge. Nil where the route is not
+	// shadowed, and from ficus versions before it (their Mismatched is
+	// used as it is).
+	Shadow *noise.Snapshot `json:"shadow,omitempty"`
 }
 
 // Side holds one side's request counters and latency histogram.
@@ -39,15 +50,27 @@ type Figures struct {
 	LegacyErrorRate float64 `json:"legacy_error_rate"`
 	ErrorRateDelta  float64 `json:"error_rate_delta"`
 	// P99s in seconds, estimated from the proxy's latency histograms.
-	NewP99     float64 `json:"new_p99_seconds"`
-	LegacyP99  float64 `json:"legacy_p99_seconds"`
-	P99Ratio   float64 `json:"p99_ratio"`
-	Compared   uint64  `json:"compared"`
-	Mismatched uint64  `json:"mismatched"`
+	NewP99    float64 `json:"new_p99_seconds"`
+	LegacyP99 float64 `json:"legacy_p99_seconds"`
+	P99Ratio  float64 `json:"p99_ratio"`
+	// Compared are the shadow comparisons in the window; Mismatched those
+	// that differ in at least one path that is not noise by what is known
+	// at judging time — comparisons made before a field was known to be
+	// noise are judged again, as `ficus report` judges them.
+	Compared   uint64 `json:"compared"`
+	Mismatched uint64 `json:"mismatched"`
 	// MismatchRate is Mismatched / Compared (0 without comparisons).
 	MismatchRate float64 `json:"mismatch_rate"`
-	Processes    int     `json:"processes"`
-	Window       string  `json:"window"`
+	// NoiseReady is set once some process's noise detector has its
+	// minimum samples (NoiseMinSamples legacy pairs; LegacyPairs is the
+	// most any has) or no noise is learnt. Until then nothing is known to
+	// be noise: Mismatched and MismatchRate are 0 and the mismatch gate
+	// has no data yet.
+	NoiseReady      bool   `json:"noise_ready"`
+	LegacyPairs     int64  `json:"legacy_pairs,omitempty"`
+	NoiseMinSamples int    `json:"noise_min_samples,omitempty"`
+	Processes       int    `json:"processes"`
+	Window          string `json:"window"`
 }
 
 // window sums reports from many processes since start: each process's
@@ -86,28 +109,56 @@ func (w *window) reset(now time.Time) {
 func (w *window) figures(now time.Time) Figures {
 	var f Figures
 	var legacyH, newH hist
+	var parts []noise.Part
 	for id, last := range w.last {
 		base := w.base[id]
 		f.NewRequests += sub(last.New.Requests, base.New.Requests)
 		f.LegacyRequests += sub(last.Legacy.Requests, base.Legacy.Requests)
 		f.New5xx += sub(last.New.Status5xx, base.New.Status5xx)
 		f.Legacy5xx += sub(last.Legacy.Status5xx, base.Legacy.Status5xx)
-		f.Compared += sub(last.Compared, base.Compared)
-		f.Mismatched += sub(last.Mismatched, base.Mismatched)
+		if last.Shadow != nil {
+			var b noise.Counts
+			if base.Shadow != nil {
+				b = base.Shadow.Counts
+			}
+			parts = append(parts, noise.Part{Counts: last.Shadow.Since(b), Known: last.Shadow.Noise})
+		} else {
+			f.Compared += sub(last.Compared, base.Compared)
+			f.Mismatched += sub(last.Mismatched, base.Mismatched)
+		}
 		newH.add(last.New, base.New)
 		legacyH.add(last.Legacy, base.Legacy)
 		f.Processes++
 	}
+	w.judgeShadow(&f, parts)
 	f.NewErrorRate = ratio(f.New5xx, f.NewRequests)
 	f.LegacyErrorRate = ratio(f.Legacy5xx, f.LegacyRequests)
 	f.ErrorRateDelta = f.NewErrorRate - f.LegacyErrorRate
-	f.MismatchRate = ratio(f.Mismatched, f.Compared)
 	f.NewP99, f.LegacyP99 = newH.quantile(0.99), legacyH.quantile(0.99)
 	if f.LegacyP99 > 0 {
 		f.P99Ratio = f.NewP99 / f.LegacyP99
 	}
 	f.Window = now.Sub(w.start).Round(time.Millisecond).String()
 	return f
+}
+
+// judgeShadow adds the processes' comparisons by signature to f, judged
+// with the noise known now, and sets the mismatch rate. Processes that
+// publish no signatures (older versions) count as they judged.
+func (w *window) judgeShadow(f *Figures, parts []noise.Part) {
+	j := noise.Judge(parts)
+	f.Compared += j.Compared
+	f.NoiseReady = j.Ready || len(parts) == 0
+	f.LegacyPairs, f.NoiseMinSamples = j.LegacyPairs, j.MinSamples
+	if !f.NoiseReady {
+		// What would be counted now is every difference, noise included:
+		// the very figure that rolled back healthy services. The gate reads
+		// nothing until noise can be told apart.
+		f.Mismatched = 0
+		return
+	}
+	f.Mismatched += j.Mismatched
+	f.MismatchRate = ratio(f.Mismatched, f.Compared)
 }
 
 func sub(a, b uint64) uint64 {

@@ -19,13 +19,22 @@ const (
 // judges only once new has served MinRequests; a breach then acts at
 // once, without waiting for the interval. Gates without data hold: the
 // mismatch rate needs shadow comparisons, the p99 ratio needs latencies
-// from both sides.
+// from both sides. While comparisons exist but the noise detector lacks
+// its minimum samples, the mismatch gate has no data yet either: it
+// neither fails (noise would count as mismatches) nor lets the step be
+// promoted unjudged — the step waits, and the reason says why.
 func judge(p Plan, f Figures, atStep time.Duration) (verdict, string) {
 	if f.NewRequests < p.MinRequests {
 		return wait, fmt.Sprintf("new served %d of the %d requests a step needs", f.NewRequests, p.MinRequests)
 	}
 	var breaches []string
-	if f.Compared > 0 && f.MismatchRate > p.MaxMismatchRate {
+	noData := ""
+	switch {
+	case f.Compared == 0:
+	case !f.NoiseReady:
+		noData = fmt.Sprintf("mismatch gate: no data yet: the noise detector has %d of the %d legacy pairs it needs "+
+			"before it can tell noise from real differences (%d compared so far)", f.LegacyPairs, f.NoiseMinSamples, f.Compared)
+	case f.MismatchRate > p.MaxMismatchRate:
 		breaches = append(breaches, fmt.Sprintf("mismatch rate %.4f > max_mismatch_rate %v (%d of %d compared)",
 			f.MismatchRate, p.MaxMismatchRate, f.Mismatched, f.Compared))
 	}
@@ -39,6 +48,9 @@ func judge(p Plan, f Figures, atStep time.Duration) (verdict, string) {
 	}
 	if len(breaches) > 0 {
 		return fail, strings.Join(breaches, "; ")
+	}
+	if noData != "" {
+		return wait, noData
 	}
 	if atStep < p.Interval {
 		return wait, fmt.Sprintf("gates hold; %s of the %s interval passed", atStep.Round(time.Second), p.Interval)

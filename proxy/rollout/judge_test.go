@@ -9,7 +9,7 @@ import (
 func TestJudge(t *testing.T) {
 	plan := Plan{Steps: []float64{1, 5, 25}, Interval: time.Minute, MinRequests: 100,
 		MaxMismatchRate: 0.01, MaxErrorRateDelta: 0.005, MaxP99Ratio: 1.5, OnFailure: Rollback}
-	healthy := Figures{NewRequests: 200, LegacyRequests: 2000, Compared: 500, Mismatched: 2, MismatchRate: 0.004,
+	healthy := Figures{NewRequests: 200, LegacyRequests: 2000, Compared: 500, Mismatched: 2, MismatchRate: 0.004, NoiseReady: true,
 		NewErrorRate: 0.01, LegacyErrorRate: 0.008, ErrorRateDelta: 0.002, NewP99: 0.012, LegacyP99: 0.010, P99Ratio: 1.2}
 	with := func(change func(*Figures)) Figures { f := healthy; change(&f); return f }
 	cases := []struct {
@@ -25,6 +25,12 @@ func TestJudge(t *testing.T) {
 		{"mismatches breach before the interval", with(func(f *Figures) { f.Mismatched, f.MismatchRate = 25, 0.05 }), time.Second, fail, "mismatch rate 0.0500"},
 		{"mismatch rate at the limit holds", with(func(f *Figures) { f.MismatchRate = 0.01 }), 61 * time.Second, promote, ""},
 		{"no shadow: the mismatch gate holds", with(func(f *Figures) { f.Compared, f.MismatchRate = 0, 0 }), 61 * time.Second, promote, ""},
+		{"noise not learnt yet: no data, the step waits", with(func(f *Figures) {
+			f.NoiseReady, f.Mismatched, f.MismatchRate, f.LegacyPairs, f.NoiseMinSamples = false, 0, 0, 12, 20
+		}), time.Hour, wait, "mismatch gate: no data yet: the noise detector has 12 of the 20 legacy pairs"},
+		{"noise not learnt yet: other gates still fail", with(func(f *Figures) {
+			f.NoiseReady, f.Mismatched, f.MismatchRate, f.NewErrorRate, f.ErrorRateDelta = false, 0, 0, 0.05, 0.042
+		}), time.Second, fail, "max_error_rate_delta"},
 		{"5xx breach", with(func(f *Figures) { f.NewErrorRate, f.ErrorRateDelta = 0.05, 0.042 }), time.Second, fail, "max_error_rate_delta"},
 		{"legacy errs as much: no breach", with(func(f *Figures) { f.NewErrorRate, f.LegacyErrorRate, f.ErrorRateDelta = 0.05, 0.05, 0 }), 61 * time.Second, promote, ""},
 		{"slow new breaches", with(func(f *Figures) { f.NewP99, f.P99Ratio = 0.4, 40 }), time.Second, fail, "max_p99_ratio"},

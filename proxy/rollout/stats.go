@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/ficus-migrate/ficus/shadow/traffic/noise"
 )
 
 // StatsPrefix + route is where every process publishes its Report of the
@@ -32,6 +34,9 @@ type StatsConfig struct {
 	Instance string
 	// Routes whose reports are published.
 	Routes []string
+	// Shadow returns a shadowed route's comparisons by signature and the
+	// noise known now (mirror.Mirror.Snapshot); nil without shadowing.
+	Shadow func(route string) (noise.Snapshot, bool)
 	// Every is the publishing interval [1s].
 	Every  time.Duration
 	Logger *slog.Logger
@@ -93,6 +98,13 @@ func (s *StatsPublisher) collect() ([]Report, error) {
 	for i, name := range s.cfg.Routes {
 		out[i] = Report{Instance: s.cfg.Instance, Started: s.started, Route: name}
 		byRoute[name] = &out[i]
+		if s.cfg.Shadow == nil {
+			continue
+		}
+		if snap, ok := s.cfg.Shadow(name); ok {
+			h := snap.Hashed() // the paths stay in the process (see Hashed)
+			out[i].Shadow = &h
+		}
 	}
 	for _, mf := range mfs {
 		for _, m := range mf.GetMetric() {

@@ -31,6 +31,16 @@ func Read(ctx context.Context, js jetstream.JetStream, route string, since time.
 	return recs, err
 }
 
+// ReadTallies returns the tallies of FICUS_SHADOW published at or after
+// since, of one route (or all when route is "").
+func ReadTallies(ctx context.Context, js jetstream.JetStream, route string, since time.Time) ([]record.Tally, error) {
+	subject := record.TallyPrefix + ">"
+	if route != "" {
+		subject = record.TallySubject(route)
+	}
+	return readStream[record.Tally](ctx, js, record.StreamName, subject, since)
+}
+
 // ReadData returns the findings of FICUS_DATA published at or after since.
 func ReadData(ctx context.Context, js jetstream.JetStream, since time.Time) ([]continuous.Finding, error) {
 	return readStream[continuous.Finding](ctx, js, continuous.FindingsStream, "", since)

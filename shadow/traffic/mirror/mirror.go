@@ -86,6 +86,10 @@ type Config struct {
 	// Transport sends mirrored requests [plain-http ones over raw keep-alive
 	// connections, others over a private http.Transport].
 	Transport http.RoundTripper
+	// TallyEvery is how often each route's tally is handed to the Recorder
+	// when it changed and the Recorder keeps tallies (TallyRecorder)
+	// [DefaultTallyEvery].
+	TallyEvery time.Duration
 	// Logger [slog.Default()]; Registerer receives the metrics [private].
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -131,6 +135,9 @@ func New(cfg Config) (*Mirror, error) {
 	}
 	if cfg.QueueBytes <= 0 {
 		cfg.QueueBytes = 64 << 20
+	}
+	if cfg.TallyEvery <= 0 {
+		cfg.TallyEvery = DefaultTallyEvery
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -338,6 +345,11 @@ func (m *Mirror) drop(rs *routeState, reason string) {
 func (m *Mirror) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	m.runPlugins(ctx, &wg)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		m.publishTallies(ctx)
+	}()
 	batches := make(chan []*job)
 	go m.collect(ctx, batches)
 	for range m.cfg.Workers {

@@ -155,6 +155,11 @@ func (rs *routeState) count(match bool) record.Counts {
 }
 
 // Stats are the figures of one shadowed route (GET /api/shadow/{route}).
+// Matched and Mismatched judge every comparison so far with the noise known
+// now, as `ficus report` and the rollout's mismatch gate do: a comparison
+// counted as a mismatch before its differing fields were known to be noise
+// is matched once they are. (ficus_shadow_matched_total and
+// ficus_shadow_mismatched_total keep the judgement made at the time.)
 type Stats struct {
 	Route      string  `json:"route"`
 	Mirrored   uint64  `json:"mirrored"`
@@ -164,6 +169,12 @@ type Stats struct {
 	Dropped    uint64  `json:"dropped"`
 	Errors     uint64  `json:"errors"`
 	MatchRate  float64 `json:"match_rate"` // matched/compared; 0 before the first comparison
+	// NoiseReady is set once the noise detector has its minimum samples
+	// (NoiseMinSamples legacy pairs, LegacyPairs so far) or learns no noise;
+	// until then no path is noise and every difference is a mismatch.
+	NoiseReady      bool  `json:"noise_ready"`
+	LegacyPairs     int64 `json:"legacy_pairs"`
+	NoiseMinSamples int   `json:"noise_min_samples"`
 	// Fields are per generalized path: the legacy-vs-new difference rate,
 	// the legacy-vs-legacy rate and whether the path is treated as noise.
 	Fields  []noise.FieldStat `json:"fields"`
@@ -186,9 +197,12 @@ func (m *Mirror) Stats(route string) (Stats, bool) {
 		return Stats{}, false
 	}
 	st := rs.stats
+	snap := rs.snapshot()
+	j := noise.Judge([]noise.Part{{Counts: snap.Counts, Known: snap.Noise}})
 	s := Stats{
-		Route: route, Mirrored: st.mirrored.Load(), Compared: st.compared.Load(), Matched: st.matched.Load(),
-		Mismatched: st.mismatched.Load(), Dropped: st.dropped.Load(), Errors: st.errors.Load(),
+		Route: route, Mirrored: st.mirrored.Load(), Compared: j.Compared, Matched: j.Compared - j.Mismatched,
+		Mismatched: j.Mismatched, Dropped: st.dropped.Load(), Errors: st.errors.Load(),
+		NoiseReady: snap.Noise.Ready, LegacyPairs: snap.Noise.LegacyPairs, NoiseMinSamples: snap.Noise.MinSamples,
 		Fields: rs.det.Fields(),
 	}
 	if s.Fields == nil {

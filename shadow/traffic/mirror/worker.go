@@ -40,7 +40,10 @@ type routeState struct {
 	det     *noise.Detector
 	metrics routeMetrics
 	stats   *routeStats
-	plugin  *pluginStage // nil without compare.plugin
+	// tally counts the comparisons by signature, so that they are judged
+	// again with the noise known when the figures are read (Stats, Snapshot).
+	tally  *noise.Tally
+	plugin *pluginStage // nil without compare.plugin
 }
 
 func newRouteState(r Route, met *metrics) (*routeState, error) {
@@ -63,6 +66,7 @@ func newRouteState(r Route, met *metrics) (*routeState, error) {
 		det:     noise.New(r.Noise),
 		metrics: met.route(r.Name),
 		stats:   newRouteStats(),
+		tally:   noise.NewTally(0, 0),
 	}
 	if r.Comparator != nil {
 		rs.plugin = newPluginStage(r.Comparator, pluginQueue)
@@ -130,6 +134,7 @@ func (m *Mirror) compare(ctx context.Context, j *job, client, shadowSide string,
 func (m *Mirror) conclude(j *job, client string, legacy, newA diff.Answer, legacyLat, newLat time.Duration, res diff.Result) {
 	rs := j.route
 	rs.det.ObserveCandidate(res)
+	rs.tally.Add(noise.Signature(res))
 	real, noiseDiffs := rs.det.Split(res)
 	counts := rs.count(len(real) == 0)
 	if len(real) == 0 || m.cfg.Recorder == nil {

@@ -55,6 +55,9 @@ type Recorder struct {
 	dropped atomic.Uint64
 	failed  atomic.Uint64
 	written atomic.Uint64
+	// tallies counts the tallies apart: records are what
+	// ficus_shadow_records_total has always counted.
+	tallies struct{ dropped, failed, written atomic.Uint64 }
 	// streamOK is set once FICUS_SHADOW is known to exist.
 	streamOK atomic.Bool
 }
@@ -62,6 +65,7 @@ type Recorder struct {
 type outgoing struct {
 	subject string
 	data    []byte
+	tally   bool
 }
 
 // New creates or updates the FICUS_SHADOW stream and returns a Recorder;
@@ -128,7 +132,7 @@ func New(ctx context.Context, cfg Config) (*Recorder, error) {
 func EnsureStream(ctx context.Context, js jetstream.JetStream, maxAge time.Duration) error {
 	sc := jetstream.StreamConfig{
 		Name:     StreamName,
-		Subjects: []string{SubjectPrefix + ">"},
+		Subjects: []string{SubjectPrefix + ">", TallyPrefix + ">"},
 		Storage:  jetstream.FileStorage,
 		MaxAge:   maxAge,
 		Replicas: 3,
@@ -211,15 +215,19 @@ func (r *Recorder) Run(ctx context.Context) error {
 func (r *Recorder) publish(ctx context.Context, o outgoing) {
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
 	defer cancel()
+	failed, written, what := &r.failed, &r.written, "mismatch record"
+	if o.tally {
+		failed, written, what = &r.tallies.failed, &r.tallies.written, "shadow tally"
+	}
 	if _, err := r.js.Publish(pctx, o.subject, o.data); err != nil {
-		r.failed.Add(1)
-		r.log.Warn("cannot publish mismatch record", "subject", o.subject, "err", err)
+		failed.Add(1)
+		r.log.Warn("cannot publish "+what, "subject", o.subject, "err", err)
 		return
 	}
-	r.written.Add(1)
+	written.Add(1)
 }
 
-// Stats are the recorder's counters.
+// Stats are the recorder's counters of mismatch records.
 type Stats struct {
 	Written, Dropped, Failed uint64
 }
@@ -227,4 +235,9 @@ type Stats struct {
 // Stats returns the counters so far.
 func (r *Recorder) Stats() Stats {
 	return Stats{Written: r.written.Load(), Dropped: r.dropped.Load(), Failed: r.failed.Load()}
+}
+
+// TallyStats returns the counters of tallies so far.
+func (r *Recorder) TallyStats() Stats {
+	return Stats{Written: r.tallies.written.Load(), Dropped: r.tallies.dropped.Load(), Failed: r.tallies.failed.Load()}
 }
