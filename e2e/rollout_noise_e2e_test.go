@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"encoding/json"
@@ -133,9 +133,9 @@ func checkShadowFigures(t *testing.T, f *fleet) {
 	var api map[string]shadowFigures
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(500 * time.Millisecond) {
 		api = fleetShadowFigures(t, f, "noisy", "priced")
-		var out strings.Builder
-		if code := realMain(t.Context(), []string{"report", "-c", f.members[0].cfg, "--format", "json"}, &out, &out); code != 0 {
-			t.Fatalf("ficus report: exit %d: %s", code, out.String())
+		var out, errOut strings.Builder
+		if code := runFicus(t.Context(), t, &out, &errOut, "report", "-c", f.members[0].cfg, "--format", "json"); code != 0 {
+			t.Fatalf("ficus report: exit %d: %s%s", code, out.String(), errOut.String())
 		}
 		rep = report.Report{}
 		if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
