@@ -99,11 +99,18 @@ type load struct {
 	wg      sync.WaitGroup
 	paused  atomic.Bool
 	dead    sync.Map // member index -> killed
+	// held scenarios get no traffic until released: the handoff route
+	// must still be mid-rollout when its lease holder is killed, however
+	// long the scenarios before take on a loaded machine.
+	held sync.Map // scenario -> true
 	counter atomic.Int64
 }
 
-func startLoad(f *fleet, scenarios []string) *load {
+func startLoad(f *fleet, scenarios []string, held ...string) *load {
 	l := &load{f: f, stop: make(chan struct{})}
+	for _, sc := range held {
+		l.held.Store(sc, true)
+	}
 	client := &http.Client{Timeout: 5 * time.Second}
 	for _, sc := range scenarios {
 		workers := 3
@@ -122,6 +129,9 @@ func startLoad(f *fleet, scenarios []string) *load {
 					}
 					m := i % len(f.members)
 					if _, dead := l.dead.Load(m); dead || l.paused.Load() {
+						continue
+					}
+					if _, held := l.held.Load(sc); held {
 						continue
 					}
 					resp, err := client.Get("http://" + f.members[m].proxy + "/" + sc + "/" + strconv.Itoa(i))
@@ -242,7 +252,7 @@ func runRolloutScenarios(t *testing.T, natsURL string, conns []*nats.Conn, disru
 	began := time.Now()
 	f := startFleet(t, 3, natsURL, svc.legacy.URL, fmt.Sprintf(rolloutRoutes, svc.new.URL))
 	t.Logf("fleet of 3 ready after %v", time.Since(began).Round(time.Millisecond))
-	l := startLoad(f, rolloutScenarios)
+	l := startLoad(f, rolloutScenarios, "handoff")
 	defer l.close()
 
 	// A manual pause holds the route until resume.
@@ -357,6 +367,7 @@ func checkOperatorActions(t *testing.T, f *fleet, ev *events) {
 // mid-rollout: another process takes over and no step is taken twice.
 func checkHandoff(t *testing.T, f *fleet, l *load, ev *events, disrupt func()) {
 	t.Helper()
+	l.held.Delete("handoff")
 	ev.wait(t, "handoff", 0, 30*time.Second, toWeight(rollout.ActPromote, 20))
 	holder := f.leaseHolder(t, "handoff")
 	victim := -1
