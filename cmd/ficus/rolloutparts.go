@@ -21,6 +21,7 @@ import (
 	"github.com/ficus-migrate/ficus/internal/backoff"
 	"github.com/ficus-migrate/ficus/internal/config"
 	"github.com/ficus-migrate/ficus/proxy/rollout"
+	"github.com/ficus-migrate/ficus/proxy/rollout/notify"
 	"github.com/ficus-migrate/ficus/proxy/route"
 	"github.com/ficus-migrate/ficus/proxy/routestate"
 	"github.com/ficus-migrate/ficus/shadow/traffic/mirror"
@@ -173,15 +174,25 @@ func (r *routeState) run(ctx context.Context, g *errgroup.Group, rt *proc) error
 			plans[rc.Name] = rolloutPlan(*rc.Rollout)
 		}
 	}
-	ctl, err := rollout.NewController(rollout.ControllerConfig{
-		Store: r.store, Conn: rt.bus.Conn, Plans: plans, Instance: r.instance, Registerer: rt.reg, Logger: rt.log,
-	})
+	ntf, err := rolloutNotifier(routes, rt)
 	if err != nil {
 		return err
 	}
-	adm := rollout.NewAdmin(rollout.AdminConfig{
+	cc := rollout.ControllerConfig{
+		Store: r.store, Conn: rt.bus.Conn, Plans: plans, Instance: r.instance, Registerer: rt.reg, Logger: rt.log,
+	}
+	ac := rollout.AdminConfig{
 		Store: r.store, Routes: names, Plans: plans, Events: rt.bus.Conn, Instance: r.instance, Logger: rt.log,
-	})
+	}
+	if ntf != nil { // never a typed nil in the interface
+		cc.Notify, ac.Notify = ntf, ntf
+		g.Go(func() error { return ntf.Run(ctx) })
+	}
+	ctl, err := rollout.NewController(cc)
+	if err != nil {
+		return err
+	}
+	adm := rollout.NewAdmin(ac)
 	h := adm.Handler()
 	r.api.Store(&h)
 	sc := rollout.StatsConfig{Gatherer: rt.reg, Conn: rt.bus.Conn, Instance: r.instance, Routes: names, Logger: rt.log}
@@ -226,6 +237,23 @@ func (r *routeState) handler() http.Handler {
 		defer cancel()
 		(*h).ServeHTTP(w, req.WithContext(ctx))
 	})
+}
+
+// rolloutNotifier is the sender of rollout.notify, nil when no route has one.
+func rolloutNotifier(routes []config.Route, rt *proc) (*notify.Notifier, error) {
+	var targets []notify.Target
+	for _, rc := range routes {
+		if rc.Rollout == nil {
+			continue
+		}
+		for _, t := range rc.Rollout.Notify {
+			targets = append(targets, notify.Target{Route: rc.Name, URL: t.URL.Reveal(), Format: notify.Format(t.Format)})
+		}
+	}
+	if len(targets) == 0 {
+		return nil, nil
+	}
+	return notify.New(notify.Config{Targets: targets, Registerer: rt.reg, Logger: rt.log})
 }
 
 func rolloutPlan(c config.Rollout) rollout.Plan {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -34,6 +35,7 @@ func (d *decoder) rollout(n *yaml.Node, l loc, r *Route) {
 			}
 		}},
 		field{"on_failure", func(v *yaml.Node, l loc) { enum(d, v, l, &ro.OnFailure, OnFailureRollback, OnFailurePause) }},
+		field{"notify", func(v *yaml.Node, l loc) { d.notify(v, l, &ro.Notify) }},
 	)
 	if d.present(l.path) && !d.failed[l.path] {
 		if len(ro.Steps) == 0 && !d.failed[l.path+".steps"] {
@@ -67,6 +69,57 @@ func (d *decoder) steps(n *yaml.Node, l loc, dst *[]float64) {
 	} else {
 		d.failed[l.path] = true // no second "required" error
 	}
+}
+
+// notify decodes rollout.notify: a list of {url, format}. The URL is a
+// secret, so no error message shows it.
+func (d *decoder) notify(n *yaml.Node, l loc, dst *[]RolloutNotify) {
+	d.list(n, l, func(item *yaml.Node, il loc) {
+		t := RolloutNotify{Format: NotifyJSON}
+		if r := d.resolve(item, il); r != nil && r.Kind == yaml.ScalarNode && !isNull(r) {
+			// Most likely the bare URL: say what is wanted without quoting it.
+			d.errorf(il, "expected a mapping such as {url: https://…, format: slack}, got a string (value not shown: webhook URLs are secrets)")
+			return
+		}
+		d.mapping(item, il,
+			field{"url", func(v *yaml.Node, l loc) {
+				s, _, ok := d.scalar(v, l, "a string", true)
+				if !ok {
+					return
+				}
+				if msg := checkWebhookURL(s); msg != "" {
+					d.errorf(l, "%s (value not shown: webhook URLs are secrets)", msg)
+					return
+				}
+				t.URL = SecretURL(s)
+			}},
+			field{"format", func(v *yaml.Node, l loc) { enum(d, v, l, &t.Format, NotifyJSON, NotifySlack) }},
+		)
+		if d.failed[il.path] {
+			return
+		}
+		if t.URL == "" && !d.failed[il.path+".url"] {
+			d.fail(il.path+".url", "required: the webhook to POST every rollout decision to (http:// or https://)")
+		}
+		*dst = append(*dst, t)
+	})
+}
+
+// checkWebhookURL accepts an absolute http(s) URL with a host; unlike
+// checkHTTPURL it allows a query, where some webhooks keep their token.
+func checkWebhookURL(s string) string {
+	const want = "expected an http:// or https:// URL such as https://hooks.slack.com/services/…"
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return want
+	}
+	if !validHost(u.Hostname()) || (u.Port() != "" && !validPort(u.Port(), 1)) {
+		return want + " (bad host or port)"
+	}
+	if u.Fragment != "" {
+		return want + " (without fragment)"
+	}
+	return ""
 }
 
 // validateRollout checks what spans sections: the controller judges the

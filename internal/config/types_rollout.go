@@ -28,7 +28,32 @@ type Rollout struct {
 	// OnFailure is rollback (weight 0, paused) or pause (hold the current
 	// step). Default: rollback.
 	OnFailure OnFailure `yaml:"on_failure"`
+	// Notify are the webhooks told of every decision on the route (the
+	// controller's and the operators'), each by the process that made it.
+	// Delivery never holds up the controller: per target a bounded queue,
+	// retries with backoff, a count of what was dropped or given up.
+	Notify []RolloutNotify `yaml:"notify,omitempty"`
 }
+
+// RolloutNotify is one webhook that receives the route's rollout decisions.
+type RolloutNotify struct {
+	// URL receives one POST per decision: http:// or https://. Required.
+	// A secret (a Slack webhook URL is a credential): printed as
+	// scheme://host/REDACTED.
+	URL SecretURL `yaml:"url"`
+	// Format is json (the event as published on ficus.rollout.<route>) or
+	// slack (an incoming-webhook body {"text": "…"}). Default: json.
+	Format NotifyFormat `yaml:"format"`
+}
+
+// NotifyFormat is the body a rollout webhook receives.
+type NotifyFormat string
+
+// Notify formats.
+const (
+	NotifyJSON  NotifyFormat = "json"
+	NotifySlack NotifyFormat = "slack"
+)
 
 // OnFailure is what a breached rollout gate does.
 type OnFailure string

@@ -25,6 +25,8 @@ type AdminConfig struct {
 	// Instance names this process in states and events.
 	Instance string
 	Logger   *slog.Logger
+	// Notify receives every operator action this process applies [none].
+	Notify Notifier
 }
 
 // Admin serves the operator actions. Every action writes the bucket, so it
@@ -128,7 +130,7 @@ func (a *Admin) act(w http.ResponseWriter, ctx context.Context, name, act string
 		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: err.Error(), Route: name})
 		return
 	}
-	emit(a.cfg.Events, a.log, Event{Route: name, Action: act, From: before.Weight, To: st.Weight, Step: st.Step,
+	emit(a.cfg.Events, a.cfg.Notify, a.log, Event{Route: name, Action: act, From: before.Weight, To: st.Weight, Step: st.Step,
 		Phase: st.Phase, Manual: st.Manual, Reason: st.Reason, By: a.cfg.Instance, At: st.At})
 	writeJSON(w, http.StatusOK, StateView{Name: name, Plan: plan, State: st})
 }

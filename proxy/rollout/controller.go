@@ -32,6 +32,8 @@ type ControllerConfig struct {
 	// Registerer receives the rollout metrics [a private registry].
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
+	// Notify receives every decision this controller makes [none].
+	Notify Notifier
 }
 
 // Controller runs in every process and acts on the routes whose lease it holds.
@@ -289,6 +291,6 @@ func (c *Controller) write(ctx context.Context, rc *routeCtl, judged rs.State, f
 		return
 	}
 	c.met.decisions.WithLabelValues(rc.name, act).Inc()
-	emit(c.cfg.Conn, c.log, Event{Route: rc.name, Action: act, From: judged.Weight, To: next.Weight, Step: next.Step,
+	emit(c.cfg.Conn, c.cfg.Notify, c.log, Event{Route: rc.name, Action: act, From: judged.Weight, To: next.Weight, Step: next.Step,
 		Phase: next.Phase, Reason: next.Reason, Figures: f, By: c.cfg.Instance, At: next.At})
 }

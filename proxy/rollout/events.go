@@ -33,9 +33,16 @@ type Publisher interface {
 	Publish(subject string, data []byte) error
 }
 
-// emit publishes and logs one event. A failed publish is logged, never
-// fatal: the bucket already holds the decision.
-func emit(pub Publisher, log *slog.Logger, ev Event) {
+// Notifier hands a decision to the route's webhooks (rollout.notify);
+// body is the event as published. It must not block. Only the process that
+// made a decision emits it, so each is notified once across a fleet.
+type Notifier interface {
+	Notify(ev Event, body []byte)
+}
+
+// emit publishes, logs and notifies one event. A failed publish is logged,
+// never fatal: the bucket already holds the decision. n may be nil.
+func emit(pub Publisher, n Notifier, log *slog.Logger, ev Event) {
 	attrs := []any{"route", ev.Route, "action", ev.Action, "from", ev.From, "to", ev.To,
 		"step", ev.Step, "phase", ev.Phase, "reason", ev.Reason}
 	if f := ev.Figures; f != nil {
@@ -45,6 +52,9 @@ func emit(pub Publisher, log *slog.Logger, ev Event) {
 	log.Info("rollout decision", attrs...)
 	b, err := json.Marshal(ev)
 	if err == nil {
+		if n != nil {
+			n.Notify(ev, b)
+		}
 		err = pub.Publish(SubjectPrefix+ev.Route, b)
 	}
 	if err != nil {
