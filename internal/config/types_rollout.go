@@ -28,6 +28,12 @@ type Rollout struct {
 	// OnFailure is rollback (weight 0, paused) or pause (hold the current
 	// step). Default: rollback.
 	OnFailure OnFailure `yaml:"on_failure"`
+	// ApproveAt are steps (each one of Steps) the controller does not set
+	// by itself: once the step before holds its gates for the interval,
+	// the route waits for `ficus routes approve NAME` (or the dashboard's
+	// button). The step before is still judged while it waits. Default:
+	// none.
+	ApproveAt []float64 `yaml:"approve_at"`
 }
 
 // OnFailure is what a breached rollout gate does.
