@@ -260,7 +260,7 @@ func rolloutPlan(c config.Rollout) rollout.Plan {
 	return rollout.Plan{
 		Steps: c.Steps, Interval: c.Interval, MinRequests: uint64(c.MinRequests),
 		MaxMismatchRate: c.MaxMismatchRate, MaxErrorRateDelta: c.MaxErrorRateDelta, MaxP99Ratio: c.MaxP99Ratio,
-		OnFailure: rollout.OnFailure(c.OnFailure),
+		OnFailure: rollout.OnFailure(c.OnFailure), ApproveAt: c.ApproveAt,
 	}
 }
 

@@ -21,12 +21,16 @@ import (
 const routesHelp = `Usage: ficus routes list [-c FILE] [--admin URL]
        ficus routes set NAME --weight N [-c FILE] [--admin URL]
        ficus routes promote|rollback|pause|resume NAME [-c FILE] [--admin URL]
+       ficus routes approve NAME [-c FILE] [--admin URL]
 
 Talks to a running ficus through its admin API (GET /api/routes, GET /api/rollout,
 PUT /api/routes/NAME, POST /api/routes/NAME/ACTION). Weights and rollout state live in
 the NATS bucket ficus_routes, so a change made through one ficus reaches every ficus
 sharing that NATS within a second. set, promote, rollback and pause are operator
 actions: the rollout controller leaves the route alone until resume.
+approve lets a route waiting at a step of rollout.approve_at go on: the controller
+sets the step at its next tick (list shows which routes wait, and since when); a
+route that does not wait is an error.
 The admin address and token come from the config file (admin.listen, admin.token), or
 from --admin and the FICUS_ADMIN_TOKEN environment variable.
 
@@ -59,13 +63,13 @@ func routesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return &exitError{code: 2, err: errors.New("usage: ficus routes set NAME --weight N")}
 		}
 		return c.setWeight(ctx, pos[1], *weight, stdout)
-	case "promote", "rollback", "pause", "resume":
+	case "promote", "rollback", "pause", "resume", "approve":
 		if len(pos) != 2 {
 			return &exitError{code: 2, err: fmt.Errorf("usage: ficus routes %s NAME", pos[0])}
 		}
 		return c.action(ctx, pos[1], pos[0], stdout)
 	default:
-		return &exitError{code: 2, err: fmt.Errorf("routes: unknown subcommand %q (want list, set, promote, rollback, pause or resume)", pos[0])}
+		return &exitError{code: 2, err: fmt.Errorf("routes: unknown subcommand %q (want list, set, promote, rollback, pause, resume or approve)", pos[0])}
 	}
 }
 
@@ -160,11 +164,22 @@ func describeRollout(v rollout.StateView) string {
 	if v.Manual {
 		s += " (manual)"
 	}
+	switch {
+	case v.Waiting():
+		s += fmt.Sprintf(", awaiting approval of %s since %s (%s)", strconv.FormatFloat(v.AwaitingApproval, 'f', -1, 64),
+			v.AwaitingSince.Format(time.RFC3339), time.Since(v.AwaitingSince).Round(time.Second))
+	case v.AwaitingApproval > 0:
+		s += fmt.Sprintf(", %s approved by %s, to be set", strconv.FormatFloat(v.AwaitingApproval, 'f', -1, 64), v.ApprovedBy)
+	}
 	return s
 }
 
 func (c routesClient) action(ctx context.Context, name, act string, w io.Writer) error {
-	v, err := c.api.Act(ctx, name, act)
+	call := func(ctx context.Context, name string) (rollout.StateView, error) { return c.api.Act(ctx, name, act) }
+	if act == rollout.ActApprove {
+		call = c.api.Approve
+	}
+	v, err := call(ctx, name)
 	if err != nil {
 		return err
 	}

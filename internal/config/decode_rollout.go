@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"slices"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -11,6 +13,7 @@ import (
 
 func (d *decoder) rollout(n *yaml.Node, l loc, r *Route) {
 	ro := defaultRollout()
+	var approve []weightAt // checked against the steps once both are read
 	d.mapping(n, l,
 		field{"steps", func(v *yaml.Node, l loc) { d.steps(v, l, &ro.Steps) }},
 		field{"interval", func(v *yaml.Node, l loc) { d.duration(v, l, &ro.Interval, 1) }},
@@ -36,7 +39,18 @@ func (d *decoder) rollout(n *yaml.Node, l loc, r *Route) {
 		}},
 		field{"on_failure", func(v *yaml.Node, l loc) { enum(d, v, l, &ro.OnFailure, OnFailureRollback, OnFailurePause) }},
 		field{"notify", func(v *yaml.Node, l loc) { d.notify(v, l, &ro.Notify) }},
+		field{"approve_at", func(v *yaml.Node, l loc) { approve = d.approveAt(v, l) }},
 	)
+	if len(ro.Steps) > 0 && !d.failed[l.path+".steps"] { // else steps has its own error
+		for _, a := range approve {
+			if !slices.Contains(ro.Steps, a.w) {
+				d.errorf(a.l, "%s is not one of the steps %s: approve_at names steps that wait for an operator's approval",
+					fmtFloat(a.w), fmtSteps(ro.Steps))
+				continue
+			}
+			ro.ApproveAt = append(ro.ApproveAt, a.w)
+		}
+	}
 	if d.present(l.path) && !d.failed[l.path] {
 		if len(ro.Steps) == 0 && !d.failed[l.path+".steps"] {
 			d.fail(l.path+".steps", "required: the weights to step through, such as [1, 5, 25, 50, 100]")
@@ -120,6 +134,32 @@ func checkWebhookURL(s string) string {
 		return want + " (without fragment)"
 	}
 	return ""
+}
+
+// weightAt is a weight and where the file gives it.
+type weightAt struct {
+	w float64
+	l loc
+}
+
+// approveAt decodes approve_at: weights, each checked against the steps
+// by the caller.
+func (d *decoder) approveAt(n *yaml.Node, l loc) []weightAt {
+	var out []weightAt
+	d.list(n, l, func(item *yaml.Node, il loc) {
+		if w, ok := d.number(item, il, 0, 100); ok {
+			out = append(out, weightAt{w, il})
+		}
+	})
+	return out
+}
+
+func fmtSteps(steps []float64) string {
+	s := make([]string, len(steps))
+	for i, w := range steps {
+		s[i] = fmtFloat(w)
+	}
+	return "[" + strings.Join(s, ", ") + "]"
 }
 
 // validateRollout checks what spans sections: the controller judges the

@@ -33,6 +33,12 @@ type Rollout struct {
 	// Delivery never holds up the controller: per target a bounded queue,
 	// retries with backoff, a count of what was dropped or given up.
 	Notify []RolloutNotify `yaml:"notify,omitempty"`
+	// ApproveAt are steps (each one of Steps) the controller does not set
+	// by itself: once the step before holds its gates for the interval,
+	// the route waits for `ficus routes approve NAME` (or the dashboard's
+	// button). The step before is still judged while it waits. Default:
+	// none.
+	ApproveAt []float64 `yaml:"approve_at"`
 }
 
 // RolloutNotify is one webhook that receives the route's rollout decisions.

@@ -17,6 +17,11 @@ const (
 	ActPause    = "pause"
 	ActResume   = "resume"
 	ActSet      = "set"
+	// ActApprove is an operator's approval of a step in approve_at; it
+	// is not a manual action: the controller keeps driving the route.
+	ActApprove = "approve"
+	// ActAwait is the controller's decision to wait for an approval.
+	ActAwait = "await_approval"
 )
 
 // ErrNoPlan is returned for an action that needs a rollout the route lacks.
@@ -30,7 +35,13 @@ var ErrConflict = errors.New("not possible in the route's current state")
 func manual(act string, st rs.State, plan *Plan, weight float64, now time.Time, by string) (rs.State, error) {
 	next := st
 	next.By, next.At = by, now
+	if act == ActApprove {
+		return approve(st, next, plan, now, by)
+	}
 	next.Manual = true
+	// Any other action overtakes a pending approval: the operator decides
+	// the weight now, and resume starts the judging afresh.
+	next.ClearApproval()
 	switch act {
 	case ActSet:
 		if weight < 0 || weight > 100 {
@@ -81,7 +92,29 @@ func manual(act string, st rs.State, plan *Plan, weight float64, now time.Time, 
 		next.StepStarted = now
 		next.Reason = "resumed by an operator: the controller acts again"
 	default:
-		return st, fmt.Errorf("unknown action %q (want promote, rollback, pause or resume)", act)
+		return st, fmt.Errorf("unknown action %q (want promote, rollback, pause, resume or approve)", act)
 	}
+	return next, nil
+}
+
+// approve records an operator's approval of the step the route waits for;
+// the lease holder sets it at its next tick (after judging the gates once
+// more). The route must be waiting: an approval given in advance would
+// let a later, unjudged step through.
+func approve(st, next rs.State, plan *Plan, now time.Time, by string) (rs.State, error) {
+	if plan == nil {
+		return st, ErrNoPlan
+	}
+	switch {
+	case st.AwaitingApproval == 0:
+		return st, fmt.Errorf("%w: the route is not waiting for approval (phase %q, weight %v)",
+			ErrConflict, st.Phase, st.Weight)
+	case !st.ApprovedAt.IsZero():
+		return st, fmt.Errorf("%w: weight %v was already approved by %s at %s; the controller sets it at its next tick",
+			ErrConflict, st.AwaitingApproval, st.ApprovedBy, st.ApprovedAt.Format(time.RFC3339))
+	}
+	next.ApprovedBy, next.ApprovedAt = by, now
+	next.Reason = fmt.Sprintf("weight %v approved by an operator (waiting since %s); the controller sets it at its next tick",
+		st.AwaitingApproval, st.AwaitingSince.Format(time.RFC3339))
 	return next, nil
 }

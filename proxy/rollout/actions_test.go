@@ -56,3 +56,36 @@ func TestManualActions(t *testing.T) {
 		})
 	}
 }
+
+// An approval is only for a route that waits; every other operator action
+// overtakes the wait.
+func TestApproveAction(t *testing.T) {
+	plan := &Plan{Steps: []float64{1, 50, 100}, Interval: time.Minute, OnFailure: Rollback, ApproveAt: []float64{50}}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	since := now.Add(-time.Hour)
+	waiting := rs.State{Weight: 1, Step: 0, Phase: rs.PhaseRolling, AwaitingApproval: 50, AwaitingSince: since}
+
+	got, err := manual(ActApprove, waiting, plan, 0, now, "op")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Manual || got.Weight != 1 || got.AwaitingApproval != 50 || !got.AwaitingSince.Equal(since) ||
+		got.ApprovedBy != "op" || !got.ApprovedAt.Equal(now) || got.Waiting() {
+		t.Fatalf("approved: %+v, want the wait kept with the approval, weight unchanged, not manual", got)
+	}
+	if _, err := manual(ActApprove, got, plan, 0, now, "op"); !errors.Is(err, ErrConflict) {
+		t.Fatalf("approving twice: %v, want a conflict", err)
+	}
+	if _, err := manual(ActApprove, rs.State{Weight: 1, Step: 0, Phase: rs.PhaseRolling}, plan, 0, now, "op"); !errors.Is(err, ErrConflict) {
+		t.Fatalf("approving a route that does not wait: %v, want a conflict", err)
+	}
+	if _, err := manual(ActApprove, waiting, nil, 0, now, "op"); !errors.Is(err, ErrNoPlan) {
+		t.Fatalf("approving without a plan: %v, want ErrNoPlan", err)
+	}
+	for _, act := range []string{ActPause, ActRollback, ActPromote, ActSet} {
+		got, err := manual(act, waiting, plan, 10, now, "op")
+		if err != nil || got.AwaitingApproval != 0 || !got.AwaitingSince.IsZero() {
+			t.Fatalf("%s while waiting: %+v (%v), want the wait cleared", act, got, err)
+		}
+	}
+}

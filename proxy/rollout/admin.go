@@ -50,7 +50,8 @@ func NewAdmin(cfg AdminConfig) *Admin {
 }
 
 // Handler serves PUT /api/routes/{name} ({"weight": N}),
-// POST /api/routes/{name}/{action} (promote, rollback, pause, resume) and
+// POST /api/routes/{name}/{action} (promote, rollback, pause, resume, and
+// approve for a route waiting at a step of approve_at: 409 otherwise) and
 // GET /api/rollout (every route's shared state and lease holder).
 func (a *Admin) Handler() http.Handler {
 	mux := http.NewServeMux()

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -38,6 +39,11 @@ type Plan struct {
 	// MaxP99Ratio: new p99 latency / legacy p99 latency.
 	MaxP99Ratio float64
 	OnFailure   OnFailure
+	// ApproveAt are the steps (weights, each one of Steps) the controller
+	// does not set by itself: once the step before holds its gates, the
+	// route waits for an operator's approval (POST
+	// /api/routes/{name}/approve).
+	ApproveAt []float64
 }
 
 // Validate checks what the config loader does not: it is for callers that
@@ -57,7 +63,17 @@ func (p Plan) Validate() error {
 	if p.OnFailure != Rollback && p.OnFailure != Pause {
 		return fmt.Errorf("rollout: on_failure %q", p.OnFailure)
 	}
+	for _, a := range p.ApproveAt {
+		if !slices.Contains(p.Steps, a) {
+			return fmt.Errorf("rollout: approve_at %v is not one of the steps %v", a, p.Steps)
+		}
+	}
 	return nil
+}
+
+// needsApproval reports whether step i waits for an operator's approval.
+func (p Plan) needsApproval(i int) bool {
+	return i >= 0 && i < len(p.Steps) && slices.Contains(p.ApproveAt, p.Steps[i])
 }
 
 // stepAt is the index of the highest step not above w, or -1.
@@ -83,12 +99,13 @@ type planJSON struct {
 	MaxErrorRateDelta float64   `json:"max_error_rate_delta"`
 	MaxP99Ratio       float64   `json:"max_p99_ratio"`
 	OnFailure         OnFailure `json:"on_failure"`
+	ApproveAt         []float64 `json:"approve_at,omitempty"`
 }
 
 // MarshalJSON writes the plan with the config file's key names.
 func (p Plan) MarshalJSON() ([]byte, error) {
 	return json.Marshal(planJSON{p.Steps, p.Interval.String(), p.MinRequests, p.MaxMismatchRate, p.MaxErrorRateDelta,
-		p.MaxP99Ratio, p.OnFailure})
+		p.MaxP99Ratio, p.OnFailure, p.ApproveAt})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes: the admin API's clients
@@ -107,6 +124,6 @@ func (p *Plan) UnmarshalJSON(b []byte) error {
 		interval = d
 	}
 	*p = Plan{Steps: j.Steps, Interval: interval, MinRequests: j.MinRequests, MaxMismatchRate: j.MaxMismatchRate,
-		MaxErrorRateDelta: j.MaxErrorRateDelta, MaxP99Ratio: j.MaxP99Ratio, OnFailure: j.OnFailure}
+		MaxErrorRateDelta: j.MaxErrorRateDelta, MaxP99Ratio: j.MaxP99Ratio, OnFailure: j.OnFailure, ApproveAt: j.ApproveAt}
 	return nil
 }

@@ -31,3 +31,23 @@ func TestPlanJSONRoundTrip(t *testing.T) {
 		t.Fatal("a bad interval was accepted")
 	}
 }
+
+// approve_at travels with the plan, and only steps may wait for approval.
+func TestPlanApproveAt(t *testing.T) {
+	p := Plan{Steps: []float64{5, 50, 100}, Interval: time.Minute, OnFailure: Rollback, ApproveAt: []float64{50, 100}}
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Plan
+	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, p) {
+		t.Fatalf("round trip of %s: %+v (%v), want %+v", b, back, err, p)
+	}
+	if p.needsApproval(0) || !p.needsApproval(1) || !p.needsApproval(2) || p.needsApproval(3) {
+		t.Fatalf("needsApproval wrong for %v", p.ApproveAt)
+	}
+	p.ApproveAt = []float64{25}
+	if err := p.Validate(); err == nil {
+		t.Fatal("approve_at 25, not a step, was accepted")
+	}
+}

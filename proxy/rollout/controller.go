@@ -227,12 +227,19 @@ func (c *Controller) start(ctx context.Context, rc *routeCtl, st rs.State, now t
 	if i < 0 {
 		i = 0
 	}
+	approval := ""
+	if st.Weight < rc.plan.Steps[i] { // the start raises the weight: approve_at applies
+		var hold bool
+		if hold, approval = c.awaitApproval(ctx, rc, st, nil, i, "the rollout starts there", now); hold {
+			return
+		}
+	}
 	c.write(ctx, rc, st, nil, ActStart, func(next *rs.State) {
 		next.Step, next.Weight, next.Phase = i, rc.plan.Steps[i], rs.PhaseRolling
 		if i == rc.plan.last() {
 			next.Phase = rs.PhaseComplete
 		}
-		next.Reason = fmt.Sprintf("rollout started at step %d of %d (weight %v)", i+1, len(rc.plan.Steps), next.Weight)
+		next.Reason = fmt.Sprintf("rollout started at step %d of %d (weight %v)%s", i+1, len(rc.plan.Steps), next.Weight, approval)
 	}, now)
 }
 
@@ -242,13 +249,47 @@ func (c *Controller) promote(ctx context.Context, rc *routeCtl, st rs.State, f F
 	if i >= rc.plan.last() {
 		i, act = rc.plan.last(), ActComplete
 	}
+	hold, approval := c.awaitApproval(ctx, rc, st, &f, i, reason, now)
+	if hold {
+		return
+	}
 	c.write(ctx, rc, st, &f, act, func(next *rs.State) {
 		next.Step, next.Weight = i, rc.plan.Steps[i]
 		if act == ActComplete {
 			next.Phase = rs.PhaseComplete
 		}
-		next.Reason = fmt.Sprintf("step %d of %d (weight %v): %s", i+1, len(rc.plan.Steps), next.Weight, reason)
+		next.Reason = fmt.Sprintf("step %d of %d (weight %v)%s: %s", i+1, len(rc.plan.Steps), next.Weight, approval, reason)
 	}, now)
+}
+
+// awaitApproval is the approve_at check before the controller sets step
+// i: hold is true while the route must wait for an operator. The first
+// time, it records the wait in the bucket (so that it survives restarts and
+// lease hand-overs) and publishes it; the step's start and figures are left
+// as they are, so the gates go on judging the step the route is at, and a
+// breach still rolls back. Once approved, approval is the words that say
+// so in the decision's reason.
+func (c *Controller) awaitApproval(ctx context.Context, rc *routeCtl, st rs.State, f *Figures, i int, reason string, now time.Time) (hold bool, approval string) {
+	if !rc.plan.needsApproval(i) {
+		return false, ""
+	}
+	w := rc.plan.Steps[i]
+	if st.AwaitingApproval == w {
+		if st.Waiting() {
+			c.log.Debug("rollout waits for approval", "route", rc.name, "weight", w, "since", st.AwaitingSince)
+			return true, ""
+		}
+		return false, fmt.Sprintf(", approved by %s at %s after %s waiting", st.ApprovedBy,
+			st.ApprovedAt.Format(time.RFC3339), st.ApprovedAt.Sub(st.AwaitingSince).Round(time.Second))
+	}
+	started := st.StepStarted
+	c.write(ctx, rc, st, f, ActAwait, func(next *rs.State) {
+		next.StepStarted = started // the step goes on: its window and interval too
+		next.AwaitingApproval, next.AwaitingSince = w, now.UTC()
+		next.Reason = fmt.Sprintf("step %d of %d (weight %v) waits for approval (approve_at; ficus routes approve %s): %s",
+			i+1, len(rc.plan.Steps), w, rc.name, reason)
+	}, now)
+	return true, ""
 }
 
 func (c *Controller) fail(ctx context.Context, rc *routeCtl, st rs.State, f Figures, reason string, now time.Time) {
@@ -275,12 +316,17 @@ func (c *Controller) write(ctx context.Context, rc *routeCtl, judged rs.State, f
 	}
 	next, err := c.cfg.Store.Update(ctx, rc.name, func(cur rs.State) (rs.State, error) {
 		if cur.Step != judged.Step || cur.Weight != judged.Weight || cur.Phase != judged.Phase ||
-			cur.Manual || !cur.StepStarted.Equal(judged.StepStarted) {
+			cur.Manual || !cur.StepStarted.Equal(judged.StepStarted) ||
+			cur.AwaitingApproval != judged.AwaitingApproval || !cur.ApprovedAt.Equal(judged.ApprovedAt) {
 			return cur, rs.ErrSkip
 		}
 		next := cur
+		// Every decision starts a step (or ends the rollout) and settles
+		// a pending approval, except the decision to wait for one.
+		next.StepStarted = now.UTC()
+		next.ClearApproval()
 		change(&next)
-		next.StepStarted, next.At, next.By = now.UTC(), now.UTC(), c.cfg.Instance
+		next.At, next.By = now.UTC(), c.cfg.Instance
 		return next, nil
 	})
 	if errors.Is(err, rs.ErrSkip) {

@@ -56,10 +56,32 @@ type State struct {
 	// StepStarted is when the current step's weight was set; the interval
 	// is measured from it, so it survives restarts and lease hand-overs.
 	StepStarted time.Time `json:"step_started,omitzero"`
+	// AwaitingApproval is the weight of the step the controller would set
+	// next but may not until an operator approves it (rollout.approve_at);
+	// 0 while the route waits for nothing. AwaitingSince is when the wait
+	// began. Both live here, not in the controller, so that the wait
+	// survives restarts and lease hand-overs.
+	AwaitingApproval float64   `json:"awaiting_approval,omitempty"`
+	AwaitingSince    time.Time `json:"awaiting_since,omitzero"`
+	// ApprovedBy and ApprovedAt record the operator's approval of
+	// AwaitingApproval; the lease holder sets the step at its next tick
+	// and clears all four.
+	ApprovedBy string    `json:"approved_by,omitempty"`
+	ApprovedAt time.Time `json:"approved_at,omitzero"`
 	// Reason and By say why and by whom the state last changed.
 	Reason string    `json:"reason,omitempty"`
 	By     string    `json:"by,omitempty"`
 	At     time.Time `json:"at,omitzero"`
+}
+
+// Waiting reports whether the route waits for an operator's approval that
+// has not come yet.
+func (s State) Waiting() bool { return s.AwaitingApproval > 0 && s.ApprovedAt.IsZero() }
+
+// ClearApproval forgets a wait and its approval: the step was set, or
+// something else (a rollback, a pause, an operator's weight) overtook it.
+func (s *State) ClearApproval() {
+	s.AwaitingApproval, s.AwaitingSince, s.ApprovedBy, s.ApprovedAt = 0, time.Time{}, "", time.Time{}
 }
 
 // Config configures a Store.

@@ -37,9 +37,10 @@ var quiet = slog.New(slog.DiscardHandler)
 // each the real one: routes (proxy), route state and rollout (over an
 // embedded NATS), shadow figures, data figures, the report, health.
 type ficus struct {
-	srv  *admin.Server
-	base string
-	nc   *nats.Conn // the route bucket's connection: closing it makes the bucket unreachable
+	srv   *admin.Server
+	base  string
+	nc    *nats.Conn // the route bucket's connection: closing it makes the bucket unreachable
+	store *rs.Store
 }
 
 func startFicus(t *testing.T) *ficus {
@@ -102,7 +103,7 @@ func startFicus(t *testing.T) *ficus {
 		}
 		return nil
 	})
-	return &ficus{srv: srv, base: run(t, srv), nc: nc}
+	return &ficus{srv: srv, base: run(t, srv), nc: nc, store: store}
 }
 
 // run serves srv until the test ends and returns its URL.

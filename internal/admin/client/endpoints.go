@@ -39,6 +39,13 @@ func (c *Client) Act(ctx context.Context, route, action string) (rollout.StateVi
 	return out, err
 }
 
+// Approve is POST /api/routes/{name}/approve: the operator's approval of
+// the step a route waits at (rollout.approve_at); the lease holder sets it
+// at its next tick. A route that does not wait is a StatusError of 409.
+func (c *Client) Approve(ctx context.Context, route string) (rollout.StateView, error) {
+	return c.Act(ctx, route, rollout.ActApprove)
+}
+
 // Rollout is GET /api/rollout: every route's shared state, by name.
 func (c *Client) Rollout(ctx context.Context) ([]rollout.StateView, error) {
 	var out []rollout.StateView

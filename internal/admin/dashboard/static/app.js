@@ -146,12 +146,22 @@ function renderRoutes(routes, rollout, shadow) {
       step = ro.phase;
     }
     if (ro && ro.manual) step += ' · manual';
+    // A step of approve_at waits for an operator: the bucket says since when.
+    const waiting = ro && ro.awaiting_approval > 0 && !ro.approved_at;
+    if (waiting) {
+      step += ' · awaiting approval of ' + fmt(ro.awaiting_approval) + ' % since ' + new Date(ro.awaiting_since).toLocaleTimeString();
+    } else if (ro && ro.awaiting_approval > 0) {
+      step += ' · ' + fmt(ro.awaiting_approval) + ' % approved, to be set';
+    }
     const action = (name) => el('button', {
       'data-action': name,
       onclick: () => act(r.name, name),
     }, name);
     const actions = el('td', {}, action('rollback'));
     if (ro && ro.rollout) actions.prepend(action('promote'), ' ', action('pause'), ' ', action('resume'), ' ');
+    // The same guarded POST as every action: the token in a header and
+    // JSON, which no other site's page can send (guard.go).
+    if (waiting) actions.prepend(action('approve'), ' ');
     rows.push(el('tr', { 'data-route': r.name },
       td(r.name, 'name', false),
       td(fmt(r.weight), 'weight'),
