@@ -21,6 +21,7 @@ import (
 	"github.com/ficus-migrate/ficus/internal/backoff"
 	"github.com/ficus-migrate/ficus/internal/config"
 	"github.com/ficus-migrate/ficus/proxy/rollout"
+	"github.com/ficus-migrate/ficus/proxy/rollout/gates"
 	"github.com/ficus-migrate/ficus/proxy/rollout/notify"
 	"github.com/ficus-migrate/ficus/proxy/route"
 	"github.com/ficus-migrate/ficus/proxy/routestate"
@@ -260,8 +261,21 @@ func rolloutPlan(c config.Rollout) rollout.Plan {
 	return rollout.Plan{
 		Steps: c.Steps, Interval: c.Interval, MinRequests: uint64(c.MinRequests),
 		MaxMismatchRate: c.MaxMismatchRate, MaxErrorRateDelta: c.MaxErrorRateDelta, MaxP99Ratio: c.MaxP99Ratio,
-		OnFailure: rollout.OnFailure(c.OnFailure), ApproveAt: c.ApproveAt,
+		OnFailure: rollout.OnFailure(c.OnFailure), ApproveAt: c.ApproveAt, Gates: rolloutGates(c.Gates),
 	}
+}
+
+// rolloutGates builds rollout.gates' checks.
+func rolloutGates(c config.RolloutGates) []rollout.Gate {
+	var out []rollout.Gate
+	for _, g := range c.Prometheus {
+		out = append(out, gates.NewPrometheus(gates.PrometheusConfig{Name: g.Name, URL: g.URL.Reveal(), Query: g.Query,
+			Max: g.Max, Min: g.Min, OnError: gates.OnError(g.OnError), Timeout: g.Timeout, DryRun: g.DryRun}))
+	}
+	for _, g := range c.Webhook {
+		out = append(out, gates.NewWebhook(gates.WebhookConfig{Name: g.Name, URL: g.URL.Reveal(), Timeout: g.Timeout, DryRun: g.DryRun}))
+	}
+	return out
 }
 
 // instanceID names this process in leases, reports and events: readable
