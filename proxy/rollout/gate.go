@@ -149,6 +149,18 @@ func (c *Controller) checkGates(ctx context.Context, rc *routeCtl, st rs.State, 
 	}
 	f.Gates = res
 	v, reason = judgeGates(v, reason, res)
+	if v == promote {
+		// The bucket keeps the reason (ficus routes list shows it): it says
+		// what each gate measured against what.
+		brief := make([]string, len(res))
+		for i, r := range res {
+			brief[i] = fmt.Sprintf("%s %s %g (%s)", r.Name, r.Verdict, r.Value, r.Threshold)
+			if r.DryRun {
+				brief[i] += " dry_run"
+			}
+		}
+		reason += "; gates: " + strings.Join(brief, ", ")
+	}
 	var quiet []string // what the gates say that does not act
 	for _, r := range res {
 		if r.Verdict != GatePass && (r.DryRun || r.Verdict == GateHold) {

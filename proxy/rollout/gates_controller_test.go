@@ -111,6 +111,11 @@ func TestControllerWebhookGates(t *testing.T) {
 	if st.Phase != rs.PhaseRolledBack || !strings.Contains(st.Reason, "qa suite: checkout broke at weight 50") {
 		t.Fatalf("route %+v: want rolled back with the webhook's body in the reason; events %+v; logs:\n%s", st, events, logs.String())
 	}
+	for _, ev := range events {
+		if ev.Action == rollout.ActPromote && !strings.Contains(ev.Reason, "gates: qa-suite pass 200 (2xx), strict fail 503 (2xx) dry_run") {
+			t.Errorf("the promotion's reason does not give each gate's value and threshold: %q", ev.Reason)
+		}
+	}
 	var acts []string
 	var sawGate bool
 	for _, ev := range events {
