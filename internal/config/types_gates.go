@@ -9,9 +9,9 @@ import "time"
 // the decision's figures.
 type RolloutGates struct {
 	// Prometheus are instant queries held to thresholds.
-	Prometheus []PrometheusGate `yaml:"prometheus"`
+	Prometheus []PrometheusGate `yaml:"prometheus,omitempty"`
 	// Webhook are receivers POSTed the step's figures: 2xx passes.
-	Webhook []WebhookGate `yaml:"webhook"`
+	Webhook []WebhookGate `yaml:"webhook,omitempty"`
 }
 
 // PrometheusGate runs an instant query (GET URL/api/v1/query) and holds its

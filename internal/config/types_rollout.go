@@ -41,7 +41,7 @@ type Rollout struct {
 	ApproveAt []float64 `yaml:"approve_at"`
 	// Gates are checks beyond the figures: Prometheus queries and
 	// webhooks. Default: none.
-	Gates RolloutGates `yaml:"gates"`
+	Gates RolloutGates `yaml:"gates,omitempty"`
 }
 
 // RolloutNotify is one webhook that receives the route's rollout decisions.
