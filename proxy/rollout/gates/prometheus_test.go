@@ -1,13 +1,9 @@
 package gates
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -31,11 +27,11 @@ func TestPrometheusGate(t *testing.T) {
 		fmt.Fprintf(w, "checkout_failed_rate %s\nqueue_depth{queue=\"a\"} 1\nqueue_depth{queue=\"b\"} 2\n", v)
 	}))
 	defer exporter.Close()
-	prom := startPrometheus(t, strings.TrimPrefix(exporter.URL, "http://"))
+	prom := testenv.MustStartPrometheus(t, strings.TrimPrefix(exporter.URL, "http://"))
 
 	max := 0.5
 	gate := func(query string, onErr OnError) *Prometheus {
-		return NewPrometheus(PrometheusConfig{Name: "checkout-errors", URL: prom.url, Query: query, Max: &max,
+		return NewPrometheus(PrometheusConfig{Name: "checkout-errors", URL: prom.URL, Query: query, Max: &max,
 			OnError: onErr, Timeout: time.Second, Tries: 2, Retry: backoff.Policy{Initial: 50 * time.Millisecond}})
 	}
 	g := gate("checkout_failed_rate", OnErrorHold)
@@ -63,7 +59,7 @@ func TestPrometheusGate(t *testing.T) {
 		t.Errorf("bad query: %+v", r)
 	}
 
-	prom.kill(t)
+	prom.Kill()
 	for _, onErr := range []OnError{OnErrorHold, OnErrorFail} {
 		start := time.Now()
 		r := gate("checkout_failed_rate", onErr).Check(t.Context(), rollout.GateInput{})
@@ -83,58 +79,4 @@ func eventually(t *testing.T, g *Prometheus, ok func(rollout.GateResult) bool) r
 	}
 	t.Fatalf("gate never got there; last: %+v", r)
 	return r
-}
-
-type promServer struct {
-	url string
-	cmd *exec.Cmd
-}
-
-// startPrometheus runs the Debian package's server on a free port with a
-// temporary store, scraping target every second; it is killed by PID.
-func startPrometheus(t *testing.T, target string) *promServer {
-	t.Helper()
-	bin, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Fatalf("prometheus not found (run deploy/install-deps.sh test): %v", err)
-	}
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "prometheus.yml")
-	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: exporter\n    static_configs:\n      - targets: [%q]\n", target)
-	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	port := testenv.FreePort(t)
-	logs := &testenv.LogBuffer{}
-	cmd := exec.Command(bin, "--config.file="+conf, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port))
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &promServer{url: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd}
-	t.Cleanup(func() { p.kill(t) })
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.url+"/-/ready", nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
-		}
-		if backoff.Wait(ctx, 100*time.Millisecond) != nil {
-			t.Fatalf("prometheus not ready on %s; its log:\n%s", p.url, logs.String())
-		}
-	}
-}
-
-func (p *promServer) kill(t *testing.T) {
-	if p.cmd.Process == nil || p.cmd.ProcessState != nil {
-		return
-	}
-	_ = p.cmd.Process.Kill()
-	_ = p.cmd.Wait()
-	t.Logf("prometheus (pid %d) killed", p.cmd.Process.Pid)
 }
