@@ -182,8 +182,9 @@ func (r *routeState) run(ctx context.Context, g *errgroup.Group, rt *proc) error
 	cc := rollout.ControllerConfig{
 		Store: r.store, Conn: rt.bus.Conn, Plans: plans, Instance: r.instance, Registerer: rt.reg, Logger: rt.log,
 	}
+	board := rollout.NewGateBoard()
 	ac := rollout.AdminConfig{
-		Store: r.store, Routes: names, Plans: plans, Events: rt.bus.Conn, Instance: r.instance, Logger: rt.log,
+		Store: r.store, Routes: names, Plans: plans, Events: rt.bus.Conn, Instance: r.instance, Logger: rt.log, Gates: board,
 	}
 	if ntf != nil { // never a typed nil in the interface
 		cc.Notify, ac.Notify = ntf, ntf
@@ -205,6 +206,13 @@ func (r *routeState) run(ctx context.Context, g *errgroup.Group, rt *proc) error
 	if len(plans) > 0 {
 		g.Go(func() error { return pub.Run(ctx) })
 		g.Go(func() error { return ctl.Run(ctx) })
+		g.Go(func() error {
+			// Only GET /api/rollout's gates depend on it: not worth stopping for.
+			if err := board.Run(ctx, rt.bus.Conn); err != nil {
+				rt.log.Warn("cannot follow the rollout events: GET /api/rollout will show no gates", "component", "rollout", "err", err)
+			}
+			return nil
+		})
 	}
 	return nil
 }

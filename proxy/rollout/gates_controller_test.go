@@ -84,6 +84,12 @@ func TestControllerWebhookGates(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { _ = ctl.Run(t.Context()) }()
+	// Another process's admin API shows the gates from the events.
+	board := rollout.NewGateBoard()
+	go func() { _ = board.Run(t.Context(), n.Connect(t)) }()
+	adm := httptest.NewServer(rollout.NewAdmin(rollout.AdminConfig{Store: store, Routes: []string{"r"},
+		Plans: map[string]rollout.Plan{"r": plan}, Events: conn, Instance: "other", Gates: board}).Handler())
+	defer adm.Close()
 	side := n.Connect(t)
 	started := time.Now().Add(-time.Hour).UTC()
 	go func() {
@@ -140,6 +146,23 @@ func TestControllerWebhookGates(t *testing.T) {
 	}
 	if !sawGate {
 		t.Errorf("the dry_run gate's failure was not published as a gate event: %+v", events)
+	}
+	var views []rollout.StateView
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(adm.URL + "/api/rollout")
+		if err != nil {
+			t.Fatal(err)
+		}
+		views = nil
+		err = json.NewDecoder(resp.Body).Decode(&views)
+		_ = resp.Body.Close()
+		if err == nil && len(views) == 1 && len(views[0].Gates) == 2 && views[0].Gates[0].Verdict == rollout.GateFail {
+			break
+		}
+	}
+	if len(views) != 1 || len(views[0].Gates) != 2 || views[0].Gates[0].Reason != "answered 500: qa suite: checkout broke at weight 50" ||
+		views[0].GatesAt.IsZero() {
+		t.Errorf("GET /api/rollout: %+v, want the rollback's gates", views)
 	}
 	if strings.Contains(logs.String(), "s3cret") {
 		t.Errorf("a gate URL's secret is in the logs:\n%s", logs.String())
