@@ -15,6 +15,8 @@ if [ "$what" = test ]; then
 	command -v chromium >/dev/null 2>&1 || need+=(chromium)
 	# The rollout's cluster test runs three real nats-server processes.
 	command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
+	# The rollout's prometheus gate queries a real Prometheus server scraping a test exporter.
+	command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || need+=(prometheus)
 fi
 if [ "$what" = bench ]; then
 	command -v wrk >/dev/null 2>&1 || need+=(wrk)

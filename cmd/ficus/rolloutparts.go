@@ -21,6 +21,7 @@ import (
 	"github.com/ficus-migrate/ficus/internal/backoff"
 	"github.com/ficus-migrate/ficus/internal/config"
 	"github.com/ficus-migrate/ficus/proxy/rollout"
+	"github.com/ficus-migrate/ficus/proxy/rollout/gates"
 	"github.com/ficus-migrate/ficus/proxy/rollout/notify"
 	"github.com/ficus-migrate/ficus/proxy/route"
 	"github.com/ficus-migrate/ficus/proxy/routestate"
@@ -181,8 +182,9 @@ func (r *routeState) run(ctx context.Context, g *errgroup.Group, rt *proc) error
 	cc := rollout.ControllerConfig{
 		Store: r.store, Conn: rt.bus.Conn, Plans: plans, Instance: r.instance, Registerer: rt.reg, Logger: rt.log,
 	}
+	board := rollout.NewGateBoard()
 	ac := rollout.AdminConfig{
-		Store: r.store, Routes: names, Plans: plans, Events: rt.bus.Conn, Instance: r.instance, Logger: rt.log,
+		Store: r.store, Routes: names, Plans: plans, Events: rt.bus.Conn, Instance: r.instance, Logger: rt.log, Gates: board,
 	}
 	if ntf != nil { // never a typed nil in the interface
 		cc.Notify, ac.Notify = ntf, ntf
@@ -204,6 +206,13 @@ func (r *routeState) run(ctx context.Context, g *errgroup.Group, rt *proc) error
 	if len(plans) > 0 {
 		g.Go(func() error { return pub.Run(ctx) })
 		g.Go(func() error { return ctl.Run(ctx) })
+		g.Go(func() error {
+			// Only GET /api/rollout's gates depend on it: not worth stopping for.
+			if err := board.Run(ctx, rt.bus.Conn); err != nil {
+				rt.log.Warn("cannot follow the rollout events: GET /api/rollout will show no gates", "component", "rollout", "err", err)
+			}
+			return nil
+		})
 	}
 	return nil
 }
@@ -260,8 +269,21 @@ func rolloutPlan(c config.Rollout) rollout.Plan {
 	return rollout.Plan{
 		Steps: c.Steps, Interval: c.Interval, MinRequests: uint64(c.MinRequests),
 		MaxMismatchRate: c.MaxMismatchRate, MaxErrorRateDelta: c.MaxErrorRateDelta, MaxP99Ratio: c.MaxP99Ratio,
-		OnFailure: rollout.OnFailure(c.OnFailure), ApproveAt: c.ApproveAt,
+		OnFailure: rollout.OnFailure(c.OnFailure), ApproveAt: c.ApproveAt, Gates: rolloutGates(c.Gates),
 	}
+}
+
+// rolloutGates builds rollout.gates' checks.
+func rolloutGates(c config.RolloutGates) []rollout.Gate {
+	var out []rollout.Gate
+	for _, g := range c.Prometheus {
+		out = append(out, gates.NewPrometheus(gates.PrometheusConfig{Name: g.Name, URL: g.URL.Reveal(), Query: g.Query,
+			Max: g.Max, Min: g.Min, OnError: gates.OnError(g.OnError), Timeout: g.Timeout, DryRun: g.DryRun}))
+	}
+	for _, g := range c.Webhook {
+		out = append(out, gates.NewWebhook(gates.WebhookConfig{Name: g.Name, URL: g.URL.Reveal(), Timeout: g.Timeout, DryRun: g.DryRun}))
+	}
+	return out
 }
 
 // instanceID names this process in leases, reports and events: readable

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ficus-migrate/ficus/internal/admin/client"
 	"github.com/ficus-migrate/ficus/internal/config"
+	"github.com/ficus-migrate/ficus/proxy"
 	"github.com/ficus-migrate/ficus/proxy/rollout"
 )
 
@@ -145,6 +146,32 @@ func (c routesClient) list(ctx context.Context, w io.Writer) error {
 		st := byName[r.Name]
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, strconv.FormatFloat(r.Weight, 'f', -1, 64), r.Sticky, r.New,
 			describeRollout(st), st.Reason)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return listGates(w, routes, byName)
+}
+
+// listGates prints a line per rollout gate, as of the route's last
+// published decision; nothing when no route has gates.
+func listGates(w io.Writer, routes []proxy.RouteInfo, byName map[string]rollout.StateView) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	header := false
+	for _, r := range routes {
+		st := byName[r.Name]
+		for _, g := range st.Gates {
+			if !header {
+				fmt.Fprintln(tw, "\nROUTE\tGATE\tKIND\tVERDICT\tVALUE\tTHRESHOLD\tAT\tREASON")
+				header = true
+			}
+			verdict := string(g.Verdict)
+			if g.DryRun {
+				verdict += " (dry_run)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, g.Name, g.Kind, verdict,
+				strconv.FormatFloat(g.Value, 'g', -1, 64), g.Threshold, st.GatesAt.Format(time.RFC3339), g.Reason)
+		}
 	}
 	return tw.Flush()
 }

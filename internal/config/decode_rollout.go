@@ -40,6 +40,7 @@ func (d *decoder) rollout(n *yaml.Node, l loc, r *Route) {
 		field{"on_failure", func(v *yaml.Node, l loc) { enum(d, v, l, &ro.OnFailure, OnFailureRollback, OnFailurePause) }},
 		field{"notify", func(v *yaml.Node, l loc) { d.notify(v, l, &ro.Notify) }},
 		field{"approve_at", func(v *yaml.Node, l loc) { approve = d.approveAt(v, l) }},
+		field{"gates", func(v *yaml.Node, l loc) { d.gates(v, l, &ro.Gates) }},
 	)
 	if len(ro.Steps) > 0 && !d.failed[l.path+".steps"] { // else steps has its own error
 		for _, a := range approve {

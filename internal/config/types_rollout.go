@@ -39,6 +39,9 @@ type Rollout struct {
 	// button). The step before is still judged while it waits. Default:
 	// none.
 	ApproveAt []float64 `yaml:"approve_at"`
+	// Gates are checks beyond the figures: Prometheus queries and
+	// webhooks. Default: none.
+	Gates RolloutGates `yaml:"gates,omitempty"`
 }
 
 // RolloutNotify is one webhook that receives the route's rollout decisions.

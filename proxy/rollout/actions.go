@@ -22,6 +22,9 @@ const (
 	ActApprove = "approve"
 	// ActAwait is the controller's decision to wait for an approval.
 	ActAwait = "await_approval"
+	// ActGate publishes a change in what rollout.gates say that changes no
+	// weight: a gate that holds, or a dry_run gate that would act.
+	ActGate = "gate"
 )
 
 // ErrNoPlan is returned for an action that needs a rollout the route lacks.

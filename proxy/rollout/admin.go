@@ -27,6 +27,8 @@ type AdminConfig struct {
 	Logger   *slog.Logger
 	// Notify receives every operator action this process applies [none].
 	Notify Notifier
+	// Gates supplies the routes' latest rollout.gates results [none].
+	Gates *GateBoard
 }
 
 // Admin serves the operator actions. Every action writes the bucket, so it
@@ -67,6 +69,10 @@ type StateView struct {
 	Plan  *Plan  `json:"rollout,omitempty"`
 	Lease string `json:"lease_holder,omitempty"`
 	rs.State
+	// Gates are the rollout.gates results of the route's last published
+	// decision (or change in what its gates say), at GatesAt.
+	Gates   []GateResult `json:"gates,omitempty"`
+	GatesAt time.Time    `json:"gates_at,omitzero"`
 }
 
 type apiError struct {
@@ -145,6 +151,7 @@ func (a *Admin) list(w http.ResponseWriter, r *http.Request) {
 	out := make([]StateView, 0, len(states))
 	for name, st := range states {
 		v := StateView{Name: name, State: st, Lease: a.cfg.Store.LeaseHolder(r.Context(), name)}
+		v.Gates, v.GatesAt = a.cfg.Gates.Latest(name)
 		if p, ok := a.cfg.Plans[name]; ok {
 			v.Plan = &p
 		}

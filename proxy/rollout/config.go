@@ -44,6 +44,10 @@ type Plan struct {
 	// route waits for an operator's approval (POST
 	// /api/routes/{name}/approve).
 	ApproveAt []float64
+	// Gates are checks beyond the figures (rollout.gates), run at each
+	// decision once the step has served MinRequests: one that fails acts
+	// per OnFailure, one that holds makes the step wait.
+	Gates []Gate
 }
 
 // Validate checks what the config loader does not: it is for callers that

@@ -80,6 +80,10 @@ type routeCtl struct {
 	stepKey string
 	// holding is set while NATS is unreachable (see evaluate).
 	holding bool
+	// gates runs rollout.gates off the tick; gateSeen is what was last
+	// logged and published of them, so only changes are.
+	gates    gateRun
+	gateSeen string
 }
 
 // HoldReason is why every rollout holds while NATS is unreachable.
@@ -209,6 +213,9 @@ func (c *Controller) evaluate(ctx context.Context, rc *routeCtl, now time.Time) 
 		c.start(tctx, rc, st, now)
 	case st.Phase == rs.PhaseRolling:
 		v, reason := judge(rc.plan, f, now.Sub(st.StepStarted))
+		if v != fail && len(rc.plan.Gates) > 0 && f.NewRequests >= rc.plan.MinRequests {
+			v, reason = c.checkGates(ctx, rc, st, key, &f, v, reason, now)
+		}
 		switch v {
 		case promote:
 			c.promote(tctx, rc, st, f, reason, now)

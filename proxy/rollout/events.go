@@ -48,6 +48,9 @@ func emit(pub Publisher, n Notifier, log *slog.Logger, ev Event) {
 	if f := ev.Figures; f != nil {
 		attrs = append(attrs, "new_requests", f.NewRequests, "legacy_requests", f.LegacyRequests,
 			"mismatch_rate", f.MismatchRate, "noise_ready", f.NoiseReady, "error_rate_delta", f.ErrorRateDelta, "p99_ratio", f.P99Ratio)
+		for _, g := range f.Gates {
+			attrs = append(attrs, "gate."+g.Name, g.String())
+		}
 	}
 	log.Info("rollout decision", attrs...)
 	b, err := json.Marshal(ev)

@@ -71,6 +71,8 @@ type Figures struct {
 	NoiseMinSamples int    `json:"noise_min_samples,omitempty"`
 	Processes       int    `json:"processes"`
 	Window          string `json:"window"`
+	// Gates are the rollout.gates results the decision was judged on.
+	Gates []GateResult `json:"gates,omitempty"`
 }
 
 // window sums reports from many processes since start: each process's
