@@ -38,8 +38,11 @@ import (
 const testenvPath = "github.com/ficus-migrate/ficus/internal/testenv"
 
 // processServers are testenv's functions that start servers as child
-// processes. StartNATS and MustStartNATS are missing on purpose: that
-// server runs inside the test process, and the race detector sees it.
+// processes with a workload the detector would slow. StartNATS and
+// MustStartNATS are missing on purpose: that server runs inside the test
+// process, and the race detector sees it. So is StartPrometheus: it only
+// answers a few queries, and the rollout controller's tests that use it
+// want the detector.
 var processServers = map[string]bool{
 	"StartPostgres": true, "MustStartPostgres": true,
 	"StartMariaDB": true, "MustStartMariaDB": true,
