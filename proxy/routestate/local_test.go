@@ -6,7 +6,12 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ficus-migrate/ficus/internal/testenv"
 	"github.com/ficus-migrate/ficus/proxy/route"
 )
 
@@ -110,4 +115,57 @@ func TestLastKnownStateSurvivesARestartWithoutTheBucket(t *testing.T) {
 		t.Fatalf("temporary files left: %v", left)
 	}
 	_ = os.Remove(file)
+}
+
+// A config reload while NATS is away is applied at once, not refused after
+// a timeout: known routes keep the weights they have, a new route starts at
+// the file's weight, and once NATS is back the bucket is seeded with it.
+func TestReloadWhileNATSIsAway(t *testing.T) {
+	n := testenv.MustStartNATS(t)
+	nc := n.Connect(t, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := Open(t.Context(), Config{JS: js})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newURL, _ := url.Parse("http://127.0.0.1:1")
+	orders := route.Spec{Name: "orders", PathPrefix: "/orders", New: newURL, Weight: 0}
+	s := NewSyncer(SyncConfig{Store: store, Instance: "a"})
+	if _, err := s.Prepare(t.Context(), []route.Spec{orders}); err != nil {
+		t.Fatal(err)
+	}
+	tbl := &table{w: map[string]float64{}}
+	s.Attach(tbl)
+	if _, err := store.Update(t.Context(), "orders", func(st State) (State, error) { st.Weight = 50; return st, nil }); err != nil {
+		t.Fatal(err)
+	}
+	s.resyncAll(t.Context())
+
+	n.Stop(t)
+	for deadline := time.Now().Add(5 * time.Second); nc.IsConnected() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	refunds := route.Spec{Name: "refunds", PathPrefix: "/refunds", New: newURL, Weight: 10}
+	if err := s.SetRoutes([]route.Spec{orders, refunds}); err != nil {
+		t.Fatalf("reload while NATS is away: %v", err)
+	}
+	tbl.mu.Lock()
+	got := map[string]float64{"orders": tbl.w["orders"], "refunds": tbl.w["refunds"]}
+	tbl.mu.Unlock()
+	if got["orders"] != 50 || got["refunds"] != 10 {
+		t.Fatalf("weights after the reload: %v, want orders kept at 50 and refunds at the file's 10", got)
+	}
+
+	n.Restart(t)
+	for deadline := time.Now().Add(10 * time.Second); !nc.IsConnected() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.resyncAll(t.Context())
+	st, _, err := store.Get(t.Context(), "refunds")
+	if err != nil || st.Weight != 10 {
+		t.Fatalf("refunds in the bucket after NATS came back: %+v (%v), want seeded at 10", st, err)
+	}
 }

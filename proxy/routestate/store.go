@@ -94,6 +94,7 @@ type Config struct {
 // Store reads and writes route state in the bucket.
 type Store struct {
 	kv  jetstream.KeyValue
+	js  jetstream.JetStream
 	log *slog.Logger
 }
 
@@ -120,7 +121,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("key-value bucket %s: %w", Bucket, err)
 	}
-	return &Store{kv: kv, log: log}, nil
+	return &Store{kv: kv, js: cfg.JS, log: log}, nil
 }
 
 func create(ctx context.Context, js jetstream.JetStream, log *slog.Logger) (jetstream.KeyValue, error) {
@@ -159,6 +160,10 @@ func isAPIError(err error, code jetstream.ErrorCode) bool {
 	var apiErr *jetstream.APIError
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == code
 }
+
+// Connected reports whether NATS is reachable now, so that callers can
+// degrade at once rather than wait for a timeout.
+func (s *Store) Connected() bool { return s.js.Conn().IsConnected() }
 
 // KV exposes the bucket (leases live in it too).
 func (s *Store) KV() jetstream.KeyValue { return s.kv }

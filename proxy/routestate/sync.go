@@ -199,6 +199,9 @@ func (s *Syncer) Attach(t Target) {
 // matches and upstreams, but their weights stay the bucket's; routes new to
 // the bucket are seeded with the file's weight.
 func (s *Syncer) SetRoutes(specs []route.Spec) error {
+	if store, err := s.storeOf(); err != nil || !store.Connected() {
+		return s.setOffline(specs)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	out, err := s.Prepare(ctx, specs)
@@ -211,6 +214,38 @@ func (s *Syncer) SetRoutes(specs []route.Spec) error {
 		return errors.New("routestate: no proxy attached")
 	}
 	return s.target.SetRoutes(out)
+}
+
+// setOffline applies a reload while the bucket is unreachable, at once:
+// routes keep the weights they have (the bucket's last, or the local
+// file's), routes new to this process start at the file's weight. Once NATS
+// is back the resync asks the bucket, which wins, and seeds the new routes.
+func (s *Syncer) setOffline(specs []route.Spec) error {
+	out := make([]route.Spec, len(specs))
+	copy(out, specs)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.target == nil {
+		return errors.New("routestate: no proxy attached")
+	}
+	seeds := make(map[string]float64, len(specs))
+	for i := range out {
+		name := out[i].Name
+		seeds[name] = specs[i].Weight
+		if w, ok := s.applied[name]; ok {
+			out[i].Weight = w
+		}
+	}
+	if err := s.target.SetRoutes(out); err != nil {
+		return err
+	}
+	s.seeds = seeds
+	for _, r := range out {
+		s.applied[r.Name] = r.Weight
+	}
+	s.log.Warn("routes reloaded while the route bucket is unreachable: known routes keep their weights, new ones "+
+		"start at the file's; the bucket is asked, and wins, once NATS is back", "routes", len(out))
+	return nil
 }
 
 // Run watches the bucket and applies changes until ctx ends; the store
