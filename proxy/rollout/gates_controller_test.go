@@ -90,23 +90,7 @@ func TestControllerWebhookGates(t *testing.T) {
 	adm := httptest.NewServer(rollout.NewAdmin(rollout.AdminConfig{Store: store, Routes: []string{"r"},
 		Plans: map[string]rollout.Plan{"r": plan}, Events: conn, Instance: "other", Gates: board}).Handler())
 	defer adm.Close()
-	side := n.Connect(t)
-	started := time.Now().Add(-time.Hour).UTC()
-	go func() {
-		var reqs uint64
-		for tick := time.NewTicker(50 * time.Millisecond); ; {
-			select {
-			case <-t.Context().Done():
-				tick.Stop()
-				return
-			case <-tick.C:
-			}
-			reqs += 5
-			b, _ := json.Marshal(rollout.Report{Instance: "sidecar", Started: started, Route: "r",
-				New: rollout.Side{Requests: reqs}, Legacy: rollout.Side{Requests: reqs}})
-			_ = side.Publish(rollout.StatsPrefix+"r", b)
-		}
-	}()
+	reportHealthy(t, n.Connect(t), "r")
 
 	var st rs.State
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
@@ -244,25 +228,11 @@ func TestControllerPrometheusGates(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { _ = ctl.Run(t.Context()) }()
-	side := n.Connect(t)
-	started := time.Now().Add(-time.Hour).UTC()
-	go func() {
-		var reqs uint64
-		for tick := time.NewTicker(50 * time.Millisecond); ; {
-			select {
-			case <-t.Context().Done():
-				tick.Stop()
-				return
-			case <-tick.C:
-			}
-			reqs += 5
-			for name := range plans {
-				b, _ := json.Marshal(rollout.Report{Instance: "sidecar", Started: started, Route: name,
-					New: rollout.Side{Requests: reqs}, Legacy: rollout.Side{Requests: reqs}})
-				_ = side.Publish(rollout.StatsPrefix+name, b)
-			}
-		}
-	}()
+	names := make([]string, 0, len(plans))
+	for name := range plans {
+		names = append(names, name)
+	}
+	reportHealthy(t, n.Connect(t), names...)
 	waitFor := func(route, what string, ok func(rs.State, []rollout.Event) bool) {
 		t.Helper()
 		var st rs.State
@@ -310,4 +280,28 @@ func TestControllerPrometheusGates(t *testing.T) {
 	if st, _, _ := store.Get(t.Context(), "onerr-hold"); st.Weight != 10 || st.Phase != rs.PhaseRolling {
 		t.Errorf("on_error: hold moved the route: %+v", st)
 	}
+}
+
+// reportHealthy publishes, every 50 ms until the test ends, the counters of
+// a sidecar running for an hour whose new side serves 5 more requests a
+// tick without errors, for each route.
+func reportHealthy(t *testing.T, side *nats.Conn, routes ...string) {
+	started := time.Now().Add(-time.Hour).UTC()
+	go func() {
+		var reqs uint64
+		for tick := time.NewTicker(50 * time.Millisecond); ; {
+			select {
+			case <-t.Context().Done():
+				tick.Stop()
+				return
+			case <-tick.C:
+			}
+			reqs += 5
+			for _, name := range routes {
+				b, _ := json.Marshal(rollout.Report{Instance: "sidecar", Started: started, Route: name,
+					New: rollout.Side{Requests: reqs}, Legacy: rollout.Side{Requests: reqs}})
+				_ = side.Publish(rollout.StatsPrefix+name, b)
+			}
+		}
+	}()
 }
