@@ -75,6 +75,12 @@ func TestFicusDemo(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, text)
 		}
 	}
+	// Once a step was judged, the summary gives the data gate's last verdict.
+	if strings.Contains(text, "rollout promote") || strings.Contains(text, "rollout rollback") {
+		if !regexp.MustCompile(`\n    gate orders \(data\): (pass|fail|hold), `).MatchString(text) {
+			t.Errorf("the summary lacks the data gate's last verdict:\n%s", text)
+		}
+	}
 	// Rows in both tables must be the same orders (the dual write).
 	if m := regexp.MustCompile(`(\d+) rows in shop\.orders, (\d+) in public\.orders`).FindStringSubmatch(text); m != nil && m[1] != m[2] {
 		t.Errorf("reconcile: %s legacy rows vs %s new rows", m[1], m[2])

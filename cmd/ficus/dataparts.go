@@ -70,6 +70,15 @@ func startData(ctx context.Context, g *errgroup.Group, rt *proc) error {
 			return nil
 		})
 	}
+	all := make([]*continuous.Comparer, 0, len(comparers))
+	for _, c := range comparers {
+		all = append(all, c)
+	}
+	// The rollout data gates (rollout.gates.data) sum these across the fleet.
+	g.Go(func() error {
+		continuous.PublishTallies(ctx, continuous.TallyConfig{Conn: rt.bus.Conn, Instance: instanceID(), Comparers: all, Logger: rt.log})
+		return nil
+	})
 	rt.admin.Handle("GET /api/data/{name}", continuous.Handler(comparers))
 	rt.log.Info("data comparison started", "component", "data", "comparisons", len(comparers))
 	return nil

@@ -21,7 +21,6 @@ import (
 	"github.com/ficus-migrate/ficus/internal/backoff"
 	"github.com/ficus-migrate/ficus/internal/config"
 	"github.com/ficus-migrate/ficus/proxy/rollout"
-	"github.com/ficus-migrate/ficus/proxy/rollout/gates"
 	"github.com/ficus-migrate/ficus/proxy/rollout/notify"
 	"github.com/ficus-migrate/ficus/proxy/route"
 	"github.com/ficus-migrate/ficus/proxy/routestate"
@@ -172,7 +171,11 @@ func (r *routeState) run(ctx context.Context, g *errgroup.Group, rt *proc) error
 	for i, rc := range routes {
 		names[i] = rc.Name
 		if rc.Rollout != nil {
-			plans[rc.Name] = rolloutPlan(*rc.Rollout)
+			p, err := rolloutPlan(ctx, rt, rc.Name, *rc.Rollout)
+			if err != nil {
+				return err
+			}
+			plans[rc.Name] = p
 		}
 	}
 	ntf, err := rolloutNotifier(routes, rt)
@@ -265,25 +268,20 @@ func rolloutNotifier(routes []config.Route, rt *proc) (*notify.Notifier, error) 
 	return notify.New(notify.Config{Targets: targets, Registerer: rt.reg, Logger: rt.log})
 }
 
-func rolloutPlan(c config.Rollout) rollout.Plan {
-	return rollout.Plan{
+func rolloutPlan(ctx context.Context, rt *proc, route string, c config.Rollout) (rollout.Plan, error) {
+	gs, err := rolloutGates(ctx, rt, c.Gates)
+	if err != nil {
+		return rollout.Plan{}, fmt.Errorf("route %q: %w", route, err)
+	}
+	p := rollout.Plan{
 		Steps: c.Steps, Interval: c.Interval, MinRequests: uint64(c.MinRequests),
 		MaxMismatchRate: c.MaxMismatchRate, MaxErrorRateDelta: c.MaxErrorRateDelta, MaxP99Ratio: c.MaxP99Ratio,
-		OnFailure: rollout.OnFailure(c.OnFailure), ApproveAt: c.ApproveAt, Gates: rolloutGates(c.Gates),
+		OnFailure: rollout.OnFailure(c.OnFailure), ApproveAt: c.ApproveAt, Gates: gs,
 	}
-}
-
-// rolloutGates builds rollout.gates' checks.
-func rolloutGates(c config.RolloutGates) []rollout.Gate {
-	var out []rollout.Gate
-	for _, g := range c.Prometheus {
-		out = append(out, gates.NewPrometheus(gates.PrometheusConfig{Name: g.Name, URL: g.URL.Reveal(), Query: g.Query,
-			Max: g.Max, Min: g.Min, OnError: gates.OnError(g.OnError), Timeout: g.Timeout, DryRun: g.DryRun}))
+	if cw := c.CompleteWhen; cw != nil {
+		p.Complete, p.CompleteTimeout = completeCheck(rt, route, *cw), cw.Timeout
 	}
-	for _, g := range c.Webhook {
-		out = append(out, gates.NewWebhook(gates.WebhookConfig{Name: g.Name, URL: g.URL.Reveal(), Timeout: g.Timeout, DryRun: g.DryRun}))
-	}
-	return out
+	return p, nil
 }
 
 // instanceID names this process in leases, reports and events: readable

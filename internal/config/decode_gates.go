@@ -1,6 +1,9 @@
 package config
 
 import (
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -31,7 +34,98 @@ func (d *decoder) gates(n *yaml.Node, l loc, dst *RolloutGates) {
 				}
 			})
 		}},
+		field{"data", func(v *yaml.Node, l loc) {
+			d.list(v, l, func(item *yaml.Node, il loc) {
+				if g, ok := d.dataGate(item, il, unique); ok {
+					dst.Data = append(dst.Data, g)
+				}
+			})
+		}},
 	)
+}
+
+func (d *decoder) dataGate(n *yaml.Node, l loc, unique func(string, loc)) (DataGate, bool) {
+	var g DataGate
+	rate := func(dst **float64) func(*yaml.Node, loc) {
+		return func(v *yaml.Node, l loc) {
+			if x, ok := d.number(v, l, 0, 1); ok {
+				*dst = &x
+			}
+		}
+	}
+	d.mapping(n, l,
+		field{"name", func(v *yaml.Node, l loc) { d.gateName(v, l, &g.Name, unique) }},
+		field{"compare", func(v *yaml.Node, l loc) { d.str(v, l, &g.Compare) }},
+		field{"max_differ_rate", rate(&g.MaxDifferRate)},
+		field{"max_missing_rate", rate(&g.MaxMissingRate)},
+		field{"max_behind_seconds", func(v *yaml.Node, l loc) {
+			if x, ok := d.number(v, l, 0, 1e9); ok {
+				g.MaxBehindSeconds = &x
+			}
+		}},
+		field{"dry_run", func(v *yaml.Node, l loc) { d.boolean(v, l, &g.DryRun) }},
+	)
+	if d.failed[l.path] || isNull(n) {
+		return g, false
+	}
+	if g.Compare == "" && !d.failed[l.path+".compare"] {
+		d.fail(l.path+".compare", "required: the compare_data entry whose figures the gate judges")
+	}
+	if g.Name == "" && g.Compare != "" {
+		g.Name = g.Compare
+		unique(g.Name, l)
+	}
+	if g.MaxDifferRate == nil && g.MaxMissingRate == nil && g.MaxBehindSeconds == nil &&
+		!d.failed[l.path+".max_differ_rate"] && !d.failed[l.path+".max_missing_rate"] && !d.failed[l.path+".max_behind_seconds"] {
+		d.fail(l.path+".max_differ_rate", "required: max_differ_rate, max_missing_rate or max_behind_seconds, what the gate holds the data to")
+	}
+	return g, true
+}
+
+func (d *decoder) completeWhen(n *yaml.Node, l loc) *CompleteWhen {
+	c := CompleteWhen{Timeout: 30 * time.Minute}
+	d.mapping(n, l,
+		field{"reconcile", func(v *yaml.Node, l loc) { d.str(v, l, &c.Reconcile) }},
+		field{"max_differences", func(v *yaml.Node, l loc) {
+			if x, ok := d.integer(v, l, 0, 1_000_000_000); ok {
+				c.MaxDifferences = x
+			}
+		}},
+		field{"timeout", func(v *yaml.Node, l loc) { d.duration(v, l, &c.Timeout, time.Second) }},
+	)
+	if d.failed[l.path] || isNull(n) {
+		return nil
+	}
+	if c.Reconcile == "" && !d.failed[l.path+".reconcile"] {
+		d.fail(l.path+".reconcile", "required: the compare_data entry the controller reconciles before the last step completes")
+	}
+	return &c
+}
+
+// validateRolloutData checks that the data gates and complete_when name
+// compare_data entries that exist.
+func (d *decoder) validateRolloutData(c *Config) {
+	names := make([]string, len(c.CompareData))
+	for i, cd := range c.CompareData {
+		names[i] = cd.Name
+	}
+	known := func(path, name, why string) {
+		if name != "" && !slices.Contains(names, name) {
+			d.fail(path, "no compare_data entry named %q (configured: %s): %s", name, strings.Join(names, ", "), why)
+		}
+	}
+	for i, r := range c.Proxy.Routes {
+		if r.Rollout == nil {
+			continue
+		}
+		base := fmt.Sprintf("proxy.routes[%d].rollout", i)
+		for j, g := range r.Rollout.Gates.Data {
+			known(fmt.Sprintf("%s.gates.data[%d].compare", base, j), g.Compare, "the gate judges that comparison's figures")
+		}
+		if cw := r.Rollout.CompleteWhen; cw != nil {
+			known(base+".complete_when.reconcile", cw.Reconcile, "the controller reconciles that pair before the rollout completes")
+		}
+	}
 }
 
 func (d *decoder) prometheusGate(n *yaml.Node, l loc, unique func(string, loc)) (PrometheusGate, bool) {

@@ -41,6 +41,7 @@ func (d *decoder) rollout(n *yaml.Node, l loc, r *Route) {
 		field{"notify", func(v *yaml.Node, l loc) { d.notify(v, l, &ro.Notify) }},
 		field{"approve_at", func(v *yaml.Node, l loc) { approve = d.approveAt(v, l) }},
 		field{"gates", func(v *yaml.Node, l loc) { d.gates(v, l, &ro.Gates) }},
+		field{"complete_when", func(v *yaml.Node, l loc) { ro.CompleteWhen = d.completeWhen(v, l) }},
 	)
 	if len(ro.Steps) > 0 && !d.failed[l.path+".steps"] { // else steps has its own error
 		for _, a := range approve {
@@ -166,6 +167,7 @@ func fmtSteps(steps []float64) string {
 // validateRollout checks what spans sections: the controller judges the
 // reverse proxy's figures.
 func (d *decoder) validateRollout(c *Config) {
+	d.validateRolloutData(c)
 	if c.Proxy.Mode != ModeForward {
 		return
 	}

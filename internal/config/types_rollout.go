@@ -42,6 +42,12 @@ type Rollout struct {
 	// Gates are checks beyond the figures: Prometheus queries and
 	// webhooks. Default: none.
 	Gates RolloutGates `yaml:"gates,omitempty"`
+	// CompleteWhen keeps the last step from completing until a reconcile
+	// run is clean enough: the route stays at the last step (phase
+	// rolling) with the differing keys in its reason, and the run is
+	// repeated an interval later. Default: none (the last step completes
+	// as it is set).
+	CompleteWhen *CompleteWhen `yaml:"complete_when,omitempty"`
 }
 
 // RolloutNotify is one webhook that receives the route's rollout decisions.

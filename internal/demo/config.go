@@ -70,6 +70,8 @@ proxy:
         max_error_rate_delta: 0.02
         max_p99_ratio: 20
         on_failure: rollback
+        gates:                          # the databases must agree too (compare_data orders, below)
+          data: [{compare: %[13]s, max_differ_rate: 0.01, max_missing_rate: 0.01, max_behind_seconds: 10}]
 
 shadow:
   workers: 8

@@ -136,8 +136,10 @@ func Run(ctx context.Context, o Options, w io.Writer, logw io.Writer) (err error
 	fmt.Fprintf(w, "  config         %s\n", path)
 	fmt.Fprintf(w, "  everything up in %s\n\n", time.Since(began).Round(100*time.Millisecond))
 	fmt.Fprintf(w, "Rollout of %s: steps 5 → 25 → 50 → 100 %%, each held %s and judged after %d requests on new;\n"+
-		"rolled back at once if shadow mismatches exceed 1 %%, new's 5xx rate legacy's by 2 points, or its p99 20×.\n\n",
-		routeName, interval, minReq)
+		"rolled back at once if shadow mismatches exceed 1 %%, new's 5xx rate legacy's by 2 points, or its p99 20×,\n"+
+		"or if the data gate finds more than 1 %% of the orders settled in the step differing (or missing) between the\n"+
+		"two databases (compare_data %s: its last verdict is in [gates: …]).\n\n",
+		routeName, interval, minReq, compareName)
 
 	fmt.Fprintf(w, "Every second: %s's weight and rollout phase (GET /api/rollout), answers served by each side, the shadow\n"+
 		"match rate (GET /api/shadow/%s), CDC events from MariaDB + PostgreSQL (/metrics) and the data comparison\n"+

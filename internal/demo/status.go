@@ -88,6 +88,13 @@ func describeRollout(r rollout.StateView) string {
 	if r.Manual {
 		s += " (manual)"
 	}
+	if len(r.Gates) > 0 {
+		g := make([]string, len(r.Gates))
+		for i, res := range r.Gates {
+			g[i] = fmt.Sprintf("%s %s %s", res.Kind, res.Name, res.Verdict)
+		}
+		s += " [gates: " + strings.Join(g, ", ") + "]"
+	}
 	return s
 }
 

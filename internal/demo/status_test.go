@@ -28,6 +28,11 @@ func TestStatusLine(t *testing.T) {
 			events:  map[string]float64{"shop": 120, "orders_svc": 119},
 			data:    continuous.Figures{Matched: 90, Differing: 3, MissingInNew: 1, Pending: 2},
 		}, "[00:12] weight 25% rolling 2/4 | served legacy 300, new 40 | shadow match 99.0% of 200 | cdc events 120 + 119 | data 90 match, 3 differ, 1 missing, 2 pending"},
+		{"the data gate's last verdict", snapshot{
+			rollout: rollout.StateView{Name: routeName, Plan: plan, State: rolling.State,
+				Gates: []rollout.GateResult{{Name: "orders", Kind: "data", Verdict: rollout.GateHold}}},
+			events: map[string]float64{"shop": 1, "orders_svc": 1},
+		}, "[00:12] weight 25% rolling 2/4 [gates: data orders hold] | served legacy 300, new 40 | shadow match - of 0 | cdc events 1 + 1 | data 0 match, 0 differ, 0 missing, 0 pending"},
 		{"rolled back, nothing compared, no data comparison in this build", snapshot{
 			rollout: rollout.StateView{Name: routeName, Plan: plan, State: rs.State{Weight: 0, Step: -1, Phase: rs.PhaseRolledBack}},
 			events:  map[string]float64{},

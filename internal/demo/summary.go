@@ -41,6 +41,13 @@ type rolloutEvents struct {
 	printed int
 }
 
+// start is the time decisions are printed relative to.
+func (e *rolloutEvents) start() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.began
+}
+
 // setStart sets the time decisions are printed relative to.
 func (e *rolloutEvents) setStart(t time.Time) {
 	e.mu.Lock()
@@ -139,6 +146,12 @@ func summary(ctx context.Context, w io.Writer, admin admin, traffic *apps.Traffi
 	} else {
 		fmt.Fprintf(w, "\nRollout of %s: stopped at %s.\n", routeName, describeRollout(r))
 		fmt.Fprintf(w, "  why: %s\n", why(r))
+		if len(r.Gates) > 0 {
+			fmt.Fprintf(w, "  rollout.gates as last judged (%s):\n", clock(max(r.GatesAt.Sub(events.start()), 0)))
+			for _, g := range r.Gates {
+				fmt.Fprintf(w, "    %s\n", g)
+			}
+		}
 	}
 	if evs := events.list(); len(evs) > 0 {
 		fmt.Fprintln(w, "  decisions:")

@@ -48,6 +48,13 @@ type Plan struct {
 	// decision once the step has served MinRequests: one that fails acts
 	// per OnFailure, one that holds makes the step wait.
 	Gates []Gate
+	// Complete, when set (complete_when), is checked once the last step
+	// has held its gates for Interval: the rollout completes only when it
+	// passes; until then the route stays at the last step, phase rolling.
+	// A check that does not pass is run again Interval after it ended;
+	// CompleteTimeout bounds one [gateTimeout].
+	Complete        Gate
+	CompleteTimeout time.Duration
 }
 
 // Validate checks what the config loader does not: it is for callers that

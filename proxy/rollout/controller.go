@@ -84,6 +84,10 @@ type routeCtl struct {
 	// logged and published of them, so only changes are.
 	gates    gateRun
 	gateSeen string
+	// complete runs the plan's Complete check; completeSeen is what was
+	// last published of it.
+	complete     gateRun
+	completeSeen string
 }
 
 // HoldReason is why every rollout holds while NATS is unreachable.
@@ -99,7 +103,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	sort.Strings(names)
 	ctls := make([]*routeCtl, len(names))
 	for i, n := range names {
-		ctls[i] = &routeCtl{name: n, plan: c.cfg.Plans[n], lease: c.cfg.Store.NewLease(n, c.cfg.Instance, c.cfg.LeaseTTL)}
+		p := c.cfg.Plans[n]
+		ctls[i] = &routeCtl{name: n, plan: p, lease: c.cfg.Store.NewLease(n, c.cfg.Instance, c.cfg.LeaseTTL),
+			complete: gateRun{timeout: p.CompleteTimeout, gap: p.Interval}}
 	}
 	t := time.NewTicker(c.cfg.Tick)
 	defer t.Stop()
@@ -202,6 +208,7 @@ func (c *Controller) evaluate(ctx context.Context, rc *routeCtl, now time.Time) 
 	if key != rc.stepKey {
 		rc.stepKey = key
 		rc.win.reset(now)
+		startWindows(rc.plan.Gates, now)
 	}
 	f := rc.win.figures(now)
 	rc.mu.Unlock()
@@ -215,6 +222,9 @@ func (c *Controller) evaluate(ctx context.Context, rc *routeCtl, now time.Time) 
 		v, reason := judge(rc.plan, f, now.Sub(st.StepStarted))
 		if v != fail && len(rc.plan.Gates) > 0 && f.NewRequests >= rc.plan.MinRequests {
 			v, reason = c.checkGates(ctx, rc, st, key, &f, v, reason, now)
+		}
+		if v == promote && rc.plan.Complete != nil && st.Step == rc.plan.last() {
+			v, reason = c.checkComplete(ctx, rc, st, key, &f, reason, now)
 		}
 		switch v {
 		case promote:
@@ -243,7 +253,7 @@ func (c *Controller) start(ctx context.Context, rc *routeCtl, st rs.State, now t
 	}
 	c.write(ctx, rc, st, nil, ActStart, func(next *rs.State) {
 		next.Step, next.Weight, next.Phase = i, rc.plan.Steps[i], rs.PhaseRolling
-		if i == rc.plan.last() {
+		if i == rc.plan.last() && rc.plan.Complete == nil {
 			next.Phase = rs.PhaseComplete
 		}
 		next.Reason = fmt.Sprintf("rollout started at step %d of %d (weight %v)%s", i+1, len(rc.plan.Steps), next.Weight, approval)
@@ -251,14 +261,23 @@ func (c *Controller) start(ctx context.Context, rc *routeCtl, st rs.State, now t
 }
 
 func (c *Controller) promote(ctx context.Context, rc *routeCtl, st rs.State, f Figures, reason string, now time.Time) {
+	last := rc.plan.last()
 	i := st.Step + 1
 	act := ActPromote
-	if i >= rc.plan.last() {
-		i, act = rc.plan.last(), ActComplete
+	if i >= last {
+		// With complete_when the last step is set first and completes
+		// once its check passes (checkComplete).
+		i = last
+		if rc.plan.Complete == nil || st.Step == last {
+			act = ActComplete
+		}
 	}
-	hold, approval := c.awaitApproval(ctx, rc, st, &f, i, reason, now)
-	if hold {
-		return
+	approval := ""
+	if st.Step != last { // completing sets no new weight: nothing to approve
+		var hold bool
+		if hold, approval = c.awaitApproval(ctx, rc, st, &f, i, reason, now); hold {
+			return
+		}
 	}
 	c.write(ctx, rc, st, &f, act, func(next *rs.State) {
 		next.Step, next.Weight = i, rc.plan.Steps[i]

@@ -19,12 +19,33 @@ type Gate interface {
 	Check(ctx context.Context, in GateInput) GateResult
 }
 
+// WindowGate is a Gate that measures over the step's window itself (the
+// data gate sums counts since the step began): the controller tells it
+// when a window starts, as it starts its own — at a new step, and when it
+// takes the route's lease.
+type WindowGate interface {
+	Gate
+	StartWindow(at time.Time)
+}
+
 // GateInput is what a gate is told about the step being judged.
 type GateInput struct {
-	Route   string  `json:"route"`
-	Step    int     `json:"step"`
-	Weight  float64 `json:"weight"`
-	Figures Figures `json:"figures"`
+	Route  string  `json:"route"`
+	Step   int     `json:"step"`
+	Weight float64 `json:"weight"`
+	// StepStarted is when the step began.
+	StepStarted time.Time `json:"step_started"`
+	Figures     Figures   `json:"figures"`
+}
+
+// startWindows tells the gates that measure over the window that a new one
+// starts at now.
+func startWindows(gates []Gate, now time.Time) {
+	for _, g := range gates {
+		if w, ok := g.(WindowGate); ok {
+			w.StartWindow(now)
+		}
+	}
 }
 
 // GateVerdict is one gate's answer.
@@ -47,6 +68,9 @@ type GateResult struct {
 	// Threshold says what Value is held to, such as "max 0.5" or "2xx".
 	Threshold string      `json:"threshold"`
 	Verdict   GateVerdict `json:"verdict"`
+	// Measures are the figures behind Value when a gate measures more
+	// than one thing (the data gate: rates, counts, behind), by name.
+	Measures map[string]float64 `json:"measures,omitempty"`
 	Reason    string      `json:"reason,omitempty"`
 	// DryRun gates are evaluated, logged and published, never acted on.
 	DryRun bool `json:"dry_run,omitempty"`
@@ -76,6 +100,11 @@ type gateRun struct {
 	key     string // the step the results are for
 	results []GateResult
 	done    bool
+	// timeout bounds a run [gateTimeout]; gap is the least time between
+	// the end of a run and the start of the next for the same step (a
+	// reconcile run is not repeated back to back) [none].
+	timeout, gap time.Duration
+	ended        time.Time
 }
 
 // poll returns the results of the last completed run for step key (ok is
@@ -87,7 +116,7 @@ func (g *gateRun) poll(ctx context.Context, key string, gates []Gate, in GateInp
 	if g.done && g.key == key {
 		res, ok = g.results, true
 	}
-	if !g.running {
+	if !g.running && (!ok || time.Since(g.ended) >= g.gap) {
 		g.running, g.done = true, false
 		go g.run(ctx, key, gates, in)
 	}
@@ -95,7 +124,11 @@ func (g *gateRun) poll(ctx context.Context, key string, gates []Gate, in GateInp
 }
 
 func (g *gateRun) run(ctx context.Context, key string, gates []Gate, in GateInput) {
-	ctx, cancel := context.WithTimeout(ctx, gateTimeout)
+	timeout := g.timeout
+	if timeout <= 0 {
+		timeout = gateTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	res := make([]GateResult, len(gates))
 	var wg sync.WaitGroup
@@ -104,7 +137,7 @@ func (g *gateRun) run(ctx context.Context, key string, gates []Gate, in GateInpu
 	}
 	wg.Wait()
 	g.mu.Lock()
-	g.running, g.done, g.key, g.results = false, true, key, res
+	g.running, g.done, g.key, g.results, g.ended = false, true, key, res, time.Now()
 	g.mu.Unlock()
 }
 
@@ -140,7 +173,8 @@ func judgeGates(v verdict, reason string, res []GateResult) (verdict, string) {
 // in what does not act (a hold, a dry_run gate's fail) is logged and
 // published as a "gate" event; what acts is in the decision's event.
 func (c *Controller) checkGates(ctx context.Context, rc *routeCtl, st rs.State, key string, f *Figures, v verdict, reason string, now time.Time) (verdict, string) {
-	res, ok := rc.gates.poll(ctx, key, rc.plan.Gates, GateInput{Route: rc.name, Step: st.Step, Weight: st.Weight, Figures: *f})
+	res, ok := rc.gates.poll(ctx, key, rc.plan.Gates, GateInput{Route: rc.name, Step: st.Step, Weight: st.Weight,
+		StepStarted: st.StepStarted, Figures: *f})
 	if !ok {
 		if v == promote {
 			return wait, "rollout.gates: the check of this step is under way"
@@ -181,4 +215,31 @@ func (c *Controller) checkGates(ctx context.Context, rc *routeCtl, st rs.State, 
 		}
 	}
 	return v, reason
+}
+
+// checkComplete runs the plan's Complete check (complete_when) at the last
+// step once everything else would complete the rollout: it completes only
+// when the check passes. Anything else keeps the route at the last step;
+// a change in what the check says is logged and published as a "gate"
+// event, with the check's result in the figures.
+func (c *Controller) checkComplete(ctx context.Context, rc *routeCtl, st rs.State, key string, f *Figures, reason string, now time.Time) (verdict, string) {
+	res, ok := rc.complete.poll(ctx, key, []Gate{rc.plan.Complete}, GateInput{Route: rc.name, Step: st.Step, Weight: st.Weight,
+		StepStarted: st.StepStarted, Figures: *f})
+	if !ok {
+		return wait, "complete_when: " + rc.plan.Complete.Name() + " is under way"
+	}
+	r := res[0]
+	f.Gates = append(f.Gates, r)
+	if r.Verdict == GatePass {
+		return promote, reason + "; complete_when: " + r.Reason
+	}
+	msg := "the last step does not complete yet: " + r.String()
+	if msg != rc.completeSeen {
+		rc.completeSeen = msg
+		c.log.Info("rollout holds at its last step", "route", rc.name, "reason", msg)
+		fc := *f
+		emit(c.cfg.Conn, c.cfg.Notify, c.log, Event{Route: rc.name, Action: ActGate, From: st.Weight, To: st.Weight,
+			Step: st.Step, Phase: st.Phase, Reason: msg, Figures: &fc, By: c.cfg.Instance, At: now.UTC()})
+	}
+	return wait, msg
 }

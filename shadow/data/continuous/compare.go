@@ -82,6 +82,7 @@ type Comparer struct {
 	log     *slog.Logger
 	kv      jetstream.KeyValue
 	figs    *figures
+	tally   tallies
 	pending *pendingSet
 	// recovered is set once the bucket has been read (see recover).
 	recovered bool
@@ -218,13 +219,19 @@ func (c *Comparer) applyOnce(ctx context.Context, j job, cache *stateCache, mode
 	if err := c.store(ctx, ch.key, k, rev, cache); err != nil {
 		return err
 	}
+	var behind time.Duration
 	if ch.atMs > 0 {
-		c.figs.observeBehind(time.Since(time.UnixMilli(ch.atMs)))
+		behind = time.Since(time.UnixMilli(ch.atMs))
+		c.figs.observeBehind(behind)
 	}
+	c.tally.change(max(behind.Seconds(), 0))
 	if rev == 0 {
 		c.figs.count(&c.figs.nSeen, c.figs.seen)
 	}
 	c.figs.move(old, k.Status)
+	if k.Status == statusMatch && old != statusMatch {
+		c.tally.settle(statusMatch)
+	}
 	if after != nil {
 		after()
 	}
@@ -269,6 +276,7 @@ func (c *Comparer) sweepKey(ctx context.Context, key int64, now time.Time, cache
 				return
 			}
 			c.figs.move(statusPending, statusMatch)
+			c.tally.settle(statusMatch)
 			return
 		}
 		if j.Columns != nil {
@@ -296,6 +304,7 @@ func (c *Comparer) sweepKey(ctx context.Context, key int64, now time.Time, cache
 		return
 	}
 	c.figs.move(statusPending, v)
+	c.tally.settle(v)
 	c.publish(ctx, f)
 }
 

@@ -163,8 +163,12 @@ type hist struct {
 
 func newHist() hist { return hist{counts: make([]int64, len(lagBuckets)+1)} }
 
+// bucketOf is the index of the lagBuckets bucket holding s (len(lagBuckets)
+// above the highest bound).
+func bucketOf(s float64) int { return sort.SearchFloat64s(lagBuckets, s) }
+
 func (h *hist) observe(s float64) {
-	h.counts[sort.SearchFloat64s(lagBuckets, s)]++
+	h.counts[bucketOf(s)]++
 	h.max = max(h.max, s)
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -103,4 +104,21 @@ func textPtr(null bool, s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// Brief describes a difference by its key, its kind and the differing
+// column names, never the values: it goes where values must not (route
+// state, events, notifications).
+func (d Difference) Brief() string {
+	switch d.Kind {
+	case MissingInNew:
+		return fmt.Sprintf("key %d missing in new", d.Key)
+	case MissingInLegacy:
+		return fmt.Sprintf("key %d missing in legacy", d.Key)
+	}
+	cols := make([]string, len(d.Columns))
+	for i, c := range d.Columns {
+		cols[i] = c.Legacy + "→" + c.New
+	}
+	return fmt.Sprintf("key %d differs in %s", d.Key, strings.Join(cols, ", "))
 }

@@ -95,6 +95,7 @@ async function poll() {
     state.polls++;
     renderReady(ready);
     renderRoutes(routes || [], rollout || [], shadow);
+    renderGates(rollout || []);
     renderCharts();
     renderSignatures();
     renderCapture(capture || []);
@@ -174,6 +175,27 @@ function renderRoutes(routes, rollout, shadow) {
       actions));
   }
   body.replaceChildren(...rows);
+}
+
+// renderGates lists every rollout gate's last result (GET /api/rollout:
+// gates, gates_at): what it measured against what, and why.
+function renderGates(rollout) {
+  const rows = [];
+  for (const ro of rollout) {
+    for (const g of ro.gates || []) {
+      rows.push(el('tr', { 'data-gate': ro.name + '/' + g.name, class: 'verdict-' + g.verdict },
+        td(ro.name, 'route', false),
+        td(g.name, 'name', false),
+        td(g.kind, 'kind', false),
+        td(g.verdict + (g.dry_run ? ' (dry run)' : ''), 'verdict', false),
+        td(fmt(g.value), 'value'),
+        td(g.threshold, 'threshold', false),
+        td(ro.gates_at ? new Date(ro.gates_at).toLocaleTimeString() : '—', 'at', false),
+        td(g.reason || '', 'reason', false)));
+    }
+  }
+  document.querySelector('#gate-results tbody').replaceChildren(...rows);
+  document.getElementById('gates').hidden = rows.length === 0;
 }
 
 async function act(route, action) {
