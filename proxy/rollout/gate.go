@@ -71,7 +71,7 @@ type GateResult struct {
 	// Measures are the figures behind Value when a gate measures more
 	// than one thing (the data gate: rates, counts, behind), by name.
 	Measures map[string]float64 `json:"measures,omitempty"`
-	Reason    string      `json:"reason,omitempty"`
+	Reason   string             `json:"reason,omitempty"`
 	// DryRun gates are evaluated, logged and published, never acted on.
 	DryRun bool `json:"dry_run,omitempty"`
 }
@@ -195,13 +195,17 @@ func (c *Controller) checkGates(ctx context.Context, rc *routeCtl, st rs.State, 
 		}
 		reason += "; gates: " + strings.Join(brief, ", ")
 	}
-	var quiet []string // what the gates say that does not act
+	var quiet, shapes []string // what the gates say that does not act
 	for _, r := range res {
 		if r.Verdict != GatePass && (r.DryRun || r.Verdict == GateHold) {
 			quiet = append(quiet, string(r.Verdict)+" "+r.Name+": "+r.Reason)
+			shapes = append(shapes, string(r.Verdict)+" "+r.Name+": "+withoutNumbers(r.Reason))
 		}
 	}
-	seen := strings.Join(quiet, "\n")
+	// A change is what the gates say, not the figures in it: a hold that
+	// counts its samples (or the seconds of its step) is published once,
+	// not every second, and so notified once.
+	seen := strings.Join(shapes, "\n")
 	if seen != rc.gateSeen {
 		rc.gateSeen = seen
 		msg := "every rollout gate passes"
@@ -242,4 +246,22 @@ func (c *Controller) checkComplete(ctx context.Context, rc *routeCtl, st rs.Stat
 			Step: st.Step, Phase: st.Phase, Reason: msg, Figures: &fc, By: c.cfg.Instance, At: now.UTC()})
 	}
 	return wait, msg
+}
+
+// withoutNumbers replaces every run of digits (with their decimal points)
+// by "#".
+func withoutNumbers(s string) string {
+	var b strings.Builder
+	in := false
+	for _, c := range s {
+		digit := c >= '0' && c <= '9' || (in && c == '.')
+		if digit && !in {
+			b.WriteByte('#')
+		}
+		if !digit {
+			b.WriteRune(c)
+		}
+		in = digit
+	}
+	return b.String()
 }

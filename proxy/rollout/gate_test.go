@@ -34,3 +34,17 @@ func TestJudgeGates(t *testing.T) {
 		}
 	}
 }
+
+// What the gates say is compared without its figures.
+func TestWithoutNumbers(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                             "",
+		"the query returned no sample": "the query returned no sample",
+		"2s of the step passed; 54 settled keys, rate 0.0123.": "#s of the step passed; # settled keys, rate #",
+		"http://10.0.0.1:9090 answered 503":                    "http://#:# answered #",
+	} {
+		if got := withoutNumbers(in); got != want {
+			t.Errorf("withoutNumbers(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
