@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ficus-migrate/ficus/shadow/data/canon"
 )
@@ -79,6 +80,17 @@ type Table struct {
 	// Rules adjust the values of Columns (same length, or nil); only the
 	// legacy side has rules.
 	Rules []canon.Rule
+	// Where, when set, is an SQL condition in the side's dialect: only rows
+	// that satisfy it are compared. It is checked by CheckWhere when the
+	// side is made and planned by the database (EXPLAIN) in Describe, and
+	// only ever put, parenthesised, after the WHERE of the side's queries.
+	Where string
+	// MinAge, when greater than 0, leaves out rows whose UpdatedAt column
+	// is more recent than MinAge before the run started, by the database's
+	// clock (they are continuous mode's job); rows whose UpdatedAt is NULL
+	// are kept. UpdatedAt must then be a date or timestamp column.
+	UpdatedAt string
+	MinAge    time.Duration
 }
 
 // queries is the SQL of one side, built once by Prepare.
@@ -90,12 +102,23 @@ type queries struct {
 	rowText  string
 	checksum string
 	rows     string
-	raw      []bool // column i is fetched raw and canonicalised in Go
+	// window is " AND (…)" for Table.Where and MinAge, or "": it follows
+	// the key range of every checksum and row query.
+	window string
+	raw    []bool // column i is fetched raw and canonicalised in Go
 	kinds    []canon.Kind
 	rules    []canon.Rule
 }
 
-func (t Table) validate() error {
+func (t Table) validate(e canon.Engine) error {
+	if t.Where != "" {
+		if err := CheckWhere(e, t.Where); err != nil {
+			return fmt.Errorf("table %q: where: %w", t.Name, err)
+		}
+	}
+	if t.MinAge > 0 && t.UpdatedAt == "" {
+		return fmt.Errorf("table %q: min_age needs an updated_at column", t.Name)
+	}
 	if t.Key == "" || len(t.Columns) == 0 {
 		return fmt.Errorf("table %q: need a key and at least one column", t.Name)
 	}
@@ -174,11 +197,14 @@ func dataTypes(cols []canon.Column) []string {
 	return out
 }
 
-func (t Table) prepare(e canon.Engine, kinds []canon.Kind, cols []canon.Column) (*queries, error) {
+func (t Table) prepare(e canon.Engine, kinds []canon.Kind, cols []canon.Column, window string) (*queries, error) {
 	if len(kinds) != len(t.Columns) {
 		return nil, fmt.Errorf("table %s: %d kinds for %d columns", t.Name, len(kinds), len(t.Columns))
 	}
 	q := &queries{engine: e, kinds: kinds, raw: make([]bool, len(kinds)), rules: make([]canon.Rule, len(kinds))}
+	if window != "" {
+		q.window = " AND " + window
+	}
 	if len(cols) != len(t.Columns) {
 		return nil, fmt.Errorf("table %s: Prepare before Describe", t.Name)
 	}
@@ -215,7 +241,7 @@ func (t Table) prepare(e canon.Engine, kinds []canon.Kind, cols []canon.Column) 
 		bucket = "(" + key + " - ?) DIV ?"
 	}
 	q.rowText = canon.RowTextExpr(e, key, hashed, nullable)
-	where := fmt.Sprintf(" FROM %s WHERE %s >= %s AND %s <= %s", from, key, p1, key, p2)
+	where := fmt.Sprintf(" FROM %s WHERE %s >= %s AND %s <= %s%s", from, key, p1, key, p2, q.window)
 	q.bounds = fmt.Sprintf("SELECT MIN(%s), MAX(%s) FROM %s", key, key, from)
 	q.checksum = "SELECT " + bucket + ", COUNT(*), " + fmt.Sprintf(sumText, canon.RowHashExpr(e, q.rowText)) + where + " GROUP BY 1"
 	q.rows = fmt.Sprintf("SELECT %s, %s%s ORDER BY %s", key, strings.Join(selected, ", "), where, key)
