@@ -106,8 +106,8 @@ type queries struct {
 	// the key range of every checksum and row query.
 	window string
 	raw    []bool // column i is fetched raw and canonicalised in Go
-	kinds    []canon.Kind
-	rules    []canon.Rule
+	kinds  []canon.Kind
+	rules  []canon.Rule
 }
 
 func (t Table) validate(e canon.Engine) error {
