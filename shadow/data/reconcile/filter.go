@@ -103,15 +103,30 @@ func (t Table) checkWindow(e canon.Engine, got map[string]canon.Column) error {
 // cutoffLayout is how a database's clock is read and a cutoff written.
 const cutoffLayout = "2006-01-02 15:04:05.000000"
 
-// windowSQL is the condition the window adds to every checksum and row
-// query ("" for none), given the database's clock at the start of the run.
-// The cutoff is fixed for the run, so a range scanned late sees the same
-// window as one scanned early; a row with no updated_at is kept (its age
-// is unknown, not recent).
-func (t Table) windowSQL(e canon.Engine, now time.Time) string {
+// window is the SQL of a side's window, fixed for the run.
+type window struct {
+	// all is the condition of the checksum queries: Where and "not
+	// recent" ("" for none).
+	all string
+	// where is Where alone, the condition of the row queries ("" for
+	// none): a key recent on one side only would otherwise be missing on
+	// that side alone, so rows are fetched with recent, and a key recent
+	// on either side is left out when the two sides' rows are compared.
+	where string
+	// recent is true for a row touched within MinAge ("" without MinAge).
+	recent string
+}
+
+// windowSQL is t's window given the database's clock at the start of the
+// run. The cutoff is fixed for the run, so a range scanned late sees the
+// same window as one scanned early; a row with no updated_at is kept (its
+// age is unknown, not recent).
+func (t Table) windowSQL(e canon.Engine, now time.Time) window {
+	var w window
 	var conds []string
 	if t.Where != "" {
-		conds = append(conds, "("+t.Where+")")
+		w.where = "(" + t.Where + ")"
+		conds = append(conds, w.where)
 	}
 	if t.MinAge > 0 {
 		col := canon.QuoteIdent(e, t.UpdatedAt)
@@ -121,8 +136,36 @@ func (t Table) windowSQL(e canon.Engine, now time.Time) string {
 			lit = "TIMESTAMPTZ '" + cut + "+00'" // a timestamp without zone is compared in the session's UTC
 		}
 		conds = append(conds, "("+col+" < "+lit+" OR "+col+" IS NULL)")
+		w.recent = "COALESCE(" + col + " >= " + lit + ", FALSE)"
 	}
-	return strings.Join(conds, " AND ")
+	w.all = strings.Join(conds, " AND ")
+	return w
+}
+
+// dropRecent leaves out of both row lists every key that is recent on
+// either side (Row.Recent); the lists are in key order.
+func dropRecent(legacy, new []Row) ([]Row, []Row) {
+	recent := map[int64]bool{}
+	for _, rows := range [][]Row{legacy, new} {
+		for _, r := range rows {
+			if r.Recent {
+				recent[r.Key] = true
+			}
+		}
+	}
+	if len(recent) == 0 {
+		return legacy, new
+	}
+	keep := func(rows []Row) []Row {
+		out := rows[:0:0]
+		for _, r := range rows {
+			if !recent[r.Key] {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	return keep(legacy), keep(new)
 }
 
 // needsWindow says whether t restricts its rows at all.
@@ -131,7 +174,8 @@ func (t Table) needsWindow() bool { return t.Where != "" || t.MinAge > 0 }
 // explainWindow asks the database to plan a query with the window's
 // condition (EXPLAIN runs nothing): a fragment naming an unknown column,
 // or that is not a condition, fails here, before any range is read.
-func explainWindow(ctx context.Context, t Table, e canon.Engine, cond string, query func(context.Context, string) error) error {
+func explainWindow(ctx context.Context, t Table, e canon.Engine, w window, query func(context.Context, string) error) error {
+	cond := w.all
 	if cond == "" {
 		return nil
 	}

@@ -22,7 +22,7 @@ func (m *MariaDB) Load(ctx context.Context, lag bool) (Load, error) {
 	var running int
 	err := m.cfg.DB.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'Threads_running'").Scan(&name, &running)
 	if err != nil {
-		return Load{}, fmt.Errorf("Threads_running: %w", err)
+		return Load{}, fmt.Errorf("status Threads_running: %w", err)
 	}
 	l := Load{Running: max(running-1, 0)} // the SHOW itself runs
 	if !lag {

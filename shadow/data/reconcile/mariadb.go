@@ -32,7 +32,7 @@ type MariaDB struct {
 	ordered bool
 	digest  string
 	cols    []canon.Column // from Describe
-	window  string         // from Describe, see Table.windowSQL
+	window  window         // from Describe, see Table.windowSQL
 }
 
 // DigestBytes is the group_concat_max_len OpenMariaDB sets. The server's
@@ -308,9 +308,13 @@ func (m *MariaDB) Rows(ctx context.Context, lo, hi int64) ([]Row, error) {
 	n := len(m.q.kinds)
 	var out []Row
 	texts := make([]sql.NullString, n)
-	dst := make([]any, n+1)
+	dst := make([]any, n+1, n+2)
 	for i := range texts {
 		dst[i+1] = &texts[i]
+	}
+	var recent bool
+	if m.q.recent {
+		dst = append(dst, &recent)
 	}
 	for rows.Next() {
 		var r Row
@@ -322,6 +326,7 @@ func (m *MariaDB) Rows(ctx context.Context, lo, hi int64) ([]Row, error) {
 		for i, t := range texts {
 			r.Values[i] = canon.Value{Null: !t.Valid, Text: t.String}
 		}
+		r.Recent = recent
 		if err := m.q.finish(r.Values); err != nil {
 			return nil, fmt.Errorf("rows of %s, key %d: %w", m.cfg.Table.Name, r.Key, err)
 		}

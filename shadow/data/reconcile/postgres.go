@@ -26,7 +26,7 @@ type Postgres struct {
 	q      *queries
 	digest string
 	cols   []canon.Column // from Describe
-	window string         // from Describe, see Table.windowSQL
+	window window         // from Describe, see Table.windowSQL
 }
 
 // PGPool is a fixed set of connections with TimeZone UTC, the session
@@ -252,9 +252,13 @@ func (p *Postgres) Rows(ctx context.Context, lo, hi int64) ([]Row, error) {
 	n := len(p.q.kinds)
 	var out []Row
 	texts := make([]*string, n)
-	dst := make([]any, n+1)
+	dst := make([]any, n+1, n+2)
 	for i := range texts {
 		dst[i+1] = &texts[i]
+	}
+	var recent bool
+	if p.q.recent {
+		dst = append(dst, &recent)
 	}
 	err := p.cfg.Pool.query(ctx, p.q.rows, func(rows pgx.Rows) error {
 		var r Row
@@ -263,6 +267,7 @@ func (p *Postgres) Rows(ctx context.Context, lo, hi int64) ([]Row, error) {
 			return err
 		}
 		r.Values = toValues(texts)
+		r.Recent = recent
 		if err := p.q.finish(r.Values); err != nil {
 			return fmt.Errorf("key %d: %w", r.Key, err)
 		}

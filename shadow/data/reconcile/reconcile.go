@@ -482,6 +482,7 @@ func (r *run) leaf(ctx context.Context, s span) error {
 	}
 	r.fetched.Add(int64(len(lrows) + len(nrows)))
 	r.gate.charge(int64(max(len(lrows), len(nrows))))
+	lrows, nrows = dropRecent(lrows, nrows)
 	d := DiffRows(r.cfg.Legacy.Table().Columns, r.cfg.New.Table().Columns, lrows, nrows)
 	if r.cfg.Judge != nil {
 		var err error

@@ -66,6 +66,9 @@ type Sum struct {
 type Row struct {
 	Key    int64
 	Values []canon.Value
+	// Recent: the row was touched within Table.MinAge (it is then left
+	// out, with the other side's row of its key).
+	Recent bool
 }
 
 // Table names a table and the columns compared on one side.
@@ -103,8 +106,10 @@ type queries struct {
 	checksum string
 	rows     string
 	// window is " AND (…)" for Table.Where and MinAge, or "": it follows
-	// the key range of every checksum and row query.
+	// the key range of every checksum query. Row queries have Where
+	// only, and select the row's recent flag last when recent is set.
 	window string
+	recent bool
 	raw    []bool // column i is fetched raw and canonicalised in Go
 	kinds  []canon.Kind
 	rules  []canon.Rule
@@ -197,13 +202,17 @@ func dataTypes(cols []canon.Column) []string {
 	return out
 }
 
-func (t Table) prepare(e canon.Engine, kinds []canon.Kind, cols []canon.Column, window string) (*queries, error) {
+func (t Table) prepare(e canon.Engine, kinds []canon.Kind, cols []canon.Column, w window) (*queries, error) {
 	if len(kinds) != len(t.Columns) {
 		return nil, fmt.Errorf("table %s: %d kinds for %d columns", t.Name, len(kinds), len(t.Columns))
 	}
 	q := &queries{engine: e, kinds: kinds, raw: make([]bool, len(kinds)), rules: make([]canon.Rule, len(kinds))}
-	if window != "" {
-		q.window = " AND " + window
+	var rowsWhere string
+	if w.all != "" {
+		q.window = " AND " + w.all
+	}
+	if w.where != "" {
+		rowsWhere = " AND " + w.where
 	}
 	if len(cols) != len(t.Columns) {
 		return nil, fmt.Errorf("table %s: Prepare before Describe", t.Name)
@@ -241,10 +250,14 @@ func (t Table) prepare(e canon.Engine, kinds []canon.Kind, cols []canon.Column, 
 		bucket = "(" + key + " - ?) DIV ?"
 	}
 	q.rowText = canon.RowTextExpr(e, key, hashed, nullable)
-	where := fmt.Sprintf(" FROM %s WHERE %s >= %s AND %s <= %s%s", from, key, p1, key, p2, q.window)
+	where := fmt.Sprintf(" FROM %s WHERE %s >= %s AND %s <= %s", from, key, p1, key, p2)
 	q.bounds = fmt.Sprintf("SELECT MIN(%s), MAX(%s) FROM %s", key, key, from)
-	q.checksum = "SELECT " + bucket + ", COUNT(*), " + fmt.Sprintf(sumText, canon.RowHashExpr(e, q.rowText)) + where + " GROUP BY 1"
-	q.rows = fmt.Sprintf("SELECT %s, %s%s ORDER BY %s", key, strings.Join(selected, ", "), where, key)
+	q.checksum = "SELECT " + bucket + ", COUNT(*), " + fmt.Sprintf(sumText, canon.RowHashExpr(e, q.rowText)) + where + q.window + " GROUP BY 1"
+	if w.recent != "" {
+		q.recent = true
+		selected = append(selected, w.recent)
+	}
+	q.rows = fmt.Sprintf("SELECT %s, %s%s%s ORDER BY %s", key, strings.Join(selected, ", "), where, rowsWhere, key)
 	return q, nil
 }
 

@@ -12,10 +12,13 @@ import (
 // per second ranges were scanned at, weighing the past 0.75. It grows at
 // most fourfold per range (an empty stretch of keys is scanned in no time
 // and says little about the next) and shrinks at once after a range that
-// took longer than target.
+// took longer than target. It never goes below minWidth: a query has a
+// fixed cost (a round trip, planning) that a smaller range cannot save,
+// and a target below it would otherwise shrink ranges to single keys.
 type sizer struct {
 	target   time.Duration
-	maxWidth uint64  // the widest range (see Run: bucket size, rate limit)
+	minWidth uint64  // the narrowest range (see firstPass)
+	maxWidth uint64  // the widest range (see firstPass: bucket size, rate limit)
 	width    uint64  // the next range's width
 	rate     float64 // keys per second; 0 before the first range
 }
@@ -23,9 +26,10 @@ type sizer struct {
 // maxSizerWidth keeps widths exact in a float64 and convertible back.
 const maxSizerWidth = uint64(1) << 62
 
-func newSizer(target time.Duration, first, maxWidth uint64) *sizer {
+func newSizer(target time.Duration, first, minWidth, maxWidth uint64) *sizer {
 	maxWidth = min(max(maxWidth, 1), maxSizerWidth)
-	return &sizer{target: target, maxWidth: maxWidth, width: min(max(first, 1), maxWidth)}
+	minWidth = min(max(minWidth, 1), maxWidth)
+	return &sizer{target: target, minWidth: minWidth, maxWidth: maxWidth, width: min(max(first, minWidth), maxWidth)}
 }
 
 // observe records that a range of width keys took took (the slower side).
@@ -41,7 +45,7 @@ func (s *sizer) observe(width uint64, took time.Duration) {
 		s.rate = 0.75*s.rate + 0.25*kps
 	}
 	w := min(s.rate*s.target.Seconds(), 4*float64(width), float64(s.maxWidth))
-	s.width = uint64(max(w, 1))
+	s.width = uint64(max(w, float64(s.minWidth)))
 }
 
 // walker hands out the first pass's ranges from left to right, each as
@@ -95,8 +99,12 @@ func (w *walker) total() int64 {
 }
 
 // firstRangeRows is how many rows, by the estimate, the first ranges sized
-// by query time hold: small enough to be quick on any server.
-const firstRangeRows = 1000
+// by query time hold: small enough to be quick on any server. minRangeRows
+// is the fewest they shrink to (see sizer).
+const (
+	firstRangeRows = 1000
+	minRangeRows   = 100
+)
 
 // firstPass returns the first pass's ranges. With Throttle.MaxQuery it
 // returns none and sets r.walk, which sizes them as they go. A range holds
@@ -112,13 +120,16 @@ func (r *run) firstPass(all span, est int64) []task {
 		if width == 0 { // the whole int64 range
 			width = ^uint64(0)
 		}
-		maxWidth, first := width, uint64(firstRangeRows)
+		keysPerRow := 1.0
 		if est > 0 {
-			keysPerRow := float64(width) / float64(est)
-			maxWidth = uint64(min(float64(perRange)*keysPerRow, float64(maxSizerWidth)))
-			first = uint64(min(firstRangeRows*keysPerRow, float64(maxSizerWidth)))
+			keysPerRow = float64(width) / float64(est)
 		}
-		r.walk = newWalker(all, newSizer(r.cfg.Throttle.MaxQuery, first, maxWidth))
+		keys := func(rows float64) uint64 { return uint64(min(rows*keysPerRow, float64(maxSizerWidth))) }
+		maxWidth := width
+		if est > 0 {
+			maxWidth = keys(float64(perRange))
+		}
+		r.walk = newWalker(all, newSizer(r.cfg.Throttle.MaxQuery, keys(firstRangeRows), keys(minRangeRows), maxWidth))
 		return nil
 	}
 	ranges := max(int64(r.cfg.Parallel), est/perRange+1)

@@ -48,10 +48,6 @@ type Throttle struct {
 
 func (t Throttle) checksLoad() bool { return t.MaxThreadsRunning > 0 || t.MaxReplicaLag > 0 }
 
-func (t Throttle) active() bool {
-	return t.checksLoad() || t.PauseFile != "" || t.RateLimit > 0 || t.MaxQuery > 0
-}
-
 // Load is what a side's server says of its load.
 type Load struct {
 	// Running is how many queries the server runs, the one that read
