@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -104,24 +103,6 @@ func checkDiffs(t *testing.T, res *Result, want []string) {
 	}
 }
 
-// syncBuffer is a log destination the run and the test share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // pausedRun starts Run in the background with a throttle that checks
 // often, and returns a channel that yields the first progress report
 // that shows a pause, and one that yields Run's outcome.
@@ -212,7 +193,7 @@ func testThrottleLoad(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres, w
 		time.Sleep(10 * time.Millisecond)
 	}
 
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	paused, done := pausedRun(ctx, t, l, n, Throttle{MaxThreadsRunning: 2}, log)
 	select {
