@@ -142,6 +142,14 @@ func testThrottleLoad(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres, w
 		t.Fatal(err)
 	}
 	checkDiffs(t, plain, want)
+	// Neither server is a replica nor has standbys: the lag queries run
+	// (the privileges are there) and find no lag to wait for.
+	for _, side := range []Side{l, n} {
+		load, err := loadReader(side).Load(ctx, true)
+		if err != nil || load.Replica || load.LagUnknown || load.Lag != 0 {
+			t.Errorf("%s: load %+v, %v; want no replica", side.Table().Name, load, err)
+		}
+	}
 
 	db := my.DB(t)
 	const sleepers = 4
