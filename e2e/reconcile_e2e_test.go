@@ -30,6 +30,7 @@ func TestDataComparison(t *testing.T) {
 		t.FailNow()
 	}
 	t.Run("reconcile command", func(t *testing.T) { testReconcileCommand(t, my, pg) })
+	t.Run("reconcile window and throttle", func(t *testing.T) { testReconcileWindow(t, my, pg) })
 	t.Run("continuous", func(t *testing.T) { testDataContinuous(t, my, pg) })
 }
 

@@ -13,7 +13,7 @@ import (
 	"github.com/ficus-migrate/ficus/shadow/data/reconcile"
 )
 
-const reconcileHelp = `Usage: ficus reconcile [-c FILE] [--format text|json] NAME
+const reconcileHelp = `Usage: ficus reconcile [-c FILE] [--format text|json] [--rate-limit ROWS_PER_S] NAME
 
 Compares the two tables of compare_data NAME as they are now, inside both databases,
 without copying them: each side checksums key ranges of canonical row values
@@ -26,6 +26,11 @@ With compare_data[].plugin set, the entry's plugin is started for the run and as
 about every key whose canonical values differ: it may call the rows equal after all,
 or say why they differ (printed with the key). A plugin that does not serve row
 comparison is an error.
+
+compare_data[].where and min_age (with updated_at) leave rows out of the comparison;
+compare_data[].throttle sizes ranges by query time and waits while a server is busy,
+a replica lags or the pause file exists (logged, and shown in the progress lines);
+--rate-limit caps the rows read per second from each database.
 
 Exit status: 0 when the tables are equal, 1 when they differ, 2 on any error.
 
@@ -40,6 +45,7 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	segments := fs.Int("segments", 32, "buckets a range is summed in (and a differing range split into)")
 	leaf := fs.Int64("leaf-rows", 2000, "ranges with at most this many rows are compared row by row")
 	parallel := fs.Int("parallel", 4, "ranges checksummed at once")
+	rateLimit := fs.Float64("rate-limit", 0, "at most this many rows per second read from each database (0: no limit)")
 	// Flags may come before or after the name: ficus reconcile orders --format json.
 	names, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -51,6 +57,9 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	name := names[0]
 	if *format != "text" && *format != "json" {
 		return &exitError{code: 2, err: fmt.Errorf("reconcile: --format must be text or json, got %q", *format)}
+	}
+	if *rateLimit < 0 {
+		return &exitError{code: 2, err: fmt.Errorf("reconcile: --rate-limit must not be negative, got %g", *rateLimit)}
 	}
 	cfg, err := config.Load(*path, os.LookupEnv)
 	if err != nil {
@@ -83,12 +92,20 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			log.Info("reconcile progress: estimating…", "compare", name, "elapsed", elapsed)
 			return
 		}
-		log.Info("reconcile progress", "compare", name, "pass", p.Pass, "ranges_done", p.RangesDone,
+		attrs := []any{"compare", name, "pass", p.Pass, "ranges_done", p.RangesDone,
 			"ranges", p.RangesTotal, "rows_checksummed", p.Rows, "rows_estimated", p.EstimatedRows,
-			"differences", p.Differences, "elapsed", elapsed)
+			"rows_per_s", int64(p.RowsPerSecond), "eta", p.ETA.Round(time.Second).String(),
+			"differences", p.Differences, "elapsed", elapsed}
+		if p.Paused != "" {
+			attrs = append(attrs, "paused", p.Paused)
+		}
+		log.Info("reconcile progress", attrs...)
 	}
+	_, cd, _ := compareData(cfg, name) // found by reconcileEndpoints
+	throttle := reconcileThrottle(cd.Throttle)
+	throttle.RateLimit = *rateLimit
 	res, err := reconcile.Run(ctx, reconcile.Config{Legacy: l, New: n, Segments: *segments, LeafRows: *leaf, Parallel: *parallel,
-		Name: name, Judge: judge, Progress: progress})
+		Name: name, Judge: judge, Progress: progress, Throttle: throttle, Log: log})
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("reconcile %s: %w", name, err)}
 	}
@@ -153,10 +170,22 @@ func reconcileEndpoints(cfg *config.Config, name string) (reconcile.Endpoint, re
 	return le, ne, err
 }
 
+// reconcileThrottle is compare_data[].throttle in reconcile's terms.
+func reconcileThrottle(t config.DataThrottle) reconcile.Throttle {
+	return reconcile.Throttle{
+		MaxQuery:          time.Duration(t.MaxQuerySeconds * float64(time.Second)),
+		MaxThreadsRunning: t.MaxThreadsRunning,
+		MaxReplicaLag:     t.MaxReplicaLag,
+		PauseFile:         t.PauseFile,
+	}
+}
+
 // dataTables are the two tables of a comparison in reconcile's terms.
 func dataTables(cd *config.CompareData) (legacy, new reconcile.Table) {
-	legacy = reconcile.Table{Name: cd.Legacy.Table, Key: cd.Legacy.Key[0]}
-	new = reconcile.Table{Name: cd.New.Table, Key: cd.New.Key[0]}
+	legacy = reconcile.Table{Name: cd.Legacy.Table, Key: cd.Legacy.Key[0],
+		Where: cd.Where.Legacy, UpdatedAt: cd.UpdatedAt.Legacy, MinAge: cd.MinAge}
+	new = reconcile.Table{Name: cd.New.Table, Key: cd.New.Key[0],
+		Where: cd.Where.New, UpdatedAt: cd.UpdatedAt.New, MinAge: cd.MinAge}
 	rules := map[string]canon.Rule{}
 	for _, r := range cd.Rules {
 		rules[r.Column] = canon.Rule{Scale: r.Scale, Map: r.Map}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"regexp"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -30,6 +31,10 @@ func (d *decoder) compareData(n *yaml.Node, l loc, c *[]CompareData) {
 			field{"plugin", func(v *yaml.Node, l loc) {
 				d.checked(v, l, &cd.Plugin, reCheck(sourceNameRe, "expected a plugin name matching [a-z0-9_-]+"))
 			}},
+			field{"where", func(v *yaml.Node, l loc) { d.dataWhere(v, l, &cd.Where) }},
+			field{"min_age", func(v *yaml.Node, l loc) { d.duration(v, l, &cd.MinAge, time.Second) }},
+			field{"updated_at", func(v *yaml.Node, l loc) { d.dataUpdatedAt(v, l, &cd.UpdatedAt) }},
+			field{"throttle", func(v *yaml.Node, l loc) { d.dataThrottle(v, l, &cd.Throttle) }},
 		)
 		*c = append(*c, cd)
 	})
@@ -175,6 +180,7 @@ func (d *decoder) validateCompareData(c *Config) {
 		if len(cd.Columns) == 0 {
 			d.fail(base+".columns", "required: at least one legacy column: new column")
 		}
+		d.validateDataWindow(base, cd)
 		legacyCols := map[string]bool{}
 		for _, p := range cd.Columns {
 			legacyCols[p.Legacy] = true

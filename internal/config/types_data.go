@@ -28,6 +28,17 @@ type CompareData struct {
 	MaxLag time.Duration `yaml:"max_lag"`
 	// Plugin names a comparator plugin for what rules cannot say. Optional.
 	Plugin string `yaml:"plugin,omitempty"`
+	// Where restricts `ficus reconcile` to the rows each side's condition
+	// selects. Optional.
+	Where DataWhere `yaml:"where,omitempty"`
+	// MinAge leaves out of `ficus reconcile` the rows whose updated_at is
+	// more recent than this (they are continuous mode's job). At least 1s;
+	// requires UpdatedAt. Optional.
+	MinAge time.Duration `yaml:"min_age,omitempty"`
+	// UpdatedAt names each side's last-modified column, for MinAge.
+	UpdatedAt DataUpdatedAt `yaml:"updated_at,omitempty"`
+	// Throttle spares busy databases during `ficus reconcile`. Optional.
+	Throttle DataThrottle `yaml:"throttle,omitempty"`
 }
 
 // DataSide is one table of a comparison.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -31,6 +32,7 @@ type MariaDB struct {
 	ordered bool
 	digest  string
 	cols    []canon.Column // from Describe
+	window  window         // from Describe, see Table.windowSQL
 }
 
 // DigestBytes is the group_concat_max_len OpenMariaDB sets. The server's
@@ -75,7 +77,7 @@ func NewMariaDB(cfg MariaDBConfig) (*MariaDB, error) {
 	if cfg.DB == nil {
 		return nil, errors.New("mysql side: no database handle")
 	}
-	if err := cfg.Table.validate(); err != nil {
+	if err := cfg.Table.validate(canon.MySQL); err != nil {
 		return nil, err
 	}
 	return &MariaDB{cfg: cfg}, nil
@@ -106,10 +108,46 @@ func (m *MariaDB) Describe(ctx context.Context) ([]string, error) {
 	if m.cols, err = orderColumns(m.cfg.Table, got); err != nil {
 		return nil, err
 	}
+	if err := m.describeWindow(ctx, got); err != nil {
+		return nil, err
+	}
 	if m.ordered, err = m.clusteredOnKey(ctx); err != nil {
 		return nil, fmt.Errorf("describe %s: %w", m.cfg.Table.Name, err)
 	}
 	return dataTypes(m.cols), nil
+}
+
+// describeWindow checks the window and fixes its condition for the run.
+func (m *MariaDB) describeWindow(ctx context.Context, got map[string]canon.Column) error {
+	t := m.cfg.Table
+	if !t.needsWindow() {
+		return nil
+	}
+	if err := t.checkWindow(canon.MySQL, got); err != nil {
+		return err
+	}
+	var now time.Time
+	if t.MinAge > 0 {
+		// The session's time_zone is +00:00 (see OpenMariaDB).
+		var s string
+		if err := m.cfg.DB.QueryRowContext(ctx, "SELECT DATE_FORMAT(NOW(6), '%Y-%m-%d %H:%i:%s.%f')").Scan(&s); err != nil {
+			return fmt.Errorf("table %s: read the clock: %w", t.Name, err)
+		}
+		var err error
+		if now, err = parseClock(s); err != nil {
+			return fmt.Errorf("table %s: %w", t.Name, err)
+		}
+	}
+	m.window = t.windowSQL(canon.MySQL, now)
+	return explainWindow(ctx, t, canon.MySQL, m.window, func(ctx context.Context, q string) error {
+		// Without arguments and without multiStatements, one statement
+		// only: a second one is a syntax error on the server.
+		rows, err := m.cfg.DB.QueryContext(ctx, q)
+		if err != nil {
+			return err
+		}
+		return rows.Close()
+	})
 }
 
 // clusteredOnKey reports whether the table is InnoDB with the key as the
@@ -130,7 +168,7 @@ func (m *MariaDB) clusteredOnKey(ctx context.Context) (bool, error) {
 
 // Prepare implements Side.
 func (m *MariaDB) Prepare(kinds []canon.Kind) error {
-	q, err := m.cfg.Table.prepare(canon.MySQL, kinds, m.cols)
+	q, err := m.cfg.Table.prepare(canon.MySQL, kinds, m.cols, m.window)
 	if err != nil {
 		return err
 	}
@@ -146,7 +184,7 @@ func (m *MariaDB) Prepare(kinds []canon.Kind) error {
 	// GROUP BY would feed GROUP_CONCAT in the order of its temporary
 	// table, not the scan's.
 	m.digest = "SELECT ? AS b, COUNT(*), " + canon.DigestExpr(canon.MySQL, q.rowText, order) +
-		" FROM " + from + " WHERE " + key + " >= ? AND " + key + " <= ?"
+		" FROM " + from + " WHERE " + key + " >= ? AND " + key + " <= ?" + q.window
 	return nil
 }
 
@@ -270,9 +308,13 @@ func (m *MariaDB) Rows(ctx context.Context, lo, hi int64) ([]Row, error) {
 	n := len(m.q.kinds)
 	var out []Row
 	texts := make([]sql.NullString, n)
-	dst := make([]any, n+1)
+	dst := make([]any, n+1, n+2)
 	for i := range texts {
 		dst[i+1] = &texts[i]
+	}
+	var recent bool
+	if m.q.recent {
+		dst = append(dst, &recent)
 	}
 	for rows.Next() {
 		var r Row
@@ -284,6 +326,7 @@ func (m *MariaDB) Rows(ctx context.Context, lo, hi int64) ([]Row, error) {
 		for i, t := range texts {
 			r.Values[i] = canon.Value{Null: !t.Valid, Text: t.String}
 		}
+		r.Recent = recent
 		if err := m.q.finish(r.Values); err != nil {
 			return nil, fmt.Errorf("rows of %s, key %d: %w", m.cfg.Table.Name, r.Key, err)
 		}

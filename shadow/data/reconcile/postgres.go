@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -25,6 +26,7 @@ type Postgres struct {
 	q      *queries
 	digest string
 	cols   []canon.Column // from Describe
+	window window         // from Describe, see Table.windowSQL
 }
 
 // PGPool is a fixed set of connections with TimeZone UTC, the session
@@ -117,7 +119,7 @@ func NewPostgres(cfg PostgresConfig) (*Postgres, error) {
 	if cfg.Pool == nil {
 		return nil, errors.New("postgres side: no pool")
 	}
-	if err := cfg.Table.validate(); err != nil {
+	if err := cfg.Table.validate(canon.Postgres); err != nil {
 		return nil, err
 	}
 	return &Postgres{cfg: cfg}, nil
@@ -141,12 +143,42 @@ func (p *Postgres) Describe(ctx context.Context) ([]string, error) {
 	if p.cols, err = orderColumns(p.cfg.Table, got); err != nil {
 		return nil, err
 	}
+	if err := p.describeWindow(ctx, got); err != nil {
+		return nil, err
+	}
 	return dataTypes(p.cols), nil
+}
+
+// describeWindow checks the window and fixes its condition for the run.
+func (p *Postgres) describeWindow(ctx context.Context, got map[string]canon.Column) error {
+	t := p.cfg.Table
+	if !t.needsWindow() {
+		return nil
+	}
+	if err := t.checkWindow(canon.Postgres, got); err != nil {
+		return err
+	}
+	var now time.Time
+	if t.MinAge > 0 {
+		var s string
+		err := p.cfg.Pool.queryRow(ctx, "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')", []any{&s})
+		if err != nil {
+			return fmt.Errorf("table %s: read the clock: %w", t.Name, err)
+		}
+		if now, err = parseClock(s); err != nil {
+			return fmt.Errorf("table %s: %w", t.Name, err)
+		}
+	}
+	p.window = t.windowSQL(canon.Postgres, now)
+	// A prepared statement (pgx's default mode) holds one statement only.
+	return explainWindow(ctx, t, canon.Postgres, p.window, func(ctx context.Context, q string) error {
+		return p.cfg.Pool.query(ctx, q, func(pgx.Rows) error { return nil })
+	})
 }
 
 // Prepare implements Side.
 func (p *Postgres) Prepare(kinds []canon.Kind) error {
-	q, err := p.cfg.Table.prepare(canon.Postgres, kinds, p.cols)
+	q, err := p.cfg.Table.prepare(canon.Postgres, kinds, p.cols, p.window)
 	if err != nil {
 		return err
 	}
@@ -157,7 +189,7 @@ func (p *Postgres) Prepare(kinds []canon.Kind) error {
 	key := canon.QuoteIdent(canon.Postgres, p.cfg.Table.Key)
 	p.digest = "SELECT u.b, s.c, s.h FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(b, lo, hi), " +
 		"LATERAL (SELECT count(*) AS c, " + canon.DigestExpr(canon.Postgres, "o.r", "") + " AS h FROM (SELECT " + q.rowText +
-		" AS r FROM " + p.cfg.Table.quotedName(canon.Postgres) + " WHERE " + key + " >= u.lo AND " + key + " <= u.hi ORDER BY " + key +
+		" AS r FROM " + p.cfg.Table.quotedName(canon.Postgres) + " WHERE " + key + " >= u.lo AND " + key + " <= u.hi" + q.window + " ORDER BY " + key +
 		") o) s WHERE s.c > 0"
 	return nil
 }
@@ -220,9 +252,13 @@ func (p *Postgres) Rows(ctx context.Context, lo, hi int64) ([]Row, error) {
 	n := len(p.q.kinds)
 	var out []Row
 	texts := make([]*string, n)
-	dst := make([]any, n+1)
+	dst := make([]any, n+1, n+2)
 	for i := range texts {
 		dst[i+1] = &texts[i]
+	}
+	var recent bool
+	if p.q.recent {
+		dst = append(dst, &recent)
 	}
 	err := p.cfg.Pool.query(ctx, p.q.rows, func(rows pgx.Rows) error {
 		var r Row
@@ -231,6 +267,7 @@ func (p *Postgres) Rows(ctx context.Context, lo, hi int64) ([]Row, error) {
 			return err
 		}
 		r.Values = toValues(texts)
+		r.Recent = recent
 		if err := p.q.finish(r.Values); err != nil {
 			return fmt.Errorf("key %d: %w", r.Key, err)
 		}

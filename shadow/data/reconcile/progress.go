@@ -19,6 +19,16 @@ type Progress struct {
 	// Differences found so far.
 	Differences int
 	Elapsed     time.Duration
+	// RowsPerSecond is Rows over Elapsed. ETA is the time left by that
+	// rate in the first pass (from EstimatedRows), by the pace of the
+	// pass's ranges later; 0 when it cannot be told yet.
+	RowsPerSecond float64
+	ETA           time.Duration
+	// Paused says why the run is waiting now (Throttle: a server over a
+	// limit, the pause file), "" when it is not; PausedFor is how long
+	// the finished pauses took.
+	Paused    string
+	PausedFor time.Duration
 }
 
 // Progress phases.
@@ -35,12 +45,29 @@ func (r *run) progress(start time.Time) Progress {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p := Progress{Phase: PhaseEstimating, Differences: len(r.diffs), Elapsed: time.Since(start)}
+	p.Paused, p.PausedFor, _, _ = r.gate.status()
 	if r.pass == 0 {
 		return p
 	}
 	p.Phase, p.Pass, p.RangesDone, p.RangesTotal = PhaseComparing, r.pass, r.rangesDone.Load(), r.rangesTotal
 	p.Rows, p.EstimatedRows = r.rowsSummed.Load(), r.estimate
+	p.RowsPerSecond, p.ETA = eta(p, time.Since(r.passStart))
 	return p
+}
+
+// eta computes Progress.RowsPerSecond and ETA, given how long the pass
+// has run.
+func eta(p Progress, inPass time.Duration) (rate float64, left time.Duration) {
+	if p.Elapsed > 0 {
+		rate = float64(p.Rows) / p.Elapsed.Seconds()
+	}
+	switch {
+	case p.Pass == 1 && rate > 0 && p.EstimatedRows > p.Rows:
+		left = time.Duration(float64(p.EstimatedRows-p.Rows) / rate * float64(time.Second))
+	case p.Pass > 1 && p.RangesDone > 0 && p.RangesTotal > p.RangesDone:
+		left = time.Duration(float64(inPass) / float64(p.RangesDone) * float64(p.RangesTotal-p.RangesDone))
+	}
+	return rate, left
 }
 
 // startPass moves to the next pass, of ranges ranges. Every range of the
@@ -49,6 +76,7 @@ func (r *run) startPass(ranges int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.pass++
+	r.passStart = time.Now()
 	r.rangesDone.Store(0)
 	r.rangesTotal = int64(ranges)
 }

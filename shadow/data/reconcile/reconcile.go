@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -52,6 +53,12 @@ type Config struct {
 	// until the first pass starts, then in PhaseComparing.
 	Progress      func(Progress)
 	ProgressEvery time.Duration
+	// Throttle spares busy databases: range sizing by query time, waits
+	// while a server is over a limit or a pause file exists, a rate limit.
+	// The zero value throttles nothing.
+	Throttle Throttle
+	// Log, when set, is told why the run pauses and when it resumes.
+	Log *slog.Logger
 }
 
 // Finding kinds.
@@ -93,6 +100,11 @@ type Stats struct {
 	// as the client saw them.
 	LegacyDBTime, NewDBTime time.Duration
 	Wall                    time.Duration
+	// Pauses is how many times the run waited for a server's load, its
+	// replica lag or the pause file (Throttle), Paused how long in all;
+	// RateWait is how long it waited for Throttle.RateLimit.
+	Pauses           int64
+	Paused, RateWait time.Duration
 }
 
 // Result is the outcome of Run: every difference, in key order.
@@ -127,6 +139,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	start := time.Now()
 	r := &run{cfg: cfg, legacy: timed{side: cfg.Legacy}, new: timed{side: cfg.New}}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var err error
+	r.gate, err = newGate(cfg.Throttle, []gateSide{
+		{name: "legacy", load: loadReader(cfg.Legacy), inflight: &r.legacy.inflight},
+		{name: "new", load: loadReader(cfg.New), inflight: &r.new.inflight},
+	}, log.With("component", "reconcile", "compare", cfg.Name))
+	if err != nil {
+		return nil, err
+	}
 	if err := r.prepare(ctx); err != nil {
 		return nil, err
 	}
@@ -164,6 +188,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Stats.Checksums = r.checksums.Load()
 	res.Stats.Fetched = r.fetched.Load()
 	res.Stats.RowSums = r.rowSums.Load()
+	_, res.Stats.Paused, res.Stats.RateWait, res.Stats.Pauses = r.gate.status()
 	res.Stats.Wall = time.Since(start)
 	return res, nil
 }
@@ -183,16 +208,27 @@ func Kinds(legacyTypes, newTypes []string, rules []canon.Rule) []canon.Kind {
 	return kinds
 }
 
-// timed wraps a side and adds up its query time.
+// timed wraps a side, adds up its query time and counts its queries
+// running: defer t.add(t.begin()).
 type timed struct {
-	side   Side
-	dbTime atomic.Int64
+	side     Side
+	dbTime   atomic.Int64
+	inflight atomic.Int64
 }
 
-func (t *timed) add(since time.Time) { t.dbTime.Add(int64(time.Since(since))) }
+func (t *timed) begin() time.Time {
+	t.inflight.Add(1)
+	return time.Now()
+}
+
+func (t *timed) add(since time.Time) {
+	t.dbTime.Add(int64(time.Since(since)))
+	t.inflight.Add(-1)
+}
 
 type run struct {
 	cfg       Config
+	gate      *gate
 	legacy    timed
 	new       timed
 	checksums atomic.Int64
@@ -209,6 +245,8 @@ type run struct {
 	// for Progress, set by startPass: pass 0 is the estimating phase.
 	pass                  int
 	rangesTotal, estimate int64
+	walk                  *walker // the first pass's ranges, with Throttle.MaxQuery
+	passStart             time.Time
 }
 
 func (r *run) prepare(ctx context.Context) error {
@@ -256,28 +294,35 @@ func (r *run) compare(ctx context.Context) (*Result, error) {
 	// Level by level. Each task is a range whose rows both sides sum per
 	// bucket in one scan; differing buckets are fetched (small) or become
 	// the next level's tasks. The first level splits the key space into
-	// Parallel ranges so that both databases work on several at once.
-	ranges := max(int64(r.cfg.Parallel), max(lest, nest)/(int64(r.cfg.Segments)*r.cfg.BucketRows)+1)
-	var level []task
-	for _, s := range split(all, int(min(ranges, 1<<20))) {
-		level = append(level, task{s, stepFor(s, r.cfg.Segments)})
-	}
+	// at least Parallel ranges so that both databases work on several at
+	// once (see firstPass).
+	level := r.firstPass(all, max(lest, nest))
 	r.mu.Lock()
 	r.estimate = lest
 	r.mu.Unlock()
 	top := true
-	for len(level) > 0 {
+	for len(level) > 0 || top {
 		r.startPass(len(level))
 		var next []task
 		var nextMu sync.Mutex
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(r.cfg.Parallel)
-		for _, t := range level {
+		for t := range r.tasks(level, top) {
+			if gctx.Err() != nil {
+				break // a range failed: the rest would only fail too
+			}
 			g.Go(func() error {
-				ls, ns, err := r.sums(gctx, t)
+				if err := r.gate.wait(gctx); err != nil {
+					return err
+				}
+				ls, ns, took, err := r.sums(gctx, t)
 				if err != nil {
 					return err
 				}
+				if top && r.walk != nil {
+					r.walk.observe(t.s, took)
+				}
+				r.gate.charge(max(rowCount(ls), rowCount(ns)))
 				r.rangesDone.Add(1)
 				for _, s := range ls {
 					r.rowsSummed.Add(s.Count)
@@ -302,6 +347,9 @@ func (r *run) compare(ctx context.Context) (*Result, error) {
 					}
 				}
 				for _, s := range leaves {
+					if err := r.gate.wait(gctx); err != nil {
+						return err
+					}
 					if err := r.leaf(gctx, s); err != nil {
 						return err
 					}
@@ -372,33 +420,47 @@ func differing(ls, ns map[int64]Sum) []int64 {
 }
 
 // sums sums t on both sides at once: digests first, and row by row when
-// either side's bucket text is too large to digest.
-func (r *run) sums(ctx context.Context, t task) (ls, ns map[int64]Sum, err error) {
-	ls, ns, err = r.sumsWith(ctx, t, Digest)
+// either side's bucket text is too large to digest. took is how long the
+// slower side's query took.
+func (r *run) sums(ctx context.Context, t task) (ls, ns map[int64]Sum, took time.Duration, err error) {
+	ls, ns, took, err = r.sumsWith(ctx, t, Digest)
 	if errors.Is(err, ErrTooLarge) {
 		r.rowSums.Add(1)
-		ls, ns, err = r.sumsWith(ctx, t, RowSum)
+		ls, ns, took, err = r.sumsWith(ctx, t, RowSum)
 	}
-	return ls, ns, err
+	return ls, ns, took, err
 }
 
-func (r *run) sumsWith(ctx context.Context, t task, m Method) (ls, ns map[int64]Sum, err error) {
+func (r *run) sumsWith(ctx context.Context, t task, m Method) (ls, ns map[int64]Sum, took time.Duration, err error) {
 	r.checksums.Add(1)
 	// Not an errgroup context: one side's ErrTooLarge must not cancel the
 	// other's query (a cancelled PostgreSQL query costs its connection).
 	var g errgroup.Group
+	var lt, nt time.Duration
 	g.Go(func() (err error) {
-		defer r.legacy.add(time.Now())
+		start := r.legacy.begin()
+		defer r.legacy.add(start)
 		ls, err = r.cfg.Legacy.Checksums(ctx, t.s.lo, t.s.hi, t.step, m)
+		lt = time.Since(start)
 		return err
 	})
 	g.Go(func() (err error) {
-		defer r.new.add(time.Now())
+		start := r.new.begin()
+		defer r.new.add(start)
 		ns, err = r.cfg.New.Checksums(ctx, t.s.lo, t.s.hi, t.step, m)
+		nt = time.Since(start)
 		return err
 	})
 	err = g.Wait()
-	return ls, ns, err
+	return ls, ns, max(lt, nt), err
+}
+
+func rowCount(sums map[int64]Sum) int64 {
+	var n int64
+	for _, s := range sums {
+		n += s.Count
+	}
+	return n
 }
 
 // leaf fetches s from both sides and records its differences.
@@ -406,12 +468,12 @@ func (r *run) leaf(ctx context.Context, s span) error {
 	var lrows, nrows []Row
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
-		defer r.legacy.add(time.Now())
+		defer r.legacy.add(r.legacy.begin())
 		lrows, err = r.cfg.Legacy.Rows(gctx, s.lo, s.hi)
 		return err
 	})
 	g.Go(func() (err error) {
-		defer r.new.add(time.Now())
+		defer r.new.add(r.new.begin())
 		nrows, err = r.cfg.New.Rows(gctx, s.lo, s.hi)
 		return err
 	})
@@ -419,6 +481,8 @@ func (r *run) leaf(ctx context.Context, s span) error {
 		return err
 	}
 	r.fetched.Add(int64(len(lrows) + len(nrows)))
+	r.gate.charge(int64(max(len(lrows), len(nrows))))
+	lrows, nrows = dropRecent(lrows, nrows)
 	d := DiffRows(r.cfg.Legacy.Table().Columns, r.cfg.New.Table().Columns, lrows, nrows)
 	if r.cfg.Judge != nil {
 		var err error

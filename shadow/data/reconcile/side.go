@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ficus-migrate/ficus/shadow/data/canon"
 )
@@ -65,6 +66,9 @@ type Sum struct {
 type Row struct {
 	Key    int64
 	Values []canon.Value
+	// Recent: the row was touched within Table.MinAge (it is then left
+	// out, with the other side's row of its key).
+	Recent bool
 }
 
 // Table names a table and the columns compared on one side.
@@ -79,6 +83,17 @@ type Table struct {
 	// Rules adjust the values of Columns (same length, or nil); only the
 	// legacy side has rules.
 	Rules []canon.Rule
+	// Where, when set, is an SQL condition in the side's dialect: only rows
+	// that satisfy it are compared. It is checked by CheckWhere when the
+	// side is made and planned by the database (EXPLAIN) in Describe, and
+	// only ever put, parenthesised, after the WHERE of the side's queries.
+	Where string
+	// MinAge, when greater than 0, leaves out rows whose UpdatedAt column
+	// is more recent than MinAge before the run started, by the database's
+	// clock (they are continuous mode's job); rows whose UpdatedAt is NULL
+	// are kept. UpdatedAt must then be a date or timestamp column.
+	UpdatedAt string
+	MinAge    time.Duration
 }
 
 // queries is the SQL of one side, built once by Prepare.
@@ -90,12 +105,25 @@ type queries struct {
 	rowText  string
 	checksum string
 	rows     string
-	raw      []bool // column i is fetched raw and canonicalised in Go
-	kinds    []canon.Kind
-	rules    []canon.Rule
+	// window is " AND (…)" for Table.Where and MinAge, or "": it follows
+	// the key range of every checksum query. Row queries have Where
+	// only, and select the row's recent flag last when recent is set.
+	window string
+	recent bool
+	raw    []bool // column i is fetched raw and canonicalised in Go
+	kinds  []canon.Kind
+	rules  []canon.Rule
 }
 
-func (t Table) validate() error {
+func (t Table) validate(e canon.Engine) error {
+	if t.Where != "" {
+		if err := CheckWhere(e, t.Where); err != nil {
+			return fmt.Errorf("table %q: where: %w", t.Name, err)
+		}
+	}
+	if t.MinAge > 0 && t.UpdatedAt == "" {
+		return fmt.Errorf("table %q: min_age needs an updated_at column", t.Name)
+	}
 	if t.Key == "" || len(t.Columns) == 0 {
 		return fmt.Errorf("table %q: need a key and at least one column", t.Name)
 	}
@@ -174,11 +202,18 @@ func dataTypes(cols []canon.Column) []string {
 	return out
 }
 
-func (t Table) prepare(e canon.Engine, kinds []canon.Kind, cols []canon.Column) (*queries, error) {
+func (t Table) prepare(e canon.Engine, kinds []canon.Kind, cols []canon.Column, w window) (*queries, error) {
 	if len(kinds) != len(t.Columns) {
 		return nil, fmt.Errorf("table %s: %d kinds for %d columns", t.Name, len(kinds), len(t.Columns))
 	}
 	q := &queries{engine: e, kinds: kinds, raw: make([]bool, len(kinds)), rules: make([]canon.Rule, len(kinds))}
+	var rowsWhere string
+	if w.all != "" {
+		q.window = " AND " + w.all
+	}
+	if w.where != "" {
+		rowsWhere = " AND " + w.where
+	}
 	if len(cols) != len(t.Columns) {
 		return nil, fmt.Errorf("table %s: Prepare before Describe", t.Name)
 	}
@@ -217,8 +252,12 @@ func (t Table) prepare(e canon.Engine, kinds []canon.Kind, cols []canon.Column) 
 	q.rowText = canon.RowTextExpr(e, key, hashed, nullable)
 	where := fmt.Sprintf(" FROM %s WHERE %s >= %s AND %s <= %s", from, key, p1, key, p2)
 	q.bounds = fmt.Sprintf("SELECT MIN(%s), MAX(%s) FROM %s", key, key, from)
-	q.checksum = "SELECT " + bucket + ", COUNT(*), " + fmt.Sprintf(sumText, canon.RowHashExpr(e, q.rowText)) + where + " GROUP BY 1"
-	q.rows = fmt.Sprintf("SELECT %s, %s%s ORDER BY %s", key, strings.Join(selected, ", "), where, key)
+	q.checksum = "SELECT " + bucket + ", COUNT(*), " + fmt.Sprintf(sumText, canon.RowHashExpr(e, q.rowText)) + where + q.window + " GROUP BY 1"
+	if w.recent != "" {
+		q.recent = true
+		selected = append(selected, w.recent)
+	}
+	q.rows = fmt.Sprintf("SELECT %s, %s%s%s ORDER BY %s", key, strings.Join(selected, ", "), where, rowsWhere, key)
 	return q, nil
 }
 
