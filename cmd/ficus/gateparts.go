@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/ficus-migrate/ficus/internal/config"
 	"github.com/ficus-migrate/ficus/proxy/rollout"
@@ -48,23 +47,11 @@ func completeCheck(rt *proc, route string, c config.CompleteWhen) rollout.Gate {
 			if err != nil {
 				return gates.ReconcileOutcome{}, err
 			}
-			legacy, neu, err := reconcileEndpoints(rt.cfg, c.Reconcile)
-			if err != nil {
-				return gates.ReconcileOutcome{}, err
-			}
-			const parallel = 2 // gentler than the command's default: it runs beside the traffic
-			l, n, closeSides, err := reconcile.Open(ctx, legacy, neu, parallel)
-			if err != nil {
-				return gates.ReconcileOutcome{}, err
-			}
-			defer closeSides()
 			log.Info("complete_when: reconcile run started")
-			res, err := reconcile.Run(ctx, reconcile.Config{Legacy: l, New: n, Parallel: parallel, Name: c.Reconcile, Judge: judge,
-				Progress: func(p reconcile.Progress) {
-					log.Info("complete_when: reconcile progress", "pass", p.Pass, "ranges_done", p.RangesDone, "ranges", p.RangesTotal,
-						"rows_checksummed", p.Rows, "rows_estimated", p.EstimatedRows, "differences", p.Differences,
-						"elapsed", p.Elapsed.Round(100*time.Millisecond).String())
-				}})
+			// Gentler than the command's default parallelism: it runs beside
+			// the traffic (and under the entry's throttle).
+			res, err := reconcilePair(ctx, rt.cfg, c.Reconcile, reconcile.Config{Parallel: 2, Judge: judge,
+				Progress: reconcileProgress(log, c.Reconcile), Log: log})
 			if err != nil {
 				return gates.ReconcileOutcome{}, fmt.Errorf("reconcile %s: %w", c.Reconcile, err)
 			}

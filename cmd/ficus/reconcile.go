@@ -65,8 +65,7 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	legacy, neu, err := reconcileEndpoints(cfg, name)
-	if err != nil {
+	if _, _, err := reconcileEndpoints(cfg, name); err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("reconcile: %w", err)}
 	}
 	// The plugin starts before the databases are touched: a plugin that
@@ -80,32 +79,8 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return &exitError{code: 2, err: fmt.Errorf("reconcile %s: %w", name, err)}
 	}
 	defer stopPlugin()
-	l, n, closeSides, err := reconcile.Open(ctx, legacy, neu, *parallel)
-	if err != nil {
-		return &exitError{code: 2, err: fmt.Errorf("reconcile %s: %w", name, err)}
-	}
-	defer closeSides()
-	progress := func(p reconcile.Progress) {
-		elapsed := p.Elapsed.Round(100 * time.Millisecond).String()
-		if p.Phase == reconcile.PhaseEstimating {
-			// No pass yet: its counts would read "pass 0 of 0 ranges".
-			log.Info("reconcile progress: estimating…", "compare", name, "elapsed", elapsed)
-			return
-		}
-		attrs := []any{"compare", name, "pass", p.Pass, "ranges_done", p.RangesDone,
-			"ranges", p.RangesTotal, "rows_checksummed", p.Rows, "rows_estimated", p.EstimatedRows,
-			"rows_per_s", int64(p.RowsPerSecond), "eta", p.ETA.Round(time.Second).String(),
-			"differences", p.Differences, "elapsed", elapsed}
-		if p.Paused != "" {
-			attrs = append(attrs, "paused", p.Paused)
-		}
-		log.Info("reconcile progress", attrs...)
-	}
-	_, cd, _ := compareData(cfg, name) // found by reconcileEndpoints
-	throttle := reconcileThrottle(cd.Throttle)
-	throttle.RateLimit = *rateLimit
-	res, err := reconcile.Run(ctx, reconcile.Config{Legacy: l, New: n, Segments: *segments, LeafRows: *leaf, Parallel: *parallel,
-		Name: name, Judge: judge, Progress: progress, Throttle: throttle, Log: log})
+	res, err := reconcilePair(ctx, cfg, name, reconcile.Config{Segments: *segments, LeafRows: *leaf, Parallel: *parallel,
+		Judge: judge, Progress: reconcileProgress(log, name), Throttle: reconcile.Throttle{RateLimit: *rateLimit}, Log: log})
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("reconcile %s: %w", name, err)}
 	}
@@ -122,6 +97,49 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return &exitError{code: 1, err: fmt.Errorf("reconcile %s: the tables differ in %d key(s)", name, len(res.Differences))}
 	}
 	return nil
+}
+
+// reconcilePair runs one reconcile of compare_data NAME with the entry's
+// window and throttle; run holds what the caller decides (segments, leaf
+// rows, parallel, judge, rate limit, progress, log). `ficus reconcile` and
+// complete_when share it.
+func reconcilePair(ctx context.Context, cfg *config.Config, name string, run reconcile.Config) (*reconcile.Result, error) {
+	legacy, neu, err := reconcileEndpoints(cfg, name)
+	if err != nil {
+		return nil, err
+	}
+	_, cd, _ := compareData(cfg, name) // found by reconcileEndpoints
+	l, n, closeSides, err := reconcile.Open(ctx, legacy, neu, max(run.Parallel, 1))
+	if err != nil {
+		return nil, err
+	}
+	defer closeSides()
+	rate := run.Throttle.RateLimit
+	run.Throttle = reconcileThrottle(cd.Throttle)
+	run.Throttle.RateLimit = rate
+	run.Legacy, run.New, run.Name = l, n, name
+	return reconcile.Run(ctx, run)
+}
+
+// reconcileProgress logs a run's progress: rows, rate, ETA, and why it
+// pauses when it does.
+func reconcileProgress(log *slog.Logger, name string) func(reconcile.Progress) {
+	return func(p reconcile.Progress) {
+		elapsed := p.Elapsed.Round(100 * time.Millisecond).String()
+		if p.Phase == reconcile.PhaseEstimating {
+			// No pass yet: its counts would read "pass 0 of 0 ranges".
+			log.Info("reconcile progress: estimating…", "compare", name, "elapsed", elapsed)
+			return
+		}
+		attrs := []any{"compare", name, "pass", p.Pass, "ranges_done", p.RangesDone,
+			"ranges", p.RangesTotal, "rows_checksummed", p.Rows, "rows_estimated", p.EstimatedRows,
+			"rows_per_s", int64(p.RowsPerSecond), "eta", p.ETA.Round(time.Second).String(),
+			"differences", p.Differences, "elapsed", elapsed}
+		if p.Paused != "" {
+			attrs = append(attrs, "paused", p.Paused)
+		}
+		log.Info("reconcile progress", attrs...)
+	}
 }
 
 // reconcileJudge starts the plugin of compare_data NAME, if it names one,
