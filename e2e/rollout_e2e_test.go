@@ -94,15 +94,15 @@ func (s *services) close() { s.legacy.Close(); s.new.Close() }
 
 // load sends requests to every scenario through every live member.
 type load struct {
-	f       *fleet
-	stop    chan struct{}
-	wg      sync.WaitGroup
-	paused  atomic.Bool
-	dead    sync.Map // member index -> killed
+	f      *fleet
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	paused atomic.Bool
+	dead   sync.Map // member index -> killed
 	// held scenarios get no traffic until released: the handoff route
 	// must still be mid-rollout when its lease holder is killed, however
 	// long the scenarios before take on a loaded machine.
-	held sync.Map // scenario -> true
+	held    sync.Map // scenario -> true
 	counter atomic.Int64
 }
 
