@@ -28,9 +28,13 @@ type Lease struct {
 
 	rev       uint64    // revision of our last write, 0 when not holding
 	renewedAt time.Time // when that write succeeded
-	seenRev   uint64    // another holder's revision we are timing
-	seenAt    time.Time
-	seen      string // the holder named by the key at the last Tick that read it
+	// unsure is set when our last renewal failed without a conflict (it
+	// timed out: it may even have landed): nobody else can have taken the
+	// key since renewedAt, so the lease is still ours until it expires.
+	unsure  bool
+	seenRev uint64 // another holder's revision we are timing
+	seenAt  time.Time
+	seen    string // the holder named by the key at the last Tick that read it
 }
 
 type value struct {
@@ -78,7 +82,7 @@ func (l *Lease) Tick(ctx context.Context, now time.Time) bool {
 		// TTL for its own silence would stall the job.
 		return l.write(ctx, now, rev, false)
 	}
-	l.rev = 0
+	l.rev, l.unsure = 0, false
 	if rev != l.seenRev {
 		l.seenRev, l.seenAt = rev, now
 		return false
@@ -99,22 +103,28 @@ func (l *Lease) write(ctx context.Context, now time.Time, rev uint64, create boo
 		next, err = l.kv.Update(ctx, l.key, b, rev)
 	}
 	if err != nil {
+		// A conflict means somebody else wrote the key: not ours. Any other
+		// failure leaves the lease ours until its expiry (a contender waits
+		// a whole TTL from our last landed write), so a single slow write
+		// does not stop the holder's work.
+		l.unsure = (l.rev != 0 || l.unsure) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) &&
+			!errors.Is(err, jetstream.ErrKeyExists)
 		l.rev = 0
-		return false
+		return l.Held(now)
 	}
-	l.rev, l.renewedAt, l.seen = next, now, l.holder
+	l.rev, l.renewedAt, l.seen, l.unsure = next, now, l.holder, false
 	return true
 }
 
 // Held reports whether the lease is held and fresh enough to act on.
 func (l *Lease) Held(now time.Time) bool {
-	return l.rev != 0 && now.Sub(l.renewedAt) < l.ttl/2
+	return (l.rev != 0 || l.unsure) && now.Sub(l.renewedAt) < l.ttl/2
 }
 
 // Expiry is when Held turns false unless a renewal succeeds first (the zero
 // time when not holding). A holder acting on the lease stops by then.
 func (l *Lease) Expiry() time.Time {
-	if l.rev == 0 {
+	if l.rev == 0 && !l.unsure {
 		return time.Time{}
 	}
 	return l.renewedAt.Add(l.ttl / 2)
@@ -127,10 +137,10 @@ func (l *Lease) Seen() string { return l.seen }
 // Release gives the lease up so that another process takes over at once.
 func (l *Lease) Release(ctx context.Context) {
 	if l.rev == 0 {
+		l.unsure = false // no revision to compare with: it expires instead
 		return
 	}
 	b, _ := json.Marshal(value{})
 	_, _ = l.kv.Update(ctx, l.key, b, l.rev)
-	l.rev = 0
-	l.seen = ""
+	l.rev, l.unsure, l.seen = 0, false, ""
 }

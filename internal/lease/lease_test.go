@@ -26,7 +26,9 @@ func openStore(t *testing.T) store {
 	return store{kv}
 }
 
-func (s store) NewLease(key, holder string, ttl time.Duration) *Lease { return New(s.kv, key, holder, ttl) }
+func (s store) NewLease(key, holder string, ttl time.Duration) *Lease {
+	return New(s.kv, key, holder, ttl)
+}
 
 func (s store) LeaseHolder(ctx context.Context, key string) string { return Holder(ctx, s.kv, key) }
 
@@ -72,9 +74,11 @@ func TestLease(t *testing.T) {
 }
 
 // A renewal that fails (its write timed out: a slow or vanishing NATS) does
-// not cost the holder its own lease: the next tick renews at once instead of
-// waiting a whole TTL for the holder's own silence, which stalled a rollout
-// for the TTL after every slow write.
+// not cost the holder its own lease: it still holds it until the expiry of
+// its last landed renewal (no contender can take it before a whole TTL), and
+// the next tick renews at once instead of waiting a whole TTL for the
+// holder's own silence, which stalled a rollout for the TTL after every slow
+// write. A renewal refused because somebody else wrote the key ends it.
 func TestLeaseSurvivesAFailedRenewal(t *testing.T) {
 	s := openStore(t)
 	const ttl = 30 * time.Second
@@ -85,14 +89,23 @@ func TestLeaseSurvivesAFailedRenewal(t *testing.T) {
 	}
 	expired, cancel := context.WithCancel(t.Context())
 	cancel()
-	if a.write(expired, now.Add(ttl/4), a.rev, false) {
-		t.Fatal("a renewal with an expired context succeeded")
+	rev := a.rev
+	if !a.write(expired, now.Add(ttl/4), rev, false) {
+		t.Fatal("a failed renewal cost the holder its lease before its expiry")
+	}
+	if a.Held(now.Add(ttl/2)) || !a.Expiry().Equal(now.Add(ttl/2)) {
+		t.Fatalf("after a failed renewal: held past the last landed renewal's expiry (%v)", a.Expiry())
 	}
 	if !a.Tick(t.Context(), now.Add(ttl/2)) {
 		t.Fatal("a lost its own lease to a failed renewal")
 	}
 	if b.Tick(t.Context(), now.Add(ttl/2)) {
 		t.Fatal("b took a lease a holds")
+	}
+	// A conflict: the key was written by another since (here an older
+	// revision is offered, as if b had written in between).
+	if a.write(t.Context(), now.Add(ttl/2), rev, false) || a.Held(now.Add(ttl/2)) {
+		t.Fatal("a renewal refused by a conflict left the lease held")
 	}
 }
 
