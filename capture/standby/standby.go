@@ -57,10 +57,10 @@ type State struct {
 	Active   bool   `json:"active"`
 	Instance string `json:"instance"`
 	// Holder is the instance holding the lease, as last read ("" unknown).
-	Holder string `json:"holder,omitempty"`
+	Holder string `json:"holder"`
 	// ConfirmedPosition is the last position this process confirmed; empty
 	// on a standby that has not streamed yet.
-	ConfirmedPosition string `json:"confirmed_position,omitempty"`
+	ConfirmedPosition string `json:"confirmed_position"`
 }
 
 // Standby wraps a source; it is itself a capture.Source.
