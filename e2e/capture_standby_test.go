@@ -129,6 +129,19 @@ func runStandby(t *testing.T, p *standbyPair, rng *rand.Rand, write func(stop <-
 	if !errors.As(err, &se) || se.Code != http.StatusUnauthorized {
 		t.Fatalf("GET /api/capture/shop without the token: %v, want 401", err)
 	}
+	// And behind the same Host check: a page of another site that got its
+	// name resolved to 127.0.0.1 (DNS rebinding) reads nothing, token or not.
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+p.addr[active]+"/api/capture/shop", nil)
+	req.Host = "evil.example:" + portOf(p.addr[active])
+	req.Header.Set("Authorization", "Bearer "+standbyToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("GET /api/capture/shop through a rebound name: %d, want 403", resp.StatusCode)
+	}
 
 	stop := make(chan struct{})
 	done := make(chan workload, 1)

@@ -217,7 +217,11 @@ func (s *Standby) start(ctx context.Context) *running {
 func (s *Standby) stop(r *running) {
 	s.setActive(false)
 	r.cancel()
-	<-r.done
+	if err := <-r.done; err != nil {
+		// It failed as it was stopped; the next holder meets the cause
+		// itself if it is the source's and not this process's.
+		s.log.Warn("capture source ended with an error as it stopped", "err", err)
+	}
 }
 
 func (s *Standby) setActive(on bool) {

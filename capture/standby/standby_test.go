@@ -68,7 +68,7 @@ func join(t *testing.T, nc *nats.Conn, instance string, ttl time.Duration) *memb
 	ctx, cancel := context.WithCancel(t.Context())
 	m.stop = cancel
 	go func() { m.done <- m.sb.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-m.done })
+	t.Cleanup(func() { cancel(); _ = <-m.done })
 	return m
 }
 
