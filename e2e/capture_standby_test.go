@@ -69,30 +69,33 @@ func (p *standbyPair) waitUntil(what string, cond func() bool) time.Time {
 	return time.Now()
 }
 
-// oneActive waits until both processes answer, then checks that exactly one
-// says active and returns it.
+// oneActive waits until both processes answer, one streams and the other
+// has read the lease naming it (a process just started answers before its
+// first look at the lease); at no point may both say active. It returns the
+// active one.
 func (p *standbyPair) oneActive() int {
 	p.t.Helper()
-	var sts [2]dashboard.SourceStatus
-	p.waitUntil("both processes answer and one is active", func() bool {
+	active := -1
+	p.waitUntil("both processes answer, one streams and the other knows it", func() bool {
+		var sts [2]dashboard.SourceStatus
 		var ok [2]bool
 		sts[0], ok[0] = p.state(0)
 		sts[1], ok[1] = p.state(1)
-		// The active one has started streaming once it has a confirmed
-		// position (the slot's or checkpoint's, where it resumed).
-		return ok[0] && ok[1] && (sts[0].Active && sts[0].ConfirmedPosition != "" || sts[1].Active && sts[1].ConfirmedPosition != "")
+		if ok[0] && ok[1] && sts[0].Active && sts[1].Active {
+			p.t.Fatalf("both processes say active: %+v / %+v", sts[0], sts[1])
+		}
+		for i := range sts {
+			// The active one has started streaming once it has a
+			// confirmed position (the slot's or checkpoint's, where it
+			// resumed).
+			a, s := sts[i], sts[1-i]
+			if ok[0] && ok[1] && a.Active && a.ConfirmedPosition != "" && s.Holder == a.Instance && s.Instance != a.Instance {
+				active = i
+				return true
+			}
+		}
+		return false
 	})
-	if sts[0].Active == sts[1].Active {
-		p.t.Fatalf("both processes say active: %+v / %+v", sts[0], sts[1])
-	}
-	active := 0
-	if sts[1].Active {
-		active = 1
-	}
-	a, s := sts[active], sts[1-active]
-	if a.Instance == "" || a.Instance == s.Instance || s.Holder != a.Instance {
-		p.t.Fatalf("active %+v, standby %+v: want distinct instances, the standby naming the active one as holder, a confirmed position", a, s)
-	}
 	return active
 }
 
