@@ -156,3 +156,32 @@ func TestCutOffHolderStopsBeforeTakeover(t *testing.T) {
 		t.Fatal("the cut-off holder still says it is active")
 	}
 }
+
+// A holder that finds the key naming another process (it was taken over
+// while this one was paused, say) stops streaming at that tick, without
+// waiting for its own renewal to lapse.
+func TestHolderThatSeesAnotherHolderStops(t *testing.T) {
+	t.Parallel()
+	n := testenv.MustStartNATS(t)
+	const ttl = 2 * time.Second
+	nc := n.Connect(t)
+	a := join(t, nc, "a", ttl)
+	waitFor(t, "a streams", a.src.running)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(t.Context(), "ficus_checkpoints")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(t.Context(), LeaseKey("pg"), []byte(`{"holder":"x"}`)); err != nil {
+		t.Fatal(err)
+	}
+	taken := time.Now()
+	stopped := waitFor(t, "a stops", func() bool { return !a.src.running() })
+	t.Logf("a stopped %v after the key named another holder", stopped.Sub(taken))
+	if st := a.sb.State(); st.Active || st.Holder != "x" || a.active(t) != 0 {
+		t.Fatalf("after the takeover: %+v, ficus_capture_active %v", st, a.active(t))
+	}
+}
