@@ -19,6 +19,9 @@ type Metrics struct {
 	// LagSeconds is how far behind the primary the last event read is, by its
 	// header timestamp (sources whose log has no byte lag, e.g. MySQL).
 	LagSeconds *prometheus.GaugeVec // source
+	// Active is 1 while this process holds the source's lease and streams,
+	// 0 while it stands by (see package capture/standby).
+	Active *prometheus.GaugeVec // source
 }
 
 // NewMetrics registers the capture metrics on reg. Several sources may share a
@@ -44,6 +47,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		LagSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ficus_capture_lag_seconds", Help: "Seconds between the source commit time of the last event read and now (0 when caught up).",
 		}, []string{"source"}),
+		Active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ficus_capture_active", Help: "1 while this process holds the source's lease and streams it, 0 while it stands by.",
+		}, []string{"source"}),
 	}
 	r := metrics.NewRegistrar(reg)
 	m.Events = metrics.Reuse(r, m.Events)
@@ -52,6 +58,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m.SnapshotDone = metrics.Reuse(r, m.SnapshotDone)
 	m.SnapshotTotal = metrics.Reuse(r, m.SnapshotTotal)
 	m.LagSeconds = metrics.Reuse(r, m.LagSeconds)
+	m.Active = metrics.Reuse(r, m.Active)
 	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("register capture metrics: %w", err)
 	}

@@ -277,13 +277,15 @@ func checkFicusContainer(o k8s, w, c map[string]any, auths map[string]natsAuth) 
 	if (sub == "run" || sub == "proxy") && cfg.Proxy.Enabled() {
 		p = append(p, checkSidecar(o, w, c, cfg)...)
 	}
-	if (sub == "run" || sub == "capture") && len(cfg.Capture.Sources) > 0 {
-		// A replication slot / binlog server_id serves one reader at a time.
-		if replicas(w) > 1 {
-			p.addf("%s: runs capture with %d replicas: they would fight over the replication slot; capture needs exactly one", where, replicas(w))
+	if sub == "capture" && len(cfg.Capture.Sources) > 0 {
+		// Each source's lease lets one pod stream and the others stand by:
+		// one pod alone leaves nobody to take over when its node dies, and
+		// Recreate stops every pod at once on each upgrade.
+		if replicas(w) < 2 {
+			p.addf("%s: runs capture with %d replica: no standby takes over when it dies; run 2", where, replicas(w))
 		}
-		if str(w["kind"]) == "Deployment" && str(dig(w, "spec", "strategy", "type")) != "Recreate" {
-			p.addf("%s: runs capture: strategy must be Recreate so that two capture pods never overlap", where)
+		if str(w["kind"]) == "Deployment" && str(dig(w, "spec", "strategy", "type")) == "Recreate" {
+			p.addf("%s: runs capture: strategy Recreate stops every capture pod at once; use RollingUpdate", where)
 		}
 	}
 	np, sts := checkNATSURLs(o, where, cfg)

@@ -238,8 +238,10 @@ func TestK8sCheckCatches(t *testing.T) {
 		{"secret lacks a DSN", func(o k8s) { delete(mapOf(o.find("Secret", "ficus-secrets")["stringData"]), "LEGACY_PG_DSN") }, "environment variable LEGACY_PG_DSN is not set"},
 		{"unknown config key", func(o k8s) { editConfig(o, "ficus-config", "ficus.yaml", "  mode: reverse", "  mod: reverse") }, `unknown key`},
 		{"config file not mounted", func(o k8s) { sidecar(o)["args"] = []any{"proxy", "-c", "/etc/ficus/other.yaml"} }, "/etc/ficus/other.yaml is not in any mounted ConfigMap"},
-		{"two capture replicas", func(o k8s) { mapOf(o.find("Deployment", "ficus-capture")["spec"])["replicas"] = 2 }, "fight over the replication slot"},
-		{"capture rolling update", func(o k8s) { delete(mapOf(o.find("Deployment", "ficus-capture")["spec"]), "strategy") }, "strategy must be Recreate"},
+		{"one capture replica", func(o k8s) { mapOf(o.find("Deployment", "ficus-capture")["spec"])["replicas"] = 1 }, "no standby takes over"},
+		{"capture recreated", func(o k8s) {
+			mapOf(o.find("Deployment", "ficus-capture")["spec"])["strategy"] = map[string]any{"type": "Recreate"}
+		}, "stops every capture pod at once"},
 		{"nats.url to a missing pod", func(o k8s) { editConfig(o, "ficus-config", "ficus.yaml", "nats-2.nats:4222", "nats-3.nats:4222") }, "nats.url nats-3.nats:4222"},
 		{"nats.url wrong port", func(o k8s) { editConfig(o, "ficus-config", "ficus.yaml", "nats-2.nats:4222", "nats-2.nats:6222") }, "nats.url nats-2.nats:6222"},
 		{"nats route missing", func(o k8s) { editConfig(o, "nats-config", "nats.conf", "nats://nats-2.nats:6222", "") }, "cluster routes"},

@@ -26,9 +26,14 @@ func mariaRows(db *sql.DB) tableRows {
 
 // runMariaWorkload is runWorkload's MariaDB twin: the same mixed transactions.
 func runMariaWorkload(ctx context.Context, t *testing.T, db *sql.DB, target int, rng *rand.Rand) workload {
+	return runMariaWorkloadWhile(ctx, t, db, rng, func(w workload) bool { return w.items+w.ledger < target })
+}
+
+// runMariaWorkloadWhile is runWorkloadWhile's MariaDB twin.
+func runMariaWorkloadWhile(ctx context.Context, t *testing.T, db *sql.DB, rng *rand.Rand, more func(workload) bool) workload {
 	var w workload
 	nextID := 1
-	for w.items+w.ledger < target && ctx.Err() == nil {
+	for more(w) && ctx.Err() == nil {
 		ins := 10 + rng.IntN(40)
 		first := nextID
 		nextID += ins
@@ -86,6 +91,9 @@ func TestMariaDBCaptureSurvivesKill9(t *testing.T) {
 nats: {url: %q}
 admin: {listen: "127.0.0.1:0"}
 capture:
+  # Each restart after a kill waits for the dead process's lease to lapse
+  # (capture/standby): a short TTL keeps the five restarts quick.
+  standby: {lease_ttl: 1s}
   sources:
     - {name: shop, type: mysql, dsn: %q, server_id: 4242, tables: [ficus.items, ficus.ledger]}
 `, ns.URL, my.DSN()))

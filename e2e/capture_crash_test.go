@@ -16,6 +16,12 @@ import (
 // runWorkload commits mixed transactions (inserts, updates, deletes over two tables)
 // until at least `target` row changes are committed, and counts what it committed.
 func runWorkload(ctx context.Context, t *testing.T, dsn string, target int, rng *rand.Rand) workload {
+	return runWorkloadWhile(ctx, t, dsn, rng, func(w workload) bool { return w.items+w.ledger < target })
+}
+
+// runWorkloadWhile is runWorkload that goes on while more says so (asked
+// before each transaction, so it may also pace them).
+func runWorkloadWhile(ctx context.Context, t *testing.T, dsn string, rng *rand.Rand, more func(workload) bool) workload {
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Errorf("workload connect: %v", err)
@@ -24,7 +30,7 @@ func runWorkload(ctx context.Context, t *testing.T, dsn string, target int, rng 
 	defer conn.Close(ctx)
 	var w workload
 	nextID := 1
-	for w.items+w.ledger < target {
+	for more(w) {
 		ins := 10 + rng.IntN(40)
 		first := nextID
 		nextID += ins
@@ -86,6 +92,9 @@ log: {level: debug}
 nats: {url: %q}
 admin: {listen: "127.0.0.1:0"}
 capture:
+  # Each restart after a kill waits for the dead process's lease to lapse
+  # (capture/standby): a short TTL keeps the five restarts quick.
+  standby: {lease_ttl: 1s}
   sources:
     - name: shop
       type: postgres

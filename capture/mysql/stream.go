@@ -77,6 +77,7 @@ func (s *Source) stream(ctx context.Context, db *sql.DB, srv server, pub *sink.S
 
 	st := &streamer{s: s, srv: srv, db: db, sink: pub, cps: cps, file: pos.File, saved: pos,
 		tables: map[uint64]*tableInfo{}, jsonCols: map[string]map[string]bool{}}
+	s.cfg.Confirmed.Set(pos)
 	var bs *replication.BinlogStreamer
 	var err error
 	if pos.GTID != "" || (srv.flavor == FlavorMariaDB && pos.File == "") {
@@ -129,6 +130,7 @@ func (st *streamer) checkpoint(ctx context.Context) error {
 		return err
 	}
 	st.saved = p
+	st.s.cfg.Confirmed.Set(p)
 	return nil
 }
 

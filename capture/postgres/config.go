@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ficus-migrate/ficus/capture"
 	"github.com/ficus-migrate/ficus/capture/sink"
 )
 
@@ -41,6 +42,9 @@ type Config struct {
 	// Transform rewrites events in batches before they are published
 	// (capture.sources[].transforms); nil publishes them as captured.
 	Transform sink.Transformer
+	// Confirmed, when set, is kept up to date with the last position
+	// confirmed (the admin API shows it); optional.
+	Confirmed *capture.Confirmed
 
 	SnapshotChunkSize int           // rows per keyset page (default 5000)
 	StatusInterval    time.Duration // standby status updates (default 1s: a short replay after a crash)

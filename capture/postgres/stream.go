@@ -62,6 +62,7 @@ func (s *Source) stream(ctx context.Context, repl *pgconn.PgConn, meta *pgx.Conn
 	}
 	s.log.Info("streaming", "slot", s.cfg.Slot, "from", start.String())
 	st := &streamer{s: s, repl: repl, meta: meta, conv: conv, sink: pub, rels: map[uint32]*relation{}, durable: start}
+	s.cfg.Confirmed.Set(LSN(start))
 	err = st.loop(ctx)
 	if ctx.Err() != nil {
 		st.shutdown(ctx)
@@ -173,6 +174,7 @@ func (st *streamer) sendStatus(ctx context.Context, reply bool) error {
 	if err != nil {
 		return fmt.Errorf("send standby status: %w", err)
 	}
+	st.s.cfg.Confirmed.Set(LSN(st.durable))
 	return nil
 }
 

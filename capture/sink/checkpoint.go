@@ -50,3 +50,7 @@ func (c *Checkpoints) Put(ctx context.Context, key string, val []byte) error {
 	}
 	return nil
 }
+
+// KV is the bucket itself, for keys that need more than Get and Put (the
+// standby lease's compare-and-set).
+func (c *Checkpoints) KV() jetstream.KeyValue { return c.kv }

@@ -13,12 +13,17 @@ import (
 	"github.com/ficus-migrate/ficus/capture/mysql"
 	"github.com/ficus-migrate/ficus/capture/postgres"
 	"github.com/ficus-migrate/ficus/capture/sink"
+	"github.com/ficus-migrate/ficus/capture/standby"
 	"github.com/ficus-migrate/ficus/internal/config"
 )
 
+// startCapture runs every source behind its standby lease (capture/standby):
+// of the processes capturing a source, the one holding the lease streams.
 func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {
 	cc := rt.cfg.Capture
 	delay := confirmDelay(rt)
+	instance := instanceID()
+	rt.capture = map[string]*standby.Standby{}
 	stream := sink.StreamConfig{
 		Replicas:        cc.Stream.Replicas,
 		MaxAge:          cc.Stream.MaxAge,
@@ -28,6 +33,7 @@ func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {
 	for i, src := range cc.Sources {
 		var s capture.Source
 		var err error
+		confirmed := &capture.Confirmed{}
 		switch src.Type {
 		case config.SourcePostgres:
 			s, err = postgres.New(postgres.Config{
@@ -44,6 +50,7 @@ func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {
 				Logger:        rt.log,
 				Registerer:    rt.reg,
 				Transform:     rt.plugins.transform(src),
+				Confirmed:     confirmed,
 			})
 		case config.SourceMySQL:
 			s, err = mysql.New(mysql.Config{
@@ -59,6 +66,7 @@ func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {
 				Logger:        rt.log,
 				Registerer:    rt.reg,
 				Transform:     rt.plugins.transform(src),
+				Confirmed:     confirmed,
 			})
 		default:
 			return fmt.Errorf("capture.sources[%d] (%s): unknown type %s", i, src.Name, src.Type)
@@ -66,9 +74,18 @@ func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {
 		if err != nil {
 			return fmt.Errorf("capture.sources[%d]: %w", i, err)
 		}
-		runSource(ctx, g, rt, src.Name, s)
+		sb, err := standby.New(standby.Config{
+			Source: src.Name, Instance: instance, JS: rt.bus.JS, Replicas: cc.Stream.Replicas,
+			LeaseTTL: cc.Standby.LeaseTTL, Confirmed: confirmed, Logger: rt.log, Registerer: rt.reg,
+		}, s)
+		if err != nil {
+			return fmt.Errorf("capture.sources[%d]: %w", i, err)
+		}
+		rt.capture[src.Name] = sb
+		runSource(ctx, g, rt, src.Name, sb)
 	}
-	rt.log.Info("capture started", "sources", len(cc.Sources), "confirm_delay", delay.String())
+	rt.log.Info("capture started", "sources", len(cc.Sources), "confirm_delay", delay.String(),
+		"instance", instance, "lease_ttl", cc.Standby.LeaseTTL.String())
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/ficus-migrate/ficus/capture/standby"
 	"github.com/ficus-migrate/ficus/internal/admin/dashboard"
 	"github.com/ficus-migrate/ficus/shadow/report"
 )
@@ -15,6 +16,14 @@ func mountDashboard(rt *proc, p parts) {
 	if p.capture {
 		for _, s := range rt.cfg.Capture.Sources {
 			cfg.Sources = append(cfg.Sources, dashboard.Source{Name: s.Name, Type: string(s.Type)})
+		}
+		if rt.capture != nil {
+			cfg.Standby = func(source string) standby.State {
+				if sb := rt.capture[source]; sb != nil {
+					return sb.State()
+				}
+				return standby.State{}
+			}
 		}
 	}
 	for _, c := range rt.cfg.CompareData {

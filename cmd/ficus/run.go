@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ficus-migrate/ficus/capture/standby"
 	"github.com/ficus-migrate/ficus/internal/admin"
 	"github.com/ficus-migrate/ficus/internal/bus"
 	"github.com/ficus-migrate/ficus/internal/config"
@@ -108,6 +109,9 @@ type proc struct {
 	// servesRequests is set when the process runs the proxy: its readiness
 	// is then the request path's alone (partCheck).
 	servesRequests bool
+	// capture is each capture source's standby runner, by source name,
+	// for GET /api/capture/{source}.
+	capture map[string]*standby.Standby
 }
 
 // serve wires the process: admin listener first (so /healthz answers and a taken

@@ -306,6 +306,7 @@ func (d *decoder) capture(n *yaml.Node, l loc, c *Capture) {
 	d.mapping(n, l,
 		field{"subject_prefix", func(v *yaml.Node, l loc) { d.checked(v, l, &c.SubjectPrefix, checkSubject) }},
 		field{"stream", func(v *yaml.Node, l loc) { d.stream(v, l, &c.Stream) }},
+		field{"standby", func(v *yaml.Node, l loc) { d.standby(v, l, &c.Standby) }},
 		field{"sources", func(v *yaml.Node, l loc) {
 			d.list(v, l, func(item *yaml.Node, il loc) {
 				s := defaultSource()

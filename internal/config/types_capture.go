@@ -13,6 +13,9 @@ type Capture struct {
 	SubjectPrefix string `yaml:"subject_prefix"`
 	// Stream configures the JetStream stream created for each source.
 	Stream Stream `yaml:"stream"`
+	// Standby configures the lease that lets two or more capture processes
+	// with the same sources run as a hot standby.
+	Standby Standby `yaml:"standby"`
 	// Sources are the databases to capture from.
 	Sources []Source `yaml:"sources,omitempty"`
 }
@@ -32,6 +35,24 @@ type Stream struct {
 	// and no longer than MaxAge when MaxAge is set. Default: 10m.
 	DuplicateWindow time.Duration `yaml:"duplicate_window"`
 }
+
+// Standby configures the per-source lease of capture processes: every
+// process capturing a source takes part; the one holding the source's lease
+// streams it, the others wait and take over when it stops renewing.
+type Standby struct {
+	// LeaseTTL is how long a holder that stopped renewing (killed, cut off
+	// from NATS) keeps a source: a standby takes over between LeaseTTL and
+	// 1.25 × LeaseTTL after the last renewal, and the holder itself stops
+	// streaming at LeaseTTL/2. Between 1s and 5m. Default: 5s.
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
+}
+
+// Bounds and default of capture.standby.lease_ttl.
+const (
+	MinLeaseTTL     = time.Second
+	MaxLeaseTTL     = 5 * time.Minute
+	DefaultLeaseTTL = 5 * time.Second
+)
 
 // MinDuplicateWindow is the smallest accepted capture.stream.duplicate_window.
 const MinDuplicateWindow = 10 * time.Minute
@@ -143,6 +164,7 @@ func defaultCapture() Capture {
 			MaxBytes:        -1,
 			DuplicateWindow: MinDuplicateWindow,
 		},
+		Standby: Standby{LeaseTTL: DefaultLeaseTTL},
 	}
 }
 

@@ -12,6 +12,7 @@
 //	GET  /api/shadow/{route}          mirror.Stats
 //	GET  /api/data/{name}             dual.Figures
 //	GET  /api/report                  report.Report
+//	GET  /api/capture/{source}        dashboard.SourceStatus
 //	GET  /metrics                     Prometheus text (Client.Metrics, Client.Samples)
 //
 // GET /api/dashboard and /api/capture are the dashboard page's own

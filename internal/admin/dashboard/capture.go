@@ -2,9 +2,12 @@ package dashboard
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/ficus-migrate/ficus/capture/standby"
 )
 
 // SourceFigures is one capture source as GET /api/capture shows it, read
@@ -24,7 +27,35 @@ type SourceFigures struct {
 	SnapshotTotal float64 `json:"snapshot_rows_total"`
 }
 
+// SourceStatus is GET /api/capture/{source}: the source's figures and this
+// process's part in its hot standby (active is true on the one process
+// streaming it).
+type SourceStatus struct {
+	SourceFigures
+	standby.State
+}
+
 func (d *Dashboard) capture(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, d.figures())
+}
+
+func (d *Dashboard) captureSource(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("source")
+	for _, f := range d.figures() {
+		if f.Name != name {
+			continue
+		}
+		st := SourceStatus{SourceFigures: f}
+		if d.cfg.Standby != nil {
+			st.State = d.cfg.Standby(name)
+		}
+		writeJSON(w, http.StatusOK, st)
+		return
+	}
+	writeJSON(w, http.StatusNotFound, map[string]string{"error": "no capture source " + strconv.Quote(name) + " in this process"})
+}
+
+func (d *Dashboard) figures() []SourceFigures {
 	out := make([]SourceFigures, len(d.cfg.Sources))
 	idx := make(map[string]int, len(out))
 	for i, s := range d.cfg.Sources {
@@ -46,7 +77,7 @@ func (d *Dashboard) capture(w http.ResponseWriter, _ *http.Request) {
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out
 }
 
 func add(f *SourceFigures, name string, m *dto.Metric) {

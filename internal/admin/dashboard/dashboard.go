@@ -17,8 +17,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ficus-migrate/ficus/shadow/report"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ficus-migrate/ficus/capture/standby"
+	"github.com/ficus-migrate/ficus/shadow/report"
 )
 
 //go:embed static
@@ -38,6 +40,9 @@ type Config struct {
 	// data comparisons (GET /api/data/{name}).
 	Sources []Source
 	Data    []string
+	// Standby is this process's state in a source's hot standby, for
+	// GET /api/capture/{source}; nil leaves it out.
+	Standby func(source string) standby.State
 	// Report reads the shadow mismatches recorded since a time; nil when
 	// nothing is recorded.
 	Report func(ctx context.Context, since time.Time) (report.Report, error)
@@ -73,8 +78,8 @@ func New(cfg Config) *Dashboard {
 }
 
 // Mount registers GET / and GET /ui/… (public: the page shell holds no
-// data) and GET /api/dashboard, /api/capture and /api/report (behind the
-// token).
+// data) and GET /api/dashboard, /api/capture, /api/capture/{source} and
+// /api/report (behind the token).
 func (d *Dashboard) Mount(m Mux) {
 	files, _ := fs.Sub(static, "static") // the embedded folder exists: it is compiled in
 	fileServer := http.StripPrefix("/ui/", http.FileServerFS(files))
@@ -84,6 +89,7 @@ func (d *Dashboard) Mount(m Mux) {
 	})))
 	m.Handle("GET /api/dashboard", http.HandlerFunc(d.overview))
 	m.Handle("GET /api/capture", http.HandlerFunc(d.capture))
+	m.Handle("GET /api/capture/{source}", http.HandlerFunc(d.captureSource))
 	m.Handle("GET /api/report", http.HandlerFunc(d.report))
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ficus-migrate/ficus/capture"
+	"github.com/ficus-migrate/ficus/capture/standby"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -62,6 +63,61 @@ func TestCaptureFigures(t *testing.T) {
 	}
 }
 
+// TestCaptureSource: GET /api/capture/{source} adds this process's part in
+// the source's hot standby to the source's figures; a source this process
+// does not capture is 404.
+func TestCaptureSource(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	met, err := capture.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	met.SlotLagBytes.WithLabelValues("legacy").Set(4096)
+	m := mux{http.NewServeMux(), http.NewServeMux()}
+	New(Config{Gatherer: reg, Sources: []Source{{"legacy", "postgres"}, {"shop", "mysql"}},
+		Standby: func(source string) standby.State {
+			return standby.State{Active: source == "legacy", Instance: "host-1-abc", Holder: "host-1-abc", ConfirmedPosition: "0/16B3748"}
+		}}).Mount(m)
+	tests := []struct {
+		path   string
+		code   int
+		active bool
+	}{
+		{"/api/capture/legacy", http.StatusOK, true},
+		{"/api/capture/shop", http.StatusOK, false},
+		{"/api/capture/nope", http.StatusNotFound, false},
+	}
+	for _, tc := range tests {
+		rec := httptest.NewRecorder()
+		m.private.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tc.path, nil))
+		if rec.Code != tc.code {
+			t.Fatalf("GET %s: %d %s, want %d", tc.path, rec.Code, rec.Body, tc.code)
+		}
+		if tc.code != http.StatusOK {
+			continue
+		}
+		var raw map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &raw); err != nil {
+			t.Fatalf("%v: %s", err, rec.Body)
+		}
+		// The field names are the contract: active, instance, the
+		// confirmed position and the lag.
+		for _, k := range []string{"name", "type", "active", "instance", "confirmed_position", "lag_seconds", "slot_lag_bytes"} {
+			if _, ok := raw[k]; !ok {
+				t.Errorf("GET %s: no %q in %s", tc.path, k, rec.Body)
+			}
+		}
+		var got SourceStatus
+		_ = json.Unmarshal(rec.Body.Bytes(), &got)
+		if got.Active != tc.active || got.Instance != "host-1-abc" || got.ConfirmedPosition != "0/16B3748" {
+			t.Errorf("GET %s: %+v", tc.path, got)
+		}
+		if got.Name == "legacy" && got.SlotLagBytes != 4096 {
+			t.Errorf("GET %s: slot lag %v, want the metric's 4096", tc.path, got.SlotLagBytes)
+		}
+	}
+}
+
 // TestPageIsPublicFiguresAreNot: the page shell and its assets are public
 // (they hold no data); every figure is behind the admin token.
 func TestPageIsPublicFiguresAreNot(t *testing.T) {
@@ -75,6 +131,7 @@ func TestPageIsPublicFiguresAreNot(t *testing.T) {
 		{"/ui/app.js", "textContent", true},
 		{"/ui/style.css", "font", true},
 		{"/api/capture", "", false},
+		{"/api/capture/legacy", "", false},
 		{"/api/dashboard", "", false},
 		{"/api/report", "", false},
 	} {
