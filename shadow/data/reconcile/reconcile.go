@@ -250,19 +250,19 @@ func (t *timed) add(since time.Time) {
 }
 
 type run struct {
-	cfg       Config
-	gate      *gate
-	log       *slog.Logger
+	cfg  Config
+	gate *gate
+	log  *slog.Logger
 	// keep is the progress for Config.Checkpoint; saveMu orders its saves.
 	keep   keeper
 	saveMu sync.Mutex
 	// resumedChecks and resumedRows are the earlier runs' range scans and
 	// legacy rows (Config.Resume).
 	resumedChecks, resumedRows int64
-	legacy    timed
-	new       timed
-	checksums atomic.Int64
-	fetched   atomic.Int64
+	legacy                     timed
+	new                        timed
+	checksums                  atomic.Int64
+	fetched                    atomic.Int64
 	// for Progress: counted by the workers of a pass
 	rangesDone, rowsSummed atomic.Int64
 	// rowSums counts ranges summed row by row because a bucket was too
