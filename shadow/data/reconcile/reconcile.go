@@ -353,13 +353,21 @@ func (r *run) firstLevel(ctx context.Context) (level []task, top bool, next []ta
 		if err != nil {
 			return nil, false, nil, false, err
 		}
+		top = s.Pass == 1
 		if rest != nil {
 			// The key space not handed out yet, cut as a first pass cuts
 			// it (with a walker when MaxQuery is set); its rows are about
 			// those the finished ranges did not count.
 			level = append(level, r.firstPass(*rest, max(s.Estimate-s.Rows[0], 1))...)
+		} else if len(level) == 0 {
+			// Kept at the end of a pass: the next one starts.
+			r.mu.Lock()
+			level, r.keep.next = r.keep.next, nil
+			r.pass++
+			r.mu.Unlock()
+			top = false
 		}
-		return level, s.Pass == 1, slices.Clone(r.keep.next), false, nil
+		return level, top, slices.Clone(r.keep.next), false, nil
 	}
 	var lb, nb span
 	var lok, nok bool

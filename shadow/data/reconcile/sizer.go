@@ -147,7 +147,7 @@ func (r *run) firstPass(all span, est int64) []task {
 	return level
 }
 
-// tasks yields a pass's ranges: level's, or the walker's in the first pass.
+// tasks yields a pass's ranges: the walker's in the first pass, then level's.
 func (r *run) tasks(level []task, top bool) iter.Seq[task] {
 	return func(yield func(task) bool) {
 		if top && r.walk != nil {
@@ -164,7 +164,10 @@ func (r *run) tasks(level []task, top bool) iter.Seq[task] {
 					}
 				}
 				r.mu.Unlock()
-				if !ok || !yield(t) {
+				if !ok {
+					break // then level's: a resumed first pass's ranges
+				}
+				if !yield(t) {
 					return
 				}
 			}
