@@ -125,11 +125,19 @@ compare_data:
 	}
 
 	// The uninterrupted run, with both files.
-	full, code, stderr := run(append(slices.Clone(slow), "--output", "jsonl", jsonl, "--repair-sql", repair)...)
+	full, code, stderr := run(append(slices.Clone(slow), "--output", "jsonl", jsonl, "--repair-sql", repair,
+		"--materialize", "orders_svc.recon_diffs")...)
 	if code != 1 || !slices.Equal(full.keys(), want) || full.LegacyRows != 20000 || full.NewRows != 20000 {
 		t.Fatalf("uninterrupted run: exit %d, differences %q, rows %d/%d; want %q\n%s", code, full.keys(), full.LegacyRows, full.NewRows, want, stderr)
 	}
 	checkJSONL(t, jsonl)
+	// --materialize into new's database (by its source's name): the same rows.
+	if got := pg.QueryString(t, `SELECT count(*) || ' ' || string_agg(key || ' ' || kind, ',' ORDER BY key) || ' ' ||
+		(SELECT legacy->>'note' FROM recon_diffs WHERE key = 100) || ' ' || (SELECT (new IS NULL)::text FROM recon_diffs WHERE key = 100)
+		FROM recon_diffs WHERE compare_data = 'res-test'`); got != "6 100 missing_in_new,7000 differs,12002 differs,15000 differs,"+
+		"18000 differs,25000 missing_in_legacy "+trickyNote+" true" {
+		t.Errorf("materialized rows: %q", got)
+	}
 	store := progresskv.New(js, "res-test")
 	if s, err := store.Load(ctx); err != nil || s != nil {
 		t.Fatalf("a finished run left progress %+v (%v)", s, err)
@@ -172,7 +180,8 @@ compare_data:
 		t.Errorf("plain run with kept progress: exit %d, stderr:\n%s", code, stderr)
 	}
 
-	resumed, code, stderr := run(append(slices.Clone(slow), "--resume")...)
+	// Resumed, materialized into MariaDB by DSN.
+	resumed, code, stderr := run(append(slices.Clone(slow), "--resume", "--materialize", my.DSN()+".recon_diffs")...)
 	if code != 1 || !slices.Equal(resumed.keys(), want) || resumed.LegacyRows != 20000 || resumed.NewRows != 20000 {
 		t.Fatalf("resumed run: exit %d, differences %q, rows %d/%d; want %q\n%s", code, resumed.keys(), resumed.LegacyRows, resumed.NewRows, want, stderr)
 	}
@@ -183,6 +192,10 @@ compare_data:
 	}
 	if s, err := store.Load(ctx); err != nil || s != nil {
 		t.Errorf("the resumed run, finished, left progress %+v (%v)", s, err)
+	}
+	if got := my.QueryString(t, "SELECT CONCAT(COUNT(*), ' ', SUM(kind = 'differs'), ' ', "+
+		"(SELECT JSON_VALUE(legacy, '$.note') FROM recon_diffs WHERE `key` = 15000)) FROM recon_diffs"); got != "6 4 "+trickyNote {
+		t.Errorf("materialized in MariaDB: %q", got)
 	}
 
 	// The repair SQL, applied to new, makes the tables equal.

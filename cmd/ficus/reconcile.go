@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/ficus-migrate/ficus/internal/config"
@@ -15,7 +16,8 @@ import (
 )
 
 const reconcileHelp = `Usage: ficus reconcile [-c FILE] [--format text|json] [--rate-limit ROWS_PER_S]
-                       [--resume | --fresh] [--output jsonl FILE] [--repair-sql FILE] NAME
+                       [--resume | --fresh] [--output jsonl FILE] [--repair-sql FILE]
+                       [--materialize SOURCE.table | --materialize DSN.table] NAME
 
 Compares the two tables of compare_data NAME as they are now, inside both databases,
 without copying them: each side checksums key ranges of canonical row values
@@ -48,7 +50,11 @@ the legacy and new rows (column name to canonical value, legacy's after its rule
 null for a missing row) and the differing columns. --repair-sql FILE writes the
 INSERT/UPDATE/DELETE statements, in the new database's dialect, that would make new
 equal legacy for the differing keys; ficus never runs them. Rows that cannot be
-written faithfully are listed in a comment at the end.
+written faithfully are listed in a comment at the end. --materialize writes the same
+rows as --output jsonl into a table (created when missing; this comparison's earlier
+rows replaced): SOURCE is a capture source's name (its DSN is used, nothing secret on
+the command line), else the text before the last '.' is a DSN (postgres://… for
+PostgreSQL, otherwise a MySQL DSN).
 
 Exit status: 0 when the tables are equal, 1 when they differ, 2 on any error.
 
@@ -67,6 +73,7 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	resume := fs.Bool("resume", false, "continue the kept progress of a stopped run")
 	fresh := fs.Bool("fresh", false, "discard kept progress and start over")
 	repairSQL := fs.String("repair-sql", "", "write the statements that would make new equal legacy to this file")
+	materialize := fs.String("materialize", "", "SOURCE.table or DSN.table: keep every differing key with both rows in this table")
 	fs.String("output", "", "jsonl FILE: write every differing key with both rows, one JSON object per line")
 	args, _, outputFile, err := reconcileOutputFlag(args)
 	if err != nil {
@@ -80,6 +87,7 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if *resume && *fresh {
 		return &exitError{code: 2, err: fmt.Errorf("reconcile: --resume and --fresh exclude each other")}
 	}
+	var target *reconcile.MaterializeTarget
 	if len(names) != 1 {
 		return &exitError{code: 2, err: fmt.Errorf("reconcile: give exactly one compare_data name\n\n%s", reconcileHelp)}
 	}
@@ -96,6 +104,11 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	if _, _, err := reconcileEndpoints(cfg, name); err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("reconcile: %w", err)}
+	}
+	if *materialize != "" {
+		if target, err = materializeTarget(cfg, *materialize); err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("reconcile: --materialize: %w", err)}
+		}
 	}
 	// The plugin starts before the databases are touched: a plugin that
 	// cannot judge rows fails the command at once.
@@ -125,7 +138,7 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("reconcile %s: %w", name, err)}
 	}
-	if err := reconcileFiles(cfg, name, res, outputFile, *repairSQL); err != nil {
+	if err := reconcileFiles(ctx, cfg, name, res, outputFile, *repairSQL, target); err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("reconcile %s: %w", name, err)}
 	}
 	keep.done(log)
@@ -144,8 +157,9 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return nil
 }
 
-// reconcileFiles writes --output jsonl FILE and --repair-sql FILE.
-func reconcileFiles(cfg *config.Config, name string, res *reconcile.Result, jsonl, repair string) error {
+// reconcileFiles writes --output jsonl FILE, --repair-sql FILE and --materialize.
+func reconcileFiles(ctx context.Context, cfg *config.Config, name string, res *reconcile.Result, jsonl, repair string,
+	target *reconcile.MaterializeTarget) error {
 	legacy, neu, err := reconcileEndpoints(cfg, name)
 	if err != nil {
 		return err
@@ -164,7 +178,32 @@ func reconcileFiles(cfg *config.Config, name string, res *reconcile.Result, json
 			return fmt.Errorf("--repair-sql: %w", err)
 		}
 	}
+	if target != nil {
+		if err := res.Materialize(ctx, *target, name, legacy.Table.Columns, neu.Table.Columns); err != nil {
+			return fmt.Errorf("--materialize: %w", err)
+		}
+	}
 	return nil
+}
+
+// materializeTarget reads --materialize SOURCE.table or DSN.table: the
+// table is after the last '.'.
+func materializeTarget(cfg *config.Config, arg string) (*reconcile.MaterializeTarget, error) {
+	i := strings.LastIndexByte(arg, '.')
+	if i <= 0 || i == len(arg)-1 {
+		return nil, errors.New("want SOURCE.table or DSN.table")
+	}
+	where, table := arg[:i], arg[i+1:]
+	for _, s := range cfg.Capture.Sources {
+		if s.Name == where {
+			return &reconcile.MaterializeTarget{Engine: canon.Engine(s.Type), DSN: s.DSN.Reveal(), Table: table}, nil
+		}
+	}
+	e := canon.MySQL
+	if strings.HasPrefix(where, "postgres://") || strings.HasPrefix(where, "postgresql://") {
+		e = canon.Postgres
+	}
+	return &reconcile.MaterializeTarget{Engine: e, DSN: where, Table: table}, nil
 }
 
 // reconcilePair runs one reconcile of compare_data NAME with the entry's
