@@ -51,7 +51,13 @@ func openReconcileKeep(ctx context.Context, cfg *config.Config, name string, res
 	saved, err := k.store.Load(lctx)
 	if err != nil {
 		k.close()
-		return nil, err
+		if resume || fresh {
+			return nil, fmt.Errorf("%s: %w", flag, err)
+		}
+		// As without NATS: a plain run works as it did before progress was kept.
+		log.Warn("reconcile: the progress bucket cannot be read, so this run's progress is not kept",
+			"compare", name, "err", err)
+		return &reconcileKeep{close: func() {}}, nil
 	}
 	switch {
 	case fresh:
