@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/ficus-migrate/ficus/internal/config"
@@ -13,7 +15,9 @@ import (
 	"github.com/ficus-migrate/ficus/shadow/data/reconcile"
 )
 
-const reconcileHelp = `Usage: ficus reconcile [-c FILE] [--format text|json] [--rate-limit ROWS_PER_S] NAME
+const reconcileHelp = `Usage: ficus reconcile [-c FILE] [--format text|json] [--rate-limit ROWS_PER_S]
+                       [--resume | --fresh] [--output jsonl FILE] [--repair-sql FILE]
+                       [--materialize SOURCE.table | --materialize DSN.table] NAME
 
 Compares the two tables of compare_data NAME as they are now, inside both databases,
 without copying them: each side checksums key ranges of canonical row values
@@ -32,10 +36,30 @@ compare_data[].throttle sizes ranges by query time and waits while a server is b
 a replica lags or the pause file exists (logged, and shown in the progress lines);
 --rate-limit caps the rows read per second from each database.
 
+The run keeps its progress (ranges done, differences found) in the JetStream KV
+bucket ficus_reconcile_<NAME> after every range, in the NATS of the config (nats.url,
+else the embedded server of a running ficus). --resume continues a stopped run (even
+one killed with kill -9) without checksumming its finished ranges again; --fresh
+discards kept progress and starts over. With neither, a run refuses to start while
+progress is kept, naming both flags. A finished run drops its progress. When NATS is
+not reachable a plain run goes on without keeping progress (a warning says so), while
+--resume and --fresh fail.
+
+--output jsonl FILE writes every differing key as one JSON object per line: key, kind,
+the legacy and new rows (column name to canonical value, legacy's after its rules;
+null for a missing row) and the differing columns. --repair-sql FILE writes the
+INSERT/UPDATE/DELETE statements, in the new database's dialect, that would make new
+equal legacy for the differing keys; ficus never runs them. Rows that cannot be
+written faithfully are listed in a comment at the end. --materialize writes the same
+rows as --output jsonl into a table (created when missing; this comparison's earlier
+rows replaced): SOURCE is a capture source's name (its DSN is used, nothing secret on
+the command line), else the text before the last '.' is a DSN (postgres://… for
+PostgreSQL, otherwise a MySQL DSN).
+
 Exit status: 0 when the tables are equal, 1 when they differ, 2 on any error.
 
 Config keys read: compare_data[].*, capture.sources[].name/type/dsn, plugins[] (the
-entry's plugin), log.*
+entry's plugin), log.*, nats.*
 `
 
 func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -46,11 +70,24 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	leaf := fs.Int64("leaf-rows", 2000, "ranges with at most this many rows are compared row by row")
 	parallel := fs.Int("parallel", 4, "ranges checksummed at once")
 	rateLimit := fs.Float64("rate-limit", 0, "at most this many rows per second read from each database (0: no limit)")
+	resume := fs.Bool("resume", false, "continue the kept progress of a stopped run")
+	fresh := fs.Bool("fresh", false, "discard kept progress and start over")
+	repairSQL := fs.String("repair-sql", "", "write the statements that would make new equal legacy to this file")
+	materialize := fs.String("materialize", "", "SOURCE.table or DSN.table: keep every differing key with both rows in this table")
+	fs.String("output", "", "jsonl FILE: write every differing key with both rows, one JSON object per line")
+	args, _, outputFile, err := reconcileOutputFlag(args)
+	if err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("reconcile: %w", err)}
+	}
 	// Flags may come before or after the name: ficus reconcile orders --format json.
 	names, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
+	if *resume && *fresh {
+		return &exitError{code: 2, err: fmt.Errorf("reconcile: --resume and --fresh exclude each other")}
+	}
+	var target *reconcile.MaterializeTarget
 	if len(names) != 1 {
 		return &exitError{code: 2, err: fmt.Errorf("reconcile: give exactly one compare_data name\n\n%s", reconcileHelp)}
 	}
@@ -68,6 +105,11 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if _, _, err := reconcileEndpoints(cfg, name); err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("reconcile: %w", err)}
 	}
+	if *materialize != "" {
+		if target, err = materializeTarget(cfg, *materialize); err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("reconcile: --materialize: %w", err)}
+		}
+	}
 	// The plugin starts before the databases are touched: a plugin that
 	// cannot judge rows fails the command at once.
 	log, err := newLogger(string(cfg.Log.Format), string(cfg.Log.Level), stderr)
@@ -79,11 +121,27 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return &exitError{code: 2, err: fmt.Errorf("reconcile %s: %w", name, err)}
 	}
 	defer stopPlugin()
-	res, err := reconcilePair(ctx, cfg, name, reconcile.Config{Segments: *segments, LeafRows: *leaf, Parallel: *parallel,
-		Judge: judge, Progress: reconcileProgress(log, name), Throttle: reconcile.Throttle{RateLimit: *rateLimit}, Log: log})
+	keep, err := openReconcileKeep(ctx, cfg, name, *resume, *fresh, log)
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("reconcile %s: %w", name, err)}
 	}
+	defer keep.close()
+	res, err := reconcilePair(ctx, cfg, name, reconcile.Config{Segments: *segments, LeafRows: *leaf, Parallel: *parallel,
+		Judge: judge, Progress: reconcileProgress(log, name), Throttle: reconcile.Throttle{RateLimit: *rateLimit}, Log: log,
+		Checkpoint: keep.checkpoint(), Resume: keep.saved})
+	switch {
+	case errors.Is(err, reconcile.ErrOtherComparison):
+		err = fmt.Errorf("%w: discard it with --fresh", err)
+	case err != nil && keep.store != nil:
+		err = fmt.Errorf("%w (the progress so far is kept: --resume continues it)", err)
+	}
+	if err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("reconcile %s: %w", name, err)}
+	}
+	if err := reconcileFiles(ctx, cfg, name, res, outputFile, *repairSQL, target); err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("reconcile %s: %w", name, err)}
+	}
+	keep.done(log)
 	if *format == "json" {
 		err = res.JSON(stdout, name)
 	} else {
@@ -97,6 +155,55 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return &exitError{code: 1, err: fmt.Errorf("reconcile %s: the tables differ in %d key(s)", name, len(res.Differences))}
 	}
 	return nil
+}
+
+// reconcileFiles writes --output jsonl FILE, --repair-sql FILE and --materialize.
+func reconcileFiles(ctx context.Context, cfg *config.Config, name string, res *reconcile.Result, jsonl, repair string,
+	target *reconcile.MaterializeTarget) error {
+	legacy, neu, err := reconcileEndpoints(cfg, name)
+	if err != nil {
+		return err
+	}
+	if jsonl != "" {
+		err := writeFileAtomically(jsonl, func(w io.Writer) error { return res.JSONL(w, legacy.Table.Columns, neu.Table.Columns) })
+		if err != nil {
+			return fmt.Errorf("--output jsonl: %w", err)
+		}
+	}
+	if repair != "" {
+		err := writeFileAtomically(repair, func(w io.Writer) error {
+			return res.RepairSQL(w, name, canon.Engine(neu.Engine), neu.Table)
+		})
+		if err != nil {
+			return fmt.Errorf("--repair-sql: %w", err)
+		}
+	}
+	if target != nil {
+		if err := res.Materialize(ctx, *target, name, legacy.Table.Columns, neu.Table.Columns); err != nil {
+			return fmt.Errorf("--materialize: %w", err)
+		}
+	}
+	return nil
+}
+
+// materializeTarget reads --materialize SOURCE.table or DSN.table: the
+// table is after the last '.'.
+func materializeTarget(cfg *config.Config, arg string) (*reconcile.MaterializeTarget, error) {
+	i := strings.LastIndexByte(arg, '.')
+	if i <= 0 || i == len(arg)-1 {
+		return nil, errors.New("want SOURCE.table or DSN.table")
+	}
+	where, table := arg[:i], arg[i+1:]
+	for _, s := range cfg.Capture.Sources {
+		if s.Name == where {
+			return &reconcile.MaterializeTarget{Engine: canon.Engine(s.Type), DSN: s.DSN.Reveal(), Table: table}, nil
+		}
+	}
+	e := canon.MySQL
+	if strings.HasPrefix(where, "postgres://") || strings.HasPrefix(where, "postgresql://") {
+		e = canon.Postgres
+	}
+	return &reconcile.MaterializeTarget{Engine: e, DSN: where, Table: table}, nil
 }
 
 // reconcilePair runs one reconcile of compare_data NAME with the entry's

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ficus-migrate/ficus/shadow/data/canon"
 )
 
 // Text writes the result for people: a headline, one line per difference,
@@ -37,6 +39,9 @@ func (r *Result) Text(w io.Writer, name string) error {
 	}
 	_, err := fmt.Fprintf(w, "cost: %d range checksums per side, %d rows fetched, database time legacy %s new %s, wall %s\n",
 		st.Checksums, st.Fetched, st.LegacyDBTime.Round(time.Millisecond), st.NewDBTime.Round(time.Millisecond), st.Wall.Round(time.Millisecond))
+	if err == nil && st.Resumed {
+		_, err = fmt.Fprintf(w, "resumed: the earlier run(s) had checksummed %d range(s), not checksummed again\n", st.EarlierChecksums)
+	}
 	return err
 }
 
@@ -77,6 +82,10 @@ type jsonStats struct {
 	LegacyDBSecond float64 `json:"legacy_db_seconds"`
 	NewDBSecond    float64 `json:"new_db_seconds"`
 	WallSeconds    float64 `json:"wall_seconds"`
+	// Resumed: the run continued kept progress, whose finished ranges
+	// took EarlierChecksums range checksums (Checksums counts this run's).
+	Resumed          bool  `json:"resumed"`
+	EarlierChecksums int64 `json:"checksums_earlier_runs"`
 }
 
 // JSON writes the result as one JSON document.
@@ -93,7 +102,7 @@ func (r *Result) JSON(w io.Writer, name string) error {
 	}
 	st := r.Stats
 	out.Stats = jsonStats{Checksums: st.Checksums, Fetched: st.Fetched, LegacyDBSecond: st.LegacyDBTime.Seconds(),
-		NewDBSecond: st.NewDBTime.Seconds(), WallSeconds: st.Wall.Seconds()}
+		NewDBSecond: st.NewDBTime.Seconds(), WallSeconds: st.Wall.Seconds(), Resumed: st.Resumed, EarlierChecksums: st.EarlierChecksums}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
@@ -121,4 +130,49 @@ func (d Difference) Brief() string {
 		cols[i] = c.Legacy + "→" + c.New
 	}
 	return fmt.Sprintf("key %d differs in %s", d.Key, strings.Join(cols, ", "))
+}
+
+// jsonlDiff is one line of --output jsonl.
+type jsonlDiff struct {
+	Key     int64              `json:"key"`
+	Kind    string             `json:"kind"`
+	Legacy  map[string]*string `json:"legacy"` // null: no legacy row
+	New     map[string]*string `json:"new"`    // null: no new row
+	Columns []jsonColumn       `json:"columns,omitempty"`
+	Reason  string             `json:"reason,omitempty"`
+}
+
+// JSONL writes every difference as one JSON object per line, in key order:
+// the key, the kind, both rows as objects of column name to canonical value
+// (legacy's after its rules, under legacy's column names; JSON null for SQL
+// NULL; the row itself null when the key is missing on that side), the
+// differing column pairs and the comparator plugin's reason. legacyCols and
+// newCols are the sides' Table.Columns.
+func (r *Result) JSONL(w io.Writer, legacyCols, newCols []string) error {
+	enc := json.NewEncoder(w)
+	for _, d := range r.Differences {
+		line := jsonlDiff{Key: d.Key, Kind: d.Kind, Reason: d.Reason,
+			Legacy: rowObject(legacyCols, d.LegacyRow), New: rowObject(newCols, d.NewRow)}
+		for _, c := range d.Columns {
+			line.Columns = append(line.Columns, jsonColumn{Legacy: c.Legacy, New: c.New,
+				LegacyVal: textPtr(c.LegacyVal.Null, c.LegacyVal.Text), NewVal: textPtr(c.NewVal.Null, c.NewVal.Text)})
+		}
+		if err := enc.Encode(line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func rowObject(cols []string, vals []canon.Value) map[string]*string {
+	if vals == nil {
+		return nil
+	}
+	m := make(map[string]*string, len(cols))
+	for i, c := range cols {
+		if i < len(vals) {
+			m[c] = textPtr(vals[i].Null, vals[i].Text)
+		}
+	}
+	return m
 }

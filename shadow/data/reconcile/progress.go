@@ -15,11 +15,13 @@ type Progress struct {
 	RangesDone, RangesTotal int64
 	// Rows is how many legacy rows were checksummed so far, of about
 	// EstimatedRows (the database's estimate; 0 when it has none).
-	Rows, EstimatedRows int64
+	// ResumedRows of them were checksummed by the earlier runs a resumed
+	// run continues (they do not count towards RowsPerSecond).
+	Rows, EstimatedRows, ResumedRows int64
 	// Differences found so far.
 	Differences int
 	Elapsed     time.Duration
-	// RowsPerSecond is Rows over Elapsed. ETA is the time left by that
+	// RowsPerSecond is this run's rows over Elapsed. ETA is the time left by that
 	// rate in the first pass (from EstimatedRows), by the pace of the
 	// pass's ranges later; 0 when it cannot be told yet.
 	RowsPerSecond float64
@@ -50,7 +52,7 @@ func (r *run) progress(start time.Time) Progress {
 		return p
 	}
 	p.Phase, p.Pass, p.RangesDone, p.RangesTotal = PhaseComparing, r.pass, r.rangesDone.Load(), r.rangesTotal
-	p.Rows, p.EstimatedRows = r.rowsSummed.Load(), r.estimate
+	p.Rows, p.EstimatedRows, p.ResumedRows = r.resumedRows+r.rowsSummed.Load(), r.estimate, r.resumedRows
 	p.RowsPerSecond, p.ETA = eta(p, time.Since(r.passStart))
 	return p
 }
@@ -59,7 +61,7 @@ func (r *run) progress(start time.Time) Progress {
 // has run.
 func eta(p Progress, inPass time.Duration) (rate float64, left time.Duration) {
 	if p.Elapsed > 0 {
-		rate = float64(p.Rows) / p.Elapsed.Seconds()
+		rate = float64(p.Rows-p.ResumedRows) / p.Elapsed.Seconds()
 	}
 	switch {
 	case p.Pass == 1 && rate > 0 && p.EstimatedRows > p.Rows:

@@ -59,6 +59,16 @@ type Config struct {
 	Throttle Throttle
 	// Log, when set, is told why the run pauses and when it resumes.
 	Log *slog.Logger
+	// Checkpoint, when set, is called after every finished range with the
+	// progress to keep (see Saved and Checkpoint), one call at a time, in
+	// the order ranges finish. When it fails, the run goes on without
+	// saving (logged): the last progress kept stays valid to continue.
+	Checkpoint func(context.Context, Checkpoint) error
+	// Resume, when set, is the kept progress of an earlier run of the same
+	// comparison, continued instead of starting over: its finished ranges
+	// are not checksummed again and its differences are part of the
+	// result. A Saved of another comparison is ErrOtherComparison.
+	Resume *Saved
 }
 
 // Finding kinds.
@@ -76,6 +86,10 @@ type Difference struct {
 	Columns []ColumnDiff
 	// Reason is the comparator plugin's explanation (Differs only).
 	Reason string
+	// LegacyRow and NewRow are both rows' canonical values in the order of
+	// Table.Columns (legacy's after its rules), nil for a missing row: what
+	// --output jsonl and the repair SQL write.
+	LegacyRow, NewRow []canon.Value
 }
 
 // ColumnDiff is one differing column pair with both canonical values
@@ -105,6 +119,11 @@ type Stats struct {
 	// RateWait is how long it waited for Throttle.RateLimit.
 	Pauses           int64
 	Paused, RateWait time.Duration
+	// Resumed is true when the run continued kept progress (Config.Resume);
+	// EarlierChecksums is how many range scans the earlier runs had
+	// finished (Checksums counts this run's only).
+	Resumed          bool
+	EarlierChecksums int64
 }
 
 // Result is the outcome of Run: every difference, in key order.
@@ -143,6 +162,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	r.log = log.With("component", "reconcile", "compare", cfg.Name)
+	r.keep = keeper{fp: Fingerprint(cfg), started: start, todo: map[task]bool{}}
+	r.keep.on.Store(cfg.Checkpoint != nil)
 	var err error
 	r.gate, err = newGate(cfg.Throttle, []gateSide{
 		{name: "legacy", load: loadReader(cfg.Legacy), inflight: &r.legacy.inflight},
@@ -190,6 +212,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Stats.RowSums = r.rowSums.Load()
 	_, res.Stats.Paused, res.Stats.RateWait, res.Stats.Pauses = r.gate.status()
 	res.Stats.Wall = time.Since(start)
+	res.Stats.Resumed, res.Stats.EarlierChecksums = cfg.Resume != nil, r.resumedChecks
 	return res, nil
 }
 
@@ -227,12 +250,19 @@ func (t *timed) add(since time.Time) {
 }
 
 type run struct {
-	cfg       Config
-	gate      *gate
-	legacy    timed
-	new       timed
-	checksums atomic.Int64
-	fetched   atomic.Int64
+	cfg  Config
+	gate *gate
+	log  *slog.Logger
+	// keep is the progress for Config.Checkpoint; saveMu orders its saves.
+	keep   keeper
+	saveMu sync.Mutex
+	// resumedChecks and resumedRows are the earlier runs' range scans and
+	// legacy rows (Config.Resume).
+	resumedChecks, resumedRows int64
+	legacy                     timed
+	new                        timed
+	checksums                  atomic.Int64
+	fetched                    atomic.Int64
 	// for Progress: counted by the workers of a pass
 	rangesDone, rowsSummed atomic.Int64
 	// rowSums counts ranges summed row by row because a bucket was too
@@ -268,42 +298,20 @@ func (r *run) prepare(ctx context.Context) error {
 type span struct{ lo, hi int64 }
 
 func (r *run) compare(ctx context.Context) (*Result, error) {
-	var lb, nb span
-	var lok, nok bool
-	var lest, nest int64
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { lb.lo, lb.hi, lok, err = r.cfg.Legacy.Bounds(gctx); return err })
-	g.Go(func() (err error) { nb.lo, nb.hi, nok, err = r.cfg.New.Bounds(gctx); return err })
-	g.Go(func() (err error) { lest, err = r.cfg.Legacy.Estimate(gctx); return err })
-	g.Go(func() (err error) { nest, err = r.cfg.New.Estimate(gctx); return err })
-	if err := g.Wait(); err != nil {
-		return nil, err
+	level, top, next, empty, err := r.firstLevel(ctx)
+	if err != nil || empty {
+		return &Result{}, err
 	}
-	res := &Result{}
-	var all span
-	switch {
-	case !lok && !nok:
-		return res, nil
-	case !lok:
-		all = nb
-	case !nok:
-		all = lb
-	default:
-		all = span{min(lb.lo, nb.lo), max(lb.hi, nb.hi)}
-	}
+	resumed := r.cfg.Resume != nil
 	// Level by level. Each task is a range whose rows both sides sum per
 	// bucket in one scan; differing buckets are fetched (small) or become
 	// the next level's tasks. The first level splits the key space into
 	// at least Parallel ranges so that both databases work on several at
 	// once (see firstPass).
-	level := r.firstPass(all, max(lest, nest))
-	r.mu.Lock()
-	r.estimate = lest
-	r.mu.Unlock()
-	top := true
 	for len(level) > 0 || top {
 		r.startPass(len(level))
-		var next []task
+		r.startLevel(level, resumed)
+		resumed = false
 		var nextMu sync.Mutex
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(r.cfg.Parallel)
@@ -312,52 +320,12 @@ func (r *run) compare(ctx context.Context) (*Result, error) {
 				break // a range failed: the rest would only fail too
 			}
 			g.Go(func() error {
-				if err := r.gate.wait(gctx); err != nil {
-					return err
-				}
-				ls, ns, took, err := r.sums(gctx, t)
+				sub, err := r.task(gctx, t, top)
 				if err != nil {
 					return err
 				}
-				if top && r.walk != nil {
-					r.walk.observe(t.s, took)
-				}
-				r.gate.charge(max(rowCount(ls), rowCount(ns)))
-				r.rangesDone.Add(1)
-				for _, s := range ls {
-					r.rowsSummed.Add(s.Count)
-				}
-				if top {
-					r.mu.Lock()
-					for _, s := range ls {
-						r.rows[0] += s.Count
-					}
-					for _, s := range ns {
-						r.rows[1] += s.Count
-					}
-					r.mu.Unlock()
-				}
-				var leaves, sub []span
-				for _, b := range differing(ls, ns) {
-					s := t.bucket(b)
-					if max(ls[b].Count, ns[b].Count) <= r.cfg.LeafRows || s.lo == s.hi {
-						leaves = append(leaves, s)
-					} else {
-						sub = append(sub, s)
-					}
-				}
-				for _, s := range leaves {
-					if err := r.gate.wait(gctx); err != nil {
-						return err
-					}
-					if err := r.leaf(gctx, s); err != nil {
-						return err
-					}
-				}
 				nextMu.Lock()
-				for _, s := range sub {
-					next = append(next, task{s, stepFor(s, r.cfg.Segments)})
-				}
+				next = append(next, sub...)
 				nextMu.Unlock()
 				return nil
 			})
@@ -365,9 +333,9 @@ func (r *run) compare(ctx context.Context) (*Result, error) {
 		if err := g.Wait(); err != nil {
 			return nil, err
 		}
-		level, top = next, false
+		level, next, top = next, nil, false
 	}
-	res.Differences = sortDiffs(r.diffs)
+	res := &Result{Differences: sortDiffs(r.diffs)}
 	res.Stats.LegacyRows, res.Stats.NewRows = r.rows[0], r.rows[1]
 	return res, nil
 }
@@ -422,13 +390,15 @@ func differing(ls, ns map[int64]Sum) []int64 {
 // sums sums t on both sides at once: digests first, and row by row when
 // either side's bucket text is too large to digest. took is how long the
 // slower side's query took.
-func (r *run) sums(ctx context.Context, t task) (ls, ns map[int64]Sum, took time.Duration, err error) {
+func (r *run) sums(ctx context.Context, t task) (ls, ns map[int64]Sum, checks int64, took time.Duration, err error) {
 	ls, ns, took, err = r.sumsWith(ctx, t, Digest)
+	checks = 1
 	if errors.Is(err, ErrTooLarge) {
 		r.rowSums.Add(1)
 		ls, ns, took, err = r.sumsWith(ctx, t, RowSum)
+		checks++
 	}
-	return ls, ns, took, err
+	return ls, ns, checks, took, err
 }
 
 func (r *run) sumsWith(ctx context.Context, t task, m Method) (ls, ns map[int64]Sum, took time.Duration, err error) {
@@ -463,8 +433,8 @@ func rowCount(sums map[int64]Sum) int64 {
 	return n
 }
 
-// leaf fetches s from both sides and records its differences.
-func (r *run) leaf(ctx context.Context, s span) error {
+// leaf fetches s from both sides and returns its differences.
+func (r *run) leaf(ctx context.Context, s span) ([]Difference, error) {
 	var lrows, nrows []Row
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
@@ -478,7 +448,7 @@ func (r *run) leaf(ctx context.Context, s span) error {
 		return err
 	})
 	if err := g.Wait(); err != nil {
-		return err
+		return nil, err
 	}
 	r.fetched.Add(int64(len(lrows) + len(nrows)))
 	r.gate.charge(int64(max(len(lrows), len(nrows))))
@@ -487,13 +457,10 @@ func (r *run) leaf(ctx context.Context, s span) error {
 	if r.cfg.Judge != nil {
 		var err error
 		if d, err = r.judge(ctx, d, lrows, nrows); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	r.mu.Lock()
-	r.diffs = append(r.diffs, d...)
-	r.mu.Unlock()
-	return nil
+	return d, nil
 }
 
 // split divides s into at most n ranges of nearly equal key width.

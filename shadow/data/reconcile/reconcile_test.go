@@ -141,6 +141,8 @@ func TestReconcile(t *testing.T) {
 	t.Run("digest", func(t *testing.T) { testDigest(t, my, pg) })
 	t.Run("progress phases", func(t *testing.T) { testProgressPhases(t, my, pg) })
 	t.Run("million rows", func(t *testing.T) { testMillionRows(t, my, pg) })
+	t.Run("repair literals", func(t *testing.T) { testRepairLiterals(t, my, pg) })
+	t.Run("resume every state", func(t *testing.T) { testResumeEveryState(t, my, pg) })
 }
 
 // testTypes puts each case in its own column pair and its own row (key =

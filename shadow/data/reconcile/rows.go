@@ -11,14 +11,15 @@ func DiffRows(legacyCols, newCols []string, legacy, new []Row) []Difference {
 	for i < len(legacy) || j < len(new) {
 		switch {
 		case j >= len(new) || (i < len(legacy) && legacy[i].Key < new[j].Key):
-			out = append(out, Difference{Key: legacy[i].Key, Kind: MissingInNew})
+			out = append(out, Difference{Key: legacy[i].Key, Kind: MissingInNew, LegacyRow: legacy[i].Values})
 			i = skip(legacy, i)
 		case i >= len(legacy) || new[j].Key < legacy[i].Key:
-			out = append(out, Difference{Key: new[j].Key, Kind: MissingInLegacy})
+			out = append(out, Difference{Key: new[j].Key, Kind: MissingInLegacy, NewRow: new[j].Values})
 			j = skip(new, j)
 		default:
 			if cols := diffValues(legacyCols, newCols, legacy[i].Values, new[j].Values); cols != nil {
-				out = append(out, Difference{Key: legacy[i].Key, Kind: Differs, Columns: cols})
+				out = append(out, Difference{Key: legacy[i].Key, Kind: Differs, Columns: cols,
+					LegacyRow: legacy[i].Values, NewRow: new[j].Values})
 			}
 			i, j = skip(legacy, i), skip(new, j)
 		}

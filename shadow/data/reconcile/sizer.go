@@ -79,6 +79,13 @@ func (w *walker) take() (span, bool) {
 	return span{lo, hi}, true
 }
 
+// rest is the key space not handed out yet; ok is false when none is left.
+func (w *walker) rest() (lo, hi int64, ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.next, w.end, !w.done
+}
+
 // observe feeds a finished range's time to the sizer.
 func (w *walker) observe(s span, took time.Duration) {
 	w.mu.Lock()
@@ -140,19 +147,27 @@ func (r *run) firstPass(all span, est int64) []task {
 	return level
 }
 
-// tasks yields a pass's ranges: level's, or the walker's in the first pass.
+// tasks yields a pass's ranges: the walker's in the first pass, then level's.
 func (r *run) tasks(level []task, top bool) iter.Seq[task] {
 	return func(yield func(task) bool) {
 		if top && r.walk != nil {
 			for {
-				s, ok := r.walk.take()
-				if !ok {
-					return
-				}
+				// Taken and marked pending at once: kept progress never
+				// misses a range between the walker's rest and the pending.
 				r.mu.Lock()
-				r.rangesTotal = r.walk.total()
+				s, ok := r.walk.take()
+				t := task{s, stepFor(s, r.cfg.Segments)}
+				if ok {
+					r.rangesTotal = r.walk.total()
+					if r.keep.on.Load() {
+						r.keep.todo[t] = true
+					}
+				}
 				r.mu.Unlock()
-				if !yield(task{s, stepFor(s, r.cfg.Segments)}) {
+				if !ok {
+					break // then level's: a resumed first pass's ranges
+				}
+				if !yield(t) {
 					return
 				}
 			}
