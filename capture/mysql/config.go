@@ -32,6 +32,9 @@ type Config struct {
 	Snapshot string   // initial (default) | never
 
 	SubjectPrefix string // default ficus.cdc
+	// Subjects overrides the subject token of some tables, by their Tables
+	// entry (capture.sources[].tables[].subject); see sink.Config.Subjects.
+	Subjects map[string]string
 	Stream        sink.StreamConfig
 	NATS          *nats.Conn // required; owned by the caller
 	// CheckpointBucket is the KV bucket holding the position (default ficus_checkpoints).
@@ -152,9 +155,11 @@ func parseDSN(dsn string) (*conn, error) {
 	return &conn{sql: dc, host: host, port: uint16(port), database: dc.DBName}, nil
 }
 
+// splitTable splits a Tables entry at its first dot: the schema never
+// holds a dot (the config refuses one), the table may ("public.a.b").
 func splitTable(t string) (db, table string, err error) {
 	db, table, ok := strings.Cut(t, ".")
-	if !ok || db == "" || table == "" || strings.Contains(table, ".") {
+	if !ok || db == "" || table == "" {
 		return "", "", fmt.Errorf("table %q: want db.table", t)
 	}
 	return db, table, nil

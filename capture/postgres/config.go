@@ -30,6 +30,9 @@ type Config struct {
 	Snapshot    string   // initial (default) | never
 
 	SubjectPrefix string // default ficus.cdc
+	// Subjects overrides the subject token of some tables, by their Tables
+	// entry (capture.sources[].tables[].subject); see sink.Config.Subjects.
+	Subjects map[string]string
 	Stream        sink.StreamConfig
 	NATS          *nats.Conn // required; owned by the caller
 	// CheckpointBucket is the KV bucket holding snapshot state (default ficus_checkpoints).
@@ -116,9 +119,11 @@ func (c *Config) setDefaults() error {
 // Slot names are limited by PostgreSQL to lower case letters, digits and _.
 var slotRE = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
 
+// splitTable splits a Tables entry at its first dot: the schema never
+// holds a dot (the config refuses one), the table may ("public.a.b").
 func splitTable(t string) (schema, table string, err error) {
 	schema, table, ok := strings.Cut(t, ".")
-	if !ok || schema == "" || table == "" || strings.Contains(table, ".") {
+	if !ok || schema == "" || table == "" {
 		return "", "", errors.New("table " + fmt.Sprintf("%q", t) + ": want schema.table")
 	}
 	return schema, table, nil
