@@ -110,6 +110,7 @@ func runSource(ctx context.Context, g *errgroup.Group, rt *proc, name string, sr
 		if err != nil && !errors.Is(err, context.Canceled) {
 			err = fmt.Errorf("source %s failed: %w", name, err)
 			failed.Store(&err)
+			rt.captureFailed.Store(name, err)
 			rt.log.Error("capture source stopped", "component", "capture", "source", name, "err", err)
 		}
 		return nil

@@ -16,6 +16,12 @@ func mountDashboard(rt *proc, p parts) {
 		for _, s := range rt.cfg.Capture.Sources {
 			cfg.Sources = append(cfg.Sources, dashboard.Source{Name: s.Name, Type: string(s.Type)})
 		}
+		cfg.Failure = func(source string) error {
+			if err, ok := rt.captureFailed.Load(source); ok {
+				return err.(error)
+			}
+			return nil
+		}
 	}
 	for _, c := range rt.cfg.CompareData {
 		cfg.Data = append(cfg.Data, c.Name)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -108,6 +109,9 @@ type proc struct {
 	// servesRequests is set when the process runs the proxy: its readiness
 	// is then the request path's alone (partCheck).
 	servesRequests bool
+	// captureFailed holds, by source name, the error that stopped a
+	// capture source (GET /api/capture shows it).
+	captureFailed sync.Map
 }
 
 // serve wires the process: admin listener first (so /healthz answers and a taken

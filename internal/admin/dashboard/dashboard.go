@@ -38,6 +38,9 @@ type Config struct {
 	// data comparisons (GET /api/data/{name}).
 	Sources []Source
 	Data    []string
+	// Failure returns the error that stopped a capture source, or nil
+	// while it runs; nil Failure reports none.
+	Failure func(source string) error
 	// Report reads the shadow mismatches recorded since a time; nil when
 	// nothing is recorded.
 	Report func(ctx context.Context, since time.Time) (report.Report, error)
