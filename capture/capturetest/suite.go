@@ -40,6 +40,7 @@ func Run[D DB](t *testing.T, hs Harness[D]) {
 		{"Restarts", restarts[D]},
 		{"Types", types[D]},
 		{"MissingTable", missingTable[D]},
+		{"OddNames", oddNames[D]},
 	} {
 		t.Run(sc.name, func(t *testing.T) { sc.run(New(t, hs)) })
 	}

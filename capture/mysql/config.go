@@ -32,9 +32,6 @@ type Config struct {
 	Snapshot string   // initial (default) | never
 
 	SubjectPrefix string // default ficus.cdc
-	// Subjects overrides the subject token of some tables, by their Tables
-	// entry (capture.sources[].tables[].subject); see sink.Config.Subjects.
-	Subjects map[string]string
 	Stream        sink.StreamConfig
 	NATS          *nats.Conn // required; owned by the caller
 	// CheckpointBucket is the KV bucket holding the position (default ficus_checkpoints).
@@ -46,6 +43,9 @@ type Config struct {
 	// Transform rewrites events in batches before they are published
 	// (capture.sources[].transforms); nil publishes them as captured.
 	Transform sink.Transformer
+	// Subjects overrides the subject token of some tables, by their Tables
+	// entry (capture.sources[].tables[].subject); see sink.Config.Subjects.
+	Subjects map[string]string
 
 	SnapshotChunkSize  int           // rows per keyset page (default 5000)
 	CheckpointInterval time.Duration // how often the durable position is saved (default 1s)
