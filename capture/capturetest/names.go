@@ -1,10 +1,12 @@
 package capturetest
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/ficus-migrate/ficus/capture"
 	"github.com/ficus-migrate/ficus/capture/subject"
 )
 
@@ -98,4 +100,40 @@ func sum(m map[string]int) int {
 		n += v
 	}
 	return n
+}
+
+// tooLarge: a change NATS can never accept (over the server's max_payload,
+// 1 MiB by default) stops the reader with a permanent error naming the table
+// and sets ficus_capture_failed, instead of being retried for ever.
+func tooLarge[D DB](h *H[D]) {
+	t, q := h.T, h.hs.Quote
+	h.exec(fmt.Sprintf("CREATE TABLE %s (id int PRIMARY KEY, body text)", q("Big Rows")))
+	if h.hs.Connector == "mysql" {
+		h.exec(fmt.Sprintf("ALTER TABLE %s MODIFY body longtext", q("Big Rows")))
+	}
+	src := h.NewSource(h.hs.Schema + ".Big Rows")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx) }()
+	h.hs.WaitStreaming(h)
+	h.exec(fmt.Sprintf("INSERT INTO %s VALUES (1, 'fits')", q("Big Rows")),
+		fmt.Sprintf("INSERT INTO %s VALUES (2, REPEAT('x', 1100000))", q("Big Rows")))
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		t.Fatalf("Run still retrying a change over max_payload after a minute\nlogs:\n%s", h.Logs())
+	}
+	if !capture.IsPermanent(err) || !strings.Contains(err.Error(), h.hs.Schema+".Big Rows") || !strings.Contains(err.Error(), "maximum payload") {
+		t.Fatalf("Run: %v; want a permanent error naming %s.Big Rows and the reason", err, h.hs.Schema)
+	}
+	if got := h.Metric("ficus_capture_failed", nil); got != 1 {
+		t.Errorf("ficus_capture_failed = %v, want 1", got)
+	}
+	// The change before it was published.
+	e := h.Events(1, 10*time.Second)[0]
+	if table, _ := e.Source()["table"].(string); table != "Big Rows" || e.Op() != "c" {
+		t.Errorf("first event: %s", e.Raw)
+	}
 }

@@ -41,6 +41,7 @@ func Run[D DB](t *testing.T, hs Harness[D]) {
 		{"Types", types[D]},
 		{"MissingTable", missingTable[D]},
 		{"OddNames", oddNames[D]},
+		{"TooLarge", tooLarge[D]},
 	} {
 		t.Run(sc.name, func(t *testing.T) { sc.run(New(t, hs)) })
 	}
