@@ -69,9 +69,11 @@ func TestSinkSubjectsAndPermanentFailure(t *testing.T) {
 		"b": "ficus.cdc.my-src.My%20Schema.a%2Eb",
 		"c": "ficus.cdc.my-src.public.overridden",
 		"d": "ficus.cdc.my-src.public.Gr%C3%B6%C3%9Fe%24",
+		"e": "ficus.cdc.my-src.public.two%0Alines",
 	}
+	ceSubject := map[string]string{"a": "public.Weird Table", "b": "My Schema.a.b", "d": "public.Größe$", "e": "public.two%0Alines"}
 	for _, c := range []*capture.Change{at("a", "public", "Weird Table", "1"), at("b", "My Schema", "a.b", "2"),
-		at("c", "public", "Over Ride", "3"), at("d", "public", "Größe$", "4")} {
+		at("c", "public", "Over Ride", "3"), at("d", "public", "Größe$", "4"), at("e", "public", "two\nlines", "5")} {
 		if err := s.Publish(ctx, c); err != nil {
 			t.Fatal(err)
 		}
@@ -106,6 +108,9 @@ func TestSinkSubjectsAndPermanentFailure(t *testing.T) {
 		id := msg.Headers().Get(nats.MsgIdHdr)
 		if msg.Subject() != want[id] {
 			t.Errorf("event %s on %q, want %q", id, msg.Subject(), want[id])
+		}
+		if w, ok := ceSubject[id]; ok && msg.Headers().Get("ce-subject") != w {
+			t.Errorf("event %s: ce-subject %q, want the real names %q", id, msg.Headers().Get("ce-subject"), w)
 		}
 		delete(want, id)
 	}
