@@ -22,6 +22,9 @@ type Metrics struct {
 	// Active is 1 while this process holds the source's lease and streams,
 	// 0 while it stands by (see package capture/standby).
 	Active *prometheus.GaugeVec // source
+	// Failed is 1 while a source is stopped by an error that retrying
+	// cannot fix (see Permanent), 0 while it runs.
+	Failed *prometheus.GaugeVec // source
 }
 
 // NewMetrics registers the capture metrics on reg. Several sources may share a
@@ -50,6 +53,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ficus_capture_active", Help: "1 while this process holds the source's lease and streams it, 0 while it stands by.",
 		}, []string{"source"}),
+		Failed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ficus_capture_failed", Help: "1 when the source stopped on an error that retrying cannot fix (the log and GET /api/capture say which); 0 while it runs.",
+		}, []string{"source"}),
 	}
 	r := metrics.NewRegistrar(reg)
 	m.Events = metrics.Reuse(r, m.Events)
@@ -59,8 +65,21 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m.SnapshotTotal = metrics.Reuse(r, m.SnapshotTotal)
 	m.LagSeconds = metrics.Reuse(r, m.LagSeconds)
 	m.Active = metrics.Reuse(r, m.Active)
+	m.Failed = metrics.Reuse(r, m.Failed)
 	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("register capture metrics: %w", err)
 	}
 	return m, nil
+}
+
+// Run runs a source's Run loop (run) and keeps Failed up to date: 0 while
+// it runs, 1 once it returns an error.
+func (m *Metrics) Run(source string, run func() error) error {
+	g := m.Failed.WithLabelValues(source)
+	g.Set(0)
+	err := run()
+	if err != nil {
+		g.Set(1)
+	}
+	return err
 }

@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
+
+	"github.com/ficus-migrate/ficus/capture/subject"
 )
 
 // SnapshotID is the Nats-Msg-Id of a snapshot row: source, table, key and a digest
@@ -23,6 +26,12 @@ func SnapshotID(source, table string, key, row Row, hasKey bool, ordinal int64) 
 	body, err := json.Marshal(row)
 	if err != nil {
 		return "", fmt.Errorf("encode row: %w", err)
+	}
+	if strings.ContainsFunc(table, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		// A header value cannot hold a line break (PostgreSQL allows one
+		// in a quoted name): such a name goes in its subject-token form.
+		schema, name, _ := strings.Cut(table, ".")
+		table = subject.Token(schema) + "." + subject.Token(name)
 	}
 	return source + ":snap:" + table + ":" + digest(ident) + ":" + digest(body), nil
 }

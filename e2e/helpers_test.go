@@ -203,7 +203,8 @@ type natsServer struct {
 	done chan struct{}
 }
 
-func startNATSServer(t *testing.T) *natsServer {
+// extra lines are added to the server's config file (e.g. "max_payload: 4096").
+func startNATSServer(t *testing.T, extra ...string) *natsServer {
 	t.Helper()
 	bin, err := exec.LookPath("nats-server")
 	if err != nil {
@@ -215,6 +216,9 @@ func startNATSServer(t *testing.T) *natsServer {
 	port := testenv.FreePort(t)
 	n := &natsServer{t: t, bin: bin, conf: filepath.Join(dir, "nats.conf"), url: fmt.Sprintf("nats://127.0.0.1:%d", port)}
 	conf := fmt.Sprintf("listen: \"127.0.0.1:%d\"\njetstream { store_dir: %q }\n", port, filepath.Join(dir, "js"))
+	for _, l := range extra {
+		conf += l + "\n"
+	}
 	if err := os.WriteFile(n.conf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}

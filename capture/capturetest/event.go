@@ -7,6 +7,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ficus-migrate/ficus/capture/subject"
 )
 
 // Event is one message of the source's stream.
@@ -48,7 +50,7 @@ func (h *H[D]) CheckEvent(e Event, table, op, before, after, key string, snapsho
 			t.Errorf("event %s %s: %s\n want %s", id, f.name, got, f.want)
 		}
 	}
-	if want := "ficus.cdc." + SourceName + "." + h.hs.Schema + "." + table; e.Subject != want {
+	if want := subject.Table("ficus.cdc", SourceName, h.hs.Schema, table, ""); e.Subject != want {
 		t.Errorf("event %s: subject %q, want %q", id, e.Subject, want)
 	}
 	src := e.Source()

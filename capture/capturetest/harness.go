@@ -87,6 +87,8 @@ type Harness[D DB] struct {
 	HoldBack func(h *H[D]) (check func())
 	// Types is the reader's value mapping contract.
 	Types Types
+	// Quote quotes an identifier for the engine's SQL ("x" or `x`).
+	Quote func(ident string) string
 }
 
 func (hs Harness[D]) missing() []string {
@@ -96,7 +98,7 @@ func (hs Harness[D]) missing() []string {
 		"NewSource": hs.NewSource != nil, "WaitStreaming": hs.WaitStreaming != nil,
 		"CheckPosition": hs.CheckPosition != nil, "Tx": hs.Tx != nil, "CheckLag": hs.CheckLag != nil,
 		"WaitConfirmed": hs.WaitConfirmed != nil, "Types.Cases": len(hs.Types.Cases) > 0,
-		"Types.Create": hs.Types.Create != nil, "Types.Insert": hs.Types.Insert != nil,
+		"Types.Create": hs.Types.Create != nil, "Types.Insert": hs.Types.Insert != nil, "Quote": hs.Quote != nil,
 	} {
 		if !set {
 			m = append(m, name)

@@ -40,6 +40,8 @@ func Run[D DB](t *testing.T, hs Harness[D]) {
 		{"Restarts", restarts[D]},
 		{"Types", types[D]},
 		{"MissingTable", missingTable[D]},
+		{"OddNames", oddNames[D]},
+		{"TooLarge", tooLarge[D]},
 	} {
 		t.Run(sc.name, func(t *testing.T) { sc.run(New(t, hs)) })
 	}

@@ -47,6 +47,9 @@ type Config struct {
 	// Confirmed, when set, is kept up to date with the last position
 	// confirmed (the admin API shows it); optional.
 	Confirmed *capture.Confirmed
+	// Subjects overrides the subject token of some tables, by their Tables
+	// entry (capture.sources[].tables[].subject); see sink.Config.Subjects.
+	Subjects map[string]string
 
 	SnapshotChunkSize  int           // rows per keyset page (default 5000)
 	CheckpointInterval time.Duration // how often the durable position is saved (default 1s)
@@ -156,9 +159,11 @@ func parseDSN(dsn string) (*conn, error) {
 	return &conn{sql: dc, host: host, port: uint16(port), database: dc.DBName}, nil
 }
 
+// splitTable splits a Tables entry at its first dot: the schema never
+// holds a dot (the config refuses one), the table may ("public.a.b").
 func splitTable(t string) (db, table string, err error) {
 	db, table, ok := strings.Cut(t, ".")
-	if !ok || db == "" || table == "" || strings.Contains(table, ".") {
+	if !ok || db == "" || table == "" {
 		return "", "", fmt.Errorf("table %q: want db.table", t)
 	}
 	return db, table, nil

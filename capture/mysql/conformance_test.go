@@ -47,6 +47,7 @@ var conformance = capturetest.Harness[*testenv.MariaDB]{
 		}
 	},
 	WaitConfirmed: func(h *harness) { caughtUp(h) },
+	Quote:         quoteIdent,
 	Types: capturetest.Types{
 		Cases: typeCaseList(),
 		Create: func(cols []string) string {

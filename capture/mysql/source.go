@@ -68,7 +68,9 @@ func New(cfg Config) (*Source, error) {
 // Transient failures (server or NATS down, publish errors) are retried with
 // exponential backoff, resuming from the saved position.
 func (s *Source) Run(ctx context.Context) error {
-	return capture.RunWithRetry(ctx, s.log, s.cfg.RetryMin, s.cfg.RetryMax, s.runOnce)
+	return s.metrics.Run(s.cfg.Name, func() error {
+		return capture.RunWithRetry(ctx, s.log, s.cfg.RetryMin, s.cfg.RetryMax, s.runOnce)
+	})
 }
 
 func (s *Source) positionKey() string { return s.cfg.Name + ".position" }
@@ -112,7 +114,7 @@ func (s *Source) runOnce(ctx context.Context) error {
 	pub, err := sink.New(ctx, sink.Config{
 		Conn: s.cfg.NATS, Source: s.cfg.Name, SubjectPrefix: s.cfg.SubjectPrefix, Stream: s.cfg.Stream,
 		MaxPending: s.cfg.MaxPending, AckTimeout: s.cfg.AckTimeout, ConfirmDelay: s.cfg.ConfirmDelay,
-		Metrics: s.metrics, Logger: s.cfg.Logger, Transform: s.cfg.Transform,
+		Metrics: s.metrics, Logger: s.cfg.Logger, Transform: s.cfg.Transform, Subjects: s.cfg.Subjects,
 	})
 	if err != nil {
 		return err

@@ -45,6 +45,9 @@ type Config struct {
 	// Confirmed, when set, is kept up to date with the last position
 	// confirmed (the admin API shows it); optional.
 	Confirmed *capture.Confirmed
+	// Subjects overrides the subject token of some tables, by their Tables
+	// entry (capture.sources[].tables[].subject); see sink.Config.Subjects.
+	Subjects map[string]string
 
 	SnapshotChunkSize int           // rows per keyset page (default 5000)
 	StatusInterval    time.Duration // standby status updates (default 1s: a short replay after a crash)
@@ -120,9 +123,11 @@ func (c *Config) setDefaults() error {
 // Slot names are limited by PostgreSQL to lower case letters, digits and _.
 var slotRE = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
 
+// splitTable splits a Tables entry at its first dot: the schema never
+// holds a dot (the config refuses one), the table may ("public.a.b").
 func splitTable(t string) (schema, table string, err error) {
 	schema, table, ok := strings.Cut(t, ".")
-	if !ok || schema == "" || table == "" || strings.Contains(table, ".") {
+	if !ok || schema == "" || table == "" {
 		return "", "", errors.New("table " + fmt.Sprintf("%q", t) + ": want schema.table")
 	}
 	return schema, table, nil

@@ -45,6 +45,7 @@ var conformance = capturetest.Harness[*testenv.Postgres]{
 	},
 	WaitConfirmed: waitConfirmed,
 	HoldBack:      holdBack,
+	Quote:         quoteIdent,
 	Types: capturetest.Types{
 		Setup: []string{`CREATE TYPE mood AS ENUM ('happy', 'sad')`, `CREATE DOMAIN posint AS integer CHECK (VALUE > 0)`},
 		Cases: typeCaseList(),

@@ -91,15 +91,18 @@ SELECT n.nspname, c.relname, c.oid, c.relreplident, c.reltuples::float8,
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
-  AND ($1::text[] IS NULL OR n.nspname || '.' || c.relname = ANY($1))
+  AND ($1::text[] IS NULL OR (n.nspname, c.relname) IN (SELECT * FROM unnest($1::text[], $2::text[])))
 ORDER BY 1, 2`
 
 func (s *Source) loadTables(ctx context.Context, conn *pgx.Conn) ([]table, error) {
-	var filter []string
-	if len(s.cfg.Tables) > 0 {
-		filter = s.cfg.Tables
+	// Schema and name are matched apart: "public.a.b" is table "a.b" of
+	// schema public (split at the first dot), never table "b" of "public.a".
+	var schemas, names []string
+	for _, t := range s.cfg.Tables {
+		schema, name, _ := splitTable(t)
+		schemas, names = append(schemas, schema), append(names, name)
 	}
-	rows, err := conn.Query(ctx, tablesQuery, filter)
+	rows, err := conn.Query(ctx, tablesQuery, schemas, names)
 	if err != nil {
 		return nil, fmt.Errorf("list tables: %w", err)
 	}

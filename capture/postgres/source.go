@@ -77,7 +77,9 @@ func New(cfg Config) (*Source, error) {
 // Transient failures (PostgreSQL or NATS down, publish errors) are retried with
 // exponential backoff, resuming from the slot's confirmed position.
 func (s *Source) Run(ctx context.Context) error {
-	return capture.RunWithRetry(ctx, s.log, s.cfg.RetryMin, s.cfg.RetryMax, s.runOnce)
+	return s.metrics.Run(s.cfg.Name, func() error {
+		return capture.RunWithRetry(ctx, s.log, s.cfg.RetryMin, s.cfg.RetryMax, s.runOnce)
+	})
 }
 
 type snapshotState struct {
@@ -104,7 +106,7 @@ func (s *Source) runOnce(ctx context.Context) error {
 	pub, err := sink.New(ctx, sink.Config{
 		Conn: s.cfg.NATS, Source: s.cfg.Name, SubjectPrefix: s.cfg.SubjectPrefix, Stream: s.cfg.Stream,
 		MaxPending: s.cfg.MaxPending, AckTimeout: s.cfg.AckTimeout, ConfirmDelay: s.cfg.ConfirmDelay,
-		Metrics: s.metrics, Logger: s.cfg.Logger, Transform: s.cfg.Transform,
+		Metrics: s.metrics, Logger: s.cfg.Logger, Transform: s.cfg.Transform, Subjects: s.cfg.Subjects,
 	})
 	if err != nil {
 		return err

@@ -1,10 +1,13 @@
 package sink
 
 import (
+	"strings"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ficus-migrate/ficus/capture"
+	"github.com/ficus-migrate/ficus/capture/subject"
 )
 
 // Per-event strings and headers of Publish, built once rather than per event.
@@ -48,7 +51,15 @@ func (s *Sink) table(schema, table string) tableNames {
 	if t, ok := s.tables[k]; ok {
 		return t
 	}
-	t := tableNames{subject: Subject(s.cfg.SubjectPrefix, s.cfg.Source, schema, table), ceSubject: schema + "." + table}
+	t := tableNames{
+		subject:   subject.Table(s.cfg.SubjectPrefix, s.cfg.Source, schema, table, s.cfg.Subjects[schema+"."+table]),
+		ceSubject: schema + "." + table,
+	}
+	if strings.ContainsFunc(t.ceSubject, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		// A header value cannot hold a line break: such names (legal in
+		// PostgreSQL when quoted) go in their subject-token form.
+		t.ceSubject = subject.Token(schema) + "." + subject.Token(table)
+	}
 	if len(s.tables) > 10000 {
 		clear(s.tables) // bound memory for sources with ever-new table names
 	}

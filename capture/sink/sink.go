@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ficus-migrate/ficus/capture"
+	"github.com/ficus-migrate/ficus/capture/subject"
 )
 
 // Defaults used when the corresponding Config field is zero.
@@ -33,7 +34,11 @@ type Config struct {
 	Conn          *nats.Conn // required; owned by the caller
 	Source        string     // source name, [a-z0-9_-]+
 	SubjectPrefix string     // default ficus.cdc
-	Stream        StreamConfig
+	// Subjects overrides the subject token of some tables, by
+	// "schema.table" (capture.sources[].tables[].subject); each must be a
+	// valid token (subject.ValidToken). Other tables get subject.Token.
+	Subjects map[string]string
+	Stream   StreamConfig
 	// MaxPending bounds the publishes awaiting an acknowledgement; Publish blocks
 	// beyond it, which bounds memory for arbitrarily large transactions.
 	MaxPending int
@@ -93,7 +98,9 @@ type entry struct {
 	paf    jetstream.PubAckFuture
 	change *capture.Change // for metrics after ack; nil for an Event
 	id     string
-	mark   capture.Position
+	// subject is the message's: the message itself is reused (Publish).
+	subject string
+	mark    capture.Position
 }
 
 type durableMark struct {
@@ -115,9 +122,11 @@ func StreamName(source string) string {
 	return b.String()
 }
 
-// Subject is <prefix>.<source>.<schema>.<table>.
+// Subject is <prefix>.<source>.<schema>.<table>, with schema and table
+// mapped to subject tokens by subject.Token (so "Weird Table" is
+// "Weird%20Table"); see package subject.
 func Subject(prefix, source, schema, table string) string {
-	return prefix + "." + source + "." + schema + "." + table
+	return subject.Table(prefix, source, schema, table, "")
 }
 
 // New ensures the source's stream exists with the configured settings and
@@ -140,6 +149,11 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	for t, tok := range cfg.Subjects {
+		if !subject.ValidToken(tok) {
+			return nil, capture.Permanent(fmt.Errorf("jetstream sink for source %q: table %s: subject %q is not a valid subject token", cfg.Source, t, tok))
+		}
 	}
 	// The library's own limit is set above ours so that it never stalls or
 	// rejects a publish: back-pressure happens in Publish, under ctx.
@@ -201,7 +215,7 @@ func (s *Sink) ensureStream(ctx context.Context) error {
 		Duplicates: dup,
 	}
 	if _, err := s.js.CreateOrUpdateStream(ctx, want); err != nil {
-		return fmt.Errorf("create or update stream %s: %w", s.stream, err)
+		return classify(fmt.Errorf("create or update stream %s: %w", s.stream, err))
 	}
 	return nil
 }
@@ -279,11 +293,11 @@ func (s *Sink) send(ctx context.Context, msg *nats.Msg, id string, c *capture.Ch
 	paf, err := s.js.PublishMsgAsync(msg, s.pubOpts...)
 	if err != nil {
 		<-s.slots
-		err = fmt.Errorf("publish %s to %s: %w", id, msg.Subject, err)
+		err = classify(fmt.Errorf("publish %s%s to %s: %w", id, tableOf(c), msg.Subject, err))
 		s.fail(err)
 		return err
 	}
-	return s.enqueue(ctx, entry{paf: paf, change: c, id: id})
+	return s.enqueue(ctx, entry{paf: paf, change: c, id: id, subject: msg.Subject})
 }
 
 // Mark records a source position: once every change published before it is
@@ -356,7 +370,11 @@ func (s *Sink) fail(err error) {
 	defer s.mu.Unlock()
 	if s.err == nil {
 		s.err = err
-		s.log.Warn("publish failed; source must restart from its durable position", "err", err)
+		if capture.IsPermanent(err) {
+			s.log.Error("publish failed and cannot succeed by retrying; the source stops", "err", err)
+		} else {
+			s.log.Warn("publish failed; source must restart from its durable position", "err", err)
+		}
 	}
 }
 
@@ -407,7 +425,7 @@ func (s *Sink) track() {
 			case <-e.paf.Ok():
 				s.count(e.change)
 			case err := <-e.paf.Err():
-				s.fail(fmt.Errorf("publish %s: %w", e.id, err))
+				s.fail(classify(fmt.Errorf("publish %s%s to %s: %w", e.id, tableOf(e.change), e.subject, err)))
 			case <-s.done:
 				return
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ficus-migrate/ficus/capture"
+	"github.com/ficus-migrate/ficus/capture/subject"
 	"github.com/ficus-migrate/ficus/plugins/api"
 )
 
@@ -185,6 +186,11 @@ func (st *stage) check(out []api.Event) error {
 		if !strings.HasPrefix(ev.Subject, prefix) || len(ev.Subject) == len(prefix) {
 			return capture.Permanent(fmt.Errorf("event %s: subject %q is outside the source's stream (%s>)", ev.ID, ev.Subject, prefix))
 		}
+		for _, tok := range strings.Split(ev.Subject[len(prefix):], ".") {
+			if !subject.ValidToken(tok) {
+				return capture.Permanent(fmt.Errorf("event %s: subject %q: %q is not a valid subject token (see package capture/subject for how names map to tokens)", ev.ID, ev.Subject, tok))
+			}
+		}
 		if _, dup := seen[ev.ID]; dup {
 			return capture.Permanent(fmt.Errorf("two output events share the id %s: give split events derived ids", ev.ID))
 		}
@@ -203,6 +209,13 @@ func (st *stage) sendEvent(ev api.Event, tsMs int64) error {
 	rest := strings.TrimPrefix(ev.Subject, st.s.cfg.SubjectPrefix+"."+st.s.cfg.Source+".")
 	msg.Header.Set("ce-subject", rest)
 	schema, table, _ := strings.Cut(rest, ".")
+	// The metrics label the real names, as for untransformed events.
+	if n, err := subject.Decode(schema); err == nil {
+		schema = n
+	}
+	if n, err := subject.Decode(table); err == nil {
+		table = n
+	}
 	meta := &capture.Change{Op: opOfType(ev.Type), Source: capture.SourceMeta{Schema: schema, Table: table, TsMs: tsMs}}
 	return st.s.send(st.ctx, msg, ev.ID, meta)
 }

@@ -39,7 +39,8 @@ func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {
 			s, err = postgres.New(postgres.Config{
 				Name:          src.Name,
 				DSN:           src.DSN.Reveal(),
-				Tables:        src.Tables,
+				Tables:        src.TableNames(),
+				Subjects:      src.Subjects(),
 				Slot:          src.SlotName(),
 				Publication:   src.PublicationName(),
 				Snapshot:      string(src.Snapshot),
@@ -57,7 +58,8 @@ func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {
 				Name:          src.Name,
 				DSN:           src.DSN.Reveal(),
 				ServerID:      src.ServerID,
-				Tables:        src.Tables,
+				Tables:        src.TableNames(),
+				Subjects:      src.Subjects(),
 				Snapshot:      string(src.Snapshot),
 				SubjectPrefix: cc.SubjectPrefix,
 				Stream:        stream,
@@ -125,6 +127,7 @@ func runSource(ctx context.Context, g *errgroup.Group, rt *proc, name string, sr
 		if err != nil && !errors.Is(err, context.Canceled) {
 			err = fmt.Errorf("source %s failed: %w", name, err)
 			failed.Store(&err)
+			rt.captureFailed.Store(name, err)
 			rt.log.Error("capture source stopped", "component", "capture", "source", name, "err", err)
 		}
 		return nil

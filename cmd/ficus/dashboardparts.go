@@ -25,6 +25,12 @@ func mountDashboard(rt *proc, p parts) {
 				return standby.State{}
 			}
 		}
+		cfg.Failure = func(source string) error {
+			if err, ok := rt.captureFailed.Load(source); ok {
+				return err.(error)
+			}
+			return nil
+		}
 	}
 	for _, c := range rt.cfg.CompareData {
 		cfg.Data = append(cfg.Data, c.Name)

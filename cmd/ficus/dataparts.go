@@ -132,7 +132,7 @@ func dataSide(cfg *config.Config, side config.DataSide, t reconcile.Table) (cont
 		}
 		return continuous.Side{
 			Stream:  sink.StreamName(s.Name),
-			Subject: sink.Subject(cfg.Capture.SubjectPrefix, s.Name, schema, table),
+			Subject: s.Subject(cfg.Capture.SubjectPrefix, schema, table),
 			Key:     t.Key,
 			Columns: t.Columns,
 			Rules:   t.Rules,

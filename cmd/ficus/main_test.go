@@ -123,3 +123,48 @@ func TestOpenAdminConfigRefused(t *testing.T) {
 		t.Fatalf("loopback: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
 	}
 }
+
+// `ficus validate --subjects` prints the subject each listed table's changes
+// go to: mapped names, or the entry's override; a bad override is refused
+// with its file:line.
+func TestValidateSubjects(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "ficus.yaml")
+	writeFile(t, cfg, `capture:
+  sources:
+    - name: shop
+      type: postgres
+      dsn: postgres://ficus@127.0.0.1:5432/shop
+      tables:
+        - public.orders
+        - public.Weird Table
+        - {table: '"public"."a.b"', subject: ab}
+        - public.Größe$
+    - name: legacy
+      type: mysql
+      dsn: ficus:pw@tcp(127.0.0.1:3306)/legacy
+      server_id: 9
+`)
+	var stdout bytes.Buffer
+	if code := realMain(context.Background(), []string{"validate", "--subjects", "-c", cfg}, &stdout, io.Discard); code != 0 {
+		t.Fatalf("exit %d: %s", code, stdout.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	want := []string{
+		`shop: "public.orders" -> ficus.cdc.shop.public.orders`,
+		`shop: "public.Weird Table" -> ficus.cdc.shop.public.Weird%20Table`,
+		`shop: "public.a.b" -> ficus.cdc.shop.public.ab`,
+		`shop: "public.Größe$" -> ficus.cdc.shop.public.Gr%C3%B6%C3%9Fe%24`,
+		`legacy: every table -> ficus.cdc.legacy.<schema>.<table> (names mapped to subject tokens)`,
+	}
+	if len(lines) != 1+len(want) || strings.Join(lines[1:], "\n") != strings.Join(want, "\n") {
+		t.Fatalf("output:\n%s\nwant the summary and:\n%s", stdout.String(), strings.Join(want, "\n"))
+	}
+
+	writeFile(t, cfg, "capture:\n  sources:\n    - name: shop\n      type: postgres\n      dsn: postgres://ficus@127.0.0.1:5432/shop\n"+
+		"      tables: [{table: public.Weird Table, subject: weird table}]\n")
+	stdout.Reset()
+	code := realMain(context.Background(), []string{"validate", "--subjects", "-c", cfg}, &stdout, io.Discard)
+	if wantErr := cfg + ":6:44: capture.sources[0].tables[0].subject: expected one NATS subject token"; code != 1 || !strings.HasPrefix(stdout.String(), wantErr) {
+		t.Fatalf("exit %d, output %q; want exit 1 and %q...", code, stdout.String(), wantErr)
+	}
+}

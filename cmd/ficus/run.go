@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -112,6 +113,9 @@ type proc struct {
 	// capture is each capture source's standby runner, by source name,
 	// for GET /api/capture/{source}.
 	capture map[string]*standby.Standby
+	// captureFailed holds, by source name, the error that stopped a
+	// capture source (GET /api/capture shows it).
+	captureFailed sync.Map
 }
 
 // serve wires the process: admin listener first (so /healthz answers and a taken

@@ -138,10 +138,10 @@ func TestLoadFull(t *testing.T) {
 		{"capture.subject_prefix", c.Capture.SubjectPrefix, "shop.cdc"},
 		{"capture.stream", c.Capture.Stream, Stream{Replicas: 3, MaxAge: 168 * time.Hour, MaxBytes: 512e6, DuplicateWindow: 20 * time.Minute}},
 		{"source 0", c.Capture.Sources[0], Source{Name: "legacy-pg", Type: SourcePostgres, DSN: DSN(testEnv["LEGACY_PG_DSN"]),
-			Tables: []string{"public.orders", "public.order_lines"}, Slot: "ficus_orders", Publication: "ficus_orders_pub",
+			Tables: []Table{{Table: "public.orders"}, {Table: "public.Order Lines", Subject: "order_lines"}}, Slot: "ficus_orders", Publication: "ficus_orders_pub",
 			Snapshot: SnapshotNever}},
 		{"source 1", c.Capture.Sources[1], Source{Name: "legacy_mysql", Type: SourceMySQL, DSN: DSN(testEnv["LEGACY_MYSQL_DSN"]),
-			Tables: []string{"shop.customers"}, Snapshot: SnapshotInitial, ServerID: 4001}},
+			Tables: []Table{{Table: "shop.customers"}}, Snapshot: SnapshotInitial, ServerID: 4001}},
 		{"source 0 slot", c.Capture.Sources[0].SlotName(), "ficus_orders"},
 		{"source 0 stream", c.Capture.Sources[0].StreamName(), "FICUS_CDC_LEGACY_PG"},
 	}

@@ -344,7 +344,7 @@ func (d *decoder) source(n *yaml.Node, l loc, s *Source) {
 				s.DSN = DSN(str)
 			}
 		}},
-		field{"tables", func(v *yaml.Node, l loc) { d.strs(v, l, &s.Tables, checkTable) }},
+		field{"tables", func(v *yaml.Node, l loc) { d.tables(v, l, &s.Tables) }},
 		field{"slot", func(v *yaml.Node, l loc) { d.checked(v, l, &s.Slot, pgName) }},
 		field{"publication", func(v *yaml.Node, l loc) { d.checked(v, l, &s.Publication, pgName) }},
 		field{"snapshot", func(v *yaml.Node, l loc) { enum(d, v, l, &s.Snapshot, SnapshotInitial, SnapshotNever) }},

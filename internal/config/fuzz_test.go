@@ -34,6 +34,7 @@ func FuzzLoad(f *testing.F) {
 		"log: {<<: 5}", "log: &a {<<: *a}", "proxy: {routes: [&r {name: a}, *r]}",
 		"admin: {token: ${FICUS_ADMIN_TOKEN}}", "nats: {url: '${SHOP_PG_DSN}'}",
 		"capture: {sources: [{name: a, type: mysql, dsn: '${SHOP_MYSQL_DSN}', server_id: 1}]}",
+		`capture: {sources: [{name: a, type: postgres, dsn: 'postgres://u@h/d', tables: [public.a, {table: '"p"."a.b"', subject: x}, '"q"""."""']}]}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -91,8 +91,9 @@ type Source struct {
 	// The password is masked whenever the config is printed.
 	DSN DSN `yaml:"dsn"`
 	// Tables limits capture to these tables, each "schema.table" (for mysql
-	// the schema is the database). Empty captures every table.
-	Tables []string `yaml:"tables,omitempty"`
+	// the schema is the database), optionally with a subject override (see
+	// Table). Empty captures every table.
+	Tables []Table `yaml:"tables,omitempty"`
 	// Slot is the logical replication slot name (postgres only), matching
 	// [a-z0-9_]{1,63}. Default: ficus_<name> with '-' replaced by '_'.
 	// Use SlotName for the effective value.
@@ -143,7 +144,8 @@ func StreamName(src Source) string {
 	}, strings.ToUpper(src.Name))
 }
 
-// SplitTable splits a "schema.table" entry of Source.Tables at its first dot.
+// SplitTable splits Table.Table, or any other "schema.table" without
+// quotes, at its first dot.
 func SplitTable(t string) (schema, table string) {
 	schema, table, _ = strings.Cut(t, ".")
 	return schema, table

@@ -359,6 +359,63 @@ func checkTable(s string) string {
 	return ""
 }
 
+// tables decodes capture.sources[].tables: each item "schema.table" or
+// {table: "schema.table", subject: token}.
+func (d *decoder) tables(n *yaml.Node, l loc, dst *[]Table) {
+	var out []Table
+	first := map[string]int{}
+	i := -1
+	d.list(n, l, func(item *yaml.Node, il loc) {
+		i++
+		var t Table
+		var raw string
+		tl := il // where the table name is, for its errors
+		if r := d.resolve(item, il); r != nil && r.Kind == yaml.MappingNode {
+			found := false
+			d.mapping(r, il,
+				field{"table", func(v *yaml.Node, l loc) {
+					found = true
+					tl = l
+					t.Table, raw, _ = d.scalar(v, l, "a string", false)
+				}},
+				field{"subject", func(v *yaml.Node, l loc) { d.checked(v, l, &t.Subject, checkSubjectToken) }},
+			)
+			if !found {
+				d.errorf(il, "table is required")
+				return
+			}
+		} else {
+			t.Table, raw, _ = d.scalar(item, il, `"schema.table" or a mapping {table, subject}`, false)
+		}
+		if d.failed[tl.path] || d.failed[il.path+".subject"] {
+			return
+		}
+		if t.Table == "" {
+			d.errorf(tl, "must not be empty")
+			return
+		}
+		schema, table, problem := ParseTable(t.Table)
+		if problem != "" {
+			d.errorf(tl, "%s, got %s", problem, got(t.Table, raw))
+			return
+		}
+		shown := got(t.Table, raw)
+		t.Table = schema + "." + table
+		if j, dup := first[t.Table]; dup {
+			if !strings.Contains(shown, "(value not shown)") {
+				shown = strconv.Quote(t.Table)
+			}
+			d.errorf(tl, "duplicate of item [%d]: %s", j, shown)
+			return
+		}
+		first[t.Table] = i
+		out = append(out, t)
+	})
+	if out != nil {
+		*dst = out
+	}
+}
+
 var (
 	routeNameRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
 	sourceNameRe = regexp.MustCompile(`^[a-z0-9_-]+$`)

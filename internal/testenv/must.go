@@ -55,7 +55,14 @@ func MustStartMariaDB(t TB) *MariaDB {
 // store dir removed at test end.
 func MustStartNATS(t TB) *NATS {
 	t.Helper()
-	n, err := StartNATS(context.Background(), NATSOptions{Logf: t.Logf})
+	return MustStartNATSWith(t, NATSOptions{})
+}
+
+// MustStartNATSWith is MustStartNATS with options (its Logf is the test's).
+func MustStartNATSWith(t TB, opts NATSOptions) *NATS {
+	t.Helper()
+	opts.Logf = t.Logf
+	n, err := StartNATS(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}

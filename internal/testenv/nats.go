@@ -19,13 +19,17 @@ type NATS struct {
 	Port     int
 	StoreDir string
 
-	srv *server.Server
+	maxPayload int32
+	srv        *server.Server
 }
 
 // NATSOptions configures StartNATS.
 type NATSOptions struct {
 	// Logf receives a line when the server is ready; nil discards it.
 	Logf func(format string, args ...any)
+	// MaxPayload is the server's max_payload in bytes; 0 keeps the
+	// default (1 MiB).
+	MaxPayload int32
 }
 
 // StartNATS starts an embedded NATS server with JetStream on 127.0.0.1 and
@@ -40,7 +44,7 @@ func StartNATS(ctx context.Context, opts NATSOptions) (*NATS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nats: create store dir: %w", err)
 	}
-	n := &NATS{StoreDir: dir}
+	n := &NATS{StoreDir: dir, maxPayload: opts.MaxPayload}
 	// Port -1 lets the server bind a free port itself (no race with other
 	// processes); Restart then reuses the port it got.
 	if err := n.start(server.RANDOM_PORT); err != nil {
@@ -68,6 +72,7 @@ func (n *NATS) start(port int) error {
 		StoreDir:   n.StoreDir,
 		NoLog:      true,
 		NoSigs:     true,
+		MaxPayload: n.maxPayload,
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {

@@ -25,6 +25,11 @@ type SourceFigures struct {
 	// SnapshotDone and SnapshotTotal are rows read and estimated.
 	SnapshotDone  float64 `json:"snapshot_rows_done"`
 	SnapshotTotal float64 `json:"snapshot_rows_total"`
+	// Failed is set when the source stopped on an error that retrying
+	// cannot fix (a publish NATS refuses for good, a missing table...);
+	// Error says which, naming the table when there is one.
+	Failed bool   `json:"failed"`
+	Error  string `json:"error,omitempty"`
 }
 
 // SourceStatus is GET /api/capture/{source}: the source's figures and this
@@ -61,6 +66,11 @@ func (d *Dashboard) figures() []SourceFigures {
 	for i, s := range d.cfg.Sources {
 		out[i].Source = s
 		idx[s.Name] = i
+		if d.cfg.Failure != nil {
+			if err := d.cfg.Failure(s.Name); err != nil {
+				out[i].Failed, out[i].Error = true, err.Error()
+			}
+		}
 	}
 	if d.cfg.Gatherer != nil {
 		mfs, err := d.cfg.Gatherer.Gather()

@@ -43,6 +43,9 @@ type Config struct {
 	// Standby is this process's state in a source's hot standby, for
 	// GET /api/capture/{source}; nil leaves it out.
 	Standby func(source string) standby.State
+	// Failure returns the error that stopped a capture source, or nil
+	// while it runs; nil Failure reports none.
+	Failure func(source string) error
 	// Report reads the shadow mismatches recorded since a time; nil when
 	// nothing is recorded.
 	Report func(ctx context.Context, since time.Time) (report.Report, error)

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -36,7 +37,13 @@ func TestCaptureFigures(t *testing.T) {
 	met.SnapshotTotal.WithLabelValues("shop", "shop.orders").Set(200)
 
 	m := mux{http.NewServeMux(), http.NewServeMux()}
-	New(Config{Gatherer: reg, Sources: []Source{{"legacy", "postgres"}, {"shop", "mysql"}}}).Mount(m)
+	stopped := errors.New("source shop failed: publish x (table shop.big) to ficus.cdc.shop.shop.big: nats: maximum payload exceeded")
+	New(Config{Gatherer: reg, Sources: []Source{{"legacy", "postgres"}, {"shop", "mysql"}}, Failure: func(s string) error {
+		if s == "shop" {
+			return stopped
+		}
+		return nil
+	}}).Mount(m)
 	rec := httptest.NewRecorder()
 	m.private.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/capture", nil))
 	var got []SourceFigures
@@ -47,9 +54,11 @@ func TestCaptureFigures(t *testing.T) {
 		i                                 int
 		name                              string
 		events, lag, slotLag, done, total float64
+		failed                            bool
+		err                               string
 	}{
-		{0, "legacy", 15, 0, 4096, 0, 0},
-		{1, "shop", 0, 2.5, 0, 50, 200},
+		{0, "legacy", 15, 0, 4096, 0, 0, false, ""},
+		{1, "shop", 0, 2.5, 0, 50, 200, true, stopped.Error()},
 	}
 	if len(got) != len(tests) {
 		t.Fatalf("got %d sources, want %d: %+v", len(got), len(tests), got)
@@ -57,7 +66,7 @@ func TestCaptureFigures(t *testing.T) {
 	for _, tc := range tests {
 		g := got[tc.i]
 		if g.Name != tc.name || g.Events != tc.events || g.LagSeconds != tc.lag || g.SlotLagBytes != tc.slotLag ||
-			g.SnapshotDone != tc.done || g.SnapshotTotal != tc.total {
+			g.SnapshotDone != tc.done || g.SnapshotTotal != tc.total || g.Failed != tc.failed || g.Error != tc.err {
 			t.Errorf("source %d: %+v, want %+v", tc.i, g, tc)
 		}
 	}

@@ -285,7 +285,7 @@ function renderCapture(sources) {
     const rate = prev && now > prev.t ? (s.events - prev.events) / ((now - prev.t) / 1000) : null;
     const snap = s.snapshot_rows_total > 0 ? pct(Math.min(s.snapshot_rows_done / s.snapshot_rows_total, 1)) + ' %' : '—';
     return el('tr', { 'data-source': s.name },
-      td(s.name, 'name', false), td(s.type, 'type', false), td(s.events, 'events'),
+      td(s.failed ? s.name + ' — stopped: ' + s.error : s.name, 'name', false), td(s.type, 'type', false), td(s.events, 'events'),
       td(rate === null ? '—' : rate.toFixed(1), 'events_per_s'), td(s.lag_seconds.toFixed(1), 'lag_seconds'),
       td(s.slot_lag_bytes, 'slot_lag_bytes'), td(snap, 'snapshot'));
   }));
