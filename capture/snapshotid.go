@@ -40,3 +40,29 @@ func digest(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:8])
 }
+
+// MaskedSnapshotID derives a snapshot id made by SnapshotID again from the
+// masked key and row (capture/mask), so that the id carries no digest of a
+// value that was masked or left out. keyed says the key digest must be
+// replaced too (a key column was masked); a keyless table's ordinal stays.
+func MaskedSnapshotID(id string, key, row Row, keyed bool) (string, error) {
+	// The id ends in ":" + 16 hex digits (key or ordinal) + ":" + 16 hex
+	// digits (row); a table name may hold ':' so the end is cut, not split.
+	const tail = 1 + 16 + 1 + 16
+	if !strings.Contains(id, ":snap:") {
+		return id, nil // a position-derived id carries no value
+	}
+	if len(id) < tail || id[len(id)-tail] != ':' || id[len(id)-17] != ':' {
+		return "", fmt.Errorf("not a snapshot id: %q", id)
+	}
+	body, err := json.Marshal(row)
+	if err != nil {
+		return "", fmt.Errorf("encode row: %w", err)
+	}
+	head := id[:len(id)-17]
+	if keyed {
+		ident, _ := json.Marshal(key)
+		head = id[:len(id)-tail+1] + digest(ident)
+	}
+	return head + ":" + digest(body), nil
+}

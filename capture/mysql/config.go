@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ficus-migrate/ficus/capture"
+	"github.com/ficus-migrate/ficus/capture/mask"
 	"github.com/ficus-migrate/ficus/capture/sink"
 )
 
@@ -50,6 +51,9 @@ type Config struct {
 	// Subjects overrides the subject token of some tables, by their Tables
 	// entry (capture.sources[].tables[].subject); see sink.Config.Subjects.
 	Subjects map[string]string
+	// Mask leaves out and masks columns before anything is published
+	// (capture.sources[].tables[].columns); nil publishes rows whole.
+	Mask *mask.Masker
 
 	SnapshotChunkSize  int           // rows per keyset page (default 5000)
 	CheckpointInterval time.Duration // how often the durable position is saved (default 1s)

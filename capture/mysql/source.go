@@ -115,6 +115,7 @@ func (s *Source) runOnce(ctx context.Context) error {
 		Conn: s.cfg.NATS, Source: s.cfg.Name, SubjectPrefix: s.cfg.SubjectPrefix, Stream: s.cfg.Stream,
 		MaxPending: s.cfg.MaxPending, AckTimeout: s.cfg.AckTimeout, ConfirmDelay: s.cfg.ConfirmDelay,
 		Metrics: s.metrics, Logger: s.cfg.Logger, Transform: s.cfg.Transform, Subjects: s.cfg.Subjects,
+		Mask: s.cfg.Mask,
 	})
 	if err != nil {
 		return err

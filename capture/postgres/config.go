@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ficus-migrate/ficus/capture"
+	"github.com/ficus-migrate/ficus/capture/mask"
 	"github.com/ficus-migrate/ficus/capture/sink"
 )
 
@@ -48,6 +49,9 @@ type Config struct {
 	// Subjects overrides the subject token of some tables, by their Tables
 	// entry (capture.sources[].tables[].subject); see sink.Config.Subjects.
 	Subjects map[string]string
+	// Mask leaves out and masks columns before anything is published
+	// (capture.sources[].tables[].columns); nil publishes rows whole.
+	Mask *mask.Masker
 
 	SnapshotChunkSize int           // rows per keyset page (default 5000)
 	StatusInterval    time.Duration // standby status updates (default 1s: a short replay after a crash)

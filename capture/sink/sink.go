@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ficus-migrate/ficus/capture"
+	"github.com/ficus-migrate/ficus/capture/mask"
 	"github.com/ficus-migrate/ficus/capture/subject"
 )
 
@@ -54,6 +55,9 @@ type Config struct {
 	// TransformBatch [512] before they are published (see stage).
 	Transform      Transformer
 	TransformBatch int
+	// Mask, when set, leaves out and masks columns of every change before
+	// anything else sees it (transforms included); see package mask.
+	Mask *mask.Masker
 }
 
 // StreamConfig are the user-settable stream settings.
@@ -225,6 +229,11 @@ func (s *Sink) ensureStream(ctx context.Context) error {
 // returns the error, and the source must restart from Durable().
 func (s *Sink) Publish(ctx context.Context, c *capture.Change) error {
 	if err := s.Err(); err != nil {
+		return err
+	}
+	if err := s.cfg.Mask.Apply(c); err != nil {
+		err = capture.Permanent(err)
+		s.fail(err)
 		return err
 	}
 	if s.stage != nil {
