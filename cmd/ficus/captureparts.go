@@ -34,6 +34,10 @@ func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {
 		var s capture.Source
 		var err error
 		confirmed := &capture.Confirmed{}
+		masker, err := src.Masker(cc.MaskSecret)
+		if err != nil {
+			return fmt.Errorf("capture.sources[%d] (%s): %w", i, src.Name, err)
+		}
 		switch src.Type {
 		case config.SourcePostgres:
 			s, err = postgres.New(postgres.Config{
@@ -52,6 +56,7 @@ func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {
 				Registerer:    rt.reg,
 				Transform:     rt.plugins.transform(src),
 				Confirmed:     confirmed,
+				Mask:          masker,
 			})
 		case config.SourceMySQL:
 			s, err = mysql.New(mysql.Config{
@@ -69,6 +74,7 @@ func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {
 				Registerer:    rt.reg,
 				Transform:     rt.plugins.transform(src),
 				Confirmed:     confirmed,
+				Mask:          masker,
 			})
 		default:
 			return fmt.Errorf("capture.sources[%d] (%s): unknown type %s", i, src.Name, src.Type)

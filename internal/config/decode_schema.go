@@ -307,6 +307,7 @@ func (d *decoder) capture(n *yaml.Node, l loc, c *Capture) {
 		field{"subject_prefix", func(v *yaml.Node, l loc) { d.checked(v, l, &c.SubjectPrefix, checkSubject) }},
 		field{"stream", func(v *yaml.Node, l loc) { d.stream(v, l, &c.Stream) }},
 		field{"standby", func(v *yaml.Node, l loc) { d.standby(v, l, &c.Standby) }},
+		field{"mask_secret", func(v *yaml.Node, l loc) { d.maskSecret(v, l, &c.MaskSecret) }},
 		field{"sources", func(v *yaml.Node, l loc) {
 			d.list(v, l, func(item *yaml.Node, il loc) {
 				s := defaultSource()

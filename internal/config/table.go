@@ -7,8 +7,8 @@ import (
 )
 
 // Table is one entry of capture.sources[].tables: a table to capture, written
-// "schema.table" or, with a subject override, as a mapping
-// {table: "schema.table", subject: token}.
+// "schema.table" or, with a subject override or column rules, as a mapping
+// {table: "schema.table", subject: token, columns: {exclude, mask}}.
 //
 // How "schema.table" splits: at the first dot, so the schema never holds a
 // dot and the table may ("public.a.b" is table "a.b"). Either part may be
@@ -25,6 +25,9 @@ type Table struct {
 	// capture/subject): the table's changes go to
 	// <prefix>.<source>.<schema>.<subject>. A valid NATS subject token.
 	Subject string `yaml:"subject,omitempty"`
+	// Columns leaves columns out of the table's events or masks them (see
+	// Columns). Optional.
+	Columns Columns `yaml:"columns,omitempty"`
 }
 
 // MarshalYAML writes the entry back in the form it was read from: the
@@ -32,13 +35,14 @@ type Table struct {
 func (t Table) MarshalYAML() (any, error) {
 	schema, name := SplitTable(t.Table)
 	spelled := quoteIfNeeded(schema, strings.ContainsAny(schema, `."`)) + "." + quoteIfNeeded(name, strings.HasPrefix(name, `"`))
-	if t.Subject == "" {
+	if t.Subject == "" && t.Columns.IsZero() {
 		return spelled, nil
 	}
 	return struct {
-		Table   string `yaml:"table"`
-		Subject string `yaml:"subject"`
-	}{spelled, t.Subject}, nil
+		Table   string  `yaml:"table"`
+		Subject string  `yaml:"subject,omitempty"`
+		Columns Columns `yaml:"columns,omitempty"`
+	}{spelled, t.Subject, t.Columns}, nil
 }
 
 func quoteIfNeeded(s string, need bool) string {

@@ -16,6 +16,11 @@ type Capture struct {
 	// Standby configures the lease that lets two or more capture processes
 	// with the same sources run as a hot standby.
 	Standby Standby `yaml:"standby"`
+	// MaskSecret keys the hash mask of capture.sources[].tables[].columns
+	// (HMAC-SHA256); a secret, written "${FICUS_MASK_SECRET}", at least 16
+	// characters. Required when a column is masked with hash. Every
+	// process whose streams are joined must use the same secret.
+	MaskSecret Secret `yaml:"mask_secret,omitempty"`
 	// Sources are the databases to capture from.
 	Sources []Source `yaml:"sources,omitempty"`
 }

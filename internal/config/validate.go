@@ -15,6 +15,7 @@ func (d *decoder) validate(c *Config) {
 	d.validateCapture(&c.Capture)
 	d.validateShadow(c)
 	d.validateCompareData(c)
+	d.validateMasks(c)
 	d.validateRollout(c)
 	d.validatePlugins(c)
 	d.validateListeners(c)

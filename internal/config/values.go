@@ -379,13 +379,14 @@ func (d *decoder) tables(n *yaml.Node, l loc, dst *[]Table) {
 					t.Table, raw, _ = d.scalar(v, l, "a string", false)
 				}},
 				field{"subject", func(v *yaml.Node, l loc) { d.checked(v, l, &t.Subject, checkSubjectToken) }},
+				field{"columns", func(v *yaml.Node, l loc) { d.tableColumns(v, l, &t.Columns) }},
 			)
 			if !found {
 				d.errorf(il, "table is required")
 				return
 			}
 		} else {
-			t.Table, raw, _ = d.scalar(item, il, `"schema.table" or a mapping {table, subject}`, false)
+			t.Table, raw, _ = d.scalar(item, il, `"schema.table" or a mapping {table, subject, columns}`, false)
 		}
 		if d.failed[tl.path] || d.failed[il.path+".subject"] {
 			return

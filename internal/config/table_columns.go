@@ -1,0 +1,172 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ficus-migrate/ficus/capture/mask"
+)
+
+// Columns is capture.sources[].tables[].columns: the columns of a table left
+// out of every event and those masked, applied in the sink before anything
+// is published (transforms included), in before, after and key alike. A
+// masked key column is masked in the event's key too, so consumers that
+// key by it see the masked value.
+type Columns struct {
+	// Exclude lists columns that never leave the source.
+	Exclude []string `yaml:"exclude,omitempty,flow"`
+	// Mask maps a column to its mask: hash (hex HMAC-SHA256 of the value's
+	// canonical text keyed with capture.mask_secret, so equal values still
+	// join), "keep_last:N" (the last N characters kept, each one before
+	// them replaced by '*') or null. A null value stays null.
+	Mask ColumnMasks `yaml:"mask,omitempty"`
+}
+
+// ColumnMask is one entry of Columns.Mask.
+type ColumnMask struct {
+	Column string
+	Mask   mask.Spec
+}
+
+// ColumnMasks keeps the file's order of columns.mask.
+type ColumnMasks []ColumnMask
+
+// MarshalYAML writes the masks as the mapping they were read from.
+func (c ColumnMasks) MarshalYAML() (any, error) {
+	n := &yaml.Node{Kind: yaml.MappingNode}
+	for _, m := range c {
+		n.Content = append(n.Content,
+			&yaml.Node{Kind: yaml.ScalarNode, Value: m.Column},
+			&yaml.Node{Kind: yaml.ScalarNode, Value: m.Mask.String()})
+	}
+	return n, nil
+}
+
+// IsZero lets omitempty leave out an empty columns.
+func (c Columns) IsZero() bool { return len(c.Exclude) == 0 && len(c.Mask) == 0 }
+
+// Spec returns the mask of column, if it has one.
+func (c Columns) Spec(column string) (mask.Spec, bool) {
+	for _, m := range c.Mask {
+		if m.Column == column {
+			return m.Mask, true
+		}
+	}
+	return mask.Spec{}, false
+}
+
+// Excludes reports whether column is left out.
+func (c Columns) Excludes(column string) bool {
+	for _, e := range c.Exclude {
+		if e == column {
+			return true
+		}
+	}
+	return false
+}
+
+// Masker builds the source's column masker (nil when no table has a
+// columns rule); secret is capture.mask_secret.
+func (s Source) Masker(secret Secret) (*mask.Masker, error) {
+	tables := map[string]mask.Table{}
+	for _, t := range s.Tables {
+		if t.Columns.IsZero() {
+			continue
+		}
+		mt := mask.Table{Exclude: t.Columns.Exclude, Mask: map[string]mask.Spec{}}
+		for _, m := range t.Columns.Mask {
+			mt.Mask[m.Column] = m.Mask
+		}
+		tables[t.Table] = mt
+	}
+	return mask.New(mask.Config{Tables: tables, Secret: []byte(secret.Reveal())})
+}
+
+// tableColumns decodes a tables entry's columns.
+func (d *decoder) tableColumns(n *yaml.Node, l loc, c *Columns) {
+	d.mapping(n, l,
+		field{"exclude", func(v *yaml.Node, l loc) { d.strs(v, l, &c.Exclude, checkMaskColumn) }},
+		field{"mask", func(v *yaml.Node, l loc) { c.Mask = d.columnMasks(v, l) }},
+	)
+	for _, m := range c.Mask {
+		if c.Excludes(m.Column) {
+			d.fail(l.path+".mask"+pathKey(m.Column), "column %q is also in exclude: an excluded column is never published, so it cannot be masked", m.Column)
+		}
+	}
+}
+
+func (d *decoder) columnMasks(n *yaml.Node, l loc) ColumnMasks {
+	n = d.resolve(n, l)
+	if n == nil || isNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(l, `expected a mapping of column to mask, such as {email: hash, card_number: "keep_last:4"}, got %s`, describe(n))
+		return nil
+	}
+	var out ColumnMasks
+	for _, e := range d.entries(n, l) {
+		kl := l.key(e.key, e.k)
+		d.seen[kl.path] = kl
+		if msg := checkMaskColumn(e.key); msg != "" {
+			d.errorf(kl, "%s, got %q", msg, e.key)
+			continue
+		}
+		var text string
+		if r := d.resolve(e.v, kl); r != nil && isNull(r) {
+			text = "null" // a bare null means the null mask
+		} else if s, _, ok := d.scalar(e.v, kl, "a mask", false); ok {
+			text = s
+		} else {
+			continue
+		}
+		spec, err := mask.Parse(text)
+		if err != nil {
+			d.errorf(kl, "%s", err)
+			continue
+		}
+		out = append(out, ColumnMask{Column: e.key, Mask: spec})
+	}
+	return out
+}
+
+func checkMaskColumn(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "expected a column name"
+	}
+	return ""
+}
+
+// pathKey is how loc.key spells a mapping key in a path.
+func pathKey(name string) string { return loc{path: "x"}.key(name, &yaml.Node{}).path[1:] }
+
+// validateMasks refuses a hash mask without capture.mask_secret.
+func (d *decoder) validateMasks(c *Config) {
+	if c.Capture.MaskSecret != "" {
+		return
+	}
+	for i, s := range c.Capture.Sources {
+		for j, t := range s.Tables {
+			for _, m := range t.Columns.Mask {
+				if m.Mask.Kind == mask.Hash {
+					d.fail(fmt.Sprintf("capture.sources[%d].tables[%d].columns.mask%s", i, j, pathKey(m.Column)),
+						`hash needs capture.mask_secret, a secret from the environment such as "${FICUS_MASK_SECRET}"`)
+				}
+			}
+		}
+	}
+}
+
+// maskSecret decodes capture.mask_secret; its value is never shown.
+func (d *decoder) maskSecret(v *yaml.Node, l loc, dst *Secret) {
+	s, _, ok := d.scalar(v, l, "a string", true)
+	switch {
+	case !ok:
+	case len(s) < minRedactKey:
+		d.errorf(l, "must be at least %d characters (value not shown), such as the output of openssl rand -hex 32", minRedactKey)
+	default:
+		*dst = Secret(s)
+	}
+}
