@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ficus-migrate/ficus/capture/mask"
 )
 
 func TestLoadMinimal(t *testing.T) {
@@ -141,7 +143,10 @@ func TestLoadFull(t *testing.T) {
 			Tables: []Table{{Table: "public.orders"}, {Table: "public.Order Lines", Subject: "order_lines"}}, Slot: "ficus_orders", Publication: "ficus_orders_pub",
 			Snapshot: SnapshotNever}},
 		{"source 1", c.Capture.Sources[1], Source{Name: "legacy_mysql", Type: SourceMySQL, DSN: DSN(testEnv["LEGACY_MYSQL_DSN"]),
-			Tables: []Table{{Table: "shop.customers"}}, Snapshot: SnapshotInitial, ServerID: 4001}},
+			Tables: []Table{{Table: "shop.customers", Columns: Columns{Exclude: []string{"ssn"}, Mask: ColumnMasks{
+				{"email", mask.Spec{Kind: mask.Hash}}, {"card_number", mask.Spec{Kind: mask.KeepLast, N: 4}}, {"phone", mask.Spec{Kind: mask.Null}}}}}},
+			Snapshot: SnapshotInitial, ServerID: 4001}},
+		{"capture.mask_secret", c.Capture.MaskSecret.Reveal(), "s3cret-mask-0123456789"},
 		{"source 0 slot", c.Capture.Sources[0].SlotName(), "ficus_orders"},
 		{"source 0 stream", c.Capture.Sources[0].StreamName(), "FICUS_CDC_LEGACY_PG"},
 	}

@@ -38,11 +38,14 @@ func (t Table) MarshalYAML() (any, error) {
 	if t.Subject == "" && t.Columns.IsZero() {
 		return spelled, nil
 	}
-	return struct {
-		Table   string  `yaml:"table"`
-		Subject string  `yaml:"subject,omitempty"`
-		Columns Columns `yaml:"columns,omitempty"`
-	}{spelled, t.Subject, t.Columns}, nil
+	return tableMapping{spelled, t.Subject, t.Columns}, nil
+}
+
+// tableMapping is the mapping form of a tables entry in a dump.
+type tableMapping struct {
+	Table   string  `yaml:"table"`
+	Subject string  `yaml:"subject,omitempty"`
+	Columns Columns `yaml:"columns,omitempty"`
 }
 
 func quoteIfNeeded(s string, need bool) string {

@@ -142,8 +142,10 @@ func checkMaskColumn(s string) string {
 // pathKey is how loc.key spells a mapping key in a path.
 func pathKey(name string) string { return loc{path: "x"}.key(name, &yaml.Node{}).path[1:] }
 
-// validateMasks refuses a hash mask without capture.mask_secret.
+// validateMasks refuses a hash mask without capture.mask_secret and
+// comparisons of masked columns that cannot work.
 func (d *decoder) validateMasks(c *Config) {
+	d.validateCompareMasks(c)
 	if c.Capture.MaskSecret != "" {
 		return
 	}
@@ -164,9 +166,87 @@ func (d *decoder) maskSecret(v *yaml.Node, l loc, dst *Secret) {
 	s, _, ok := d.scalar(v, l, "a string", true)
 	switch {
 	case !ok:
+	case s == RedactedText:
+		// A Redacted dump reloads (ficus validate of a dump); a real key
+		// this short is refused below.
+		*dst = Secret(s)
 	case len(s) < minRedactKey:
 		d.errorf(l, "must be at least %d characters (value not shown), such as the output of openssl rand -hex 32", minRedactKey)
 	default:
 		*dst = Secret(s)
 	}
+}
+
+// columnsOf returns the columns rules of table in the source named source.
+func columnsOf(c *Config, source, table string) Columns {
+	for _, s := range c.Capture.Sources {
+		if s.Name != source {
+			continue
+		}
+		for _, t := range s.Tables {
+			if t.Table == table {
+				return t.Columns
+			}
+		}
+	}
+	return Columns{}
+}
+
+// validateCompareMasks refuses comparisons that masking makes meaningless.
+// The continuous comparison reads the published (masked) events: a column
+// left out cannot be compared, a column masked on one side only (or with
+// two different masks) can never match, a rule cannot scale or map a
+// masked value and the integer key cannot be masked. A column masked alike
+// on both sides compares the masked values (with hash: equal hashes for
+// equal canonical texts under the same capture.mask_secret).
+func (d *decoder) validateCompareMasks(c *Config) {
+	for i := range c.CompareData {
+		cd := &c.CompareData[i]
+		base := fmt.Sprintf("compare_data[%d]", i)
+		lc := columnsOf(c, cd.Legacy.Source, cd.Legacy.Table)
+		nc := columnsOf(c, cd.New.Source, cd.New.Table)
+		if lc.IsZero() && nc.IsZero() {
+			continue
+		}
+		for _, side := range []struct {
+			key  string
+			s    DataSide
+			cols Columns
+		}{{"legacy", cd.Legacy, lc}, {"new", cd.New, nc}} {
+			for _, k := range side.s.Key {
+				if _, masked := side.cols.Spec(k); masked || side.cols.Excludes(k) {
+					d.fail(base+"."+side.key+".key", "key column %q is masked or excluded in capture (tables %s columns): the comparison needs the key as captured", k, side.s.Table)
+				}
+			}
+		}
+		masked := map[string]bool{}
+		for _, p := range cd.Columns {
+			path := base + ".columns" + pathKey(p.Legacy)
+			ls, lm := lc.Spec(p.Legacy)
+			ns, nm := nc.Spec(p.New)
+			switch {
+			case lc.Excludes(p.Legacy):
+				d.fail(path, "legacy column %q is excluded from capture (tables %s columns.exclude): it cannot be compared", p.Legacy, cd.Legacy.Table)
+			case nc.Excludes(p.New):
+				d.fail(path, "new column %q is excluded from capture (tables %s columns.exclude): it cannot be compared", p.New, cd.New.Table)
+			case lm != nm || ls != ns:
+				d.fail(path, "%q → %q is masked differently on the two sides (legacy %s, new %s): the values could never match; mask both alike or stop comparing it",
+					p.Legacy, p.New, maskName(ls, lm), maskName(ns, nm))
+			case lm:
+				masked[p.Legacy] = true
+			}
+		}
+		for j, r := range cd.Rules {
+			if masked[r.Column] {
+				d.fail(fmt.Sprintf("%s.rules[%d].column", base, j), "column %q is masked in capture: a rule cannot scale or map a masked value", r.Column)
+			}
+		}
+	}
+}
+
+func maskName(s mask.Spec, ok bool) string {
+	if !ok {
+		return "unmasked"
+	}
+	return s.String()
 }

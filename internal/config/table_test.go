@@ -47,10 +47,7 @@ func TestTableDumpReloads(t *testing.T) {
 		}
 		spelled, ok := v.(string)
 		if !ok {
-			spelled = v.(struct {
-				Table   string `yaml:"table"`
-				Subject string `yaml:"subject"`
-			}).Table
+			spelled = v.(tableMapping).Table
 		}
 		schema, table, problem := ParseTable(spelled)
 		if problem != "" || schema+"."+table != tc.Table {
