@@ -42,6 +42,7 @@ func Run[D DB](t *testing.T, hs Harness[D]) {
 		{"MissingTable", missingTable[D]},
 		{"OddNames", oddNames[D]},
 		{"TooLarge", tooLarge[D]},
+		{"Masks", masks[D]},
 	} {
 		t.Run(sc.name, func(t *testing.T) { sc.run(New(t, hs)) })
 	}

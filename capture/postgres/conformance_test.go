@@ -30,6 +30,7 @@ var conformance = capturetest.Harness[*testenv.Postgres]{
 	NewSource: func(h *harness, tables ...string) (capture.Source, error) {
 		cfg := config(h)
 		cfg.Tables = tables
+		cfg.Mask = h.Mask
 		return New(cfg)
 	},
 	WaitStreaming: waitStreaming,
