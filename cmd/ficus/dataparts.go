@@ -65,8 +65,14 @@ func startData(ctx context.Context, g *errgroup.Group, rt *proc) error {
 			return fmt.Errorf("compare_data[%d]: %w", i, err)
 		}
 		comparers[name] = c
+		// A column masked at the source (validated: alike on both sides)
+		// is compared on its masked text, whatever its type.
+		masked := make([]bool, len(legacy.Table.Columns))
+		for j, col := range legacy.Table.Columns {
+			_, masked[j] = rt.cfg.MaskOf(cd.Legacy.Source, cd.Legacy.Table, col)
+		}
 		g.Go(func() error {
-			runComparison(ctx, rt, c, legacy, neu, &ready)
+			runComparison(ctx, rt, c, legacy, neu, masked, &ready)
 			return nil
 		})
 	}
@@ -86,11 +92,11 @@ func startData(ctx context.Context, g *errgroup.Group, rt *proc) error {
 
 // runComparison reads the column types, then runs the comparer; a failure
 // (database or stream not there yet) is retried with backoff until ctx ends.
-func runComparison(ctx context.Context, rt *proc, c *continuous.Comparer, legacy, neu reconcile.Endpoint, ready *atomic.Bool) {
+func runComparison(ctx context.Context, rt *proc, c *continuous.Comparer, legacy, neu reconcile.Endpoint, masked []bool, ready *atomic.Bool) {
 	log := rt.log.With("component", "data", "compare", c.Name())
 	b := backoff.New(backoff.Policy{Initial: time.Second, Max: 30 * time.Second})
 	for ctx.Err() == nil {
-		err := describeKinds(ctx, c, legacy, neu)
+		err := describeKinds(ctx, c, legacy, neu, masked)
 		if err == nil {
 			ready.Store(true)
 			err = c.Run(ctx)
@@ -106,7 +112,7 @@ func runComparison(ctx context.Context, rt *proc, c *continuous.Comparer, legacy
 	}
 }
 
-func describeKinds(ctx context.Context, c *continuous.Comparer, legacy, neu reconcile.Endpoint) error {
+func describeKinds(ctx context.Context, c *continuous.Comparer, legacy, neu reconcile.Endpoint, masked []bool) error {
 	l, n, closeSides, err := reconcile.Open(ctx, legacy, neu, 1)
 	if err != nil {
 		return err
@@ -120,7 +126,13 @@ func describeKinds(ctx context.Context, c *continuous.Comparer, legacy, neu reco
 	if err != nil {
 		return err
 	}
-	return c.SetKinds(reconcile.Kinds(lt, nt, legacy.Table.Rules))
+	kinds := reconcile.Kinds(lt, nt, legacy.Table.Rules)
+	for i := range kinds {
+		if i < len(masked) && masked[i] {
+			kinds[i] = canon.KindText
+		}
+	}
+	return c.SetKinds(kinds)
 }
 
 // dataSide is where one table's changes are on JetStream.

@@ -250,3 +250,9 @@ func maskName(s mask.Spec, ok bool) string {
 	}
 	return s.String()
 }
+
+// MaskOf returns the mask of column in table ("schema.table") of the
+// capture source named source, if it has one.
+func (c *Config) MaskOf(source, table, column string) (mask.Spec, bool) {
+	return columnsOf(c, source, table).Spec(column)
+}
