@@ -98,9 +98,6 @@ type Masker struct {
 type rules struct {
 	exclude map[string]bool
 	mask    map[string]Spec
-	// keyed: a key column is excluded or masked, so a snapshot id derived
-	// from the key must be derived again from the masked key.
-	keyed bool
 }
 
 // New checks cfg and returns its Masker, or nil when no table has a rule.
