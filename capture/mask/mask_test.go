@@ -196,3 +196,21 @@ func same(a, b capture.Row) bool {
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
 }
+
+// FuzzParse: Parse never panics, and what it accepts spells back the same.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"hash", "null", "keep_last:4", "keep_last:", "keep_last:-0", "keep_last:65537"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		spec, err := Parse(s)
+		if err != nil {
+			return
+		}
+		again, err := Parse(spec.String())
+		if err != nil || again != spec {
+			t.Fatalf("%q parses as %+v, which spells %q and reads back as %+v, %v", s, spec, spec.String(), again, err)
+		}
+		_ = spec.Value("x", secret)
+	})
+}
