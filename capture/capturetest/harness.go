@@ -75,6 +75,10 @@ type Harness[D DB] struct {
 	// PublishesDDL: the reader publishes every DDL statement on the _ddl
 	// subject, ahead of the changes that follow it.
 	PublishesDDL bool
+	// SchemaEvents (optional), for a reader that publishes schema events of
+	// its own shape instead (PostgreSQL: column lists), checks the events it
+	// expects right after the statement ddl ran, reading them with h.Events.
+	SchemaEvents func(h *H[D], ddl string)
 	// CheckLag checks the reader's lag metric once it has caught up.
 	CheckLag func(h *H[D])
 	// WaitConfirmed returns once the reader has confirmed everything the

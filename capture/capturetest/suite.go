@@ -129,6 +129,8 @@ func (h *H[D]) nextDDL(ddl string) {
 	h.T.Helper()
 	if h.hs.PublishesDDL {
 		h.CheckDDL(h.Events(1, 30*time.Second)[0], ddl)
+	} else if h.hs.SchemaEvents != nil {
+		h.hs.SchemaEvents(h, ddl)
 	}
 }
 

@@ -160,6 +160,16 @@ func (m *Masker) Apply(c *capture.Change) error {
 	return nil
 }
 
+// Excluded reports whether column of table ("schema.table") is left out.
+// Schema events use it so an excluded column's name never leaves the source.
+func (m *Masker) Excluded(table, column string) bool {
+	if m == nil {
+		return false
+	}
+	r := m.tables[table]
+	return r != nil && r.exclude[column]
+}
+
 func (m *Masker) row(r *rules, in capture.Row) capture.Row {
 	if in == nil {
 		return nil

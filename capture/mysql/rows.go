@@ -2,7 +2,6 @@ package mysql
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/ficus-migrate/ficus/capture"
-	"github.com/ficus-migrate/ficus/capture/sink"
 )
 
 // table returns the decoded shape of a rows event's table. A new table map
@@ -154,12 +152,6 @@ func (s *Source) capturedDB(db string) bool {
 	return false
 }
 
-type ddlEvent struct {
-	DDL    string             `json:"ddl"`
-	Schema string             `json:"schema"`
-	Source capture.SourceMeta `json:"source"`
-}
-
 // ddl publishes a schema change run in a captured database on
 // <prefix>.<source>._ddl, and a TRUNCATE also as op "t" on its table.
 func (st *streamer) ddl(ctx context.Context, h *replication.EventHeader, schema, q string) error {
@@ -185,12 +177,7 @@ func (st *streamer) ddl(ctx context.Context, h *replication.EventHeader, schema,
 		return nil
 	}
 	meta := st.meta(h, db, table)
-	body, err := json.Marshal(ddlEvent{DDL: q, Schema: schema, Source: meta})
-	if err != nil {
-		return fmt.Errorf("encode ddl event: %w", err)
-	}
-	err = st.sink.PublishEvent(ctx, sink.Event{Subject: "_ddl", ID: st.msgID(), Type: "io.ficus.cdc.ddl", Time: time.Now(), Data: body})
-	if err != nil {
+	if err := st.sink.PublishDDL(ctx, st.msgID(), capture.DDLEvent{DDL: q, Schema: schema, Source: meta}); err != nil {
 		return err
 	}
 	if m != nil && st.s.captured(db, table) {

@@ -44,6 +44,7 @@ var conformance = capturetest.Harness[*testenv.Postgres]{
 			h.T.Errorf("slot lag metric missing")
 		}
 	},
+	SchemaEvents:  schemaEvents,
 	WaitConfirmed: waitConfirmed,
 	HoldBack:      holdBack,
 	Quote:         quoteIdent,

@@ -13,8 +13,9 @@ import (
 
 // relation caches a Relation message. PostgreSQL sends one before the first
 // change of a table in each session and again after its schema changes
-// (ALTER TABLE), so replacing the entry is all schema evolution needs.
-func (st *streamer) relation(ctx context.Context, m *pglogrepl.RelationMessage) error {
+// (ALTER TABLE), so replacing the entry is all the row events need; a change
+// of the columns is also published as a schema event (schemaChange).
+func (st *streamer) relation(ctx context.Context, m *pglogrepl.RelationMessage, walStart pglogrepl.LSN) error {
 	oids := make([]uint32, len(m.Columns))
 	for i, c := range m.Columns {
 		oids[i] = c.DataType
@@ -46,6 +47,13 @@ func (st *streamer) relation(ctx context.Context, m *pglogrepl.RelationMessage) 
 				rel.keyIdx = append(rel.keyIdx, i)
 			}
 		}
+	}
+	var prev *pglogrepl.RelationMessage
+	if old := st.rels[m.RelationID]; old != nil {
+		prev = old.msg
+	}
+	if err := st.schemaChange(ctx, prev, m, walStart); err != nil {
+		return err
 	}
 	st.rels[m.RelationID] = rel
 	return nil

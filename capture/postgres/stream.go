@@ -229,7 +229,7 @@ func (st *streamer) handleWAL(ctx context.Context, xld pglogrepl.XLogData) error
 	}
 	switch m := m.(type) {
 	case *pglogrepl.RelationMessage:
-		return st.relation(ctx, m)
+		return st.relation(ctx, m, xld.WALStart)
 	case *pglogrepl.BeginMessage:
 		st.xid, st.commitLSN, st.commitTime, st.index = m.Xid, m.FinalLSN, m.CommitTime, 0
 		st.commitLSNText = m.FinalLSN.String()

@@ -5,6 +5,7 @@ package sink
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -286,6 +287,16 @@ func (s *Sink) PublishEvent(ctx context.Context, ev Event) error {
 	msg.Header.Set("ce-time", ev.Time.UTC().Format(time.RFC3339Nano))
 	msg.Header.Set("content-type", "application/json")
 	return s.send(ctx, msg, ev.ID, nil)
+}
+
+// PublishDDL publishes a schema event (capture.DDLEvent) on
+// <prefix>.<source>._ddl, in order with the row changes.
+func (s *Sink) PublishDDL(ctx context.Context, id string, ev capture.DDLEvent) error {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("encode ddl event: %w", err)
+	}
+	return s.PublishEvent(ctx, Event{Subject: capture.DDLSubject, ID: id, Type: capture.DDLType, Time: time.Now(), Data: body})
 }
 
 func (s *Sink) send(ctx context.Context, msg *nats.Msg, id string, c *capture.Change) error {
