@@ -214,3 +214,25 @@ func FuzzParse(f *testing.F) {
 		_ = spec.Value("x", secret)
 	})
 }
+
+func TestExcluded(t *testing.T) {
+	m, err := New(Config{Tables: map[string]Table{"s.t": {Exclude: []string{"ssn"}, Mask: map[string]Spec{"name": {Kind: Null}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		m             *Masker
+		table, column string
+		want          bool
+	}{
+		{m, "s.t", "ssn", true},
+		{m, "s.t", "name", false}, // masked, not left out
+		{m, "s.t", "id", false},
+		{m, "s.other", "ssn", false},
+		{nil, "s.t", "ssn", false},
+	} {
+		if got := c.m.Excluded(c.table, c.column); got != c.want {
+			t.Errorf("Excluded(%s, %s) = %v, want %v", c.table, c.column, got, c.want)
+		}
+	}
+}

@@ -1,12 +1,15 @@
 package postgres
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/ficus-migrate/ficus/capture/capturetest"
+	"github.com/ficus-migrate/ficus/capture/mask"
 )
 
 // Column lists of the conformance table orders around the schema changes of
@@ -69,5 +72,63 @@ func checkSchemaEvent(h *harness, e capturetest.Event, table, before, after stri
 	}
 	if e.Header.Get("ce-type") != "io.ficus.cdc.ddl" || e.Header.Get("ce-id") != id {
 		t.Errorf("ddl headers %v", e.Header)
+	}
+}
+
+// TestSchemaEventsMaskedAndRestart: the names and types of an excluded column
+// are in no schema event (a change of only that column publishes none), a
+// retyped column is published, and the first Relation after a restart is not
+// a change even when the table changed while the reader was down.
+func TestSchemaEventsMaskedAndRestart(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.DB.Exec(t, `CREATE TABLE acct (id int PRIMARY KEY, ssn text, name text)`)
+	m, err := mask.New(mask.Config{Secret: []byte(capturetest.MaskSecret), Tables: map[string]mask.Table{
+		"public.acct": {Exclude: []string{"ssn"}, Mask: map[string]mask.Spec{"name": {Kind: mask.Hash}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Mask = m
+	h.StartSource("public.acct")
+	var all []capturetest.Event
+	next := func(ops ...string) {
+		t.Helper()
+		for _, e := range h.Events(len(ops), 30*time.Second) {
+			op := e.Op()
+			if strings.HasSuffix(e.Subject, "._ddl") {
+				op = "ddl"
+			}
+			if op != ops[0] {
+				t.Fatalf("event %s %s, want %s", e.ID(), e.Raw, ops[0])
+			}
+			ops = ops[1:]
+			all = append(all, e)
+		}
+	}
+	h.DB.Exec(t, `INSERT INTO acct VALUES (1, 'SSN-1', 'a')`)
+	next("c") // the first Relation of the session
+	h.DB.Exec(t, `ALTER TABLE acct ALTER COLUMN ssn TYPE varchar(11)`)
+	h.DB.Exec(t, `INSERT INTO acct VALUES (2, 'SSN-2', 'b')`)
+	next("c") // only the excluded column changed
+	h.DB.Exec(t, `ALTER TABLE acct ALTER COLUMN name TYPE varchar(30)`)
+	h.DB.Exec(t, `INSERT INTO acct VALUES (3, 'SSN-3', 'c')`)
+	next("ddl", "c")
+	checkSchemaEvent(h, all[2], "acct", `[{"name":"id","type":"integer"},{"name":"name","type":"text"}]`,
+		`[{"name":"id","type":"integer"},{"name":"name","type":"character varying(30)"}]`)
+
+	h.Stop()
+	h.DB.Exec(t, `ALTER TABLE acct ADD COLUMN note text`)
+	h.StartSource("public.acct")
+	h.DB.Exec(t, `INSERT INTO acct VALUES (4, 'SSN-4', 'd', 'n')`)
+	next("c")
+	if !strings.Contains(string(all[4].Raw), `"note":"n"`) {
+		t.Errorf("event after restart %s, want the new column", all[4].Raw)
+	}
+	h.NoMore(300 * time.Millisecond)
+	for _, e := range all {
+		if raw := append([]byte(e.Subject), e.Raw...); bytes.Contains(raw, []byte("ssn")) || bytes.Contains(raw, []byte("SSN")) {
+			t.Errorf("excluded column in event %s", raw)
+		}
 	}
 }
