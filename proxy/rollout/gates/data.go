@@ -61,9 +61,12 @@ func NewData(cfg DataConfig) (*Data, error) {
 		cfg.Stale = 10 * time.Second
 	}
 	d := &Data{cfg: cfg, start: time.Now(), base: map[string]continuous.Tally{}, last: map[string]seen{}}
+	buckets := len(continuous.BehindBounds()) + 1
 	sub, err := cfg.Conn.Subscribe(continuous.TallyPrefix+cfg.Compare, func(m *nats.Msg) {
 		var t continuous.Tally
-		if json.Unmarshal(m.Data, &t) != nil || t.Instance == "" || t.Name != cfg.Compare {
+		// A tally with more buckets than ficus writes is not ficus's: it
+		// is dropped rather than summed into every later judgement.
+		if json.Unmarshal(m.Data, &t) != nil || t.Instance == "" || t.Name != cfg.Compare || len(t.Behind) > buckets {
 			return
 		}
 		d.add(t, time.Now())

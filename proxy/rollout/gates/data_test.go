@@ -84,6 +84,10 @@ func TestDataGate(t *testing.T) {
 	send(continuous.Tally{Instance: "b", Started: bStarted, Settled: 600, Changes: 1200, Behind: behind(0.1, 1200)})
 	b, _ := json.Marshal(continuous.Tally{Instance: "c", Name: "payments", Settled: 100, Differs: 100})
 	_ = pub.Publish(continuous.TallyPrefix+"payments", b)
+	// A forged tally with more buckets than ficus writes is dropped.
+	forged, _ := json.Marshal(continuous.Tally{Instance: "x", Name: "orders", Started: time.Now().Add(time.Second),
+		Settled: 999, Differs: 999, Behind: make([]uint64, 10_000)})
+	_ = pub.Publish(continuous.TallyPrefix+"orders", forged)
 	r := check(longAgo, rollout.GatePass, 1000, "")
 	if r.Value != 0 || r.Measures["differs"] != 0 || r.Measures["behind_p99_seconds"] != 0.1 || r.Measures["changes"] != 2000 ||
 		r.Threshold != "max_differ_rate 0.001, max_missing_rate 0, max_behind_seconds 5" {
