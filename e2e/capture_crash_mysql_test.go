@@ -77,6 +77,7 @@ func runMariaWorkloadWhile(ctx context.Context, t *testing.T, db *sql.DB, rng *r
 // 100,000-row mixed workload, with a binlog rotation in the middle: every
 // committed change is in the stream once, values intact, in per-key order.
 func TestMariaDBCaptureSurvivesKill9(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("crash test")
 	}

@@ -76,6 +76,7 @@ func runWorkloadWhile(ctx context.Context, t *testing.T, dsn string, rng *rand.R
 // workload: afterwards every committed change is in the stream exactly once by
 // Nats-Msg-Id, values intact, per-table commit order kept.
 func TestCaptureSurvivesKill9(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("crash test")
 	}

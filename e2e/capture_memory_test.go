@@ -18,6 +18,7 @@ import (
 // A 1,000,000-row single transaction streams through `ficus capture` (with its
 // embedded NATS, the default deployment) while the process stays under 300 MB RSS.
 func TestCaptureLargeTransactionBoundedMemory(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("1M-row test")
 	}
@@ -43,6 +44,7 @@ capture:
 
 // The same for a MariaDB source: one 1,000,000-row transaction in the binlog.
 func TestMariaDBCaptureLargeTransactionBoundedMemory(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("1M-row test")
 	}

@@ -205,6 +205,7 @@ func checkNoStoredDuplicates(ctx context.Context, t *testing.T, st jetstream.Str
 // once by Nats-Msg-Id with per-key and per-table order kept and the final
 // state equal to the tables, and the stream stores no duplicate at all.
 func TestCaptureHotStandbyPostgres(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("crash test")
 	}
@@ -243,6 +244,7 @@ capture:
 // Hot standby on MariaDB: as TestCaptureHotStandbyPostgres, with a 3s lease
 // (capture.standby.lease_ttl) to show the key and keep the test short.
 func TestCaptureHotStandbyMariaDB(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("crash test")
 	}

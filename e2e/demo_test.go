@@ -16,6 +16,7 @@ import (
 // standard ports are held, and checks that the summary carries real figures
 // read from a running ficus and that nothing is left running afterwards.
 func TestFicusDemo(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts PostgreSQL, MariaDB and ficus")
 	}

@@ -20,6 +20,7 @@ import (
 // an order through the shop, forward it to the new service, and answer it
 // alike from both. A second start finds the tables and keeps the data.
 func TestDemoAppProcesses(t *testing.T) {
+	t.Parallel()
 	bin := buildFicus(t)
 	maria, pg := testenv.MustStartMariaDB(t), testenv.MustStartPostgres(t)
 	shopDSN := maria.DSN()

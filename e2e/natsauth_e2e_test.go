@@ -75,6 +75,7 @@ proxy:
 // the credentials file is 0600 and the same after a restart, and the
 // password shows in no log line, validate output or admin API answer.
 func TestEmbeddedNATSRequiresCredentials(t *testing.T) {
+	t.Parallel()
 	legacy, newSvc := backend("legacy"), backend("new") // differing answers: a shadow mismatch
 	defer legacy.Close()
 	defer newSvc.Close()

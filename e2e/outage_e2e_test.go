@@ -172,6 +172,7 @@ func TestNATSOutageKeepsServing(t *testing.T) {
 // stops and one sidecar restarts: it serves new at 100 from its local
 // state, and nothing changes once NATS is back.
 func TestRestartDuringNATSOutageServesLastKnownState(t *testing.T) {
+	t.Parallel()
 	legacy, newSvc := backend("legacy"), backend("new")
 	defer legacy.Close()
 	defer newSvc.Close()

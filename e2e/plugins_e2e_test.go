@@ -32,6 +32,7 @@ func buildPlugin(t *testing.T, name string) string {
 // wrong checksum stops ficus at start, and a plugin that keeps failing
 // stops its source and fails /readyz instead of letting events through.
 func TestPluginsInTheBinary(t *testing.T) {
+	t.Parallel()
 	bin, mapper := buildFicus(t), buildPlugin(t, "order-mapper")
 	ns := testenv.MustStartNATS(t)
 

@@ -17,6 +17,7 @@ import (
 // TestDataComparison starts one MariaDB and one PostgreSQL for both modes
 // of compare_data: reconcile (tables recon) and continuous (tables orders).
 func TestDataComparison(t *testing.T) {
+	t.Parallel()
 	var pg *testenv.Postgres
 	var wg sync.WaitGroup
 	wg.Add(1)

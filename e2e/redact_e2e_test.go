@@ -45,6 +45,7 @@ shadow:
 // are keyed with the key ficus generated into its data directory. Every
 // secret value contains "s3cret".
 func TestShadowRedactionEndToEnd(t *testing.T) {
+	t.Parallel()
 	side := func(name string) *httptest.Server {
 		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Set-Cookie", "sid=s3cret-sid-"+name)

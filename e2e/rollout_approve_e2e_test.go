@@ -29,6 +29,7 @@ const approveRoutes = `
 // the same moment; `ficus routes approve` then lets the step be set, and
 // the rollout completes by itself (100 is not in approve_at).
 func TestRolloutApprovalStep(t *testing.T) {
+	t.Parallel()
 	n := testenv.MustStartNATS(t)
 	svc := newServices()
 	defer svc.close()

@@ -15,6 +15,7 @@ import (
 // JetStream replicas 3); the node leading the ficus_routes bucket is
 // killed with SIGKILL mid-rollout, right after the route's lease holder.
 func TestRolloutFleetNATSCluster(t *testing.T) {
+	t.Parallel()
 	c := testenv.MustStartNATSCluster(t, 3)
 	nc := c.Connect(t)
 	js, err := jetstream.New(nc)

@@ -239,6 +239,7 @@ func toWeight(a string, w float64) func(rollout.Event) bool {
 
 // The controller in a fleet of three real ficus processes against one NATS.
 func TestRolloutFleet(t *testing.T) {
+	t.Parallel()
 	n := testenv.MustStartNATS(t)
 	runRolloutScenarios(t, n.URL, []*nats.Conn{n.Connect(t)}, nil)
 }

@@ -44,6 +44,7 @@ func noiseAnswer(w http.ResponseWriter, r *http.Request, price int) {
 }
 
 func TestRolloutJudgesMismatchesLikeTheReport(t *testing.T) {
+	t.Parallel()
 	n := testenv.MustStartNATS(t)
 	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { noiseAnswer(w, r, 10) }))
 	defer legacy.Close()

@@ -65,6 +65,7 @@ func (h *hooks) of(path string) ([]string, []time.Time) {
 // 10 s gets them all once it is back (each process's in order), and
 // meanwhile the controller decides on time.
 func TestRolloutNotify(t *testing.T) {
+	t.Parallel()
 	n := testenv.MustStartNATS(t)
 	nc := n.Connect(t)
 	var pubMu sync.Mutex

@@ -17,6 +17,7 @@ import (
 // requests), a restart of all of them keeps it although the file says 0,
 // and deleting the key resets the route to the file's weight.
 func TestRouteWeightsSharedAcrossProcesses(t *testing.T) {
+	t.Parallel()
 	legacy, newSvc := backend("legacy"), backend("new")
 	defer legacy.Close()
 	defer newSvc.Close()

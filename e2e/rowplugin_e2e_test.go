@@ -26,6 +26,7 @@ import (
 // cent, a shipped order the new service calls delivered) are not reported,
 // while real differences still are, with the plugin's reason.
 func TestRowComparatorPlugin(t *testing.T) {
+	t.Parallel()
 	var pg *testenv.Postgres
 	var wg sync.WaitGroup
 	wg.Go(func() { pg = testenv.MustStartPostgres(t) })

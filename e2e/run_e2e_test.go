@@ -19,6 +19,7 @@ import (
 // answers 200, an outside NATS client publishes to JetStream on the embedded
 // listener, and SIGTERM stops the process within 5 s with exit code 0.
 func TestRunMinimalServesAndStopsOnSIGTERM(t *testing.T) {
+	t.Parallel()
 	bin := buildFicus(t)
 	natsAddr, adminAddr, data := freeAddr(t), freeAddr(t), t.TempDir()
 	cmd := exec.Command(bin, "run", "-c", "../testdata/minimal.yaml")

@@ -33,6 +33,7 @@ shadow: {workers: 2, queue: 100, redact_headers: [X-Api-Key]}
 // side, serves the figures on GET /api/shadow/{route}, records mismatches
 // on FICUS_SHADOW, and `ficus report` groups them.
 func TestShadowEndToEnd(t *testing.T) {
+	t.Parallel()
 	side := func(price int) *httptest.Server {
 		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
