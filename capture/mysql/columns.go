@@ -94,12 +94,12 @@ func tableMapColumns(tm *replication.TableMapEvent, jsonCols, boolCols map[strin
 				return nil, fmt.Errorf("column %q: SET %w", name, errNoMetadata)
 			}
 		case gomysql.MYSQL_TYPE_STRING:
-			c.Kind = kText
+			c.Kind, c.Latin1 = kText, latin1Collations[int(coll[i])]
 			if coll[i] == binaryCollation {
 				c.Kind, c.PadLen = kBinary, length
 			}
 		case gomysql.MYSQL_TYPE_VARCHAR, gomysql.MYSQL_TYPE_VAR_STRING:
-			c.Kind = kText
+			c.Kind, c.Latin1 = kText, latin1Collations[int(coll[i])]
 			if coll[i] == binaryCollation {
 				c.Kind = kBinary
 			}
@@ -110,7 +110,7 @@ func tableMapColumns(tm *replication.TableMapEvent, jsonCols, boolCols map[strin
 			case jsonCols[name]:
 				c.Kind = kJSON
 			default:
-				c.Kind = kText
+				c.Kind, c.Latin1 = kText, latin1Collations[int(coll[i])]
 			}
 		case gomysql.MYSQL_TYPE_JSON:
 			c.Kind = kJSON

@@ -50,6 +50,7 @@ type column struct {
 	Labels []string // ENUM/SET labels in definition order
 	PadLen int      // BINARY(n): the binlog strips trailing zero bytes, SELECT does not
 	Bits   int      // BIT(n): n
+	Latin1 bool     // text in latin1: the binlog has its raw bytes
 	Number bool     // DECIMAL published as a JSON number (decimal_handling: number)
 }
 
@@ -155,6 +156,9 @@ func (c *column) common(s string, b []byte) (any, error) {
 	case kTimestamp:
 		return datetimeValue(s, c.FSP, "Z")
 	case kText:
+		if c.Latin1 {
+			return latin1ToUTF8(s), nil
+		}
 		return s, nil
 	case kBinary:
 		if len(b) < c.PadLen {
