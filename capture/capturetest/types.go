@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"testing"
 )
 
 // CrossCase is one logical value written to both engines, each in its own
@@ -54,11 +55,24 @@ var CrossCases = []CrossCase{
 	{"null", "integer", "NULL", "int", "NULL", `null`},
 }
 
-// CrossTypeCases returns the cross-engine cases for a reader's connector
-// ("postgresql" takes the PostgreSQL side, anything else the MySQL side).
-func CrossTypeCases(connector string) []TypeCase {
-	out := make([]TypeCase, len(CrossCases))
-	for i, c := range CrossCases {
+// CrossCasesNumbers are cross-engine cases under decimal_handling: number
+// and (MySQL) tinyint1_handling: boolean.
+var CrossCasesNumbers = []CrossCase{
+	{"boolean", "boolean", "true", "boolean", "true", `true`},
+	{"boolean false", "boolean", "false", "tinyint(1)", "0", `false`},
+	{"decimal as number", "numeric(5,2)", "-1.5", "decimal(5,2)", "-1.5", `-1.50`},
+	{"decimal 38,10 as number", "numeric(38,10)", "1234567890123456789012345678.0123456789",
+		"decimal(38,10)", "1234567890123456789012345678.0123456789", `1234567890123456789012345678.0123456789`},
+	{"money as number", "money", "'-1234.5'", "decimal(12,2)", "-1234.5", `-1234.50`},
+	{"zero", "numeric(3,0)", "0", "decimal(3,0)", "0", `0`},
+}
+
+// CrossTypeCases returns cross-engine cases (CrossCases or
+// CrossCasesNumbers) for a reader's connector ("postgresql" takes the
+// PostgreSQL side, anything else the MySQL side).
+func CrossTypeCases(connector string, cases []CrossCase) []TypeCase {
+	out := make([]TypeCase, len(cases))
+	for i, c := range cases {
 		out[i] = TypeCase{Type: c.MyType, Literal: c.MyLiteral, Want: c.Want}
 		if connector == "postgresql" {
 			out[i] = TypeCase{Type: c.PGType, Literal: c.PGLiteral, Want: c.Want}
@@ -66,6 +80,10 @@ func CrossTypeCases(connector string) []TypeCase {
 	}
 	return out
 }
+
+// RunTypes runs only the Types scenario of hs (for a reader configured
+// differently, e.g. with other value handling settings).
+func RunTypes[D DB](t *testing.T, hs Harness[D]) { types(New(t, hs)) }
 
 // golden renders the published row of the Types scenario one column per
 // line, "type | literal => json", in case order.

@@ -50,7 +50,7 @@ var conformance = capturetest.Harness[*testenv.MariaDB]{
 	WaitConfirmed: func(h *harness) { caughtUp(h) },
 	Quote:         quoteIdent,
 	Types: capturetest.Types{
-		Cases:  append(typeCaseList(), capturetest.CrossTypeCases("mysql")...),
+		Cases:  append(typeCaseList(), capturetest.CrossTypeCases("mysql", capturetest.CrossCases)...),
 		Golden: "../../testdata/capture/mysql/types.golden",
 		Update: update,
 		Create: func(cols []string) string {

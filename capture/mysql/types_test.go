@@ -1,5 +1,12 @@
 package mysql
 
+import (
+	"testing"
+
+	"github.com/ficus-migrate/ficus/capture"
+	"github.com/ficus-migrate/ficus/capture/capturetest"
+)
+
 // typeCases is the value mapping contract (docs/capture-types.md): column
 // type, SQL literal (inserted with sql_mode=” and time_zone='+02:00'), and
 // the exact JSON published for it, by the snapshot and by the stream alike
@@ -70,4 +77,28 @@ var typeCases = []struct {
 	{"point", "ST_GeomFromText('POINT(1 2)')", `"AAAAAAEBAAAAAAAAAAAA8D8AAAAAAAAAQA=="`},
 	{"geometry", "ST_GeomFromText('LINESTRING(0 0, 1 1)', 4326)", ``},
 	{"int", "NULL", `null`},
+}
+
+// TestValueHandling: with decimal_handling: number and tinyint1_handling:
+// boolean, DECIMAL is a JSON number and TINYINT(1) a boolean (snapshot and
+// stream alike; the stream learns TINYINT(1) from the catalog).
+func TestValueHandling(t *testing.T) {
+	t.Parallel()
+	hs := conformance
+	hs.NewSource = func(h *harness, tables ...string) (capture.Source, error) {
+		cfg := config(h)
+		cfg.Tables, cfg.DecimalHandling, cfg.Tinyint1Handling = tables, DecimalNumber, Tinyint1Boolean
+		return New(cfg)
+	}
+	hs.Types.Golden = ""
+	hs.Types.Cases = append([]capturetest.TypeCase{
+		{Type: "tinyint(1)", Literal: "2", Want: `true`},
+		{Type: "tinyint(1)", Literal: "-1", Want: `true`},
+		{Type: "tinyint(1) unsigned", Literal: "0", Want: `false`},
+		{Type: "tinyint(2)", Literal: "1", Want: `1`},
+		{Type: "tinyint", Literal: "1", Want: `1`},
+		{Type: "decimal(65,30)", Literal: "-12345678901234567890123456789012345.123456789012345678901234567890",
+			Want: `-12345678901234567890123456789012345.123456789012345678901234567890`},
+	}, capturetest.CrossTypeCases("mysql", capturetest.CrossCasesNumbers)...)
+	capturetest.RunTypes(t, hs)
 }

@@ -54,7 +54,7 @@ var conformance = capturetest.Harness[*testenv.Postgres]{
 	Types: capturetest.Types{
 		Setup: []string{`CREATE TYPE mood AS ENUM ('happy', 'sad')`, `CREATE DOMAIN posint AS integer CHECK (VALUE > 0)`,
 			`CREATE TYPE pair AS (a int, b text)`, `CREATE EXTENSION hstore`},
-		Cases:  append(typeCaseList(), capturetest.CrossTypeCases("postgresql")...),
+		Cases:  append(typeCaseList(), capturetest.CrossTypeCases("postgresql", capturetest.CrossCases)...),
 		Golden: "../../testdata/capture/postgres/types.golden",
 		Update: update,
 		Create: func(cols []string) string {

@@ -3,6 +3,9 @@ package postgres
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/ficus-migrate/ficus/capture"
+	"github.com/ficus-migrate/ficus/capture/capturetest"
 )
 
 func mustJSON(t *testing.T, v any) string {
@@ -134,4 +137,24 @@ func TestConvertArrayText(t *testing.T) {
 			t.Errorf("%d %q: got %s, want %s", c.oid, c.in, got, c.want)
 		}
 	}
+}
+
+// TestDecimalNumbers: with decimal_handling: number, numeric and money are
+// JSON numbers with their digits as stored; NaN stays a string.
+func TestDecimalNumbers(t *testing.T) {
+	t.Parallel()
+	hs := conformance
+	hs.NewSource = func(h *harness, tables ...string) (capture.Source, error) {
+		cfg := config(h)
+		cfg.Tables, cfg.DecimalHandling = tables, DecimalNumber
+		return New(cfg)
+	}
+	hs.Types.Golden = ""
+	hs.Types.Cases = append([]capturetest.TypeCase{
+		{Type: "numeric", Literal: "'NaN'", Want: `"NaN"`},
+		{Type: "numeric", Literal: "'-0.000100'", Want: `-0.000100`},
+		{Type: "numeric[]", Literal: "'{1.5,NaN}'", Want: `[1.5,"NaN"]`},
+		{Type: "bigint", Literal: "9007199254740993", Want: `"9007199254740993"`},
+	}, capturetest.CrossTypeCases("postgresql", capturetest.CrossCasesNumbers)...)
+	capturetest.RunTypes(t, hs)
 }
