@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -87,6 +88,8 @@ func (c *converter) convert(oid uint32, text []byte) (any, error) {
 		if v, ok := fastTimestamptz(text); ok {
 			return v, nil
 		}
+	case oidTimestamp:
+		return timestamp(text), nil
 	}
 	s := string(text)
 	if oid >= 10000 {
@@ -135,8 +138,6 @@ func (c *converter) convert(oid uint32, text []byte) (any, error) {
 			return nil, err
 		}
 		return c.decimal(d), nil
-	case oidTimestamp:
-		return timestamp(s), nil
 	case oidBytea:
 		if !strings.HasPrefix(s, `\x`) {
 			return nil, fmt.Errorf("bytea not in hex output format")
@@ -168,11 +169,16 @@ func (c *converter) decimal(s string) any {
 // timestamp renders a zone-less timestamp as ISO 8601 with a T: PostgreSQL
 // prints "2024-01-02 03:04:05.5" (fraction without trailing zeros), published
 // "2024-01-02T03:04:05.5". infinity and BC dates pass through as printed.
-func timestamp(s string) string {
-	if len(s) < len("2006-01-02 15:04:05") || s[10] != ' ' || strings.HasSuffix(s, " BC") {
-		return s
+func timestamp(b []byte) string {
+	if len(b) < len("2006-01-02 15:04:05") || b[10] != ' ' || bytes.HasSuffix(b, []byte(" BC")) {
+		return string(b)
 	}
-	return s[:10] + "T" + s[11:]
+	var out strings.Builder // one allocation
+	out.Grow(len(b))
+	out.Write(b[:10])
+	out.WriteByte('T')
+	out.Write(b[11:])
+	return out.String()
 }
 
 // timestamptz renders RFC 3339 UTC, the fraction without trailing zeros (as

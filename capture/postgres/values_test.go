@@ -106,3 +106,20 @@ func FuzzHstoreValue(f *testing.F) {
 		}
 	})
 }
+
+func TestTimestampText(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"2024-01-02 03:04:05":        "2024-01-02T03:04:05",
+		"2024-01-02 03:04:05.000001": "2024-01-02T03:04:05.000001",
+		"12345-01-02 03:04:05":       "12345-01-02 03:04:05", // year > 9999: as printed
+		"0044-03-15 12:00:00 BC":     "0044-03-15 12:00:00 BC",
+		"infinity":                   "infinity",
+		"2024-01-02 03:04:05.5 BC":   "2024-01-02 03:04:05.5 BC",
+		"2024-01-02T03:04:05":        "2024-01-02T03:04:05",
+	} {
+		if got := timestamp([]byte(in)); got != want {
+			t.Errorf("timestamp(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
