@@ -22,8 +22,10 @@ var errNoMetadata = errors.New("carries no column names: the binlog was written 
 
 // tableMapColumns describes the columns of a rows event from its table map
 // alone. jsonCols names MariaDB JSON columns (LONGTEXT with a json_valid
-// check), which the binlog cannot tell apart from other text.
-func tableMapColumns(tm *replication.TableMapEvent, jsonCols map[string]bool) ([]column, error) {
+// check), which the binlog cannot tell apart from other text; boolCols the
+// TINYINT(1) columns published as booleans (the binlog has no display
+// width).
+func tableMapColumns(tm *replication.TableMapEvent, jsonCols, boolCols map[string]bool, opts valueOpts) ([]column, error) {
 	names := tm.ColumnNameString()
 	if len(names) != int(tm.ColumnCount) {
 		return nil, errNoMetadata
@@ -54,14 +56,17 @@ func tableMapColumns(tm *replication.TableMapEvent, jsonCols map[string]bool) ([
 			if unsigned[i] {
 				c.Kind = kUint
 			}
+			if typ == gomysql.MYSQL_TYPE_TINY && boolCols[name] {
+				c.Kind = kBool
+			}
 		case gomysql.MYSQL_TYPE_NEWDECIMAL:
-			c.Kind, c.Scale = kDecimal, int(meta&0xFF)
+			c.Kind, c.Scale, c.Number = kDecimal, int(meta&0xFF), opts.decimalNumber
 		case gomysql.MYSQL_TYPE_FLOAT:
 			c.Kind = kFloat
 		case gomysql.MYSQL_TYPE_DOUBLE:
 			c.Kind = kDouble
 		case gomysql.MYSQL_TYPE_BIT:
-			c.Kind = kBit
+			c.Kind, c.Bits = kBit, int(meta>>8)*8+int(meta&0xFF)
 		case gomysql.MYSQL_TYPE_YEAR:
 			c.Kind = kYear
 		case gomysql.MYSQL_TYPE_DATE, gomysql.MYSQL_TYPE_NEWDATE:
@@ -89,12 +94,12 @@ func tableMapColumns(tm *replication.TableMapEvent, jsonCols map[string]bool) ([
 				return nil, fmt.Errorf("column %q: SET %w", name, errNoMetadata)
 			}
 		case gomysql.MYSQL_TYPE_STRING:
-			c.Kind = kText
+			c.Kind, c.Latin1 = kText, latin1Collations[int(coll[i])]
 			if coll[i] == binaryCollation {
 				c.Kind, c.PadLen = kBinary, length
 			}
 		case gomysql.MYSQL_TYPE_VARCHAR, gomysql.MYSQL_TYPE_VAR_STRING:
-			c.Kind = kText
+			c.Kind, c.Latin1 = kText, latin1Collations[int(coll[i])]
 			if coll[i] == binaryCollation {
 				c.Kind = kBinary
 			}
@@ -105,7 +110,7 @@ func tableMapColumns(tm *replication.TableMapEvent, jsonCols map[string]bool) ([
 			case jsonCols[name]:
 				c.Kind = kJSON
 			default:
-				c.Kind = kText
+				c.Kind, c.Latin1 = kText, latin1Collations[int(coll[i])]
 			}
 		case gomysql.MYSQL_TYPE_JSON:
 			c.Kind = kJSON
@@ -121,9 +126,9 @@ func tableMapColumns(tm *replication.TableMapEvent, jsonCols map[string]bool) ([
 
 // schemaColumns describes a table's columns from information_schema, for the
 // snapshot (which reads today's definition, so that is correct there).
-func schemaColumns(ctx context.Context, q querier, db, table string, jsonCols map[string]bool) ([]column, error) {
+func schemaColumns(ctx context.Context, q querier, db, table string, jsonCols map[string]bool, opts valueOpts) ([]column, error) {
 	rows, err := q.QueryContext(ctx, `SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, COALESCE(NUMERIC_SCALE, 0),
-		COALESCE(DATETIME_PRECISION, 0), COALESCE(CHARACTER_OCTET_LENGTH, 0)
+		COALESCE(DATETIME_PRECISION, 0), COALESCE(CHARACTER_OCTET_LENGTH, 0), COALESCE(NUMERIC_PRECISION, 0)
 		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, db, table)
 	if err != nil {
 		return nil, fmt.Errorf("read columns of %s.%s: %w", db, table, err)
@@ -133,8 +138,8 @@ func schemaColumns(ctx context.Context, q querier, db, table string, jsonCols ma
 	for rows.Next() {
 		var c column
 		var typ, colType string
-		var octets int64
-		if err := rows.Scan(&c.Name, &typ, &colType, &c.Scale, &c.FSP, &octets); err != nil {
+		var octets, precision int64
+		if err := rows.Scan(&c.Name, &typ, &colType, &c.Scale, &c.FSP, &octets, &precision); err != nil {
 			return nil, fmt.Errorf("read columns of %s.%s: %w", db, table, err)
 		}
 		unsigned := strings.Contains(strings.ToLower(colType), "unsigned")
@@ -144,14 +149,17 @@ func schemaColumns(ctx context.Context, q querier, db, table string, jsonCols ma
 			if unsigned {
 				c.Kind = kUint
 			}
+			if opts.tinyintBool && isTinyint1(colType) {
+				c.Kind = kBool
+			}
 		case "decimal", "numeric":
-			c.Kind = kDecimal
+			c.Kind, c.Number = kDecimal, opts.decimalNumber
 		case "float":
 			c.Kind = kFloat
 		case "double", "real", "double precision":
 			c.Kind = kDouble
 		case "bit":
-			c.Kind = kBit
+			c.Kind, c.Bits = kBit, int(precision)
 		case "year":
 			c.Kind = kYear
 		case "date":
@@ -186,6 +194,34 @@ func schemaColumns(ctx context.Context, q querier, db, table string, jsonCols ma
 		return nil, fmt.Errorf("read columns of %s.%s: %w", db, table, err)
 	}
 	return cols, nil
+}
+
+// isTinyint1 reports whether a COLUMN_TYPE is TINYINT(1), which BOOLEAN is.
+func isTinyint1(colType string) bool {
+	return strings.HasPrefix(strings.ToLower(colType), "tinyint(1)")
+}
+
+// tinyint1Columns lists a table's TINYINT(1) columns, for the stream (the
+// binlog has no display width). Like mariaJSONColumns it reads today's
+// definition, refreshed after any DDL.
+func tinyint1Columns(ctx context.Context, q querier, db, table string) (map[string]bool, error) {
+	rows, err := q.QueryContext(ctx, `SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND DATA_TYPE = 'tinyint'`, db, table)
+	if err != nil {
+		return nil, fmt.Errorf("read tinyint(1) columns of %s.%s: %w", db, table, err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var name, colType string
+		if err := rows.Scan(&name, &colType); err != nil {
+			return nil, fmt.Errorf("read tinyint(1) columns of %s.%s: %w", db, table, err)
+		}
+		if isTinyint1(colType) {
+			out[name] = true
+		}
+	}
+	return out, rows.Err()
 }
 
 type querier interface {

@@ -25,6 +25,15 @@ const (
 	SnapshotNever   = "never"
 )
 
+// Value handling modes (capture.sources[].decimal_handling and
+// tinyint1_handling).
+const (
+	DecimalString   = "string"
+	DecimalNumber   = "number"
+	Tinyint1Number  = "number"
+	Tinyint1Boolean = "boolean"
+)
+
 // Config configures one MySQL/MariaDB source. Zero values take the defaults noted.
 type Config struct {
 	Name     string   // [a-z0-9_-]+, required
@@ -54,6 +63,13 @@ type Config struct {
 	// Mask leaves out and masks columns before anything is published
 	// (capture.sources[].tables[].columns); nil publishes rows whole.
 	Mask *mask.Masker
+	// DecimalHandling is how DECIMAL is published: string (default, exact)
+	// or number (JSON numbers; a consumer parsing them as doubles loses
+	// digits beyond about 15).
+	DecimalHandling string
+	// Tinyint1Handling is how TINYINT(1) (BOOLEAN) is published: number
+	// (default, the stored value) or boolean (0 false, anything else true).
+	Tinyint1Handling string
 
 	SnapshotChunkSize  int           // rows per keyset page (default 5000)
 	CheckpointInterval time.Duration // how often the durable position is saved (default 1s)
@@ -98,6 +114,20 @@ func (c *Config) setDefaults() (*conn, error) {
 	case SnapshotInitial, SnapshotNever:
 	default:
 		return nil, fmt.Errorf("source %q: snapshot %q: want initial or never", c.Name, c.Snapshot)
+	}
+	switch c.DecimalHandling {
+	case "":
+		c.DecimalHandling = DecimalString
+	case DecimalString, DecimalNumber:
+	default:
+		return nil, fmt.Errorf("source %q: decimal_handling %q: want string or number", c.Name, c.DecimalHandling)
+	}
+	switch c.Tinyint1Handling {
+	case "":
+		c.Tinyint1Handling = Tinyint1Number
+	case Tinyint1Number, Tinyint1Boolean:
+	default:
+		return nil, fmt.Errorf("source %q: tinyint1_handling %q: want number or boolean", c.Name, c.Tinyint1Handling)
 	}
 	for _, t := range c.Tables {
 		if _, _, err := splitTable(t); err != nil {

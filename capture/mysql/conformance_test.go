@@ -50,7 +50,9 @@ var conformance = capturetest.Harness[*testenv.MariaDB]{
 	WaitConfirmed: func(h *harness) { caughtUp(h) },
 	Quote:         quoteIdent,
 	Types: capturetest.Types{
-		Cases: typeCaseList(),
+		Cases:  append(typeCaseList(), capturetest.CrossTypeCases("mysql", capturetest.CrossCases)...),
+		Golden: "../../testdata/capture/mysql/types.golden",
+		Update: update,
 		Create: func(cols []string) string {
 			return "CREATE TABLE types (id int PRIMARY KEY, " + strings.Join(cols, " NULL, ") + " NULL) DEFAULT CHARSET=utf8mb4"
 		},

@@ -33,7 +33,14 @@ const (
 	kJSON
 	kEnum
 	kSet
+	kBool // TINYINT(1) with tinyint1_handling: boolean
 )
+
+// valueOpts are a source's value handling settings.
+type valueOpts struct {
+	decimalNumber bool // decimal_handling: number
+	tinyintBool   bool // tinyint1_handling: boolean
+}
 
 type column struct {
 	Name   string
@@ -42,6 +49,9 @@ type column struct {
 	Scale  int      // DECIMAL digits after the point
 	Labels []string // ENUM/SET labels in definition order
 	PadLen int      // BINARY(n): the binlog strips trailing zero bytes, SELECT does not
+	Bits   int      // BIT(n): n
+	Latin1 bool     // text in latin1: the binlog has its raw bytes
+	Number bool     // DECIMAL published as a JSON number (decimal_handling: number)
 }
 
 const maxSafeInt = 1 << 53
@@ -94,7 +104,13 @@ func (c *column) fromText(b []byte) (any, error) {
 		}
 		return json.Number(strconv.FormatInt(i, 10)), nil
 	case kDecimal:
-		return fixDecimal(s, c.Scale), nil
+		return c.decimal(fixDecimal(s, c.Scale)), nil
+	case kBool:
+		i, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("tinyint(1) %q: %w", s, err)
+		}
+		return i != 0, nil
 	case kFloat, kDouble:
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil {
@@ -110,7 +126,7 @@ func (c *column) fromText(b []byte) (any, error) {
 		}
 		var buf [8]byte
 		copy(buf[8-len(b):], b)
-		return uintValue(binary.BigEndian.Uint64(buf[:])), nil
+		return bitString(binary.BigEndian.Uint64(buf[:]), c.Bits), nil
 	case kEnum:
 		return s, nil
 	case kSet:
@@ -140,6 +156,9 @@ func (c *column) common(s string, b []byte) (any, error) {
 	case kTimestamp:
 		return datetimeValue(s, c.FSP, "Z")
 	case kText:
+		if c.Latin1 {
+			return latin1ToUTF8(s), nil
+		}
 		return s, nil
 	case kBinary:
 		if len(b) < c.PadLen {
@@ -188,9 +207,16 @@ func (c *column) fromBinlog(v any) (any, error) {
 	case kDecimal:
 		switch d := v.(type) {
 		case interface{ StringFixed(int32) string }: // shopspring decimal.Decimal
-			return d.StringFixed(int32(c.Scale)), nil
+			return c.decimal(d.StringFixed(int32(c.Scale))), nil
 		case string:
-			return fixDecimal(d, c.Scale), nil
+			return c.decimal(fixDecimal(d, c.Scale)), nil
+		}
+	case kBool:
+		switch n := v.(type) {
+		case int8:
+			return n != 0, nil
+		case uint8:
+			return n != 0, nil
 		}
 	case kFloat:
 		if f, ok := v.(float32); ok {
@@ -202,7 +228,7 @@ func (c *column) fromBinlog(v any) (any, error) {
 		}
 	case kBit:
 		if n, ok := v.(int64); ok {
-			return uintValue(uint64(n)), nil
+			return bitString(uint64(n), c.Bits), nil
 		}
 	case kEnum:
 		if n, ok := v.(int64); ok {
@@ -236,6 +262,25 @@ func (c *column) fromBinlog(v any) (any, error) {
 		}
 	}
 	return nil, fmt.Errorf("unexpected %T value for column kind %d", v, c.Kind)
+}
+
+// decimal publishes DECIMAL digits as a string, or as a JSON number with
+// decimal_handling: number.
+func (c *column) decimal(s string) any {
+	if c.Number {
+		return json.Number(s)
+	}
+	return s
+}
+
+// bitString renders BIT(n) like PostgreSQL's bit(n): n binary digits, most
+// significant first.
+func bitString(v uint64, n int) string {
+	s := strconv.FormatUint(v, 2)
+	if len(s) < n {
+		s = strings.Repeat("0", n-len(s)) + s
+	}
+	return s
 }
 
 func setValue(s string) []any {
@@ -274,7 +319,7 @@ func dateValue(s string) (any, error) {
 }
 
 // datetimeValue turns "YYYY-MM-DD hh:mm:ss[.ffffff]" into RFC 3339 with
-// exactly fsp fractional digits and the given zone suffix.
+// the fraction's trailing zeros trimmed and the given zone suffix.
 func datetimeValue(s string, fsp int, zone string) (any, error) {
 	date, clock, ok := strings.Cut(s, " ")
 	if !ok {
@@ -287,7 +332,8 @@ func datetimeValue(s string, fsp int, zone string) (any, error) {
 	return date + "T" + fraction(clock, fsp) + zone, nil
 }
 
-// timeValue keeps MySQL's TIME text ([-]hhh:mm:ss) with exactly fsp digits.
+// timeValue keeps MySQL's TIME text ([-]hhh:mm:ss), the fraction's
+// trailing zeros trimmed.
 func timeValue(s string, fsp int) (any, error) {
 	if strings.Count(s, ":") != 2 {
 		return nil, fmt.Errorf("time %q", s)
@@ -295,15 +341,19 @@ func timeValue(s string, fsp int) (any, error) {
 	return fraction(s, fsp), nil
 }
 
+// fraction keeps at most fsp fractional digits of a clock reading and
+// trims trailing zeros, as PostgreSQL prints times (docs/capture-types.md):
+// equal instants read the same whatever the column's declared precision.
 func fraction(clock string, fsp int) string {
 	whole, frac, _ := strings.Cut(clock, ".")
-	if fsp <= 0 {
+	if len(frac) > fsp {
+		frac = frac[:max(fsp, 0)]
+	}
+	frac = strings.TrimRight(frac, "0")
+	if frac == "" {
 		return whole
 	}
-	if len(frac) < fsp {
-		frac += strings.Repeat("0", fsp-len(frac))
-	}
-	return whole + "." + frac[:fsp]
+	return whole + "." + frac
 }
 
 // jsonValue embeds JSON text compacted; text that is not JSON (possible in a

@@ -105,7 +105,7 @@ func TestMySQL8Values(t *testing.T) {
 				last = ev
 			}
 			rows := last.Event.(*replication.RowsEvent)
-			cols, err := tableMapColumns(rows.Table, nil)
+			cols, err := tableMapColumns(rows.Table, nil, nil, valueOpts{})
 			if err != nil {
 				t.Fatal(err)
 			}

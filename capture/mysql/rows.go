@@ -37,7 +37,19 @@ func (st *streamer) table(ctx context.Context, tm *replication.TableMapEvent) (*
 			st.jsonCols[key] = jsonCols
 		}
 	}
-	cols, err := tableMapColumns(tm, jsonCols)
+	var boolCols map[string]bool
+	if st.s.opts.tinyintBool {
+		key := ti.db + "." + ti.name
+		var ok bool
+		if boolCols, ok = st.boolCols[key]; !ok {
+			var err error
+			if boolCols, err = tinyint1Columns(ctx, st.db, ti.db, ti.name); err != nil {
+				return nil, err
+			}
+			st.boolCols[key] = boolCols
+		}
+	}
+	cols, err := tableMapColumns(tm, jsonCols, boolCols, st.s.opts)
 	if err != nil {
 		return nil, capture.Permanent(fmt.Errorf("source %q: table map of %s.%s at %s:%d: %w",
 			st.s.cfg.Name, ti.db, ti.name, st.file, st.tx.pos, err))
@@ -165,6 +177,7 @@ func (st *streamer) ddl(ctx context.Context, h *replication.EventHeader, schema,
 	}
 	// Table ids and JSON columns may change with any DDL.
 	clear(st.jsonCols)
+	clear(st.boolCols)
 	db, table := schema, ""
 	m := truncateRE.FindStringSubmatch(q)
 	if m != nil {

@@ -112,7 +112,7 @@ func (s *Source) snapshotTable(ctx context.Context, c *sql.Conn, srv server, pub
 			return err
 		}
 	}
-	cols, err := schemaColumns(ctx, c, t.DB, t.Name, jsonCols)
+	cols, err := schemaColumns(ctx, c, t.DB, t.Name, jsonCols, s.opts)
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,7 @@ type Source struct {
 	log     *slog.Logger
 	metrics *capture.Metrics
 	tables  map[string]bool // configured "db.table"; nil = every table of conn.database
+	opts    valueOpts
 }
 
 // New validates cfg and prepares a Source; nothing is connected until Run.
@@ -54,6 +55,8 @@ func New(cfg Config) (*Source, error) {
 		conn:    cn,
 		log:     cfg.Logger.With("component", "capture.mysql", "source", cfg.Name),
 		metrics: m,
+		opts: valueOpts{decimalNumber: cfg.DecimalHandling == DecimalNumber,
+			tinyintBool: cfg.Tinyint1Handling == Tinyint1Boolean},
 	}
 	if len(cfg.Tables) > 0 {
 		s.tables = map[string]bool{}

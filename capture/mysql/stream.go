@@ -32,6 +32,7 @@ type streamer struct {
 
 	tables   map[uint64]*tableInfo
 	jsonCols map[string]map[string]bool // MariaDB JSON columns by "db.table"
+	boolCols map[string]map[string]bool // TINYINT(1) columns by "db.table" (tinyint1_handling: boolean)
 
 	tx txState
 }
@@ -76,7 +77,8 @@ func (s *Source) stream(ctx context.Context, db *sql.DB, srv server, pub *sink.S
 	defer syncer.Close()
 
 	st := &streamer{s: s, srv: srv, db: db, sink: pub, cps: cps, file: pos.File, saved: pos,
-		tables: map[uint64]*tableInfo{}, jsonCols: map[string]map[string]bool{}}
+		tables: map[uint64]*tableInfo{}, jsonCols: map[string]map[string]bool{},
+		boolCols: map[string]map[string]bool{}}
 	s.cfg.Confirmed.Set(pos)
 	var bs *replication.BinlogStreamer
 	var err error

@@ -22,6 +22,12 @@ const (
 	SnapshotNever   = "never"
 )
 
+// Decimal handling modes (capture.sources[].decimal_handling).
+const (
+	DecimalString = "string"
+	DecimalNumber = "number"
+)
+
 // Config configures one PostgreSQL source. Zero values take the defaults noted.
 type Config struct {
 	Name        string   // [a-z0-9_-]+, required
@@ -30,6 +36,10 @@ type Config struct {
 	Slot        string   // default ficus_<name>
 	Publication string   // default ficus_<name>
 	Snapshot    string   // initial (default) | never
+	// DecimalHandling is how numeric and money are published: string
+	// (default, exact) or number (JSON numbers; a consumer parsing them as
+	// doubles loses digits beyond about 15).
+	DecimalHandling string
 
 	SubjectPrefix string // default ficus.cdc
 	Stream        sink.StreamConfig
@@ -91,6 +101,13 @@ func (c *Config) setDefaults() error {
 	case SnapshotInitial, SnapshotNever:
 	default:
 		return fmt.Errorf("source %q: snapshot %q: want initial or never", c.Name, c.Snapshot)
+	}
+	switch c.DecimalHandling {
+	case "":
+		c.DecimalHandling = DecimalString
+	case DecimalString, DecimalNumber:
+	default:
+		return fmt.Errorf("source %q: decimal_handling %q: want string or number", c.Name, c.DecimalHandling)
 	}
 	for _, t := range c.Tables {
 		if _, _, err := splitTable(t); err != nil {

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"strings"
 	"testing"
@@ -13,6 +14,8 @@ import (
 	"github.com/ficus-migrate/ficus/capture/capturetest"
 	"github.com/ficus-migrate/ficus/internal/testenv"
 )
+
+var update = flag.Bool("update", false, "rewrite testdata/capture/postgres/types.golden")
 
 // TestConformance runs the scenarios every capture reader passes.
 func TestConformance(t *testing.T) { capturetest.Run(t, conformance) }
@@ -49,8 +52,11 @@ var conformance = capturetest.Harness[*testenv.Postgres]{
 	HoldBack:      holdBack,
 	Quote:         quoteIdent,
 	Types: capturetest.Types{
-		Setup: []string{`CREATE TYPE mood AS ENUM ('happy', 'sad')`, `CREATE DOMAIN posint AS integer CHECK (VALUE > 0)`},
-		Cases: typeCaseList(),
+		Setup: []string{`CREATE TYPE mood AS ENUM ('happy', 'sad')`, `CREATE DOMAIN posint AS integer CHECK (VALUE > 0)`,
+			`CREATE TYPE pair AS (a int, b text)`, `CREATE EXTENSION hstore`},
+		Cases:  append(typeCaseList(), capturetest.CrossTypeCases("postgresql", capturetest.CrossCases)...),
+		Golden: "../../testdata/capture/postgres/types.golden",
+		Update: update,
 		Create: func(cols []string) string {
 			return "CREATE TABLE types (id int PRIMARY KEY, " + strings.Join(cols, ", ") + ")"
 		},

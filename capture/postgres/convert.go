@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -20,6 +21,7 @@ const (
 	oidInt4        = 23
 	oidOID         = 26
 	oidJSON        = 114
+	oidMoney       = 790
 	oidFloat4      = 700
 	oidFloat8      = 701
 	oidTimestamp   = 1114
@@ -33,7 +35,7 @@ var builtinArrays = map[uint32]uint32{
 	1000: oidBool, 1001: oidBytea, 1005: oidInt2, 1007: oidInt4, 1016: oidInt8, 1028: oidOID,
 	1009: 25, 1015: 1043, 1014: 1042, 1003: 19, 1021: oidFloat4, 1022: oidFloat8, 1231: oidNumeric,
 	2951: 2950, 1182: 1082, 1183: 1083, 1115: oidTimestamp, 1185: oidTimestamptz, 1187: 1186,
-	1270: 1266, 199: oidJSON, 3807: oidJSONB, 1041: 869, 651: 650, 1040: 829,
+	1270: 1266, 199: oidJSON, 3807: oidJSONB, 1041: 869, 651: 650, 1040: 829, 791: oidMoney,
 }
 
 const maxSafeInt = 1 << 53
@@ -42,15 +44,23 @@ const maxSafeInt = 1 << 53
 type typeInfo struct {
 	elem uint32 // element type of an array, else 0
 	base uint32 // base type of a domain, else 0
+	// hstore: the type is the hstore extension's (its OID differs per
+	// database), published as a JSON object.
+	hstore bool
 }
 
 // converter turns pgoutput/snapshot TEXT values into JSON-ready values by type
 // OID. Both the snapshot and the stream use it so they agree byte for byte.
 type converter struct {
 	types map[uint32]typeInfo // user-defined types seen so far
+	// decimalNumbers publishes numeric and money as JSON numbers
+	// (decimal_handling: number) instead of strings.
+	decimalNumbers bool
 }
 
-func newConverter() *converter { return &converter{types: map[uint32]typeInfo{}} }
+func newConverter(decimalNumbers bool) *converter {
+	return &converter{types: map[uint32]typeInfo{}, decimalNumbers: decimalNumbers}
+}
 
 func (c *converter) known(oid uint32) bool {
 	if oid < 10000 { // built-in range (FirstNormalObjectId is 16384)
@@ -78,11 +88,15 @@ func (c *converter) convert(oid uint32, text []byte) (any, error) {
 		if v, ok := fastTimestamptz(text); ok {
 			return v, nil
 		}
+	case oidTimestamp:
+		return timestamp(text), nil
 	}
 	s := string(text)
 	if oid >= 10000 {
 		if ti, ok := c.types[oid]; ok {
 			switch {
+			case ti.hstore:
+				return hstoreValue(s)
 			case ti.base != 0:
 				return c.convert(ti.base, text)
 			case ti.elem != 0:
@@ -117,7 +131,13 @@ func (c *converter) convert(oid uint32, text []byte) (any, error) {
 		}
 		return json.Number(s), nil
 	case oidNumeric:
-		return s, nil
+		return c.decimal(s), nil
+	case oidMoney:
+		d, err := moneyValue(s)
+		if err != nil {
+			return nil, err
+		}
+		return c.decimal(d), nil
 	case oidBytea:
 		if !strings.HasPrefix(s, `\x`) {
 			return nil, fmt.Errorf("bytea not in hex output format")
@@ -130,14 +150,40 @@ func (c *converter) convert(oid uint32, text []byte) (any, error) {
 	case oidTimestamptz:
 		return timestamptz(s), nil
 	}
-	// timestamp, date, time, interval, uuid, inet, enum, text, ...: the text
+	// date, time, timetz, interval, uuid, inet, enum, text, ...: the text
 	// form (with DateStyle=ISO, IntervalStyle=iso_8601 set on the session) is
 	// the most faithful string.
 	return s, nil
 }
 
-// timestamptz renders RFC 3339 UTC with microseconds. Values Go cannot parse
-// (infinity, BC dates) are passed through as PostgreSQL printed them.
+// decimal publishes a numeric's digits as a string, or as a JSON number
+// with decimal_handling: number. NaN and ±Infinity have no JSON number form
+// and stay strings either way.
+func (c *converter) decimal(s string) any {
+	if c.decimalNumbers && s != "" && (s[0] == '-' || (s[0] >= '0' && s[0] <= '9')) && s != "-Infinity" {
+		return json.Number(s)
+	}
+	return s
+}
+
+// timestamp renders a zone-less timestamp as ISO 8601 with a T: PostgreSQL
+// prints "2024-01-02 03:04:05.5" (fraction without trailing zeros), published
+// "2024-01-02T03:04:05.5". infinity and BC dates pass through as printed.
+func timestamp(b []byte) string {
+	if len(b) < len("2006-01-02 15:04:05") || b[10] != ' ' || bytes.HasSuffix(b, []byte(" BC")) {
+		return string(b)
+	}
+	var out strings.Builder // one allocation
+	out.Grow(len(b))
+	out.Write(b[:10])
+	out.WriteByte('T')
+	out.Write(b[11:])
+	return out.String()
+}
+
+// timestamptz renders RFC 3339 UTC, the fraction without trailing zeros (as
+// PostgreSQL prints it). Values Go cannot parse (infinity, BC dates) are
+// passed through as PostgreSQL printed them.
 func timestamptz(s string) any {
 	t, err := time.Parse("2006-01-02 15:04:05.999999Z07", s)
 	if err != nil {
@@ -149,7 +195,7 @@ func timestamptz(s string) any {
 	if err != nil {
 		return s
 	}
-	return t.UTC().Format("2006-01-02T15:04:05.000000Z07:00")
+	return t.UTC().Format("2006-01-02T15:04:05.999999Z07:00")
 }
 
 // fastTimestamptz handles the one form PostgreSQL prints in a UTC session,
@@ -183,7 +229,7 @@ func fastTimestamptz(b []byte) (string, bool) {
 	}
 	frac := body[base:]
 	if len(frac) > 0 {
-		if frac[0] != '.' || len(frac) < 2 || len(frac) > 7 {
+		if frac[0] != '.' || len(frac) < 2 || len(frac) > 7 || frac[len(frac)-1] == '0' {
 			return "", false
 		}
 		for _, c := range frac[1:] {
@@ -191,22 +237,16 @@ func fastTimestamptz(b []byte) (string, bool) {
 				return "", false
 			}
 		}
-		frac = frac[1:]
 	}
 	two := func(i int) int { return int(body[i]-'0')*10 + int(body[i+1]-'0') }
 	if m, d := two(5), two(8); m < 1 || m > 12 || d < 1 || d > 31 || two(11) > 23 || two(14) > 59 || two(17) > 59 {
 		return "", false
 	}
-	var out [len("2006-01-02T15:04:05.000000Z")]byte
-	copy(out[:], body[:base])
+	var buf [len("2006-01-02T15:04:05.000000Z")]byte
+	out := append(buf[:0], body...)
 	out[10] = 'T'
-	out[base] = '.'
-	n := copy(out[base+1:], frac)
-	for i := base + 1 + n; i < len(out)-1; i++ {
-		out[i] = '0'
-	}
-	out[len(out)-1] = 'Z'
-	return string(out[:]), true
+	out = append(out, 'Z')
+	return string(out), true
 }
 
 // array parses the PostgreSQL array text format: {a,"b c",NULL,{…}}, with an

@@ -200,18 +200,19 @@ func (s *Source) resolveTypes(ctx context.Context, conn *pgx.Conn, conv *convert
 	if len(missing) == 0 {
 		return nil
 	}
-	rows, err := conn.Query(ctx, `SELECT oid, typelem, typbasetype, typcategory = 'A' FROM pg_type WHERE oid = ANY($1)`, missing)
+	rows, err := conn.Query(ctx, `SELECT oid, typelem, typbasetype, typcategory = 'A',
+		typname = 'hstore' AND typtype = 'b' FROM pg_type WHERE oid = ANY($1)`, missing)
 	if err != nil {
 		return fmt.Errorf("resolve types: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var oid, elem, base uint32
-		var isArray bool
-		if err := rows.Scan(&oid, &elem, &base, &isArray); err != nil {
+		var isArray, hstore bool
+		if err := rows.Scan(&oid, &elem, &base, &isArray, &hstore); err != nil {
 			return fmt.Errorf("resolve types: %w", err)
 		}
-		ti := typeInfo{base: base}
+		ti := typeInfo{base: base, hstore: hstore}
 		if isArray {
 			ti.elem = elem
 		}

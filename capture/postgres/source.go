@@ -136,7 +136,7 @@ func (s *Source) runOnce(ctx context.Context) error {
 		}
 	}
 
-	conv := newConverter()
+	conv := newConverter(s.cfg.DecimalHandling == DecimalNumber)
 	var start pglogrepl.LSN
 	switch {
 	case s.cfg.Snapshot == SnapshotInitial && (!slot.exists || state.State != "done" || state.Slot != s.cfg.Slot):
@@ -236,6 +236,8 @@ var sessionParams = map[string]string{
 	"IntervalStyle":      "iso_8601",
 	"extra_float_digits": "3",
 	"bytea_output":       "hex",
+	// money's text follows lc_monetary; C gives [-]$1,234.56 everywhere.
+	"lc_monetary": "C",
 }
 
 func (s *Source) connect(ctx context.Context) (*pgx.Conn, error) {

@@ -295,6 +295,12 @@ func TestRejected(t *testing.T) {
 			"too long to derive slot and publication names"},
 		{"same slot twice on one database", "capture: {sources: [{name: a, type: postgres, dsn: 'postgres://u@h/d', slot: s}, {name: b, type: postgres, dsn: 'postgres://v@h/d', slot: s}]}",
 			`capture.sources[1].slot: slot "s" is also used by capture.sources[0] on the same database`},
+		{"decimal handling unknown", "capture: {sources: [{name: a, type: postgres, dsn: 'postgres://u@h/d', decimal_handling: float}]}",
+			`t.yaml:1:72: capture.sources[0].decimal_handling: must be one of string, number, got "float"`},
+		{"tinyint1 handling on postgres", "capture: {sources: [{name: a, type: postgres, dsn: 'postgres://u@h/d', tinyint1_handling: boolean}]}",
+			"capture.sources[0].tinyint1_handling: only valid for mysql sources (this source is postgres)"},
+		{"tinyint1 handling unknown", "capture: {sources: [{name: m, type: mysql, dsn: 'u:p@tcp(h:3306)/d', server_id: 1, tinyint1_handling: bool}]}",
+			`capture.sources[0].tinyint1_handling: must be one of number, boolean, got "bool"`},
 		{"secret not echoed on bad expansion", "admin: {token: 'abc${bad name}'}",
 			`admin.token: invalid variable name in "${...}"`},
 	}

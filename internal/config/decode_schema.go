@@ -355,5 +355,9 @@ func (d *decoder) source(n *yaml.Node, l loc, s *Source) {
 			}
 		}},
 		field{"transforms", func(v *yaml.Node, l loc) { d.strs(v, l, &s.Transforms, nil) }},
+		field{"decimal_handling", func(v *yaml.Node, l loc) { enum(d, v, l, &s.DecimalHandling, DecimalString, DecimalNumber) }},
+		field{"tinyint1_handling", func(v *yaml.Node, l loc) {
+			enum(d, v, l, &s.Tinyint1Handling, Tinyint1Number, Tinyint1Boolean)
+		}},
 	)
 }

@@ -115,7 +115,32 @@ type Source struct {
 	// Transforms names plugins (from plugins) applied to this source's
 	// events in batches, in order, before they are published. Optional.
 	Transforms []string `yaml:"transforms,omitempty"`
+	// DecimalHandling is how decimals (numeric, money, DECIMAL) are
+	// published: string (default, exact) or number (JSON numbers, which
+	// consumers parsing doubles read with about 15 significant digits).
+	DecimalHandling DecimalHandling `yaml:"decimal_handling,omitempty"`
+	// Tinyint1Handling is how TINYINT(1), which BOOLEAN is, is published
+	// (mysql only): number (default) or boolean.
+	Tinyint1Handling Tinyint1Handling `yaml:"tinyint1_handling,omitempty"`
 }
+
+// DecimalHandling is capture.sources[].decimal_handling.
+type DecimalHandling string
+
+// Decimal handling modes.
+const (
+	DecimalString DecimalHandling = "string"
+	DecimalNumber DecimalHandling = "number"
+)
+
+// Tinyint1Handling is capture.sources[].tinyint1_handling.
+type Tinyint1Handling string
+
+// TINYINT(1) handling modes.
+const (
+	Tinyint1Number  Tinyint1Handling = "number"
+	Tinyint1Boolean Tinyint1Handling = "boolean"
+)
 
 // SlotName returns the replication slot to use: Slot, or its default.
 func (s Source) SlotName() string {

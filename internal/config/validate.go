@@ -170,8 +170,10 @@ func (d *decoder) validateCapture(c *Capture) {
 		case "":
 			d.fail(base+".type", "required: postgres or mysql")
 		case SourcePostgres:
-			if d.present(base + ".server_id") {
-				d.fail(base+".server_id", "only valid for mysql sources (this source is postgres)")
+			for _, k := range []string{"server_id", "tinyint1_handling"} {
+				if d.present(base + "." + k) {
+					d.fail(base+"."+k, "only valid for mysql sources (this source is postgres)")
+				}
 			}
 			if s.DSN == "" {
 				break
