@@ -115,7 +115,7 @@ func tableMapColumns(tm *replication.TableMapEvent, jsonCols, boolCols map[strin
 		case gomysql.MYSQL_TYPE_JSON:
 			c.Kind = kJSON
 		case gomysql.MYSQL_TYPE_GEOMETRY:
-			c.Kind = kBinary
+			c.Kind = kGeometry
 		default:
 			return nil, fmt.Errorf("column %q: unsupported binlog column type %d", name, typ)
 		}
@@ -178,10 +178,11 @@ func schemaColumns(ctx context.Context, q querier, db, table string, jsonCols ma
 			c.Kind = kJSON
 		case "binary":
 			c.Kind, c.PadLen = kBinary, int(octets)
-		case "varbinary", "tinyblob", "blob", "mediumblob", "longblob",
-			"geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
-			"geometrycollection", "geomcollection":
+		case "varbinary", "tinyblob", "blob", "mediumblob", "longblob":
 			c.Kind = kBinary
+		case "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
+			"geometrycollection", "geomcollection":
+			c.Kind = kGeometry
 		default: // char, varchar, *text and anything else readable as text
 			c.Kind = kText
 			if jsonCols[c.Name] {

@@ -33,7 +33,8 @@ const (
 	kJSON
 	kEnum
 	kSet
-	kBool // TINYINT(1) with tinyint1_handling: boolean
+	kBool     // TINYINT(1) with tinyint1_handling: boolean
+	kGeometry // spatial types: SRID + WKB as stored, published as (E)WKB
 )
 
 // valueOpts are a source's value handling settings.
@@ -141,7 +142,7 @@ func (c *column) fromText(b []byte) (any, error) {
 // copy every string value twice (string to []byte and back).
 func (c *column) common(s string, b []byte) (any, error) {
 	switch c.Kind {
-	case kBinary, kJSON:
+	case kBinary, kJSON, kGeometry:
 		if b == nil {
 			b = []byte(s)
 		}
@@ -167,6 +168,8 @@ func (c *column) common(s string, b []byte) (any, error) {
 		return base64.StdEncoding.EncodeToString(b), nil
 	case kJSON:
 		return jsonValue(b), nil
+	case kGeometry:
+		return geometryValue(b)
 	}
 	return nil, fmt.Errorf("unexpected %T value for column kind %d", s, c.Kind)
 }
@@ -255,7 +258,7 @@ func (c *column) fromBinlog(v any) (any, error) {
 		case string:
 			return c.common(s, nil)
 		case []byte:
-			if c.Kind == kBinary || c.Kind == kJSON {
+			if c.Kind == kBinary || c.Kind == kJSON || c.Kind == kGeometry {
 				return c.common("", s)
 			}
 			return c.common(string(s), s)
