@@ -158,3 +158,27 @@ func TestDecimalNumbers(t *testing.T) {
 	}, capturetest.CrossTypeCases("postgresql", capturetest.CrossCasesNumbers)...)
 	capturetest.RunTypes(t, hs)
 }
+
+// TestMoneyUnderGermanLocale: money is published as a decimal whatever the
+// database's lc_monetary says (PostgreSQL prints money per that setting, here
+// "1.234,50 €"), in the snapshot and in the stream.
+func TestMoneyUnderGermanLocale(t *testing.T) {
+	t.Parallel()
+	hs := conformance
+	hs.Types.Golden = ""
+	hs.Types.Setup = []string{
+		// deploy/install-deps.sh makes the locale; the server refuses it otherwise.
+		`DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET lc_monetary = %L', current_database(), 'de_DE.UTF-8'); END $$`,
+		// Proof that the setting changes money's text on this server.
+		`SET lc_monetary = 'de_DE.UTF-8'`,
+		`DO $$ BEGIN IF 1234.5::money::text <> '1.234,50 €' THEN
+			RAISE EXCEPTION 'lc_monetary de_DE gives %', 1234.5::money::text; END IF; END $$`,
+	}
+	hs.Types.Cases = []capturetest.TypeCase{
+		{Type: "money", Literal: "1234.5", Want: `"1234.50"`},
+		{Type: "money", Literal: "-0.01", Want: `"-0.01"`},
+		{Type: "money", Literal: "-92233720368547758.08", Want: `"-92233720368547758.08"`},
+		{Type: "money[]", Literal: "ARRAY[1.5, 2]::money[]", Want: `["1.50","2.00"]`},
+	}
+	capturetest.RunTypes(t, hs)
+}
