@@ -79,8 +79,8 @@ func recordRoute(r config.Route, legacy *url.URL) (recording.Route, error) {
 		return recording.Route{}, fmt.Errorf("route %q: new: %w", r.Name, err)
 	}
 	rr := recording.Route{
-		Name:  r.Name,
-		Paths: mirror.Paths{Legacy: legacy, New: u, StripPrefix: r.StripPrefix, AddPrefix: r.AddPrefix},
+		Name:   r.Name,
+		Paths:  mirror.Paths{Legacy: legacy, New: u, StripPrefix: r.StripPrefix, AddPrefix: r.AddPrefix},
 		Sample: r.Record.Sample, Methods: r.Record.Methods, MaxBodyBytes: r.Record.MaxBodyBytes,
 	}
 	if r.Sticky.Kind != config.StickyNone {

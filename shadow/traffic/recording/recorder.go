@@ -273,8 +273,8 @@ func (r *Recorder) build(it *item) Exchange {
 		RequestBody:   textBody(x.FinishBody(reqBody), !reqOK || it.reqSize > int64(len(it.reqBody))),
 		Answer: Answer{
 			Status: it.status, Header: respH,
-			Body:   textBody(x.FinishBody(respBody), !respOK || it.respSize > int64(len(it.respBody))),
-			Size:   it.respSize, SHA256: hex.EncodeToString(it.respSum),
+			Body: textBody(x.FinishBody(respBody), !respOK || it.respSize > int64(len(it.respBody))),
+			Size: it.respSize, SHA256: hex.EncodeToString(it.respSum),
 			LatencyMS: float64(it.latency.Microseconds()) / 1000,
 		},
 		Redaction: Hashed,
