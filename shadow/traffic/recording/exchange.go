@@ -30,6 +30,14 @@ const (
 // Subject is the subject a route's exchanges are published on.
 func Subject(route string) string { return SubjectPrefix + route }
 
+// SummaryPrefix starts the subjects, on the same stream, of the summaries
+// `ficus replay` publishes after a replay from the stream (the dashboard
+// shows each route's last).
+const SummaryPrefix = "ficus.replay."
+
+// SummarySubject is the subject of a route's replay summaries.
+func SummarySubject(route string) string { return SummaryPrefix + route }
+
 // Hashed is Exchange.Redaction: secrets are hashed by shadow/redact with
 // the installation's key (the value record.Hashed has for shadow records).
 const Hashed = "hmac-sha256"
@@ -114,7 +122,7 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, maxAge time.Durat
 	}
 	sc := jetstream.StreamConfig{
 		Name:     StreamName,
-		Subjects: []string{SubjectPrefix + ">"},
+		Subjects: []string{SubjectPrefix + ">", SummaryPrefix + ">"},
 		Storage:  jetstream.FileStorage,
 		MaxAge:   maxAge,
 		MaxBytes: maxBytes,
