@@ -193,7 +193,11 @@ func summaryOf(t *testing.T, out string) replaySummary {
 	var doc struct {
 		Summary replaySummary `json:"summary"`
 	}
-	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &doc); err != nil {
+	start := strings.Index(out, "{")
+	if start < 0 {
+		t.Fatalf("replay output holds no JSON document:\n%s", out)
+	}
+	if err := json.Unmarshal([]byte(out[start:]), &doc); err != nil {
 		t.Fatalf("replay output is no JSON document (%v):\n%s", err, out)
 	}
 	return doc.Summary
