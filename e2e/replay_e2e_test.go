@@ -165,6 +165,22 @@ func TestRecordReplay(t *testing.T) {
 		}
 	}
 
+	// The dashboard's recordings panel: the route's exchanges and this last replay.
+	var figs []struct {
+		Route      string `json:"route"`
+		Count      int    `json:"count"`
+		LastReplay *struct {
+			Passed     bool `json:"passed"`
+			Mismatched int  `json:"mismatched"`
+		} `json:"last_replay"`
+	}
+	if err := adminAPI(adminAddr, "").Get(ctx, "/api/recordings", &figs); err != nil {
+		t.Fatal(err)
+	}
+	if len(figs) != 1 || figs[0].Count != n || figs[0].LastReplay == nil || figs[0].LastReplay.Passed || figs[0].LastReplay.Mismatched != 12 {
+		t.Errorf("GET /api/recordings: %+v", figs)
+	}
+
 	// (f) Export, stop ficus (and its NATS), replay the file: the same report.
 	var export, stderr bytes.Buffer
 	if code := runFicus(ctx, t, &export, &stderr, "replay", "export", "-c", cfg, "--route", "items"); code != 0 ||

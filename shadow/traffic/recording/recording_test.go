@@ -167,6 +167,21 @@ func TestRecordThroughProxy(t *testing.T) {
 			t.Fatalf("message %d holds a secret: %s", seq, m.Data)
 		}
 	}
+	// The dashboard's figures, and the last replay's summary.
+	if _, err := js.Publish(ctx, SummarySubject("r"), []byte(`{"route":"r","match_rate":0.5}`)); err != nil {
+		t.Fatal(err)
+	}
+	figs, err := Recordings(ctx, js, []string{"r", "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := figs[0]; r.Count != uint64(sent) || r.Bytes == 0 || r.Oldest == nil || r.Oldest.After(time.Now()) ||
+		string(r.LastReplay) != `{"route":"r","match_rate":0.5}` {
+		t.Errorf("figures of r: %+v", r)
+	}
+	if o := figs[1]; o.Count != 0 || o.Oldest != nil || o.LastReplay != nil {
+		t.Errorf("figures of a route without records: %+v", o)
+	}
 	// Export and import keep everything.
 	var buf bytes.Buffer
 	if err := WriteJSONL(&buf, xs); err != nil {
