@@ -33,7 +33,18 @@ func (r *Recorder) Hooks(t upstream.Target) bool { return r.routes[t.Route] != n
 // records in's method, and the sample says yes).
 func (r *Recorder) Watches(t upstream.Target, in *http.Request) bool {
 	rs := r.routes[t.Route]
-	return rs != nil && rs.wants(in)
+	return rs != nil && rs.wants(in) && r.room()
+}
+
+// room reports whether the queue can take another exchange; when it cannot
+// the exchange is dropped and counted before anything is copied: a
+// recorder that falls behind costs the proxy as little as possible.
+func (r *Recorder) room() bool {
+	if len(r.queue) < cap(r.queue) && r.held.Load() < r.cfg.PendingBytes {
+		return true
+	}
+	r.stats.dropped.Add(1)
+	return false
 }
 
 func (rs *routeState) wants(in *http.Request) bool {
@@ -62,7 +73,7 @@ func (r *Recorder) Tap(t upstream.Target, out *http.Request) upstream.Tap {
 // through untouched.
 func (r *Recorder) RoundTrip(t upstream.Target, req *http.Request, next http.RoundTripper) (*http.Response, error) {
 	rs := r.routes[t.Route]
-	if rs == nil || !rs.wants(req) {
+	if rs == nil || !rs.wants(req) || !r.room() {
 		return next.RoundTrip(req)
 	}
 	it := r.newItem(rs, t, req, req.Header.Clone())
@@ -117,15 +128,24 @@ func (f *tap) Response(status int, h http.Header) {
 	}
 }
 
+// Write keeps up to max bytes of the body; the sha256 of the whole body
+// is computed only once the body outgrows the copy (a body kept whole is
+// hashed by the publisher, off the client's path).
 func (f *tap) Write(p []byte) {
-	if f.h == nil {
-		f.h = sha256.New()
-	}
-	f.h.Write(p)
 	f.it.respSize += int64(len(p))
-	if room := f.max - int64(len(f.it.respBody)); room > 0 {
-		f.it.respBody = append(f.it.respBody, p[:min(int64(len(p)), room)]...)
+	if f.h != nil {
+		f.h.Write(p)
+		return
 	}
+	room := f.max - int64(len(f.it.respBody))
+	if int64(len(p)) <= room {
+		f.it.respBody = append(f.it.respBody, p...)
+		return
+	}
+	f.it.respBody = append(f.it.respBody, p[:max(room, 0)]...)
+	f.h = sha256.New()
+	f.h.Write(f.it.respBody)
+	f.h.Write(p[max(room, 0):])
 }
 
 func (f *tap) Done(complete bool) {
@@ -134,10 +154,9 @@ func (f *tap) Done(complete bool) {
 	}
 	it := f.it
 	it.latency = time.Since(it.time)
-	if f.h == nil {
-		f.h = sha256.New()
+	if f.h != nil {
+		it.respSum = f.h.Sum(nil)
 	}
-	it.respSum = f.h.Sum(nil)
 	if f.reqBody != nil {
 		it.reqBody, it.reqSize = f.reqBody.copyOut()
 	}

@@ -2,6 +2,7 @@ package recording
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -96,7 +97,7 @@ type item struct {
 	respH    http.Header
 	respBody []byte
 	respSize int64
-	respSum  []byte
+	respSum  []byte // nil: respBody is the whole body (hashed when published)
 	reqBody  []byte
 	reqSize  int64
 	latency  time.Duration
@@ -250,6 +251,10 @@ func (r *Recorder) publish(ctx context.Context, it *item) {
 // passes); bodies are capped by the tee already, and redacted whole.
 func (r *Recorder) build(it *item) Exchange {
 	rs := it.route
+	if it.respSum == nil {
+		sum := sha256.Sum256(it.respBody)
+		it.respSum = sum[:]
+	}
 	x := r.red.Exchange()
 	reqCT, respCT := it.header.Get("Content-Type"), it.respH.Get("Content-Type")
 	reqH := it.header.Clone()

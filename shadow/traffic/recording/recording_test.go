@@ -3,6 +3,8 @@ package recording
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -220,6 +222,44 @@ func TestQueueBounded(t *testing.T) {
 			if _, held := r.Pending(); held > tt.pendingBytes {
 				t.Errorf("held %d bytes, over the bound %d", held, tt.pendingBytes)
 			}
+		})
+	}
+}
+
+// TestTapKeepsAndHashes: the tap keeps up to max bytes of an answer fed in
+// chunks; the recorded sha256 is the whole body's, whether it was kept
+// whole (hashed when published) or cut (hashed as it streamed).
+func TestTapKeepsAndHashes(t *testing.T) {
+	red, _ := redact.New(redact.Config{Key: []byte("k-0123456789abcdef")})
+	r := &Recorder{red: red, cfg: Config{Pending: 1, PendingBytes: 1 << 20}, queue: make(chan *item, 1)}
+	rs := &routeState{cfg: Route{Name: "r", Paths: mirror.Paths{Legacy: &url.URL{}, New: &url.URL{}}}}
+	for _, tc := range []struct {
+		name          string
+		size, max     int
+		chunks        int
+		wantTruncated bool
+	}{
+		{"small", 100, 1024, 1, false},
+		{"exact", 1024, 1024, 3, false},
+		{"cut in the first chunk", 5000, 1024, 1, true},
+		{"cut later", 5000, 1024, 7, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := bytes.Repeat([]byte("abcdefghij"), tc.size/10+1)[:tc.size]
+			tp := &tap{r: r, max: int64(tc.max), it: &item{route: rs, method: "GET", header: http.Header{}}}
+			tp.Response(200, http.Header{"Content-Type": {"text/plain"}})
+			step := (len(body) + tc.chunks - 1) / tc.chunks
+			for i := 0; i < len(body); i += step {
+				tp.Write(body[i:min(i+step, len(body))])
+			}
+			tp.Done(true)
+			x := r.build(<-r.queue)
+			want := sha256.Sum256(body)
+			if x.Answer.SHA256 != hex.EncodeToString(want[:]) || x.Answer.Size != int64(tc.size) ||
+				x.Answer.Body.Truncated != tc.wantTruncated || len(x.Answer.Body.Text) != min(tc.size, tc.max) {
+				t.Errorf("answer %+v (body %d bytes), want size %d, truncated %v", x.Answer, len(x.Answer.Body.Text), tc.size, tc.wantTruncated)
+			}
+			r.held.Store(0)
 		})
 	}
 }
