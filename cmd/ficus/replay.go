@@ -59,7 +59,7 @@ func addReplayFlags(fs *flag.FlagSet) replayFlags {
 	return replayFlags{
 		path:    configFlag(fs),
 		route:   fs.String("route", "", "the route replayed (required)"),
-		since:   fs.String("since", "24h", "exchanges recorded in this last duration, or since an RFC 3339 time"),
+		since:   fs.String("since", "", "exchanges recorded in this last duration, or since an RFC 3339 time [24h from NATS, all of a --from file]"),
 		natsURL: fs.String("nats", "", "NATS URL (default: from the config file)"),
 		from:    fs.String("from", "", "read the exchanges from this file ('ficus replay export') instead of NATS"),
 		limit:   fs.Int("limit", 0, "replay at most this many exchanges (0: all)"),
@@ -192,9 +192,15 @@ type replaySource struct {
 }
 
 func openReplaySource(ctx context.Context, rf replayFlags) (*replaySource, error) {
-	from, err := parseSince(*rf.since, time.Now().UTC())
-	if err != nil {
-		return nil, &exitError{code: 2, err: err}
+	var from time.Time
+	if since := *rf.since; since != "" || *rf.from == "" {
+		if since == "" {
+			since = "24h"
+		}
+		var err error
+		if from, err = parseSince(since, time.Now().UTC()); err != nil {
+			return nil, &exitError{code: 2, err: err}
+		}
 	}
 	if *rf.from != "" {
 		f, err := os.Open(*rf.from)

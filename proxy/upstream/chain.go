@@ -86,14 +86,18 @@ func (c *tapChain) Watches(t Target, _ *http.Request) bool { return c.Hooks(t) }
 // Tap implements Tapper: see Chain. Each tapping hook gets its own copy of
 // out, whose ownership passes to it.
 func (c *tapChain) Tap(t Target, out *http.Request) Tap {
-	var ts multiTap
+	var watching [4]Tapper // on the stack: chains are short
+	w := watching[:0]
 	for _, tp := range c.taps {
-		if !hooks(tp, t) || !tp.Watches(t, out) {
-			continue
+		if hooks(tp, t) && tp.Watches(t, out) {
+			w = append(w, tp)
 		}
+	}
+	var ts multiTap
+	for i, tp := range w {
 		o := out
-		if len(ts) > 0 {
-			o = out.Clone(out.Context())
+		if i < len(w)-1 {
+			o = out.Clone(out.Context()) // copied before any Tap owns out
 		}
 		if tap := tp.Tap(t, o); tap != nil {
 			ts = append(ts, tap)
@@ -107,12 +111,15 @@ func (c *tapChain) Tap(t Target, out *http.Request) Tap {
 
 type multiTap []Tap
 
+// Response gives each Tap a header of its own (a Tap may keep and change
+// it): copies to all but the last, which gets h.
 func (m multiTap) Response(status int, h http.Header) {
 	for i, t := range m {
-		if i > 0 {
-			h = h.Clone() // each Tap may keep its own
+		own := h
+		if i < len(m)-1 {
+			own = h.Clone()
 		}
-		t.Response(status, h)
+		t.Response(status, own)
 	}
 }
 

@@ -157,8 +157,9 @@ func (f *tap) Done(complete bool) {
 	if f.h != nil {
 		it.respSum = f.h.Sum(nil)
 	}
+	it.reqWhole = true
 	if f.reqBody != nil {
-		it.reqBody, it.reqSize = f.reqBody.copyOut()
+		it.reqBody, it.reqWhole = f.reqBody.copyOut()
 	}
 	f.r.enqueue(it)
 }
@@ -173,6 +174,7 @@ type reqTee struct {
 	mu  sync.Mutex
 	buf []byte
 	n   int64
+	eof bool
 }
 
 func (t *reqTee) Read(p []byte) (int, error) {
@@ -184,16 +186,19 @@ func (t *reqTee) Read(p []byte) (int, error) {
 			t.buf = append(t.buf, p[:min(int64(n), room)]...)
 		}
 	}
+	t.eof = t.eof || err == io.EOF
 	t.mu.Unlock()
 	return n, err
 }
 
 func (t *reqTee) Close() error { return t.rc.Close() }
 
-func (t *reqTee) copyOut() ([]byte, int64) {
+// copyOut returns the body read so far and whether it is whole (every
+// byte read and kept).
+func (t *reqTee) copyOut() ([]byte, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.buf, t.n
+	return t.buf, t.eof && t.n == int64(len(t.buf))
 }
 
 // respTee feeds the answer's body to a tap as the client reads it; Done

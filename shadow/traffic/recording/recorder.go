@@ -99,7 +99,7 @@ type item struct {
 	respSize int64
 	respSum  []byte // nil: respBody is the whole body (hashed when published)
 	reqBody  []byte
-	reqSize  int64
+	reqWhole bool // reqBody is the whole request body
 	latency  time.Duration
 	seq      uint64
 	bytes    int64
@@ -275,7 +275,7 @@ func (r *Recorder) build(it *item) Exchange {
 		Time: it.time.UTC(), Instance: r.instance, Seq: it.seq, Route: rs.cfg.Name,
 		Method: it.method, Path: path, Served: it.served,
 		RequestHeader: reqH,
-		RequestBody:   textBody(x.FinishBody(reqBody), !reqOK || it.reqSize > int64(len(it.reqBody))),
+		RequestBody:   textBody(x.FinishBody(reqBody), !reqOK || !it.reqWhole),
 		Answer: Answer{
 			Status: it.status, Header: respH,
 			Body: textBody(x.FinishBody(respBody), !respOK || it.respSize > int64(len(it.respBody))),

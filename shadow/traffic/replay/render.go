@@ -25,11 +25,12 @@ type Summary struct {
 	Signatures []string `json:"signatures,omitempty"`
 }
 
-// Summary returns r's summary judged against minMatch.
+// Summary returns r's summary judged against minMatch; a replay that
+// sent nothing does not pass (an empty recording proves nothing).
 func (r *Result) Summary(minMatch float64) Summary {
 	s := Summary{Route: r.Route, Started: r.Started.Format(timeFormat), Finished: r.Finished.Format(timeFormat),
 		Replayed: r.Replayed, Matched: r.Matched, Mismatched: r.Mismatched, Errors: r.Errors, Skipped: r.Skipped,
-		MatchRate: r.MatchRate(), MinMatch: minMatch, Passed: r.MatchRate() >= minMatch}
+		MatchRate: r.MatchRate(), MinMatch: minMatch, Passed: r.Replayed > 0 && r.MatchRate() >= minMatch}
 	for _, g := range r.Report().Routes[0].Groups {
 		s.Signatures = append(s.Signatures, g.Signature)
 	}
@@ -42,7 +43,10 @@ const timeFormat = "2006-01-02T15:04:05Z07:00"
 func (r *Result) Text(w io.Writer, minMatch float64) error {
 	s := r.Summary(minMatch)
 	verdict := "PASS"
-	if !s.Passed {
+	switch {
+	case s.Replayed == 0:
+		verdict = "FAIL: nothing replayed"
+	case !s.Passed:
 		verdict = "FAIL"
 	}
 	if _, err := fmt.Fprintf(w, "Replay of route %s: %d replayed, %d matched, %d mismatched (%d errors), %d skipped; "+
@@ -100,7 +104,10 @@ func (r *Result) JUnit(w io.Writer, minMatch float64) error {
 	s := r.Summary(minMatch)
 	class := "ficus.replay." + r.Route
 	rate := junitCase{Class: class, Name: fmt.Sprintf("match rate >= %.4g", minMatch)}
-	if !s.Passed {
+	switch {
+	case s.Replayed == 0:
+		rate.Failure = &junitFailure{Type: "match_rate", Message: fmt.Sprintf("nothing replayed (%d exchanges skipped)", s.Skipped)}
+	case !s.Passed:
 		rate.Failure = &junitFailure{Type: "match_rate", Message: fmt.Sprintf("match rate %.4f below %.4g: %d of %d replayed requests differ",
 			s.MatchRate, minMatch, s.Mismatched, s.Replayed)}
 	}

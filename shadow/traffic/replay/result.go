@@ -112,5 +112,6 @@ func (r *Result) Report() report.Report {
 	}
 	rr.NoisePaths = r.Noise
 	rep.Routes = []report.RouteReport{rr}
+	rep.Title = "Replayed answers differing from the recorded legacy answers"
 	return rep
 }
