@@ -43,8 +43,10 @@ func (t *traceTap) Response(status int, h http.Header) {
 	h.Set("Seen-By-"+t.name, "1") // each tap owns its header
 	*t.log = append(*t.log, fmt.Sprintf("%s:%d:%d", t.name, status, len(h)))
 }
-func (t *traceTap) Write(p []byte)     { *t.log = append(*t.log, t.name+":"+string(p)) }
-func (t *traceTap) Done(complete bool) { *t.log = append(*t.log, fmt.Sprintf("%s:done:%v", t.name, complete)) }
+func (t *traceTap) Write(p []byte) { *t.log = append(*t.log, t.name+":"+string(p)) }
+func (t *traceTap) Done(complete bool) {
+	*t.log = append(*t.log, fmt.Sprintf("%s:done:%v", t.name, complete))
+}
 
 func TestChain(t *testing.T) {
 	if Chain() != nil || Chain(nil, nil) != nil {
