@@ -240,7 +240,7 @@ func routeReplayConfig(cfg *replay.Config, path string, fromFile bool, stderr io
 	c, err := config.Load(path, os.LookupEnv)
 	if err != nil {
 		if fromFile {
-			fmt.Fprintf(stderr, "ficus replay: no config (%v): default compare rules, redacted fields compare only by key-less hashes\n", err)
+			fmt.Fprintf(stderr, "ficus replay: no config (%v): default compare rules and no redaction key (redacted fields of the answers will differ)\n", err)
 			return nil
 		}
 		return err
