@@ -17,8 +17,9 @@ type Outcome struct {
 	Skipped string
 	// Err is why the request failed (its query cut: see redact.Error).
 	Err string
-	// New is the replayed answer, redacted; Diffs the real differences
-	// from the recorded answer, Noise those known to be noise.
+	// New is the replayed answer, redacted, when it differed from the
+	// recorded one (empty otherwise); Diffs the real differences from the
+	// recorded answer, Noise those known to be noise.
 	New          record.Answer
 	Diffs, Noise []diff.Diff
 	result       diff.Result
