@@ -3,6 +3,7 @@ package replay
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,7 +47,7 @@ type Pace struct {
 func ParseRate(s string) (float64, error) {
 	n, unit, _ := strings.Cut(strings.TrimSpace(s), "/")
 	v, err := strconv.ParseFloat(n, 64)
-	if err != nil || v <= 0 {
+	if err != nil || !(v > 0) || math.IsInf(v, 0) {
 		return 0, fmt.Errorf("rate %q: want a positive number of requests per second such as 200/s", s)
 	}
 	switch unit {
@@ -63,7 +64,7 @@ func ParseRate(s string) (float64, error) {
 // ParseSpeed reads "2x" or "0.5x" ("2" too).
 func ParseSpeed(s string) (float64, error) {
 	v, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(s), "x"), 64)
-	if err != nil || v <= 0 {
+	if err != nil || !(v > 0) || math.IsInf(v, 0) {
 		return 0, fmt.Errorf("speed %q: want a positive multiple such as 2x", s)
 	}
 	return v, nil

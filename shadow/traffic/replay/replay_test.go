@@ -290,7 +290,7 @@ func TestParseRateSpeed(t *testing.T) {
 		want float64
 		ok   bool
 	}{
-		{"200/s", 200, true}, {"120/m", 2, true}, {"50", 50, true}, {"0/s", 0, false}, {"fast", 0, false}, {"5/d", 0, false},
+		{"200/s", 200, true}, {"120/m", 2, true}, {"50", 50, true}, {"0/s", 0, false}, {"fast", 0, false}, {"5/d", 0, false}, {"NaN/s", 0, false}, {"Inf", 0, false},
 	} {
 		got, err := ParseRate(tt.in)
 		if (err == nil) != tt.ok || got != tt.want {
@@ -301,7 +301,7 @@ func TestParseRateSpeed(t *testing.T) {
 		in   string
 		want float64
 		ok   bool
-	}{{"2x", 2, true}, {"0.5x", 0.5, true}, {"3", 3, true}, {"-1x", 0, false}, {"x", 0, false}} {
+	}{{"2x", 2, true}, {"0.5x", 0.5, true}, {"3", 3, true}, {"-1x", 0, false}, {"x", 0, false}, {"NaNx", 0, false}, {"+Infx", 0, false}} {
 		got, err := ParseSpeed(tt.in)
 		if (err == nil) != tt.ok || got != tt.want {
 			t.Errorf("ParseSpeed(%q) = %v, %v", tt.in, got, err)
