@@ -98,7 +98,7 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return usageErr("give --rate or --speed, not both")
 	case *format != "text" && *format != "json" && *format != "junit":
 		return usageErr("--format must be text, json or junit, got %q", *format)
-	case *minMatch < 0 || *minMatch > 1:
+	case !(*minMatch >= 0 && *minMatch <= 1):
 		return usageErr("--min-match must be between 0 and 1")
 	}
 	cfg := replay.Config{Route: *rf.route, Concurrency: *concurrency, AllowWrites: *allowWrites}
