@@ -124,7 +124,7 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if cfg.Header, err = replay.ParseHeaders(headers, os.LookupEnv); err != nil {
 		return usageErr("%v", err)
 	}
-	if err := routeReplayConfig(&cfg, *rf.path, *rf.from != "", stderr); err != nil {
+	if err := routeReplayConfig(&cfg, *rf.path, *rf.from != "" || *rf.natsURL != "", stderr); err != nil {
 		return err
 	}
 	src, err := openReplaySource(ctx, rf)
@@ -234,12 +234,13 @@ func openReplaySource(ctx context.Context, rf replayFlags) (*replaySource, error
 
 // routeReplayConfig fills cfg from the route's config: its rewrite, its
 // compare rules and noise settings, the redaction key and rules. Without
-// a config file (a fixture replayed in CI) that is allowed with --from:
-// answers are then compared by the default rules.
-func routeReplayConfig(cfg *replay.Config, path string, fromFile bool, stderr io.Writer) error {
+// a config file (a fixture replayed in CI) that is allowed when the
+// exchanges come from elsewhere (--from, --nats): answers are then
+// compared by the default rules.
+func routeReplayConfig(cfg *replay.Config, path string, optional bool, stderr io.Writer) error {
 	c, err := config.Load(path, os.LookupEnv)
 	if err != nil {
-		if fromFile {
+		if optional {
 			fmt.Fprintf(stderr, "ficus replay: no config (%v): default compare rules and no redaction key (redacted fields of the answers will differ)\n", err)
 			return nil
 		}
