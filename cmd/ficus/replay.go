@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"strings"
@@ -238,12 +239,12 @@ func openReplaySource(ctx context.Context, rf replayFlags) (*replaySource, error
 // exchanges come from elsewhere (--from, --nats): answers are then
 // compared by the default rules.
 func routeReplayConfig(cfg *replay.Config, path string, optional bool, stderr io.Writer) error {
-	c, err := config.Load(path, os.LookupEnv)
+	if _, err := os.Stat(path); optional && errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(stderr, "ficus replay: no config file %s: default compare rules and no redaction key (redacted fields of the answers will differ)\n", path)
+		return nil
+	}
+	c, err := config.Load(path, os.LookupEnv) // a broken file is an error even where none is needed
 	if err != nil {
-		if optional {
-			fmt.Fprintf(stderr, "ficus replay: no config (%v): default compare rules and no redaction key (redacted fields of the answers will differ)\n", err)
-			return nil
-		}
 		return err
 	}
 	var rt *config.Route
