@@ -52,6 +52,7 @@ bench: build
 	@bash deploy/install-deps.sh bench
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 5000x ./proxy/...
 	$(GO) run ./cmd/ficusbench proxy -ficus $(BIN)
+	$(GO) run ./cmd/ficusbench replay -ficus $(BIN)
 	$(GO) run ./cmd/ficusbench pgcapture -ficus $(BIN)
 	$(GO) run ./cmd/ficusbench mysqlcapture -ficus $(BIN)
 	$(GO) run ./cmd/ficusbench reconcile

@@ -33,6 +33,7 @@ proxy:
       weight: 50
       sticky: none
       shadow: {enabled: true, timeout: 1s}
+      record: {enabled: true, sample: 1.0}
 `
 
 // The dashboard as an operator uses it: real ficus with traffic, the page in
@@ -130,6 +131,14 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	if sh.MatchRate >= 1 || sh.MatchRate <= 0.5 {
 		t.Fatalf("match rate %v: the new side's bug should show in a quarter of answers", sh.MatchRate)
+	}
+
+	// The recordings panel (FICUS_TRAFFIC, recorded beside the shadow).
+	recorded := `#recordings tr[data-recording="orders"] td[data-field="count"]`
+	err = chromedp.Do(ctx, void(chromedp.Poll[bool](fmt.Sprintf(`(document.querySelector('%s') || {}).textContent === "%d"`, recorded, n),
+		chromedp.WithPollingTimeout(15*time.Second))))
+	if err != nil {
+		t.Fatalf("recordings panel: %v", err)
 	}
 
 	// The mismatch signature (from FICUS_SHADOW) opens its side-by-side diff.

@@ -7,6 +7,7 @@ import (
 	"github.com/ficus-migrate/ficus/capture/standby"
 	"github.com/ficus-migrate/ficus/internal/admin/dashboard"
 	"github.com/ficus-migrate/ficus/shadow/report"
+	"github.com/ficus-migrate/ficus/shadow/traffic/recording"
 )
 
 // mountDashboard serves the live page at / on the admin listener, for the
@@ -59,6 +60,18 @@ func mountDashboard(rt *proc, p parts) {
 				rep.Data = report.BuildData(findings)
 			}
 			return rep, nil
+		}
+	}
+	if p.proxy && rt.cfg.Proxy.Enabled() && rt.cfg.Proxy.RecordEnabled() {
+		var routes []string
+		for _, r := range rt.cfg.Proxy.Routes {
+			if r.Record.Enabled {
+				routes = append(routes, r.Name)
+			}
+		}
+		js := rt.bus.JS
+		cfg.Recordings = func(ctx context.Context) ([]recording.RouteRecordings, error) {
+			return recording.Recordings(ctx, js, routes)
 		}
 	}
 	dashboard.New(cfg).Mount(rt.admin)

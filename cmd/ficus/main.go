@@ -33,6 +33,7 @@ func commands() []command {
 		{"capture", "run only change data capture (with NATS and the admin listener)", captureHelp, captureCmd},
 		{"routes", "list or change route weights on a running ficus through its admin API", routesHelp, routesCmd},
 		{"report", "group recorded shadow mismatches by signature (text, json or html)", reportHelp, reportCmd},
+		{"replay", "send recorded traffic of a route to a new service and compare (export: to a file)", replayHelp, replayCmd},
 		{"reconcile", "compare the two tables of a compare_data entry inside both databases", reconcileHelp, reconcileCmd},
 		{"validate", "check a config file and print every error", validateHelp, validateCmd},
 		{"nats-url", "print the NATS URL with its credentials, for scripts and the nats CLI", natsURLHelp, natsURLCmd},

@@ -49,6 +49,13 @@ func startProxy(ctx context.Context, g *errgroup.Group, rt *proc) error {
 		return err
 	}
 	state.shadow, _ = hook.(*mirror.Mirror) // the rollout's mismatch gate judges its tallies
+	rec, err := startRecording(ctx, g, rt, legacy)
+	if err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	if rec != nil {
+		hook = upstream.Chain(hook, rec)
+	}
 	p, err := proxy.New(proxy.Config{
 		Listen:         pc.Listen,
 		Legacy:         legacy,

@@ -16,9 +16,9 @@ import (
 // ficusConfig writes the config for nroutes routes. With 1 route it is a
 // weight-0 prefix route; with more, the request matches only the last one
 // (the worst case for first-match routing) and every route is a 50 % split
-// sticky on the "sid" cookie. shadow turns on mirroring of every request of
-// the single route to its new side (only meaningful with 1 route).
-func ficusConfig(dir string, proxyPort, adminPort int, legacy, newSide string, nroutes int, shadow bool) string {
+// sticky on the "sid" cookie. extra is added to the single route's keys
+// (shadowing, recording; only meaningful with 1 route).
+func ficusConfig(dir string, proxyPort, adminPort int, legacy, newSide string, nroutes int, extra string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `log:
   level: warn
@@ -35,9 +35,7 @@ proxy:
 `, dir, addr(adminPort), addr(proxyPort), legacy)
 	if nroutes == 1 {
 		fmt.Fprintf(&b, "    - name: %s\n      match: {path_prefix: /api}\n      new: %s\n      weight: 0\n", shadowRoute, newSide)
-		if shadow {
-			b.WriteString("      shadow: {enabled: true, sample: 1.0}\n")
-		}
+		b.WriteString(extra)
 		return b.String()
 	}
 	for i := range nroutes {
@@ -52,7 +50,7 @@ proxy:
 }
 
 // startFicus runs the real binary (as users do) and waits for /readyz.
-func (b *proxyBench) startFicus(ctx context.Context, bin, name, legacy, newSide string, nroutes int, shadow bool) (string, error) {
+func (b *proxyBench) startFicus(ctx context.Context, bin, name, legacy, newSide string, nroutes int, extra string) (string, error) {
 	ports, err := freePorts(2)
 	if err != nil {
 		return "", err
@@ -62,7 +60,7 @@ func (b *proxyBench) startFicus(ctx context.Context, bin, name, legacy, newSide 
 		return "", err
 	}
 	cfg := filepath.Join(dir, "ficus.yaml")
-	if err := os.WriteFile(cfg, []byte(ficusConfig(dir, ports[0], ports[1], legacy, newSide, nroutes, shadow)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(ficusConfig(dir, ports[0], ports[1], legacy, newSide, nroutes, extra)), 0o644); err != nil {
 		return "", fmt.Errorf("ficus config: %w", err)
 	}
 	env := append([]string(nil), b.ficusEnv...)

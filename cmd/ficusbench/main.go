@@ -25,6 +25,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"proxy", "wrk: direct vs nginx, HAProxy, Caddy vs minimal ReverseProxy vs ficus (1 route, 20 routes sticky)", proxyBenchCmd},
+		{"replay", "ficus replay of recorded exchanges against a local backend, beside wrk on the same backend", replayBenchCmd},
 		{"refproxy", "helper: minimal httputil.ReverseProxy with a tuned transport and a buffer pool", refProxyCmd},
 		{"backend", "helper: Go HTTP server answering every request with 1 KiB of JSON", backendCmd},
 		{"pgcapture", "PostgreSQL capture: pg_recvlogical vs JetStream publish vs ficus capture, 1M rows", pgCaptureCmd},

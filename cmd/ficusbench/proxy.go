@@ -61,6 +61,8 @@ type row struct {
 	// Shadow is GET /api/shadow/{route} after the run, minus the warm-up
 	// (ficus-shadow-on only).
 	Shadow *shadowStats `json:"shadow,omitempty"`
+	// Record is the recorder's counters after the run (ficus-record-on).
+	Record map[string]float64 `json:"record,omitempty"`
 	// Paced is a second measurement at a fixed offered rate (shadow rows).
 	Paced *pacedResult `json:"paced,omitempty"`
 }
@@ -82,7 +84,7 @@ func proxyBenchCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.StringVar(&b.profile, "profile", "", "profile this ficus row (ficus-1, ficus-20, ficus-shadow-off, ficus-shadow-on): CPU + allocs into -out; its figures are then not comparable")
 	fs.StringVar(&b.baseline, "baseline", "", "another ficus binary (e.g. an older commit) measured as rows base-1 and base-20 in the same run")
 	fs.Float64Var(&b.shadowPace, "shadow-pace", 0.5, "also measure the shadow rows at this share of ficus-shadow-off's req/s, for latency at equal load (0: off)")
-	only := fs.String("only", "", "comma-separated rows to run [all]: direct,nginx,haproxy,caddy,refproxy,ficus-1,ficus-20,ficus-shadow-off,ficus-shadow-on")
+	only := fs.String("only", "", "comma-separated rows to run [all]: direct,nginx,haproxy,caddy,refproxy,ficus-1,ficus-20,ficus-shadow-off,ficus-shadow-on,ficus-record-on")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -134,7 +136,7 @@ func (b *proxyBench) run(ctx context.Context, only string) error {
 	want := func(name string) bool {
 		return only == "" || strings.HasPrefix(name, "base-") || strings.Contains(","+only+",", ","+name+",")
 	}
-	if b.ficusBin == "" && (want("ficus-1") || want("ficus-20") || want(shadowOff) || want(shadowOn)) {
+	if b.ficusBin == "" && (want("ficus-1") || want("ficus-20") || want(shadowOff) || want(shadowOn) || want(recordOn)) {
 		b.ficusBin = filepath.Join(b.tmp, "ficus")
 		fmt.Fprintln(b.stdout, "building ficus …")
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", b.ficusBin, "./cmd/ficus")
@@ -170,26 +172,29 @@ func (b *proxyBench) run(ctx context.Context, only string) error {
 		{"caddy", "Caddy reverse_proxy, upstream keep-alive 64, no log", func(ctx context.Context) (string, error) { return b.startCaddy(ctx, addr(ports[0])) }},
 		{"refproxy", "httputil.ReverseProxy, tuned transport, buffer pool", func(ctx context.Context) (string, error) { return b.startRefProxy(ctx, legacy) }},
 		{"ficus-1", "ficus, 1 route, weight 0", func(ctx context.Context) (string, error) {
-			return b.startFicus(ctx, b.ficusBin, "ficus-1", legacy, newSide, 1, false)
+			return b.startFicus(ctx, b.ficusBin, "ficus-1", legacy, newSide, 1, "")
 		}},
 		{"ficus-20", "ficus, 20 routes, 50 % sticky (cookie) split", func(ctx context.Context) (string, error) {
-			return b.startFicus(ctx, b.ficusBin, "ficus-20", legacy, newSide, 20, false)
+			return b.startFicus(ctx, b.ficusBin, "ficus-20", legacy, newSide, 20, "")
 		}},
 		// Back to back, so the on/off ratios compare like with like.
 		{shadowOff, "ficus, 1 route, weight 0, shadow disabled", func(ctx context.Context) (string, error) {
-			return b.startFicus(ctx, b.ficusBin, shadowOff, legacy, newSide, 1, false)
+			return b.startFicus(ctx, b.ficusBin, shadowOff, legacy, newSide, 1, "")
 		}},
 		{shadowOn, "ficus, same route, shadow to identical 2nd backend", func(ctx context.Context) (string, error) {
-			return b.startFicus(ctx, b.ficusBin, shadowOn, legacy, newSide, 1, true)
+			return b.startFicus(ctx, b.ficusBin, shadowOn, legacy, newSide, 1, shadowKeys)
+		}},
+		{recordOn, "ficus, same route, every exchange recorded to FICUS_TRAFFIC", func(ctx context.Context) (string, error) {
+			return b.startFicus(ctx, b.ficusBin, recordOn, legacy, newSide, 1, recordKeys)
 		}},
 	}
 	if b.baseline != "" {
 		specs = append(specs,
 			rowSpec{"base-1", "-baseline binary, 1 route, weight 0", func(ctx context.Context) (string, error) {
-				return b.startFicus(ctx, b.baseline, "base-1", legacy, newSide, 1, false)
+				return b.startFicus(ctx, b.baseline, "base-1", legacy, newSide, 1, "")
 			}},
 			rowSpec{"base-20", "-baseline binary, 20 routes, 50 % sticky split", func(ctx context.Context) (string, error) {
-				return b.startFicus(ctx, b.baseline, "base-20", legacy, newSide, 20, false)
+				return b.startFicus(ctx, b.baseline, "base-20", legacy, newSide, 20, "")
 			}})
 	}
 	var rows []row
@@ -215,6 +220,9 @@ func (b *proxyBench) run(ctx context.Context, only string) error {
 		}
 		if strings.HasSuffix(s.name, "-20") {
 			r.Note = strings.TrimSpace(r.Note + " " + b.splitNote(ctx))
+		}
+		if s.name == recordOn {
+			r.Record = b.recordStats(ctx)
 		}
 		if s.name == shadowOn {
 			st, err := b.shadowAfter(ctx)
@@ -443,4 +451,5 @@ func printTable(w io.Writer, rows []row, skipped []string) {
 		fmt.Fprintf(w, "skipped: %s (deploy/install-deps.sh bench installs it)\n", s)
 	}
 	printShadow(w, rows)
+	printRecord(w, rows)
 }

@@ -207,6 +207,7 @@ func (d *decoder) route(n *yaml.Node, l loc, r *Route) {
 		field{"shadow", func(v *yaml.Node, l loc) { d.routeShadow(v, l, &r.Shadow) }},
 		field{"compare", func(v *yaml.Node, l loc) { d.compare(v, l, &r.Compare) }},
 		field{"noise", func(v *yaml.Node, l loc) { d.noise(v, l, &r.Noise) }},
+		field{"record", func(v *yaml.Node, l loc) { d.routeRecord(v, l, &r.Record) }},
 		field{"rollout", func(v *yaml.Node, l loc) { d.rollout(v, l, r) }},
 	)
 }

@@ -182,6 +182,8 @@ type Route struct {
 	Compare Compare `yaml:"compare"`
 	// Noise configures the learning of legacy-vs-legacy differences.
 	Noise Noise `yaml:"noise"`
+	// Record writes sampled exchanges to FICUS_TRAFFIC for `ficus replay`.
+	Record RouteRecord `yaml:"record"`
 	// Rollout, when set, has ficus raise Weight step by step while the new
 	// service keeps up (see Rollout). Default: none.
 	Rollout *Rollout `yaml:"rollout,omitempty"`
@@ -250,5 +252,6 @@ func defaultProxy() Proxy {
 }
 
 func defaultRoute() Route {
-	return Route{Sticky: Sticky{Kind: StickyNone}, Shadow: defaultRouteShadow(), Noise: defaultNoise()}
+	return Route{Sticky: Sticky{Kind: StickyNone}, Shadow: defaultRouteShadow(), Noise: defaultNoise(),
+		Record: defaultRouteRecord()}
 }

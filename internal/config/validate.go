@@ -14,6 +14,7 @@ func (d *decoder) validate(c *Config) {
 	d.validateProxy(&c.Proxy)
 	d.validateCapture(&c.Capture)
 	d.validateShadow(c)
+	d.validateRecord(c)
 	d.validateCompareData(c)
 	d.validateMasks(c)
 	d.validateRollout(c)

@@ -108,6 +108,18 @@ func (x *Exchange) FinishBody(s string) string {
 	if len(x.secrets) == 0 || s == "" {
 		return s
 	}
+	// Without a backslash every JSON string and number is spelled in s as
+	// it decodes, so when no spelling of a remembered secret (those Text
+	// replaces) and no cut mark is in s, the structural pass below would
+	// change nothing: s is returned without decoding it.
+	if !strings.ContainsRune(s, '\\') && !strings.Contains(s, truncMark) && x.replacer().Replace(s) == s {
+		return s
+	}
+	return x.finishBodyDecoded(s)
+}
+
+// finishBodyDecoded is FinishBody's structural pass.
+func (x *Exchange) finishBodyDecoded(s string) string {
 	v, ok := decodeJSON([]byte(s))
 	if !ok {
 		return x.Text(s)

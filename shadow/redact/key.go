@@ -79,3 +79,13 @@ func readKey(path string) ([]byte, error) {
 	}
 	return k, nil
 }
+
+// LoadKey returns the key kept in dir, or nil when there is none; unlike
+// LoadOrCreateKey it never writes (for readers such as `ficus replay`).
+func LoadKey(dir string) ([]byte, error) {
+	k, err := readKey(filepath.Join(dir, KeyFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return k, err
+}

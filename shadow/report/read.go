@@ -106,3 +106,9 @@ func isTimeout(err error) bool {
 	var t interface{ Timeout() bool }
 	return errors.As(err, &t) && t.Timeout()
 }
+
+// ReadStream is readStream for the other streams ficus reads the same way
+// (FICUS_TRAFFIC for `ficus replay`).
+func ReadStream[T any](ctx context.Context, js jetstream.JetStream, name, subject string, since time.Time) ([]T, error) {
+	return readStream[T](ctx, js, name, subject, since)
+}

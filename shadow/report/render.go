@@ -16,7 +16,11 @@ import (
 // Text writes the report for a terminal.
 func (r Report) Text(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Shadow mismatches from %s to %s\n", r.Since.UTC().Format(time.RFC3339), r.Until.UTC().Format(time.RFC3339))
+	title := "Shadow mismatches"
+	if r.Title != "" {
+		title = r.Title
+	}
+	fmt.Fprintf(&b, "%s from %s to %s\n", title, r.Since.UTC().Format(time.RFC3339), r.Until.UTC().Format(time.RFC3339))
 	if len(r.Routes) == 0 {
 		b.WriteString("\nNo mismatches recorded.\n")
 	}

@@ -17,6 +17,9 @@ import (
 
 // Report is the grouped view of a set of mismatch records.
 type Report struct {
+	// Title heads the text form ["Shadow mismatches"]; `ficus replay`
+	// reports differences from recorded answers.
+	Title  string        `json:"-"`
 	Since  time.Time     `json:"since"`
 	Until  time.Time     `json:"until"`
 	Routes []RouteReport `json:"routes"`

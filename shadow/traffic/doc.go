@@ -11,6 +11,14 @@
 //     legacy-vs-new differences count;
 //   - record: the mismatches written to the FICUS_SHADOW stream.
 //
+// Beside shadowing, recording and replay compare a new build with recorded
+// legacy answers, before it runs beside legacy:
+//
+//   - recording: sampled exchanges of a route (request, the answer the
+//     client got, the side that served it) written to FICUS_TRAFFIC;
+//   - replay: those exchanges sent again to a new build, compared by diff
+//     and noise (`ficus replay`).
+//
 // The other half, package data, compares tables. Package report reads what
 // both halves record; package redact decides what is secret in all of it.
 package traffic

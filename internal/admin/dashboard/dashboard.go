@@ -21,6 +21,7 @@ import (
 
 	"github.com/ficus-migrate/ficus/capture/standby"
 	"github.com/ficus-migrate/ficus/shadow/report"
+	"github.com/ficus-migrate/ficus/shadow/traffic/recording"
 )
 
 //go:embed static
@@ -49,6 +50,9 @@ type Config struct {
 	// Report reads the shadow mismatches recorded since a time; nil when
 	// nothing is recorded.
 	Report func(ctx context.Context, since time.Time) (report.Report, error)
+	// Recordings reads what FICUS_TRAFFIC holds per recorded route and the
+	// last replay's summary; nil when no route records.
+	Recordings func(ctx context.Context) ([]recording.RouteRecordings, error)
 	// Logger [slog.Default()].
 	Logger *slog.Logger
 }
@@ -81,8 +85,8 @@ func New(cfg Config) *Dashboard {
 }
 
 // Mount registers GET / and GET /ui/… (public: the page shell holds no
-// data) and GET /api/dashboard, /api/capture, /api/capture/{source} and
-// /api/report (behind the token).
+// data) and GET /api/dashboard, /api/capture, /api/capture/{source},
+// /api/report and /api/recordings (behind the token).
 func (d *Dashboard) Mount(m Mux) {
 	files, _ := fs.Sub(static, "static") // the embedded folder exists: it is compiled in
 	fileServer := http.StripPrefix("/ui/", http.FileServerFS(files))
@@ -94,6 +98,7 @@ func (d *Dashboard) Mount(m Mux) {
 	m.Handle("GET /api/capture", http.HandlerFunc(d.capture))
 	m.Handle("GET /api/capture/{source}", http.HandlerFunc(d.captureSource))
 	m.Handle("GET /api/report", http.HandlerFunc(d.report))
+	m.Handle("GET /api/recordings", http.HandlerFunc(d.recordings))
 }
 
 // noCache keeps a browser from showing an older ficus's page after an
@@ -109,10 +114,11 @@ func noCache(h http.Handler) http.Handler {
 // overview says what there is to show.
 func (d *Dashboard) overview(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, struct {
-		Sources  []Source `json:"sources"`
-		Data     []string `json:"data"`
-		Recorded bool     `json:"recorded"`
-	}{d.cfg.Sources, d.cfg.Data, d.cfg.Report != nil})
+		Sources    []Source `json:"sources"`
+		Data       []string `json:"data"`
+		Recorded   bool     `json:"recorded"`
+		Recordings bool     `json:"recordings"`
+	}{d.cfg.Sources, d.cfg.Data, d.cfg.Report != nil, d.cfg.Recordings != nil})
 }
 
 // report answers GET /api/report?since=15m: the mismatch report of
@@ -140,6 +146,25 @@ func (d *Dashboard) report(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, rep)
+}
+
+// recordings answers GET /api/recordings: per recorded route, the count,
+// estimated size and oldest of its exchanges on FICUS_TRAFFIC, and the
+// summary of its last replay.
+func (d *Dashboard) recordings(w http.ResponseWriter, r *http.Request) {
+	if d.cfg.Recordings == nil {
+		writeJSON(w, http.StatusOK, []recording.RouteRecordings{})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	figs, err := d.cfg.Recordings(ctx)
+	if err != nil {
+		d.log.Warn("recordings failed", "err", err)
+		writeJSON(w, http.StatusBadGateway, map[string]string{"error": "read FICUS_TRAFFIC: " + err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, figs)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/ficus-migrate/ficus/capture"
 	"github.com/ficus-migrate/ficus/capture/standby"
+	"github.com/ficus-migrate/ficus/shadow/traffic/recording"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -143,6 +145,7 @@ func TestPageIsPublicFiguresAreNot(t *testing.T) {
 		{"/api/capture/legacy", "", false},
 		{"/api/dashboard", "", false},
 		{"/api/report", "", false},
+		{"/api/recordings", "", false},
 	} {
 		rec := httptest.NewRecorder()
 		m.public.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tc.path, nil))
@@ -152,5 +155,40 @@ func TestPageIsPublicFiguresAreNot(t *testing.T) {
 		if tc.public && !strings.Contains(rec.Body.String(), tc.contains) {
 			t.Errorf("GET %s: body lacks %q", tc.path, tc.contains)
 		}
+	}
+}
+
+// TestRecordings: GET /api/recordings passes on the figures of the
+// recorded routes (an empty list without any), a failure to read them as
+// a 502 with the reason, and the overview says whether there are any.
+func TestRecordings(t *testing.T) {
+	figs := []recording.RouteRecordings{{Route: "orders", Count: 3, Bytes: 3000, LastReplay: json.RawMessage(`{"passed":true}`)}}
+	for _, tc := range []struct {
+		name     string
+		read     func(context.Context) ([]recording.RouteRecordings, error)
+		code     int
+		body     string
+		overview string
+	}{
+		{"none", nil, http.StatusOK, "[]", `"recordings":false`},
+		{"figures", func(context.Context) ([]recording.RouteRecordings, error) { return figs, nil }, http.StatusOK,
+			`[{"route":"orders","count":3,"bytes":3000,"last_replay":{"passed":true}}]`, `"recordings":true`},
+		{"failure", func(context.Context) ([]recording.RouteRecordings, error) { return nil, errors.New("nats down") },
+			http.StatusBadGateway, `{"error":"read FICUS_TRAFFIC: nats down"}`, `"recordings":true`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := mux{http.NewServeMux(), http.NewServeMux()}
+			New(Config{Recordings: tc.read}).Mount(m)
+			rec := httptest.NewRecorder()
+			m.private.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/recordings", nil))
+			if rec.Code != tc.code || strings.TrimSpace(rec.Body.String()) != tc.body {
+				t.Errorf("GET /api/recordings: %d %s, want %d %s", rec.Code, rec.Body.String(), tc.code, tc.body)
+			}
+			rec = httptest.NewRecorder()
+			m.private.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/dashboard", nil))
+			if !strings.Contains(rec.Body.String(), tc.overview) {
+				t.Errorf("GET /api/dashboard: %s lacks %s", rec.Body.String(), tc.overview)
+			}
+		})
 	}
 }

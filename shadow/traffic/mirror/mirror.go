@@ -396,42 +396,18 @@ func (rs *routeState) wants(req *http.Request) bool {
 	return rs.cfg.Sample >= 1 || (rs.cfg.Sample > 0 && rand.Float64() < rs.cfg.Sample)
 }
 
-// clientPath recovers the path the client asked for from the outgoing URL
-// of the serving side (the proxy joined it to that side's base path, and for
-// the new side rewrote it first).
+// clientPath recovers the path the client asked for (see Paths.Client).
 func (rs *routeState) clientPath(served string, legacy *url.URL, out string) string {
-	if served == sideLegacy {
-		return trimBase(out, legacy.Path)
-	}
-	p := trimBase(out, rs.cfg.New.Path)
-	if ap := rs.cfg.AddPrefix; ap != "" {
-		if rest, ok := strings.CutPrefix(p, strings.TrimSuffix(ap, "/")); ok {
-			p = rest
-		}
-	}
-	if sp := rs.cfg.StripPrefix; sp != "" {
-		p = strings.TrimSuffix(sp, "/") + ensureSlash(p)
-	}
-	return ensureSlash(p)
+	return rs.paths(legacy).Client(served, out)
 }
 
 // newPath is the path the proxy would send to the new side.
 func (rs *routeState) newPath(client string) string {
-	p := client
-	if sp := rs.cfg.StripPrefix; sp != "" && strings.HasPrefix(p, sp) {
-		p = ensureSlash(p[len(sp):])
-	}
-	if ap := rs.cfg.AddPrefix; ap != "" {
-		switch {
-		case p == "/":
-			p = ap
-		case strings.HasSuffix(ap, "/"):
-			p = ap + p[1:]
-		default:
-			p = ap + p
-		}
-	}
-	return joinPath(rs.cfg.New.Path, p)
+	return rs.paths(nil).ForNew(client)
+}
+
+func (rs *routeState) paths(legacy *url.URL) Paths {
+	return Paths{Legacy: legacy, New: rs.cfg.New, StripPrefix: rs.cfg.StripPrefix, AddPrefix: rs.cfg.AddPrefix}
 }
 
 func trimBase(p, base string) string {

@@ -15,6 +15,7 @@ const state = {
   prev: {}, // route -> {req, err} of the previous poll, for the error rate
   prevEvents: {}, // source -> {t, events}
   report: null,
+  recordings: null,
   selected: null, // signature shown in the diff view: route + '\u0000' + signature
   polls: 0,
 };
@@ -92,6 +93,9 @@ async function poll() {
       // Mismatch signatures and open data findings.
       state.report = await api('/api/report?since=15m');
     }
+    if (state.overview.recordings && state.polls % REPORT_EVERY === 0) {
+      state.recordings = await api('/api/recordings');
+    }
     state.polls++;
     renderReady(ready);
     renderRoutes(routes || [], rollout || [], shadow);
@@ -99,6 +103,7 @@ async function poll() {
     renderCharts();
     renderSignatures();
     renderCapture(capture || []);
+    renderRecordings();
     renderData(data);
     document.getElementById('error').hidden = true;
     document.getElementById('login').hidden = true;
@@ -288,6 +293,30 @@ function renderCapture(sources) {
       td(s.failed ? s.name + ' — stopped: ' + s.error : s.name, 'name', false), td(s.type, 'type', false), td(s.events, 'events'),
       td(rate === null ? '—' : rate.toFixed(1), 'events_per_s'), td(s.lag_seconds.toFixed(1), 'lag_seconds'),
       td(s.slot_lag_bytes, 'slot_lag_bytes'), td(snap, 'snapshot'));
+  }));
+}
+
+function bytes(n) {
+  if (n >= 1 << 30) return (n / (1 << 30)).toFixed(1) + ' GiB';
+  if (n >= 1 << 20) return (n / (1 << 20)).toFixed(1) + ' MiB';
+  if (n >= 1 << 10) return (n / (1 << 10)).toFixed(1) + ' KiB';
+  return n + ' B';
+}
+
+// renderRecordings shows each recorded route's exchanges on FICUS_TRAFFIC
+// and the summary its last `ficus replay` published.
+function renderRecordings() {
+  document.getElementById('recordings-panel').hidden = !(state.overview && state.overview.recordings);
+  const body = document.querySelector('#recordings tbody');
+  body.replaceChildren(...(state.recordings || []).map((r) => {
+    const last = r.last_replay;
+    return el('tr', { 'data-recording': r.route },
+      td(r.route, 'route', false), td(r.count, 'count'), td(bytes(r.bytes), 'bytes'),
+      td(r.oldest ? new Date(r.oldest).toLocaleString() : '—', 'oldest', false),
+      td(last ? (last.passed ? 'pass' : 'FAIL') : 'none yet', 'last_replay', false),
+      td(last ? pct(last.match_rate) + ' %' : '—', 'match_rate'),
+      td(last ? last.replayed : '—', 'replayed'),
+      td(last ? new Date(last.finished).toLocaleString() : '—', 'finished', false));
   }));
 }
 
