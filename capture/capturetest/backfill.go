@@ -1,0 +1,136 @@
+package capturetest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ficus-migrate/ficus/capture/sink"
+)
+
+// Replica is the table a consumer builds by applying a source's stream in
+// order: row changes and backfill reads (op "r") upsert "after", deletes
+// remove the key. It is the check of a backfill while streaming.
+type Replica struct {
+	// Rows is key JSON -> "after" JSON.
+	Rows map[string]json.RawMessage
+	// Reads and Changes are the op r and the c/u/d events applied.
+	Reads, Changes int
+}
+
+// Replay applies every event of table in the stream, from the first to the
+// last there is now, and fails the test at an op r event older than a change
+// already applied: a key deleted earlier, or a row other than the one the
+// changes before it left. Call it once the reader has confirmed everything
+// (Harness.WaitConfirmed).
+func (h *H[D]) Replay(table string) *Replica {
+	h.T.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	st, err := h.JS.Stream(ctx, sink.StreamName(SourceName))
+	if err != nil {
+		h.T.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		h.T.Fatal(err)
+	}
+	last := info.State.LastSeq
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		h.T.Fatal(err)
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		h.T.Fatal(err)
+	}
+	defer it.Stop()
+	rep := &Replica{Rows: map[string]json.RawMessage{}}
+	deleted := map[string]bool{}
+	for seq := uint64(0); seq < last; {
+		m, err := it.Next()
+		if err != nil {
+			h.T.Fatalf("replay at seq %d of %d: %v", seq, last, err)
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			h.T.Fatal(err)
+		}
+		seq = md.Sequence.Stream
+		var ev struct {
+			Op     string          `json:"op"`
+			After  json.RawMessage `json:"after"`
+			Key    json.RawMessage `json:"key"`
+			Source struct {
+				Table string `json:"table"`
+			} `json:"source"`
+		}
+		if err := json.Unmarshal(m.Data(), &ev); err != nil || ev.Source.Table != table {
+			continue // schema events, other tables
+		}
+		k := string(ev.Key)
+		switch ev.Op {
+		case "r":
+			rep.Reads++
+			if deleted[k] {
+				h.T.Errorf("seq %d: op r of key %s after its delete: %s", seq, k, m.Data())
+			} else if prev, ok := rep.Rows[k]; ok && string(prev) != string(ev.After) {
+				h.T.Errorf("seq %d: op r of key %s is older than a change already published:\n r    %s\n last %s", seq, k, ev.After, prev)
+			}
+			rep.Rows[k] = ev.After
+		case "c", "u":
+			rep.Changes++
+			rep.Rows[k] = ev.After
+			delete(deleted, k)
+		case "d":
+			rep.Changes++
+			delete(rep.Rows, k)
+			deleted[k] = true
+		default:
+			h.T.Errorf("seq %d: unexpected op %q", seq, ev.Op)
+		}
+	}
+	return rep
+}
+
+// Compact is the replica as the lines "<key>=<after>", sorted, for a diff
+// with the table.
+func (r *Replica) Compact() []string {
+	out := make([]string, 0, len(r.Rows))
+	for k, v := range r.Rows {
+		out = append(out, k+"="+string(v))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Diff is the first few lines in one list and not the other ("" if equal).
+func Diff(got, want []string) string {
+	g, w := map[string]bool{}, map[string]bool{}
+	for _, s := range got {
+		g[s] = true
+	}
+	for _, s := range want {
+		w[s] = true
+	}
+	var b strings.Builder
+	n := 0
+	for _, s := range want {
+		if !g[s] && n < 10 {
+			fmt.Fprintf(&b, "  missing: %s\n", s)
+			n++
+		}
+	}
+	for _, s := range got {
+		if !w[s] && n < 20 {
+			fmt.Fprintf(&b, "  extra:   %s\n", s)
+			n++
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,207 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ficus-migrate/ficus/capture/backfill"
+	"github.com/ficus-migrate/ficus/capture/capturetest"
+	"github.com/ficus-migrate/ficus/shadow/data/canon"
+)
+
+// Scaled down from the issue's 300,000 rows at 2,000 changes/s for make
+// test: 20,000 rows, a writer at up to 800 changes/s on the same keys.
+const (
+	backfillRows  = 20000
+	backfillChunk = 1000
+)
+
+// TestBackfillWhileStreaming: a table backfilled while a writer inserts,
+// updates and deletes the same keys; a consumer applying the stream in order
+// ends equal to the table, and no op r event is older than a change already
+// published. A second, filtered request queues behind the first; requests
+// the database cannot serve are refused.
+func TestBackfillWhileStreaming(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.DB.Exec(t, `CREATE TABLE bf (id int PRIMARY KEY, v int NOT NULL, note text NOT NULL)`)
+	h.DB.Exec(t, `CREATE TABLE nokey (id int)`)
+	h.DB.Exec(t, `ALTER TABLE nokey REPLICA IDENTITY FULL`)
+	h.DB.Exec(t, fmt.Sprintf(`INSERT INTO bf SELECT i, 0, 'n' || i FROM generate_series(1, %d) i`, backfillRows))
+
+	mgr, err := backfill.New(backfill.Config{Source: capturetest.SourceName, Dialect: canon.Postgres, JS: h.JS,
+		Logger: h.Logger(), Registerer: h.Registry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config(h)
+	cfg.Tables, cfg.Snapshot, cfg.Backfill = []string{"public.bf", "public.nokey"}, SnapshotNever, mgr
+	src, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Start(src)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	for _, bad := range []struct {
+		name string
+		req  backfill.Request
+	}{
+		{"unknown table", backfill.Request{Table: "public.nope"}},
+		{"no primary key", backfill.Request{Table: "public.nokey"}},
+		{"second statement", backfill.Request{Table: "public.bf", Where: "true; DROP TABLE bf"}},
+		{"bad column", backfill.Request{Table: "public.bf", Where: "nosuch > 1"}},
+		{"chunk too large", backfill.Request{Table: "public.bf", Chunk: backfill.MaxChunk + 1}},
+	} {
+		var be *backfill.BadRequestError
+		if _, err := enqueueActive(ctx, mgr, bad.req); !errors.As(err, &be) {
+			t.Errorf("%s: Enqueue = %v, want a BadRequestError", bad.name, err)
+		}
+	}
+
+	wctx, stopWriter := context.WithCancel(ctx)
+	writerDone := make(chan int)
+	wconn := h.DB.Conn(t)
+	// Half of the writes go to the chunk being read and the next one, so
+	// streamed changes land inside the windows.
+	hot := func() int {
+		st, err := mgr.Status(wctx)
+		if err != nil || st.Table == "" {
+			return 1
+		}
+		return 1 + int(st.Chunks)*backfillChunk
+	}
+	go func() { writerDone <- write(wctx, t, wconn, backfillRows+2000, hot) }()
+	time.Sleep(300 * time.Millisecond) // changes before the first chunk too
+
+	if _, err := enqueueActive(ctx, mgr, backfill.Request{Table: "public.bf", Chunk: backfillChunk}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mgr.Enqueue(ctx, backfill.Request{Table: "public.bf", Where: "id % 7 = 0", Chunk: 500}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := mgr.Status(ctx); err != nil || st.Queued != 1 || st.Table != "public.bf" {
+		t.Errorf("status after two requests: %+v, %v", st, err)
+	}
+	waitBackfilled(t, ctx, h, mgr)
+	stopWriter()
+	changes := <-writerDone
+	waitConfirmed(h)
+
+	rep := h.Replay("bf")
+	want := tableLines(t, ctx, h)
+	if d := capturetest.Diff(rep.Compact(), want); d != "" {
+		t.Errorf("replica differs from the table (%d rows, %d in replica):\n%s", len(want), len(rep.Rows), d)
+	}
+	if rep.Reads < backfillRows/2 || changes < 100 {
+		t.Errorf("%d op r events, %d changes written: the test did not exercise a backfill under writes", rep.Reads, changes)
+	}
+	// About 20,000 rows in chunks of 1,000 (the writer inserts up to
+	// 22,000) and the filtered request's chunks of 500.
+	if got := h.Metric("ficus_capture_backfill_chunks_total", map[string]string{"table": "public.bf"}); got < 21 || got > 30 {
+		t.Errorf("chunks = %v, want 21 to 30", got)
+	}
+	t.Logf("%d changes written, %d op r and %d changes replayed, %d rows", changes, rep.Reads, rep.Changes, len(want))
+}
+
+// enqueueActive retries Enqueue until the driver has started (the reader
+// starts it once it streams).
+func enqueueActive(ctx context.Context, m *backfill.Manager, r backfill.Request) (backfill.Job, error) {
+	for {
+		j, err := m.Enqueue(ctx, r)
+		if !errors.Is(err, backfill.ErrNotActive) || ctx.Err() != nil {
+			return j, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func waitBackfilled(t *testing.T, ctx context.Context, h *harness, m *backfill.Manager) {
+	t.Helper()
+	for {
+		st, err := m.Status(ctx)
+		if err == nil && st.State == "idle" {
+			if st.LastError != "" {
+				t.Fatalf("backfill failed: %s", st.LastError)
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("backfill not done: %+v, %v\nlogs:\n%s", st, err, h.Logs())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// write inserts, updates and deletes random keys of 1..keys, half
+// of them from hot() on at up to 800
+// changes a second (fewer when the database is slower) until ctx ends, and returns how many it made.
+func write(ctx context.Context, t *testing.T, conn *pgx.Conn, keys int, hot func() int) int {
+	n := 0
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return n
+		case <-tick.C:
+		}
+		base := hot()
+		for i := range 8 {
+			id := 1 + rand.IntN(keys)
+			if i%2 == 0 {
+				id = base + rand.IntN(2*backfillChunk)
+			}
+			var q string
+			switch rand.IntN(4) {
+			case 0:
+				q = "DELETE FROM bf WHERE id = $1"
+			case 1:
+				q = "INSERT INTO bf VALUES ($1, 1, 'i') ON CONFLICT (id) DO UPDATE SET v = bf.v + 1, note = 'r'"
+			default:
+				q = "UPDATE bf SET v = v + 1, note = 'u' || v WHERE id = $1"
+			}
+			if _, err := conn.Exec(ctx, q, id); err != nil {
+				if ctx.Err() == nil {
+					t.Errorf("writer: %v", err)
+				}
+				return n
+			}
+			n++
+		}
+	}
+}
+
+// tableLines is the table as Replica.Compact writes it.
+func tableLines(t *testing.T, ctx context.Context, h *harness) []string {
+	t.Helper()
+	rows, err := h.DB.Conn(t).Query(ctx, "SELECT id, v, note FROM bf ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id, v int
+		var note string
+		if err := rows.Scan(&id, &v, &note); err != nil {
+			t.Fatal(err)
+		}
+		nb, _ := json.Marshal(note)
+		out = append(out, fmt.Sprintf(`{"id":%d}={"id":%d,"v":%d,"note":%s}`, id, id, v, nb))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(out)
+	return out
+}
