@@ -355,5 +355,8 @@ func (d *decoder) source(n *yaml.Node, l loc, s *Source) {
 			}
 		}},
 		field{"transforms", func(v *yaml.Node, l loc) { d.strs(v, l, &s.Transforms, nil) }},
+		field{"signal_table", func(v *yaml.Node, l loc) {
+			d.checked(v, l, &s.SignalTable, reCheck(signalTableRe, "expected a table name, table or schema.table, of letters, digits and _ (at most 64 each)"))
+		}},
 	)
 }

@@ -115,6 +115,21 @@ type Source struct {
 	// Transforms names plugins (from plugins) applied to this source's
 	// events in batches, in order, before they are published. Optional.
 	Transforms []string `yaml:"transforms,omitempty"`
+	// SignalTable is the table ficus writes backfill watermarks to
+	// (`ficus capture backfill`, capture/backfill), "schema.table" or a
+	// bare name (postgres: in schema public; mysql: in the DSN's
+	// database). ficus creates it on the first backfill; it is never
+	// captured. Default: ficus_signal. Use SignalTableName.
+	SignalTable string `yaml:"signal_table,omitempty"`
+}
+
+// SignalTableName returns the backfill signal table: SignalTable, or its
+// default.
+func (s Source) SignalTableName() string {
+	if s.SignalTable != "" {
+		return s.SignalTable
+	}
+	return "ficus_signal"
 }
 
 // SlotName returns the replication slot to use: Slot, or its default.
