@@ -10,11 +10,13 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ficus-migrate/ficus/capture"
+	"github.com/ficus-migrate/ficus/capture/backfill"
 	"github.com/ficus-migrate/ficus/capture/mysql"
 	"github.com/ficus-migrate/ficus/capture/postgres"
 	"github.com/ficus-migrate/ficus/capture/sink"
 	"github.com/ficus-migrate/ficus/capture/standby"
 	"github.com/ficus-migrate/ficus/internal/config"
+	"github.com/ficus-migrate/ficus/shadow/data/canon"
 )
 
 // startCapture runs every source behind its standby lease (capture/standby):
@@ -24,6 +26,7 @@ func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {
 	delay := confirmDelay(rt)
 	instance := instanceID()
 	rt.capture = map[string]*standby.Standby{}
+	rt.backfill = map[string]*backfill.Manager{}
 	stream := sink.StreamConfig{
 		Replicas:        cc.Stream.Replicas,
 		MaxAge:          cc.Stream.MaxAge,
@@ -40,7 +43,16 @@ func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {
 		}
 		switch src.Type {
 		case config.SourcePostgres:
+			var bf *backfill.Manager
+			bf, err = backfill.New(backfill.Config{Source: src.Name, Dialect: canon.Postgres, JS: rt.bus.JS,
+				Replicas: cc.Stream.Replicas, Logger: rt.log, Registerer: rt.reg})
+			if err != nil {
+				return fmt.Errorf("capture.sources[%d] (%s): %w", i, src.Name, err)
+			}
+			rt.backfill[src.Name] = bf
 			s, err = postgres.New(postgres.Config{
+				Backfill:      bf,
+				SignalTable:   src.SignalTableName(),
 				Name:          src.Name,
 				DSN:           src.DSN.Reveal(),
 				Tables:        src.TableNames(),
