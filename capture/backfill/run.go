@@ -167,6 +167,7 @@ func (m *Manager) chunk(ctx context.Context, eng Engine, job Job) (chunkResult, 
 	if err := eng.Watermark(ctx, Low, id); err != nil {
 		return chunkResult{}, fmt.Errorf("low watermark: %w", err)
 	}
+	m.log.Debug("backfill reading chunk", "table", job.Table, "chunk", job.Chunks+1)
 	c, err := eng.Chunk(ctx, job.Request, job.Last)
 	if err != nil {
 		return chunkResult{}, fmt.Errorf("read chunk %d of %s: %w", job.Chunks+1, job.Table, err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,10 +25,8 @@ type Replica struct {
 }
 
 // Replay applies every event of table in the stream, from the first to the
-// last there is now, and fails the test at an op r event older than a change
-// already applied: a key deleted earlier, or a row other than the one the
-// changes before it left. Call it once the reader has confirmed everything
-// (Harness.WaitConfirmed).
+// last there is now (see ReplayStream). Call it once the reader has
+// confirmed everything (Harness.WaitConfirmed).
 func (h *H[D]) Replay(table string) *Replica {
 	h.T.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -41,27 +40,40 @@ func (h *H[D]) Replay(table string) *Replica {
 		h.T.Fatal(err)
 	}
 	last := info.State.LastSeq
+	return ReplayStream(ctx, h.T, st, table, func(seq uint64, _ string) bool { return seq >= last })
+}
+
+// ReplayStream applies the events of table in st in order, from the first
+// until until(seq, key JSON) is true for an event, and fails the test at an
+// op r event older than a change already applied: a key deleted earlier,
+// or a row other than the one the changes before it left.
+func ReplayStream(ctx context.Context, t testing.TB, st jetstream.Stream, table string, until func(seq uint64, key string) bool) *Replica {
+	t.Helper()
 	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
 	if err != nil {
-		h.T.Fatal(err)
+		t.Fatal(err)
 	}
 	it, err := cons.Messages()
 	if err != nil {
-		h.T.Fatal(err)
+		t.Fatal(err)
 	}
 	defer it.Stop()
+	go func() {
+		<-ctx.Done()
+		it.Stop() // Next returns at the deadline
+	}()
 	rep := &Replica{Rows: map[string]json.RawMessage{}}
 	deleted := map[string]bool{}
-	for seq := uint64(0); seq < last; {
+	for {
 		m, err := it.Next()
 		if err != nil {
-			h.T.Fatalf("replay at seq %d of %d: %v", seq, last, err)
+			t.Fatalf("replay: %v (%d reads and %d changes applied)", err, rep.Reads, rep.Changes)
 		}
 		md, err := m.Metadata()
 		if err != nil {
-			h.T.Fatal(err)
+			t.Fatal(err)
 		}
-		seq = md.Sequence.Stream
+		seq := md.Sequence.Stream
 		var ev struct {
 			Op     string          `json:"op"`
 			After  json.RawMessage `json:"after"`
@@ -71,6 +83,9 @@ func (h *H[D]) Replay(table string) *Replica {
 			} `json:"source"`
 		}
 		if err := json.Unmarshal(m.Data(), &ev); err != nil || ev.Source.Table != table {
+			if until(seq, "") {
+				return rep
+			}
 			continue // schema events, other tables
 		}
 		k := string(ev.Key)
@@ -78,9 +93,9 @@ func (h *H[D]) Replay(table string) *Replica {
 		case "r":
 			rep.Reads++
 			if deleted[k] {
-				h.T.Errorf("seq %d: op r of key %s after its delete: %s", seq, k, m.Data())
+				t.Errorf("seq %d: op r of key %s after its delete: %s", seq, k, m.Data())
 			} else if prev, ok := rep.Rows[k]; ok && string(prev) != string(ev.After) {
-				h.T.Errorf("seq %d: op r of key %s is older than a change already published:\n r    %s\n last %s", seq, k, ev.After, prev)
+				t.Errorf("seq %d: op r of key %s is older than a change already published:\n r    %s\n last %s", seq, k, ev.After, prev)
 			}
 			rep.Rows[k] = ev.After
 		case "c", "u":
@@ -92,10 +107,12 @@ func (h *H[D]) Replay(table string) *Replica {
 			delete(rep.Rows, k)
 			deleted[k] = true
 		default:
-			h.T.Errorf("seq %d: unexpected op %q", seq, ev.Op)
+			t.Errorf("seq %d: unexpected op %q", seq, ev.Op)
+		}
+		if until(seq, k) {
+			return rep
 		}
 	}
-	return rep
 }
 
 // Compact is the replica as the lines "<key>=<after>", sorted, for a diff
