@@ -3,6 +3,7 @@ package capturetest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ficus-migrate/ficus/capture/backfill"
 	"github.com/ficus-migrate/ficus/capture/sink"
 )
 
@@ -150,4 +152,35 @@ func Diff(got, want []string) string {
 		}
 	}
 	return b.String()
+}
+
+// EnqueueActive retries Enqueue until the driver has started (the reader
+// starts it once it streams).
+func EnqueueActive(ctx context.Context, m *backfill.Manager, r backfill.Request) (backfill.Job, error) {
+	for {
+		j, err := m.Enqueue(ctx, r)
+		if !errors.Is(err, backfill.ErrNotActive) || ctx.Err() != nil {
+			return j, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// WaitBackfilled waits until m's queue is empty, and fails the test if a
+// backfill stopped on an error or ctx ends first.
+func WaitBackfilled(ctx context.Context, t testing.TB, m *backfill.Manager, logs func() string) {
+	t.Helper()
+	for {
+		st, err := m.Status(ctx)
+		if err == nil && st.State == "idle" {
+			if st.LastError != "" {
+				t.Fatalf("backfill failed: %s", st.LastError)
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("backfill not done: %+v, %v\nlogs:\n%s", st, err, logs())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -63,7 +63,7 @@ func TestBackfillWhileStreaming(t *testing.T) {
 		{"chunk too large", backfill.Request{Table: "public.bf", Chunk: backfill.MaxChunk + 1}},
 	} {
 		var be *backfill.BadRequestError
-		if _, err := enqueueActive(ctx, mgr, bad.req); !errors.As(err, &be) {
+		if _, err := capturetest.EnqueueActive(ctx, mgr, bad.req); !errors.As(err, &be) {
 			t.Errorf("%s: Enqueue = %v, want a BadRequestError", bad.name, err)
 		}
 	}
@@ -83,7 +83,7 @@ func TestBackfillWhileStreaming(t *testing.T) {
 	go func() { writerDone <- write(wctx, t, wconn, backfillRows+2000, hot) }()
 	time.Sleep(300 * time.Millisecond) // changes before the first chunk too
 
-	if _, err := enqueueActive(ctx, mgr, backfill.Request{Table: "public.bf", Chunk: backfillChunk}); err != nil {
+	if _, err := capturetest.EnqueueActive(ctx, mgr, backfill.Request{Table: "public.bf", Chunk: backfillChunk}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := mgr.Enqueue(ctx, backfill.Request{Table: "public.bf", Where: "id % 7 = 0", Chunk: 500}); err != nil {
@@ -92,7 +92,7 @@ func TestBackfillWhileStreaming(t *testing.T) {
 	if st, err := mgr.Status(ctx); err != nil || st.Queued != 1 || st.Table != "public.bf" {
 		t.Errorf("status after two requests: %+v, %v", st, err)
 	}
-	waitBackfilled(t, ctx, h, mgr)
+	capturetest.WaitBackfilled(ctx, t, mgr, h.Logs)
 	stopWriter()
 	changes := <-writerDone
 	waitConfirmed(h)
@@ -111,35 +111,6 @@ func TestBackfillWhileStreaming(t *testing.T) {
 		t.Errorf("chunks = %v, want 21 to 30", got)
 	}
 	t.Logf("%d changes written, %d op r and %d changes replayed, %d rows", changes, rep.Reads, rep.Changes, len(want))
-}
-
-// enqueueActive retries Enqueue until the driver has started (the reader
-// starts it once it streams).
-func enqueueActive(ctx context.Context, m *backfill.Manager, r backfill.Request) (backfill.Job, error) {
-	for {
-		j, err := m.Enqueue(ctx, r)
-		if !errors.Is(err, backfill.ErrNotActive) || ctx.Err() != nil {
-			return j, err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func waitBackfilled(t *testing.T, ctx context.Context, h *harness, m *backfill.Manager) {
-	t.Helper()
-	for {
-		st, err := m.Status(ctx)
-		if err == nil && st.State == "idle" {
-			if st.LastError != "" {
-				t.Fatalf("backfill failed: %s", st.LastError)
-			}
-			return
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("backfill not done: %+v, %v\nlogs:\n%s", st, err, h.Logs())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // write inserts, updates and deletes random keys of 1..keys, half

@@ -41,15 +41,18 @@ func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {
 		if err != nil {
 			return fmt.Errorf("capture.sources[%d] (%s): %w", i, src.Name, err)
 		}
+		dialect := canon.Postgres
+		if src.Type == config.SourceMySQL {
+			dialect = canon.MySQL
+		}
+		bf, err := backfill.New(backfill.Config{Source: src.Name, Dialect: dialect, JS: rt.bus.JS,
+			Replicas: cc.Stream.Replicas, Logger: rt.log, Registerer: rt.reg})
+		if err != nil {
+			return fmt.Errorf("capture.sources[%d] (%s): %w", i, src.Name, err)
+		}
+		rt.backfill[src.Name] = bf
 		switch src.Type {
 		case config.SourcePostgres:
-			var bf *backfill.Manager
-			bf, err = backfill.New(backfill.Config{Source: src.Name, Dialect: canon.Postgres, JS: rt.bus.JS,
-				Replicas: cc.Stream.Replicas, Logger: rt.log, Registerer: rt.reg})
-			if err != nil {
-				return fmt.Errorf("capture.sources[%d] (%s): %w", i, src.Name, err)
-			}
-			rt.backfill[src.Name] = bf
 			s, err = postgres.New(postgres.Config{
 				Backfill:      bf,
 				SignalTable:   src.SignalTableName(),
@@ -72,6 +75,8 @@ func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {
 			})
 		case config.SourceMySQL:
 			s, err = mysql.New(mysql.Config{
+				Backfill:      bf,
+				SignalTable:   src.SignalTableName(),
 				Name:          src.Name,
 				DSN:           src.DSN.Reveal(),
 				ServerID:      src.ServerID,
