@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -145,8 +146,10 @@ capture:
 	if finished == nil {
 		t.Fatal("no \"backfill done\" in the log")
 	}
-	var total int
-	fmt.Sscan(finished[1], &total)
+	total, err := strconv.Atoi(finished[1])
+	if err != nil {
+		t.Fatal(err)
+	}
 	if reads < total || reads > total+kills {
 		t.Errorf("%d chunk queries for %d chunks and %d kills: finished chunks were read again", reads, total, kills)
 	}

@@ -94,14 +94,18 @@ func (m *Manager) step(ctx context.Context, eng Engine, prepared *bool) (worked 
 		return false, err
 	}
 	m.mu.Lock()
+	var perSecond, eta float64
 	if m.running != nil {
 		m.running.job = res.job
+		perSecond, eta = m.running.rate()
 	}
 	if res.last {
 		m.running = nil
 	}
 	m.mu.Unlock()
 	j := res.job
+	m.log.Info("backfill chunk", "table", j.Table, "chunk", j.Chunks, "read", res.read, "published", res.emitted,
+		"rows", j.Rows, "rows_per_s", int64(perSecond), "eta", (time.Duration(eta) * time.Second).Round(time.Second))
 	m.metrics.chunks.WithLabelValues(m.cfg.Source, j.Table).Inc()
 	m.metrics.rows.WithLabelValues(m.cfg.Source, j.Table).Add(float64(res.emitted))
 	if res.last {
@@ -154,6 +158,7 @@ func (m *Manager) finish(ctx context.Context, st *store, job Job, cause error) e
 
 type chunkResult struct {
 	job     Job
+	read    int
 	emitted int64
 	last    bool // the table is read to its end
 }
@@ -161,7 +166,10 @@ type chunkResult struct {
 // chunk runs one DBLog window: low watermark, chunk read, high watermark,
 // then waits for the reader to publish what is left of the chunk.
 func (m *Manager) chunk(ctx context.Context, eng Engine, job Job) (chunkResult, error) {
-	id := job.ID + "-" + strconv.FormatInt(job.Chunks+1, 10)
+	// Unique to this attempt: a watermark of the same chunk written by a
+	// process killed before it finished is replayed from the log after a
+	// restart, and must not open or close this window.
+	id := job.ID + "-" + strconv.FormatInt(job.Chunks+1, 10) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	win := m.windows.add(id, job.Table)
 	defer m.windows.remove(id)
 	if err := eng.Watermark(ctx, Low, id); err != nil {
@@ -195,7 +203,5 @@ func (m *Manager) chunk(ctx context.Context, eng Engine, job Job) (chunkResult, 
 	if len(c.Rows) > 0 {
 		job.Last = c.Last
 	}
-	m.log.Info("backfill chunk", "table", job.Table, "chunk", job.Chunks, "read", len(c.Rows), "published", win.emitted,
-		"rows", job.Rows)
-	return chunkResult{job: job, emitted: win.emitted, last: len(c.Rows) < job.Chunk}, nil
+	return chunkResult{job: job, read: len(c.Rows), emitted: win.emitted, last: len(c.Rows) < job.Chunk}, nil
 }

@@ -56,7 +56,7 @@ func (s *Source) runBackfill(ctx context.Context, srv server) (stop func(), err 
 	return func() {
 		cancel()
 		<-done
-		db.Close()
+		_ = db.Close() // closing; nothing to do about it
 	}, nil
 }
 

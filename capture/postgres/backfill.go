@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -24,9 +25,13 @@ var _ backfill.Engine = (*backfillEngine)(nil)
 
 type backfillEngine struct {
 	s      *Source
-	conn   *pgx.Conn
-	conv   *converter
 	tables []table
+
+	// mu serializes the connection: the driver and the admin API's
+	// Enqueue (Check) both use it.
+	mu   sync.Mutex
+	conn *pgx.Conn
+	conv *converter
 }
 
 // signalTable is the configured signal table split into schema and name.
@@ -85,6 +90,8 @@ func (e *backfillEngine) table(name string) (table, error) {
 }
 
 func (e *backfillEngine) Check(ctx context.Context, r backfill.Request) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	t, err := e.table(r.Table)
 	if err != nil {
 		return err
@@ -103,6 +110,8 @@ func (e *backfillEngine) Check(ctx context.Context, r backfill.Request) error {
 }
 
 func (e *backfillEngine) Prepare(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	sig := e.s.signalTable()
 	if _, err := e.conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+sig.qualified()+
 		" (id text PRIMARY KEY, type text NOT NULL, data text NOT NULL)"); err != nil {
@@ -126,12 +135,16 @@ func (e *backfillEngine) Prepare(ctx context.Context) error {
 }
 
 func (e *backfillEngine) Watermark(ctx context.Context, kind backfill.Kind, id string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	_, err := e.conn.Exec(ctx, "INSERT INTO "+e.s.signalTable().qualified()+` (id, type, data) VALUES ($1, $2, $3)
 		ON CONFLICT (id) DO UPDATE SET type = EXCLUDED.type, data = EXCLUDED.data`, e.s.cfg.Name, string(kind), id)
 	return err
 }
 
 func (e *backfillEngine) Estimate(ctx context.Context, name string) int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	t, err := e.table(name)
 	if err != nil {
 		return 0
@@ -144,6 +157,8 @@ func (e *backfillEngine) Estimate(ctx context.Context, name string) int64 {
 }
 
 func (e *backfillEngine) Chunk(ctx context.Context, r backfill.Request, last []string) (*backfill.Chunk, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	t, err := e.table(r.Table)
 	if err != nil {
 		return nil, err
