@@ -44,7 +44,9 @@ func TestNormalize(t *testing.T) {
 	}
 }
 
-func row(id int) capture.Row { return capture.Row{{Name: "id", Value: json.Number(string(rune('0' + id)))}} }
+func row(id int) capture.Row {
+	return capture.Row{{Name: "id", Value: json.Number(string(rune('0' + id)))}}
+}
 
 func chunkOf(t *testing.T, ids ...int) *Chunk {
 	c := &Chunk{}

@@ -43,7 +43,8 @@ type Config struct {
 	Bucket   string
 	Replicas int
 	// WindowTimeout is how long the driver waits for the reader to stream
-	// past a chunk's high watermark before it reads the chunk again [2m].
+	// past a chunk's high watermark before it reads the chunk again [10m]:
+	// longer than the reader's lag behind the database can be.
 	WindowTimeout time.Duration
 	Logger        *slog.Logger
 	Registerer    prometheus.Registerer
@@ -79,7 +80,7 @@ func New(cfg Config) (*Manager, error) {
 		cfg.Bucket = DefaultBucket
 	}
 	if cfg.WindowTimeout <= 0 {
-		cfg.WindowTimeout = 2 * time.Minute
+		cfg.WindowTimeout = 10 * time.Minute
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

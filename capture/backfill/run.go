@@ -186,13 +186,21 @@ func (m *Manager) chunk(ctx context.Context, eng Engine, job Job) (chunkResult, 
 	}
 	t := time.NewTimer(m.cfg.WindowTimeout)
 	defer t.Stop()
-	select {
-	case <-win.done:
-	case <-ctx.Done():
-		return chunkResult{}, ctx.Err()
-	case <-t.C:
-		return chunkResult{}, fmt.Errorf("chunk %d of %s: the reader did not stream past its high watermark within %s",
-			job.Chunks+1, job.Table, m.cfg.WindowTimeout)
+	slow := time.NewTimer(time.Minute)
+	defer slow.Stop()
+	for waiting := true; waiting; {
+		select {
+		case <-win.done:
+			waiting = false
+		case <-ctx.Done():
+			return chunkResult{}, ctx.Err()
+		case <-slow.C:
+			m.log.Warn("backfill waits for the reader to stream past the chunk's high watermark (is capture lagging?)",
+				"table", job.Table, "chunk", job.Chunks+1)
+		case <-t.C:
+			return chunkResult{}, fmt.Errorf("chunk %d of %s: the reader did not stream past its high watermark within %s",
+				job.Chunks+1, job.Table, m.cfg.WindowTimeout)
+		}
 	}
 	if job.Started.IsZero() {
 		job.Started = time.Now().UTC()

@@ -73,24 +73,25 @@ func (w *Windows) Changed(table string, key capture.Row) {
 	if w == nil || w.open.Load() == 0 {
 		return
 	}
-	var k string
-	if len(key) > 0 {
-		var err error
-		if k, err = KeyString(table, key); err != nil {
-			return // a key that cannot be encoded matches no chunk row either
-		}
-	}
 	w.mu.Lock()
+	defer w.mu.Unlock()
+	var k string
 	for _, win := range w.byID {
-		if win.seen && win.table == table {
-			if k == "" {
-				win.all = true
-			} else {
-				win.changed[k] = true
+		if !win.seen || win.table != table {
+			continue
+		}
+		if len(key) == 0 {
+			win.all = true
+			continue
+		}
+		if k == "" {
+			var err error
+			if k, err = KeyString(table, key); err != nil {
+				return // a key that cannot be encoded matches no chunk row either
 			}
 		}
+		win.changed[k] = true
 	}
-	w.mu.Unlock()
 }
 
 // Emit is what the reader publishes at a high watermark: Rows (op "r", in
