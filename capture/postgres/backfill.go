@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ficus-migrate/ficus/capture"
 	"github.com/ficus-migrate/ficus/capture/backfill"
@@ -32,6 +33,8 @@ type backfillEngine struct {
 	mu   sync.Mutex
 	conn *pgx.Conn
 	conv *converter
+	// xipCheck: the server has pg_current_snapshot (13+), see read.
+	xipCheck bool
 }
 
 // signalTable is the configured signal table split into schema and name.
@@ -63,7 +66,7 @@ func (s *Source) runBackfill(ctx context.Context, tables []table) (stop func(), 
 	if err != nil {
 		return nil, err
 	}
-	eng := &backfillEngine{s: s, conn: conn, conv: newConverter(), tables: tables}
+	eng := &backfillEngine{s: s, conn: conn, conv: newConverter(), tables: tables, xipCheck: true}
 	bctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -202,9 +205,9 @@ func (e *backfillEngine) Chunk(ctx context.Context, r backfill.Request, last []s
 		q += " WHERE " + strings.Join(conds, " AND ")
 	}
 	q += " ORDER BY " + order + " LIMIT " + strconv.Itoa(r.Chunk)
-	res := e.conn.PgConn().ExecParams(ctx, q, args, nil, nil, nil).Read()
-	if res.Err != nil {
-		return nil, fmt.Errorf("read rows: %w", res.Err)
+	res, err := e.read(ctx, q, args)
+	if err != nil {
+		return nil, err
 	}
 	if err := e.s.resolveTypes(ctx, e.conn, e.conv, fieldOIDs(res.FieldDescriptions)); err != nil {
 		return nil, err
@@ -242,6 +245,51 @@ func (e *backfillEngine) Chunk(ctx context.Context, r backfill.Request, last []s
 		}
 	}
 	return c, nil
+}
+
+// read runs the chunk query in a snapshot that sees every transaction whose
+// commit is already recorded. PostgreSQL makes a transaction visible a
+// moment after it writes its commit record, so a snapshot taken just after
+// the low watermark may miss one that committed just before it: its change
+// would then be in neither the chunk nor the window. Such a transaction is
+// in the snapshot's in-progress list while its status is already
+// committed; the snapshot is then taken again.
+func (e *backfillEngine) read(ctx context.Context, q string, args [][]byte) (*pgconn.Result, error) {
+	for attempt := 0; ; attempt++ {
+		tx, err := e.conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+		if err != nil {
+			return nil, fmt.Errorf("begin chunk read: %w", err)
+		}
+		var racing int
+		if e.xipCheck {
+			err = tx.QueryRow(ctx, `SELECT count(*)::int FROM pg_snapshot_xip(pg_current_snapshot()) x
+				WHERE pg_xact_status(x) = 'committed'`).Scan(&racing)
+		} else {
+			_, err = tx.Exec(ctx, "SELECT 1") // takes the snapshot
+		}
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42883" && e.xipCheck {
+			// PostgreSQL before 13: no pg_current_snapshot (nor the race check).
+			e.xipCheck = false
+			_ = tx.Rollback(ctx)
+			continue
+		}
+		if err == nil && racing > 0 && attempt < 100 {
+			_ = tx.Rollback(ctx) // read only
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		if err != nil {
+			_ = tx.Rollback(ctx)
+			return nil, fmt.Errorf("read snapshot: %w", err)
+		}
+		res := e.conn.PgConn().ExecParams(ctx, q, args, nil, nil, nil).Read()
+		_ = tx.Rollback(ctx) // read only
+		if res.Err != nil {
+			return nil, fmt.Errorf("read rows: %w", res.Err)
+		}
+		return res, nil
+	}
 }
 
 // signal handles a change of the signal table: a watermark of this source
