@@ -37,7 +37,7 @@ func TestBackfillSurvivesKill9(t *testing.T) {
 	pg := testenv.MustStartPostgres(t)
 	ns := testenv.MustStartNATS(t)
 	pg.Exec(t, fmt.Sprintf(`CREATE TABLE bf (id int PRIMARY KEY, v int NOT NULL, note text NOT NULL);
-		INSERT INTO bf SELECT i, 0, 'n' || i FROM generate_series(1, %d) i`, rows))
+		INSERT INTO bf SELECT i, 0, 'n' || i FROM generate_series(1, %d) i; ANALYZE bf`, rows))
 	admin := freeAddr(t)
 	cfg := writeConfig(t, fmt.Sprintf(`
 log: {level: debug}
@@ -89,12 +89,17 @@ capture:
 	}
 
 	api := adminAPI(admin, "")
+	var sawProgress bool // a running backfill with a rate and an ETA
 	chunks := func() (int64, string) {
 		st, err := api.Capture(ctx, "shop")
 		if err != nil || st.Backfill == nil {
 			return -1, ""
 		}
-		return st.Backfill.Chunks, st.Backfill.State
+		b := st.Backfill
+		if b.State == "running" && b.Table == "public.bf" && b.RowsPerSecond > 0 && b.ETASeconds > 0 && b.Rows > 0 {
+			sawProgress = true
+		}
+		return b.Chunks, b.State
 	}
 	kills := 0
 	for _, at := range []int64{15, 45} {
@@ -121,6 +126,9 @@ capture:
 			t.Fatal("backfill never finished")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	if !sawProgress {
+		t.Error("GET /api/capture/shop never showed a running backfill with rows, rows_per_second and eta_seconds")
 	}
 	stopWriter()
 	changes := <-writer
