@@ -66,7 +66,7 @@ func chunkOf(t *testing.T, ids ...int) *Chunk {
 // process did not write emit nothing.
 func TestWindows(t *testing.T) {
 	type step struct {
-		kind  string // low, high, change, truncate, chunk
+		kind  string // low, high, change, nokey, truncate, chunk
 		table string
 		id    int
 	}
@@ -79,6 +79,7 @@ func TestWindows(t *testing.T) {
 		{"change in the window", []step{{"low", "", 0}, {"change", "s.t", 2}, {"chunk", "", 0}, {"high", "", 0}}, []int{1, 3}},
 		{"change after the read, before high", []step{{"low", "", 0}, {"chunk", "", 0}, {"change", "s.t", 3}, {"high", "", 0}}, []int{1, 2}},
 		{"change before low", []step{{"change", "s.t", 2}, {"low", "", 0}, {"chunk", "", 0}, {"high", "", 0}}, []int{1, 2, 3}},
+		{"empty key", []step{{"low", "", 0}, {"nokey", "s.t", 0}, {"chunk", "", 0}, {"high", "", 0}}, []int{1, 2, 3}},
 		{"other table", []step{{"low", "", 0}, {"change", "s.u", 2}, {"chunk", "", 0}, {"high", "", 0}}, []int{1, 2, 3}},
 		{"truncate", []step{{"low", "", 0}, {"truncate", "s.t", 0}, {"chunk", "", 0}, {"high", "", 0}}, []int{}},
 		{"high without low", []step{{"chunk", "", 0}, {"high", "", 0}}, nil},
@@ -102,7 +103,9 @@ func TestWindows(t *testing.T) {
 				case "change":
 					w.Changed(s.table, row(s.id))
 				case "truncate":
-					w.Changed(s.table, nil)
+					w.Truncated(s.table)
+				case "nokey":
+					w.Changed(s.table, capture.Row{})
 				case "chunk":
 					w.setChunk("w1", chunkOf(t, 1, 2, 3))
 				}

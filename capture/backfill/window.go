@@ -67,10 +67,9 @@ func (w *Windows) remove(id string) {
 
 // Changed records a streamed row change of table (as Request.Table spells
 // it) in every open window of that table. The reader calls it before it
-// publishes the change. A change without a key (a truncate) drops the whole
-// chunk: every row it read may be gone.
+// publishes the change. An empty key matches nothing.
 func (w *Windows) Changed(table string, key capture.Row) {
-	if w == nil || w.open.Load() == 0 {
+	if w == nil || len(key) == 0 || w.open.Load() == 0 {
 		return
 	}
 	w.mu.Lock()
@@ -80,10 +79,6 @@ func (w *Windows) Changed(table string, key capture.Row) {
 		if !win.seen || win.table != table {
 			continue
 		}
-		if len(key) == 0 {
-			win.all = true
-			continue
-		}
 		if k == "" {
 			var err error
 			if k, err = KeyString(table, key); err != nil {
@@ -91,6 +86,21 @@ func (w *Windows) Changed(table string, key capture.Row) {
 			}
 		}
 		win.changed[k] = true
+	}
+}
+
+// Truncated records a truncate of table streamed inside its open windows:
+// every row their chunks read may be gone, so none is published.
+func (w *Windows) Truncated(table string) {
+	if w == nil || w.open.Load() == 0 {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, win := range w.byID {
+		if win.seen && win.table == table {
+			win.all = true
+		}
 	}
 }
 

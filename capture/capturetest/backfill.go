@@ -1,6 +1,7 @@
 package capturetest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -78,6 +79,7 @@ func ReplayStream(ctx context.Context, t testing.TB, st jetstream.Stream, table 
 		seq := md.Sequence.Stream
 		var ev struct {
 			Op     string          `json:"op"`
+			Before json.RawMessage `json:"before"`
 			After  json.RawMessage `json:"after"`
 			Key    json.RawMessage `json:"key"`
 			Source struct {
@@ -102,6 +104,10 @@ func ReplayStream(ctx context.Context, t testing.TB, st jetstream.Stream, table 
 			rep.Rows[k] = ev.After
 		case "c", "u":
 			rep.Changes++
+			if old := oldKey(ev.Key, ev.Before); ev.Op == "u" && old != "" && old != k {
+				delete(rep.Rows, old) // the key itself changed
+				deleted[old] = true
+			}
 			rep.Rows[k] = ev.After
 			delete(deleted, k)
 		case "d":
@@ -115,6 +121,45 @@ func ReplayStream(ctx context.Context, t testing.TB, st jetstream.Stream, table 
 			return rep
 		}
 	}
+}
+
+// oldKey is the key an update's before image had: key's columns, in key's
+// order, with their values in before ("" when before lacks one).
+func oldKey(key, before json.RawMessage) string {
+	var vals map[string]json.RawMessage
+	if json.Unmarshal(before, &vals) != nil || vals == nil {
+		return ""
+	}
+	d := json.NewDecoder(bytes.NewReader(key))
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteByte('{')
+	for d.More() {
+		t, err := d.Token()
+		name, ok := t.(string)
+		if err != nil || !ok {
+			return ""
+		}
+		var skip json.RawMessage
+		if d.Decode(&skip) != nil {
+			return ""
+		}
+		v, ok := vals[name]
+		if !ok {
+			return ""
+		}
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+		nb, _ := json.Marshal(name)
+		b.Write(nb)
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.String()
 }
 
 // Compact is the replica as the lines "<key>=<after>", sorted, for a diff

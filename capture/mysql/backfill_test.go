@@ -136,9 +136,13 @@ func write(ctx context.Context, t *testing.T, db *sql.DB, keys int, hot func() i
 				id = base + rand.IntN(2*backfillChunk)
 			}
 			q := "UPDATE bf SET v = v + 1, note = CONCAT('u', v) WHERE id = ?"
-			switch rand.IntN(4) {
+			switch rand.IntN(5) {
 			case 0:
 				q = "DELETE FROM bf WHERE id = ?"
+			case 4:
+				// A new key: the old one is gone, and must not come back
+				// from a chunk read before the update.
+				q = "UPDATE IGNORE bf SET id = id + 1000000 WHERE id = ?"
 			case 1:
 				q = "INSERT INTO bf (id, v, note) VALUES (?, 1, 'i') ON DUPLICATE KEY UPDATE v = v + 1, note = 'r'"
 			}

@@ -109,6 +109,14 @@ func (st *streamer) rows(ctx context.Context, h *replication.EventHeader, typ re
 		}
 		if st.windows != nil {
 			st.windows.Changed(ti.db+"."+ti.name, c.Key)
+			if op == capture.OpUpdate {
+				// An update of the key itself also removes the old key.
+				old := make(capture.Row, 0, len(ti.keyIdx))
+				for _, k := range ti.keyIdx {
+					old = append(old, c.Before[k])
+				}
+				st.windows.Changed(ti.db+"."+ti.name, old)
+			}
 		}
 		c.ID = st.msgID()
 		if err := st.sink.Publish(ctx, c); err != nil {
@@ -189,7 +197,7 @@ func (st *streamer) ddl(ctx context.Context, h *replication.EventHeader, schema,
 	}
 	if m != nil && st.s.captured(db, table) {
 		if st.windows != nil {
-			st.windows.Changed(db+"."+table, nil) // the whole chunk may be gone
+			st.windows.Truncated(db + "." + table)
 		}
 		c := &capture.Change{Op: capture.OpTruncate, Source: meta, Time: time.Now()}
 		c.ID = st.msgID()

@@ -139,9 +139,13 @@ func write(ctx context.Context, t *testing.T, conn *pgx.Conn, keys int, hot func
 				id = base + rand.IntN(2*backfillChunk)
 			}
 			var q string
-			switch rand.IntN(4) {
+			switch rand.IntN(5) {
 			case 0:
 				q = "DELETE FROM bf WHERE id = $1"
+			case 4:
+				// A new key: the old one is gone, and must not come back
+				// from a chunk read before the update.
+				q = "UPDATE bf SET id = id + 1000000 WHERE id = $1"
 			case 1:
 				q = "INSERT INTO bf (id, v, note) VALUES ($1, 1, 'i') ON CONFLICT (id) DO UPDATE SET v = bf.v + 1, note = 'r'"
 			default:

@@ -117,7 +117,14 @@ func (st *streamer) row(ctx context.Context, op capture.Op, relID uint32, walSta
 		c.Key = project(m, c.Before, rel.keyIdx)
 	}
 	if st.windows != nil {
+		if op == capture.OpTruncate {
+			st.windows.Truncated(rel.name)
+		}
 		st.windows.Changed(rel.name, c.Key)
+		if op == capture.OpUpdate {
+			// An update of the key itself also removes the old key.
+			st.windows.Changed(rel.name, project(m, c.Before, rel.keyIdx))
+		}
 	}
 	// <source>:<commit LSN>:<index in transaction>, the prefix cached per transaction.
 	st.buf = strconv.AppendInt(append(st.buf[:0], st.idPrefix...), int64(st.index), 10)
