@@ -86,13 +86,26 @@ func (e *backfillEngine) Check(ctx context.Context, r backfill.Request) error {
 		return err
 	}
 	if _, err := e.db.ExecContext(ctx, "EXPLAIN SELECT 1 FROM "+quoteIdent(t.DB)+"."+quoteIdent(t.Name)+" WHERE ("+r.Where+")"); err != nil {
-		var me *driver.MySQLError
-		if errors.As(err, &me) {
-			return backfill.BadRequest(fmt.Errorf("where: %w", err))
-		}
-		return fmt.Errorf("check where: %w", err)
+		return refused("where", err)
 	}
 	return nil
+}
+
+// badRequestErrors are the server errors of the request's own making:
+// unknown column, table or function, syntax, ambiguous or wrong operands,
+// bad values. Anything else (a lock timeout, the server going away) is
+// retried.
+var badRequestErrors = map[uint16]bool{1049: true, 1052: true, 1054: true, 1064: true, 1109: true, 1146: true,
+	1241: true, 1267: true, 1271: true, 1292: true, 1305: true, 1366: true, 1582: true, 1583: true, 1584: true}
+
+// refused wraps a badRequestErrors error as a BadRequest, which drops the
+// request from the queue.
+func refused(what string, err error) error {
+	var me *driver.MySQLError
+	if errors.As(err, &me) && badRequestErrors[me.Number] {
+		return backfill.BadRequest(fmt.Errorf("%s: %w", what, err))
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 func (e *backfillEngine) signalQualified() string {
@@ -192,7 +205,7 @@ func (e *backfillEngine) Chunk(ctx context.Context, r backfill.Request, last []s
 	q += " ORDER BY " + order + " LIMIT " + strconv.Itoa(r.Chunk)
 	rows, err := e.db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("read rows: %w", err)
+		return nil, refused("read rows", err)
 	}
 	defer rows.Close()
 	raw := make([]sql.RawBytes, len(cols))

@@ -103,11 +103,7 @@ func (e *backfillEngine) Check(ctx context.Context, r backfill.Request) error {
 		return nil
 	}
 	if _, err := e.conn.Exec(ctx, "EXPLAIN SELECT 1 FROM "+t.qualified()+" WHERE ("+r.Where+")"); err != nil {
-		var pgErr interface{ SQLState() string }
-		if errors.As(err, &pgErr) {
-			return backfill.BadRequest(fmt.Errorf("where: %w", err))
-		}
-		return fmt.Errorf("check where: %w", err)
+		return refused("where", err)
 	}
 	return nil
 }
@@ -247,6 +243,18 @@ func (e *backfillEngine) Chunk(ctx context.Context, r backfill.Request, last []s
 	return c, nil
 }
 
+// refused wraps an error of the request's own making (SQLSTATE class 42:
+// syntax, an unknown or dropped table or column; class 22: a bad value) as a
+// BadRequest, which drops the request from the queue; anything else (the
+// server restarting, a lock timeout) is retried.
+func refused(what string, err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "42") || strings.HasPrefix(pgErr.Code, "22")) {
+		return backfill.BadRequest(fmt.Errorf("%s: %w", what, err))
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
 // read runs the chunk query in a snapshot that sees every transaction whose
 // commit is already recorded. PostgreSQL makes a transaction visible a
 // moment after it writes its commit record, so a snapshot taken just after
@@ -286,7 +294,7 @@ func (e *backfillEngine) read(ctx context.Context, q string, args [][]byte) (*pg
 		res := e.conn.PgConn().ExecParams(ctx, q, args, nil, nil, nil).Read()
 		_ = tx.Rollback(ctx) // read only
 		if res.Err != nil {
-			return nil, fmt.Errorf("read rows: %w", res.Err)
+			return nil, refused("read rows", res.Err)
 		}
 		return res, nil
 	}
