@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -228,4 +229,25 @@ func WaitBackfilled(ctx context.Context, t testing.TB, m *backfill.Manager, logs
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// BackfillSize is the size of the readers' backfill-while-streaming test.
+type BackfillSize struct {
+	Rows, Chunk int
+	// Writers write at once, each up to PerTick changes per 10 ms tick (a
+	// ceiling: fewer when the database is slower).
+	Writers, PerTick int
+	// Timeout bounds the whole test.
+	Timeout time.Duration
+}
+
+// BackfillScale is the scaled-down size make test runs (20,000 rows in
+// chunks of 1,000, one writer at up to 800 changes/s), or the full
+// one (300,000 rows in chunks of 10,000, four writers at up to 2,000
+// changes/s together) with FICUS_BACKFILL_FULL=1 in the environment.
+func BackfillScale() BackfillSize {
+	if os.Getenv("FICUS_BACKFILL_FULL") == "1" {
+		return BackfillSize{Rows: 300000, Chunk: 10000, Writers: 8, PerTick: 5, Timeout: 10 * time.Minute}
+	}
+	return BackfillSize{Rows: 20000, Chunk: 1000, Writers: 1, PerTick: 8, Timeout: 90 * time.Second}
 }
