@@ -91,18 +91,22 @@ func (e *backfillEngine) Check(ctx context.Context, r backfill.Request) error {
 	return nil
 }
 
-// badRequestErrors are the server errors of the request's own making:
-// unknown column, table or function, syntax, ambiguous or wrong operands,
-// bad values. Anything else (a lock timeout, the server going away) is
-// retried.
-var badRequestErrors = map[uint16]bool{1049: true, 1052: true, 1054: true, 1064: true, 1109: true, 1146: true,
-	1241: true, 1267: true, 1271: true, 1292: true, 1305: true, 1366: true, 1582: true, 1583: true, 1584: true}
+// badRequest reports a server error of the request's own making: unknown
+// column, table or function, syntax, ambiguous or wrong operands, bad
+// values. Anything else (a lock timeout, the server going away) is retried.
+func badRequest(number uint16) bool {
+	switch number {
+	case 1049, 1052, 1054, 1064, 1109, 1146, 1241, 1267, 1271, 1292, 1305, 1366, 1582, 1583, 1584:
+		return true
+	}
+	return false
+}
 
-// refused wraps a badRequestErrors error as a BadRequest, which drops the
-// request from the queue.
+// refused wraps a badRequest error as a BadRequest, which drops the request
+// from the queue.
 func refused(what string, err error) error {
 	var me *driver.MySQLError
-	if errors.As(err, &me) && badRequestErrors[me.Number] {
+	if errors.As(err, &me) && badRequest(me.Number) {
 		return backfill.BadRequest(fmt.Errorf("%s: %w", what, err))
 	}
 	return fmt.Errorf("%s: %w", what, err)

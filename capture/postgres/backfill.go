@@ -80,8 +80,17 @@ func (s *Source) runBackfill(ctx context.Context, tables []table) (stop func(), 
 	}, nil
 }
 
-func (e *backfillEngine) table(name string) (table, error) {
+func (e *backfillEngine) table(ctx context.Context, name string) (table, error) {
 	i := slices.IndexFunc(e.tables, func(t table) bool { return t.String() == name })
+	if i < 0 && len(e.s.cfg.Tables) == 0 {
+		// Every table is captured: one created since the start counts too.
+		tables, err := e.s.loadTables(ctx, e.conn)
+		if err != nil {
+			return table{}, err
+		}
+		e.tables = tables
+		i = slices.IndexFunc(e.tables, func(t table) bool { return t.String() == name })
+	}
 	if i < 0 {
 		return table{}, backfill.BadRequest(fmt.Errorf("table %s is not captured by source %q", name, e.s.cfg.Name))
 	}
@@ -95,7 +104,7 @@ func (e *backfillEngine) table(name string) (table, error) {
 func (e *backfillEngine) Check(ctx context.Context, r backfill.Request) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	t, err := e.table(r.Table)
+	t, err := e.table(ctx, r.Table)
 	if err != nil {
 		return err
 	}
@@ -144,7 +153,7 @@ func (e *backfillEngine) Watermark(ctx context.Context, kind backfill.Kind, id s
 func (e *backfillEngine) Estimate(ctx context.Context, name string) int64 {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	t, err := e.table(name)
+	t, err := e.table(ctx, name)
 	if err != nil {
 		return 0
 	}
@@ -158,7 +167,7 @@ func (e *backfillEngine) Estimate(ctx context.Context, name string) int64 {
 func (e *backfillEngine) Chunk(ctx context.Context, r backfill.Request, last []string) (*backfill.Chunk, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	t, err := e.table(r.Table)
+	t, err := e.table(ctx, r.Table)
 	if err != nil {
 		return nil, err
 	}
