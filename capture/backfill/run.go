@@ -68,16 +68,16 @@ func (m *Manager) step(ctx context.Context, eng Engine, prepared *bool) (worked 
 		return false, err
 	}
 	job := q.Jobs[0]
-	if err := m.take(ctx, eng, prepared, job); err != nil {
+	res, err := m.runChunk(ctx, eng, prepared, job)
+	if err != nil {
 		var bad *BadRequestError
 		if errors.As(err, &bad) {
 			m.log.Error("backfill refused by the database; dropped from the queue", "table", job.Table, "err", err)
+			m.mu.Lock()
+			m.running = nil
+			m.mu.Unlock()
 			return true, m.finish(ctx, st, job, err)
 		}
-		return false, err
-	}
-	res, err := m.chunk(ctx, eng, job)
-	if err != nil {
 		return false, err
 	}
 	if _, err := st.update(ctx, func(q *queue) error {
@@ -113,6 +113,13 @@ func (m *Manager) step(ctx context.Context, eng Engine, prepared *bool) (worked 
 			"elapsed", time.Since(j.Started).Round(time.Millisecond))
 	}
 	return true, nil
+}
+
+func (m *Manager) runChunk(ctx context.Context, eng Engine, prepared *bool, job Job) (chunkResult, error) {
+	if err := m.take(ctx, eng, prepared, job); err != nil {
+		return chunkResult{}, err
+	}
+	return m.chunk(ctx, eng, job)
 }
 
 // take makes job the running one of this process, checking it against the

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,6 +123,24 @@ func TestBackfillWhileStreaming(t *testing.T) {
 	// 22,000) and the filtered request's chunks of 500.
 	if got, lo := h.Metric("ficus_capture_backfill_chunks_total", map[string]string{"table": "public.bf"}), float64(size.Rows/size.Chunk); got < lo || got > lo+30 {
 		t.Errorf("chunks = %v, want %v to %v", got, lo, lo+30)
+	}
+	// A condition that passes EXPLAIN but fails on a row stops its request
+	// for good, with the error kept for GET /api/capture/{source}.
+	if _, err := mgr.Enqueue(ctx, backfill.Request{Table: "public.bf", Where: "1 / (id - 5) > 0", Chunk: 10}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		st, err := mgr.Status(ctx)
+		if err == nil && st.State == "idle" {
+			if !strings.Contains(st.LastError, "division by zero") {
+				t.Errorf("last_error = %q, want the division by zero", st.LastError)
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("failing backfill still queued: %+v, %v", st, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("%d rows backfilled (two requests) in %s while %d changes were written (%.0f/s); replayed %d op r and %d changes; %d rows",
 		size.Rows, elapsed.Round(time.Millisecond), changes, rate, rep.Reads, rep.Changes, len(want))
