@@ -37,6 +37,7 @@ func (m *Manager) Run(ctx context.Context, eng Engine) {
 		case ctx.Err() != nil:
 			return
 		case err != nil:
+			prepared = false // the signal table may be what is missing
 			wait := b.Next()
 			m.log.Warn("backfill interrupted; continuing from the last finished chunk", "err", err, "retry_in", wait)
 			if backoff.Wait(ctx, wait) != nil {
@@ -125,6 +126,12 @@ func (m *Manager) runChunk(ctx context.Context, eng Engine, prepared *bool, job 
 // take makes job the running one of this process, checking it against the
 // database when this process had not run it yet.
 func (m *Manager) take(ctx context.Context, eng Engine, prepared *bool, job Job) error {
+	if !*prepared {
+		if err := eng.Prepare(ctx); err != nil {
+			return fmt.Errorf("prepare signal table: %w", err)
+		}
+		*prepared = true
+	}
 	m.mu.Lock()
 	same := m.running != nil && m.running.job.ID == job.ID
 	m.mu.Unlock()
@@ -133,12 +140,6 @@ func (m *Manager) take(ctx context.Context, eng Engine, prepared *bool, job Job)
 	}
 	if err := eng.Check(ctx, job.Request); err != nil {
 		return err
-	}
-	if !*prepared {
-		if err := eng.Prepare(ctx); err != nil {
-			return fmt.Errorf("prepare signal table: %w", err)
-		}
-		*prepared = true
 	}
 	p := &progress{job: job, since: time.Now(), readFrom: job.Read, estimate: eng.Estimate(ctx, job.Table)}
 	m.mu.Lock()
