@@ -118,8 +118,8 @@ capture:
 		proc = startFicus(t, bin, logs, "capture", "-c", cfg)
 	}
 	for {
-		if n, state := chunks(); state == "idle" {
-			t.Logf("backfill done after %d kills (%d chunks before the idle answer)", kills, n)
+		if _, state := chunks(); state == "idle" {
+			t.Logf("backfill done after %d kills", kills)
 			break
 		}
 		if ctx.Err() != nil {
