@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ficus-migrate/ficus/capture"
+	"github.com/ficus-migrate/ficus/capture/backfill"
 	"github.com/ficus-migrate/ficus/capture/mask"
 	"github.com/ficus-migrate/ficus/capture/sink"
 )
@@ -70,6 +72,13 @@ type Config struct {
 	// Tinyint1Handling is how TINYINT(1) (BOOLEAN) is published: number
 	// (default, the stored value) or boolean (0 false, anything else true).
 	Tinyint1Handling string
+	// Backfill, when set, runs backfills while streaming (capture/backfill);
+	// SignalTable is where their watermarks are written
+	// (capture.sources[].signal_table; "db.table" or a name in the DSN's
+	// database, default ficus_signal). ficus creates it on the first
+	// backfill.
+	Backfill    *backfill.Manager
+	SignalTable string
 
 	SnapshotChunkSize  int           // rows per keyset page (default 5000)
 	CheckpointInterval time.Duration // how often the durable position is saved (default 1s)
@@ -133,6 +142,15 @@ func (c *Config) setDefaults() (*conn, error) {
 		if _, _, err := splitTable(t); err != nil {
 			return nil, fmt.Errorf("source %q: %w", c.Name, err)
 		}
+	}
+	if c.SignalTable == "" {
+		c.SignalTable = backfill.DefaultSignalTable
+	}
+	if !strings.Contains(c.SignalTable, ".") {
+		c.SignalTable = cn.database + "." + c.SignalTable
+	}
+	if slices.Contains(c.Tables, c.SignalTable) {
+		return nil, fmt.Errorf("source %q: signal_table %s is also a captured table", c.Name, c.SignalTable)
 	}
 	if c.SubjectPrefix == "" {
 		c.SubjectPrefix = sink.DefaultSubjectPrefix

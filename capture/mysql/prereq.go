@@ -100,7 +100,9 @@ func (s *Source) resolveTables(ctx context.Context, db *sql.DB) ([]tableRef, err
 			if err := rows.Scan(&n); err != nil {
 				return nil, fmt.Errorf("list tables: %w", err)
 			}
-			out = append(out, tableRef{DB: s.conn.database, Name: n})
+			if !s.isSignal(s.conn.database, n) { // watermarks, never table events
+				out = append(out, tableRef{DB: s.conn.database, Name: n})
+			}
 		}
 		return out, rows.Err()
 	}

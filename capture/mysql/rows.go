@@ -21,7 +21,8 @@ func (st *streamer) table(ctx context.Context, tm *replication.TableMapEvent) (*
 	}
 	ti := &tableInfo{tm: tm, db: string(tm.Schema), name: string(tm.Table)}
 	st.tables[tm.TableID] = ti
-	if !st.s.captured(ti.db, ti.name) {
+	ti.signal = st.s.isSignal(ti.db, ti.name)
+	if !ti.signal && !st.s.captured(ti.db, ti.name) {
 		ti.skip = true
 		return ti, nil
 	}
@@ -67,6 +68,9 @@ func (st *streamer) rows(ctx context.Context, h *replication.EventHeader, typ re
 	ti, err := st.table(ctx, e.Table)
 	if err != nil || ti.skip {
 		return err
+	}
+	if ti.signal {
+		return st.signal(ctx, h, ti, e)
 	}
 	if !st.tx.open {
 		st.begin(h, "", true)
@@ -114,6 +118,17 @@ func (st *streamer) rows(ctx context.Context, h *replication.EventHeader, typ re
 		}
 		for _, k := range ti.keyIdx {
 			c.Key = append(c.Key, keyFrom[k])
+		}
+		if st.windows != nil {
+			st.windows.Changed(ti.db+"."+ti.name, c.Key)
+			if op == capture.OpUpdate {
+				// An update of the key itself also removes the old key.
+				old := make(capture.Row, 0, len(ti.keyIdx))
+				for _, k := range ti.keyIdx {
+					old = append(old, c.Before[k])
+				}
+				st.windows.Changed(ti.db+"."+ti.name, old)
+			}
 		}
 		c.ID = st.msgID()
 		if err := st.sink.Publish(ctx, c); err != nil {
@@ -194,6 +209,9 @@ func (st *streamer) ddl(ctx context.Context, h *replication.EventHeader, schema,
 		return err
 	}
 	if m != nil && st.s.captured(db, table) {
+		if st.windows != nil {
+			st.windows.Truncated(db + "." + table)
+		}
 		c := &capture.Change{Op: capture.OpTruncate, Source: meta, Time: time.Now()}
 		c.ID = st.msgID()
 		return st.sink.Publish(ctx, c)

@@ -164,6 +164,11 @@ func (s *Source) runOnce(ctx context.Context) error {
 		}
 		s.log.Info("starting at the current binlog position without snapshot", "position", pos.String())
 	}
+	stop, err := s.runBackfill(ctx, srv)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	return s.stream(ctx, db, srv, pub, cps, pos)
 }
 

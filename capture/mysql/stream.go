@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ficus-migrate/ficus/capture"
+	"github.com/ficus-migrate/ficus/capture/backfill"
 	"github.com/ficus-migrate/ficus/capture/sink"
 )
 
@@ -33,6 +34,8 @@ type streamer struct {
 	tables   map[uint64]*tableInfo
 	jsonCols map[string]map[string]bool // MariaDB JSON columns by "db.table"
 	boolCols map[string]map[string]bool // TINYINT(1) columns by "db.table" (tinyint1_handling: boolean)
+
+	windows *backfill.Windows // nil without backfill
 
 	tx txState
 }
@@ -55,6 +58,7 @@ type tableInfo struct {
 	cols   []column
 	keyIdx []int
 	skip   bool
+	signal bool // the backfill signal table: watermarks, not table events
 }
 
 func (s *Source) stream(ctx context.Context, db *sql.DB, srv server, pub *sink.Sink, cps *sink.Checkpoints, pos Position) error {
@@ -78,7 +82,7 @@ func (s *Source) stream(ctx context.Context, db *sql.DB, srv server, pub *sink.S
 
 	st := &streamer{s: s, srv: srv, db: db, sink: pub, cps: cps, file: pos.File, saved: pos,
 		tables: map[uint64]*tableInfo{}, jsonCols: map[string]map[string]bool{},
-		boolCols: map[string]map[string]bool{}}
+		boolCols: map[string]map[string]bool{}, windows: s.cfg.Backfill.Windows()}
 	s.cfg.Confirmed.Set(pos)
 	var bs *replication.BinlogStreamer
 	var err error

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ficus-migrate/ficus/capture"
+	"github.com/ficus-migrate/ficus/capture/backfill"
 	"github.com/ficus-migrate/ficus/capture/mask"
 	"github.com/ficus-migrate/ficus/capture/sink"
 )
@@ -62,6 +64,12 @@ type Config struct {
 	// Mask leaves out and masks columns before anything is published
 	// (capture.sources[].tables[].columns); nil publishes rows whole.
 	Mask *mask.Masker
+	// Backfill, when set, runs backfills while streaming (capture/backfill);
+	// SignalTable is where their watermarks are written
+	// (capture.sources[].signal_table; "schema.table" or a name in public,
+	// default public.ficus_signal). ficus creates it on the first backfill.
+	Backfill    *backfill.Manager
+	SignalTable string
 
 	SnapshotChunkSize int           // rows per keyset page (default 5000)
 	StatusInterval    time.Duration // standby status updates (default 1s: a short replay after a crash)
@@ -113,6 +121,18 @@ func (c *Config) setDefaults() error {
 		if _, _, err := splitTable(t); err != nil {
 			return fmt.Errorf("source %q: %w", c.Name, err)
 		}
+	}
+	if c.SignalTable == "" {
+		c.SignalTable = backfill.DefaultSignalTable
+	}
+	if !strings.Contains(c.SignalTable, ".") {
+		c.SignalTable = "public." + c.SignalTable
+	}
+	if _, _, err := splitTable(c.SignalTable); err != nil {
+		return fmt.Errorf("source %q: signal_table: %w", c.Name, err)
+	}
+	if slices.Contains(c.Tables, c.SignalTable) {
+		return fmt.Errorf("source %q: signal_table %s is also a captured table", c.Name, c.SignalTable)
 	}
 	if c.SubjectPrefix == "" {
 		c.SubjectPrefix = sink.DefaultSubjectPrefix

@@ -32,7 +32,12 @@ func (st *streamer) relation(ctx context.Context, m *pglogrepl.RelationMessage, 
 		WHERE i.indrelid = $1 AND i.indisprimary`, m.RelationID).Scan(&pk); err != nil {
 		return fmt.Errorf("read primary key of %s.%s: %w", m.Namespace, m.RelationName, err)
 	}
-	rel := &relation{msg: m}
+	rel := &relation{msg: m, name: m.Namespace + "." + m.RelationName}
+	if st.s.cfg.Backfill != nil && rel.name == st.s.cfg.SignalTable {
+		rel.signal = true
+		st.rels[m.RelationID] = rel
+		return nil
+	}
 	if len(pk) > 0 {
 		for _, k := range pk {
 			for i, c := range m.Columns {
@@ -67,6 +72,9 @@ func (st *streamer) row(ctx context.Context, op capture.Op, relID uint32, walSta
 	}
 	m := rel.msg
 	st.buf = appendLSN(st.buf[:0], walStart)
+	if rel.signal {
+		return st.signal(ctx, string(st.buf), nu, m)
+	}
 	c := &capture.Change{
 		Op: op,
 		Source: capture.SourceMeta{
@@ -107,6 +115,16 @@ func (st *streamer) row(ctx context.Context, op capture.Op, relID uint32, walSta
 		c.Key = project(m, c.After, rel.keyIdx)
 	case capture.OpDelete:
 		c.Key = project(m, c.Before, rel.keyIdx)
+	}
+	if st.windows != nil {
+		if op == capture.OpTruncate {
+			st.windows.Truncated(rel.name)
+		}
+		st.windows.Changed(rel.name, c.Key)
+		if op == capture.OpUpdate {
+			// An update of the key itself also removes the old key.
+			st.windows.Changed(rel.name, project(m, c.Before, rel.keyIdx))
+		}
 	}
 	// <source>:<commit LSN>:<index in transaction>, the prefix cached per transaction.
 	st.buf = strconv.AppendInt(append(st.buf[:0], st.idPrefix...), int64(st.index), 10)

@@ -118,6 +118,10 @@ func (s *Source) loadTables(ctx context.Context, conn *pgx.Conn) ([]table, error
 	if err != nil {
 		return nil, fmt.Errorf("list tables: %w", err)
 	}
+	if s.cfg.Backfill != nil {
+		// The signal table's changes are watermarks, never table events.
+		tables = slices.DeleteFunc(tables, func(t table) bool { return t.String() == s.cfg.SignalTable })
+	}
 	for _, want := range s.cfg.Tables {
 		if !slices.ContainsFunc(tables, func(t table) bool { return t.String() == want }) {
 			return nil, capture.Permanent(fmt.Errorf("source %q: table %s not found", s.cfg.Name, want))
@@ -135,6 +139,13 @@ func (s *Source) ensurePublication(ctx context.Context, conn *pgx.Conn, tables [
 	exists := err == nil
 	if err != nil && err != pgx.ErrNoRows {
 		return fmt.Errorf("read publication %q: %w", s.cfg.Publication, err)
+	}
+	signal, err := s.signalExists(ctx, conn)
+	if err != nil {
+		return err
+	}
+	if signal {
+		tables = append(slices.Clip(tables), s.signalTable())
 	}
 	list := make([]string, len(tables))
 	for i, t := range tables {

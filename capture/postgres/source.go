@@ -181,6 +181,11 @@ func (s *Source) runOnce(ctx context.Context) error {
 	default:
 		start = slot.confirmed
 	}
+	stop, err := s.runBackfill(ctx, tables)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	return s.stream(ctx, repl, meta, conv, pub, start)
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/ficus-migrate/ficus/capture"
+	"github.com/ficus-migrate/ficus/capture/backfill"
 	"github.com/ficus-migrate/ficus/capture/sink"
 )
 
@@ -41,13 +42,17 @@ type streamer struct {
 	commitTime    time.Time
 	index         int
 
+	windows *backfill.Windows // nil without backfill
+
 	msg rowMsg // reused for every Insert, Update and Delete
 	buf []byte // scratch for per-row strings
 }
 
 type relation struct {
 	msg    *pglogrepl.RelationMessage
-	keyIdx []int // primary key columns (or identity index columns) within msg.Columns
+	keyIdx []int  // primary key columns (or identity index columns) within msg.Columns
+	signal bool   // the backfill signal table: watermarks, not table events
+	name   string // schema.table, for the backfill windows
 }
 
 func (s *Source) stream(ctx context.Context, repl *pgconn.PgConn, meta *pgx.Conn, conv *converter,
@@ -61,7 +66,8 @@ func (s *Source) stream(ctx context.Context, repl *pgconn.PgConn, meta *pgx.Conn
 		return fmt.Errorf("start replication on slot %q: %w", s.cfg.Slot, err)
 	}
 	s.log.Info("streaming", "slot", s.cfg.Slot, "from", start.String())
-	st := &streamer{s: s, repl: repl, meta: meta, conv: conv, sink: pub, rels: map[uint32]*relation{}, durable: start}
+	st := &streamer{s: s, repl: repl, meta: meta, conv: conv, sink: pub, rels: map[uint32]*relation{}, durable: start,
+		windows: s.cfg.Backfill.Windows()}
 	s.cfg.Confirmed.Set(LSN(start))
 	err = st.loop(ctx)
 	if ctx.Err() != nil {

@@ -332,6 +332,19 @@ func (s *Sink) Mark(ctx context.Context, pos capture.Position) error {
 	return s.enqueue(ctx, entry{mark: pos})
 }
 
+// Notify calls fn (which must not block) once every change published before
+// it is acknowledged by JetStream; ConfirmDelay does not apply. After a
+// failed publish fn is never called. A backfill chunk uses it to know its
+// rows are in the stream before it records the chunk as finished.
+func (s *Sink) Notify(ctx context.Context, fn func()) error {
+	return s.Mark(ctx, notice{fn: fn})
+}
+
+// notice is a mark that calls fn instead of becoming durable.
+type notice struct{ fn func() }
+
+func (notice) String() string { return "notice" }
+
 func (s *Sink) enqueue(ctx context.Context, e entry) error {
 	s.mu.Lock()
 	s.queued++
@@ -462,6 +475,10 @@ func (s *Sink) addMark(pos capture.Position) {
 	defer s.mu.Unlock()
 	if s.err != nil {
 		return // nothing after a failure may become durable
+	}
+	if n, ok := pos.(notice); ok {
+		n.fn()
+		return
 	}
 	now := time.Now()
 	// Marks acked within a small fraction of ConfirmDelay of each other are

@@ -86,6 +86,17 @@ func TestSinkDurability(t *testing.T) {
 	if err := s.Mark(ctx, pos("p2")); err != nil {
 		t.Fatal(err)
 	}
+	// Notify fires once what was published before it is acknowledged,
+	// without waiting out ConfirmDelay, and leaves Durable alone.
+	notified := make(chan struct{})
+	if err := s.Notify(ctx, func() { close(notified) }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-notified:
+	case <-ctx.Done():
+		t.Fatal("Notify never fired")
+	}
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -108,12 +119,19 @@ func TestSinkDurability(t *testing.T) {
 		t.Logf("publish while down failed at once: %v", err)
 	}
 	_ = s.Mark(ctx, pos("p3"))
+	late := make(chan struct{})
+	_ = s.Notify(ctx, func() { close(late) })
 	ferr := s.Flush(ctx)
 	if ferr == nil || s.Err() == nil {
 		t.Fatalf("Flush with the server down: %v, Err %v; want an error", ferr, s.Err())
 	}
 	if d := s.Durable(); d != pos("p2") {
 		t.Fatalf("durable = %v after a failed publish, want p2", d)
+	}
+	select {
+	case <-late:
+		t.Fatal("Notify fired after a failed publish")
+	default:
 	}
 	if err := s.Publish(ctx, change("id-y")); err == nil {
 		t.Fatal("Publish on a failed sink succeeded")

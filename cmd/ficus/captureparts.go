@@ -10,11 +10,13 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ficus-migrate/ficus/capture"
+	"github.com/ficus-migrate/ficus/capture/backfill"
 	"github.com/ficus-migrate/ficus/capture/mysql"
 	"github.com/ficus-migrate/ficus/capture/postgres"
 	"github.com/ficus-migrate/ficus/capture/sink"
 	"github.com/ficus-migrate/ficus/capture/standby"
 	"github.com/ficus-migrate/ficus/internal/config"
+	"github.com/ficus-migrate/ficus/shadow/data/canon"
 )
 
 // startCapture runs every source behind its standby lease (capture/standby):
@@ -24,6 +26,7 @@ func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {
 	delay := confirmDelay(rt)
 	instance := instanceID()
 	rt.capture = map[string]*standby.Standby{}
+	rt.backfill = map[string]*backfill.Manager{}
 	stream := sink.StreamConfig{
 		Replicas:        cc.Stream.Replicas,
 		MaxAge:          cc.Stream.MaxAge,
@@ -38,9 +41,21 @@ func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {
 		if err != nil {
 			return fmt.Errorf("capture.sources[%d] (%s): %w", i, src.Name, err)
 		}
+		dialect := canon.Postgres
+		if src.Type == config.SourceMySQL {
+			dialect = canon.MySQL
+		}
+		bf, err := backfill.New(backfill.Config{Source: src.Name, Dialect: dialect, JS: rt.bus.JS,
+			Replicas: cc.Stream.Replicas, Logger: rt.log, Registerer: rt.reg})
+		if err != nil {
+			return fmt.Errorf("capture.sources[%d] (%s): %w", i, src.Name, err)
+		}
+		rt.backfill[src.Name] = bf
 		switch src.Type {
 		case config.SourcePostgres:
 			s, err = postgres.New(postgres.Config{
+				Backfill:        bf,
+				SignalTable:     src.SignalTableName(),
 				Name:            src.Name,
 				DSN:             src.DSN.Reveal(),
 				Tables:          src.TableNames(),
@@ -61,6 +76,8 @@ func startCapture(ctx context.Context, g *errgroup.Group, rt *proc) error {
 			})
 		case config.SourceMySQL:
 			s, err = mysql.New(mysql.Config{
+				Backfill:         bf,
+				SignalTable:      src.SignalTableName(),
 				Name:             src.Name,
 				DSN:              src.DSN.Reveal(),
 				ServerID:         src.ServerID,

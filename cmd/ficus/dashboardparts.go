@@ -26,6 +26,14 @@ func mountDashboard(rt *proc, p parts) {
 				return standby.State{}
 			}
 		}
+		if rt.backfill != nil {
+			cfg.Backfill = func(source string) dashboard.Backfiller {
+				if m := rt.backfill[source]; m != nil {
+					return m
+				}
+				return nil
+			}
+		}
 		cfg.Failure = func(source string) error {
 			if err, ok := rt.captureFailed.Load(source); ok {
 				return err.(error)

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ficus-migrate/ficus/capture/backfill"
 	"github.com/ficus-migrate/ficus/capture/standby"
 	"github.com/ficus-migrate/ficus/internal/admin"
 	"github.com/ficus-migrate/ficus/internal/bus"
@@ -41,6 +42,7 @@ Config keys read: log.*, nats.*, admin.*, proxy.*
 `
 
 const captureHelp = `Usage: ficus capture [-c FILE]
+       ficus capture backfill SOURCE TABLE [--where SQL] [--chunk 10000] (see ficus capture backfill -h)
 
 Runs only change data capture (plus NATS and the admin listener): every row change of
 the configured databases becomes one event on JetStream, subject
@@ -61,6 +63,9 @@ func proxyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func captureCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "backfill" {
+		return backfillCmd(ctx, args[1:], stdout, stderr)
+	}
 	return serveCmd(ctx, "capture", captureHelp, parts{capture: true}, args, stderr)
 }
 
@@ -113,6 +118,9 @@ type proc struct {
 	// capture is each capture source's standby runner, by source name,
 	// for GET /api/capture/{source}.
 	capture map[string]*standby.Standby
+	// backfill is each capture source's backfill queue, by source name
+	// (sources whose reader runs backfills).
+	backfill map[string]*backfill.Manager
 	// captureFailed holds, by source name, the error that stopped a
 	// capture source (GET /api/capture shows it).
 	captureFailed sync.Map

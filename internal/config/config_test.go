@@ -145,7 +145,7 @@ func TestLoadFull(t *testing.T) {
 		{"capture.stream", c.Capture.Stream, Stream{Replicas: 3, MaxAge: 168 * time.Hour, MaxBytes: 512e6, DuplicateWindow: 20 * time.Minute}},
 		{"source 0", c.Capture.Sources[0], Source{Name: "legacy-pg", Type: SourcePostgres, DSN: DSN(testEnv["LEGACY_PG_DSN"]),
 			Tables: []Table{{Table: "public.orders"}, {Table: "public.Order Lines", Subject: "order_lines"}}, Slot: "ficus_orders", Publication: "ficus_orders_pub",
-			Snapshot: SnapshotNever}},
+			Snapshot: SnapshotNever, SignalTable: "ficus.signal"}},
 		{"source 1", c.Capture.Sources[1], Source{Name: "legacy_mysql", Type: SourceMySQL, DSN: DSN(testEnv["LEGACY_MYSQL_DSN"]),
 			Tables: []Table{{Table: "shop.customers", Columns: Columns{Exclude: []string{"ssn"}, Mask: ColumnMasks{
 				{"email", mask.Spec{Kind: mask.Hash}}, {"card_number", mask.Spec{Kind: mask.KeepLast, N: 4}}, {"phone", mask.Spec{Kind: mask.Null}}}}}},
@@ -305,6 +305,10 @@ func TestRejected(t *testing.T) {
 			"capture.sources[0].tinyint1_handling: only valid for mysql sources (this source is postgres)"},
 		{"tinyint1 handling unknown", "capture: {sources: [{name: m, type: mysql, dsn: 'u:p@tcp(h:3306)/d', server_id: 1, tinyint1_handling: bool}]}",
 			`capture.sources[0].tinyint1_handling: must be one of number, boolean, got "bool"`},
+		{"signal table with a quote", "capture: {sources: [{name: a, type: postgres, dsn: 'postgres://u@h/d', signal_table: 'x\"y'}]}",
+			"capture.sources[0].signal_table: expected a table name"},
+		{"signal table also captured", "capture: {sources: [{name: a, type: postgres, dsn: 'postgres://u@h/d', tables: [public.s], signal_table: public.s}]}",
+			"capture.sources[0].signal_table: public.s is also in tables"},
 		{"secret not echoed on bad expansion", "admin: {token: 'abc${bad name}'}",
 			`admin.token: invalid variable name in "${...}"`},
 	}

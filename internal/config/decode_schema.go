@@ -360,5 +360,8 @@ func (d *decoder) source(n *yaml.Node, l loc, s *Source) {
 		field{"tinyint1_handling", func(v *yaml.Node, l loc) {
 			enum(d, v, l, &s.Tinyint1Handling, Tinyint1Number, Tinyint1Boolean)
 		}},
+		field{"signal_table", func(v *yaml.Node, l loc) {
+			d.checked(v, l, &s.SignalTable, reCheck(signalTableRe, "expected a table name, table or schema.table, of letters, digits and _ (at most 64 each)"))
+		}},
 	)
 }

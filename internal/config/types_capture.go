@@ -122,6 +122,21 @@ type Source struct {
 	// Tinyint1Handling is how TINYINT(1), which BOOLEAN is, is published
 	// (mysql only): number (default) or boolean.
 	Tinyint1Handling Tinyint1Handling `yaml:"tinyint1_handling,omitempty"`
+	// SignalTable is the table ficus writes backfill watermarks to
+	// (`ficus capture backfill`, capture/backfill), "schema.table" or a
+	// bare name (postgres: in schema public; mysql: in the DSN's
+	// database). ficus creates it on the first backfill; it is never
+	// captured. Default: ficus_signal. Use SignalTableName.
+	SignalTable string `yaml:"signal_table,omitempty"`
+}
+
+// SignalTableName returns the backfill signal table: SignalTable, or its
+// default.
+func (s Source) SignalTableName() string {
+	if s.SignalTable != "" {
+		return s.SignalTable
+	}
+	return "ficus_signal"
 }
 
 // DecimalHandling is capture.sources[].decimal_handling.

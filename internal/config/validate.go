@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -166,6 +167,9 @@ func (d *decoder) validateCapture(c *Capture) {
 		d.sourceName(base, i, s, names, streams)
 		if s.DSN == "" {
 			d.fail(base+".dsn", "required")
+		}
+		if s.SignalTable != "" && slices.Contains(s.TableNames(), s.SignalTable) {
+			d.fail(base+".signal_table", "%s is also in tables: the signal table holds backfill watermarks and is never captured", s.SignalTable)
 		}
 		switch s.Type {
 		case "":

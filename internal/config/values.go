@@ -421,6 +421,8 @@ var (
 	routeNameRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
 	sourceNameRe = regexp.MustCompile(`^[a-z0-9_-]+$`)
 	pgNameRe     = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
+	// signalTableRe: table or schema.table; the readers quote it.
+	signalTableRe = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]{0,63}\.)?[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 )
 
 func reCheck(re *regexp.Regexp, want string) func(string) string {

@@ -13,6 +13,7 @@
 //	GET  /api/data/{name}             dual.Figures
 //	GET  /api/report                  report.Report
 //	GET  /api/capture/{source}        dashboard.SourceStatus
+//	POST /api/capture/{source}/backfill backfill.Job (body backfill.Request)
 //	GET  /metrics                     Prometheus text (Client.Metrics, Client.Samples)
 //
 // GET /api/dashboard and /api/capture are the dashboard page's own

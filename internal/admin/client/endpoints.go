@@ -6,7 +6,9 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/ficus-migrate/ficus/capture/backfill"
 	"github.com/ficus-migrate/ficus/internal/admin/api"
+	"github.com/ficus-migrate/ficus/internal/admin/dashboard"
 	"github.com/ficus-migrate/ficus/proxy"
 	"github.com/ficus-migrate/ficus/proxy/rollout"
 	"github.com/ficus-migrate/ficus/shadow/data/continuous"
@@ -104,5 +106,22 @@ func (c *Client) Ready(ctx context.Context) (api.Readiness, error) {
 		}
 	}
 	err = decode(http.MethodGet, path, body, &out)
+	return out, err
+}
+
+// Backfill is POST /api/capture/{source}/backfill: it queues a backfill of
+// a captured table on the process streaming the source. A standby answers
+// a StatusError of 409, a request the source refuses one of 400.
+func (c *Client) Backfill(ctx context.Context, source string, r backfill.Request) (backfill.Job, error) {
+	var out backfill.Job
+	err := c.call(ctx, http.MethodPost, "/api/capture/"+url.PathEscape(source)+"/backfill", r, &out)
+	return out, err
+}
+
+// Capture is GET /api/capture/{source}: the source's figures, its hot
+// standby state and its backfill section.
+func (c *Client) Capture(ctx context.Context, source string) (dashboard.SourceStatus, error) {
+	var out dashboard.SourceStatus
+	err := c.Get(ctx, "/api/capture/"+url.PathEscape(source), &out)
 	return out, err
 }

@@ -7,6 +7,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/ficus-migrate/ficus/capture/backfill"
 	"github.com/ficus-migrate/ficus/capture/standby"
 )
 
@@ -38,6 +39,9 @@ type SourceFigures struct {
 type SourceStatus struct {
 	SourceFigures
 	standby.State
+	// Backfill is the source's backfill queue and progress (see
+	// capture/backfill); absent for a source without backfill.
+	Backfill *backfill.Status `json:"backfill,omitempty"`
 }
 
 func (d *Dashboard) capture(w http.ResponseWriter, _ *http.Request) {
@@ -50,7 +54,7 @@ func (d *Dashboard) captureSource(w http.ResponseWriter, r *http.Request) {
 		if f.Name != name {
 			continue
 		}
-		st := SourceStatus{SourceFigures: f}
+		st := SourceStatus{SourceFigures: f, Backfill: d.backfillStatus(r.Context(), name)}
 		if d.cfg.Standby != nil {
 			st.State = d.cfg.Standby(name)
 		}

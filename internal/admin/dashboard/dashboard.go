@@ -44,6 +44,9 @@ type Config struct {
 	// Standby is this process's state in a source's hot standby, for
 	// GET /api/capture/{source}; nil leaves it out.
 	Standby func(source string) standby.State
+	// Backfill returns a source's backfill queue, nil for a source without
+	// backfill; nil Backfill: none has (POST .../backfill answers 501).
+	Backfill func(source string) Backfiller
 	// Failure returns the error that stopped a capture source, or nil
 	// while it runs; nil Failure reports none.
 	Failure func(source string) error
@@ -86,7 +89,8 @@ func New(cfg Config) *Dashboard {
 
 // Mount registers GET / and GET /ui/… (public: the page shell holds no
 // data) and GET /api/dashboard, /api/capture, /api/capture/{source},
-// /api/report and /api/recordings (behind the token).
+// /api/report, /api/recordings and POST /api/capture/{source}/backfill
+// (behind the token and the admin listener's cross-site checks).
 func (d *Dashboard) Mount(m Mux) {
 	files, _ := fs.Sub(static, "static") // the embedded folder exists: it is compiled in
 	fileServer := http.StripPrefix("/ui/", http.FileServerFS(files))
@@ -97,6 +101,7 @@ func (d *Dashboard) Mount(m Mux) {
 	m.Handle("GET /api/dashboard", http.HandlerFunc(d.overview))
 	m.Handle("GET /api/capture", http.HandlerFunc(d.capture))
 	m.Handle("GET /api/capture/{source}", http.HandlerFunc(d.captureSource))
+	m.Handle("POST /api/capture/{source}/backfill", http.HandlerFunc(d.backfill))
 	m.Handle("GET /api/report", http.HandlerFunc(d.report))
 	m.Handle("GET /api/recordings", http.HandlerFunc(d.recordings))
 }

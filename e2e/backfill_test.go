@@ -1,0 +1,231 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ficus-migrate/ficus/capture/capturetest"
+	"github.com/ficus-migrate/ficus/internal/testenv"
+)
+
+// TestBackfillSurvivesKill9: `ficus capture backfill` of a table while a
+// writer changes the same keys, with the real binary killed -9 twice
+// mid-backfill. A consumer applying the stream in order ends equal to the
+// table, no op r event is older than a change before it, and the chunks
+// finished before a kill are not read again: the chunk queries number the
+// finished chunks plus at most one per kill. Scaled down from the issue's
+// 300,000 rows at 2,000 changes/s: 24,000 rows in chunks of 300, a writer
+// at up to 400 changes/s.
+func TestBackfillSurvivesKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test")
+	}
+	t.Parallel()
+	const rows, chunk = 24000, 300
+	pg := testenv.MustStartPostgres(t)
+	ns := testenv.MustStartNATS(t)
+	pg.Exec(t, fmt.Sprintf(`CREATE TABLE bf (id int PRIMARY KEY, v int NOT NULL, note text NOT NULL);
+		INSERT INTO bf SELECT i, 0, 'n' || i FROM generate_series(1, %d) i; ANALYZE bf`, rows))
+	admin := freeAddr(t)
+	cfg := writeConfig(t, fmt.Sprintf(`
+log: {level: debug}
+nats: {url: %q}
+admin: {listen: %q}
+capture:
+  standby: {lease_ttl: 1s}
+  sources:
+    - name: shop
+      type: postgres
+      dsn: %q
+      tables: [public.bf]
+      snapshot: never
+      signal_table: ficus.signal
+`, ns.URL, admin, pg.DSN()))
+	pg.Exec(t, `CREATE SCHEMA ficus`)
+	bin := buildFicus(t)
+	logs := &testenv.LogBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("ficus logs (tail):\n%s", tail(logs.String(), 20000))
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	proc := startFicus(t, bin, logs, "capture", "-c", cfg)
+	waitForSlot(ctx, t, pg, "ficus_shop")
+
+	wctx, stopWriter := context.WithCancel(ctx)
+	writer := make(chan int, 1)
+	wconn, err := pgx.Connect(ctx, pg.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wconn.Close(context.WithoutCancel(ctx))
+	go func() { writer <- writeKeys(wctx, t, wconn, rows+1000) }()
+
+	// The CLI reaches the active process; until it streams, it answers 409.
+	for {
+		var out, errOut bytes.Buffer
+		code := runFicus(ctx, t, &out, &errOut, "capture", "backfill", "shop", "public.bf", "--chunk", fmt.Sprint(chunk), "-c", cfg)
+		if code == 0 && strings.Contains(out.String(), "queued") {
+			break
+		}
+		if !strings.Contains(errOut.String(), "409") || ctx.Err() != nil {
+			t.Fatalf("ficus capture backfill: exit %d\n%s%s", code, out.String(), errOut.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	api := adminAPI(admin, "")
+	var sawProgress bool // a running backfill with a rate and an ETA
+	chunks := func() (int64, string) {
+		st, err := api.Capture(ctx, "shop")
+		if err != nil || st.Backfill == nil {
+			return -1, ""
+		}
+		b := st.Backfill
+		if b.State == "running" && b.Table == "public.bf" && b.RowsPerSecond > 0 && b.ETASeconds > 0 && b.Rows > 0 {
+			sawProgress = true
+		}
+		return b.Chunks, b.State
+	}
+	kills := 0
+	for _, at := range []int64{15, 45} {
+		for {
+			n, _ := chunks()
+			if n >= at {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("backfill never reached chunk %d", at)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		proc.kill()
+		kills++
+		proc = startFicus(t, bin, logs, "capture", "-c", cfg)
+	}
+	for {
+		if _, state := chunks(); state == "idle" {
+			t.Logf("backfill done after %d kills", kills)
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("backfill never finished")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !sawProgress {
+		t.Error("GET /api/capture/shop never showed a running backfill with rows, rows_per_second and eta_seconds")
+	}
+	stopWriter()
+	changes := <-writer
+	pg.Exec(t, `INSERT INTO bf VALUES (0, 0, 'end')`) // the consumer reads up to it
+
+	nc := ns.Connect(t)
+	js, _ := jetstream.New(nc)
+	st, err := js.Stream(ctx, "FICUS_CDC_SHOP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := capturetest.ReplayStream(ctx, t, st, "bf", func(_ uint64, key string) bool { return key == `{"id":0}` })
+	want := bfLines(ctx, t, pg.DSN())
+	if d := capturetest.Diff(rep.Compact(), want); d != "" {
+		t.Errorf("replica differs from the table (%d rows, %d in replica):\n%s", len(want), len(rep.Rows), d)
+	}
+
+	// Chunk queries: every finished chunk once, plus at most the one in
+	// flight at each kill.
+	out := logs.String()
+	reads := len(regexp.MustCompile(`msg="backfill reading chunk"`).FindAllStringIndex(out, -1))
+	finished := regexp.MustCompile(`msg="backfill done".* chunks=(\d+)`).FindStringSubmatch(out)
+	if finished == nil {
+		t.Fatal("no \"backfill done\" in the log")
+	}
+	total, err := strconv.Atoi(finished[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reads < total || reads > total+kills {
+		t.Errorf("%d chunk queries for %d chunks and %d kills: finished chunks were read again", reads, total, kills)
+	}
+	if rep.Reads < rows/2 || changes < 100 {
+		t.Errorf("%d op r events, %d changes written: the test did not exercise a backfill under writes", rep.Reads, changes)
+	}
+	t.Logf("%d changes written; %d chunks, %d chunk queries; replayed %d op r and %d changes; %d rows",
+		changes, total, reads, rep.Reads, rep.Changes, len(want))
+}
+
+// writeKeys updates, inserts and deletes random keys of 1..keys at up to
+// 400 changes a second until ctx ends, and returns how many it made.
+func writeKeys(ctx context.Context, t *testing.T, conn *pgx.Conn, keys int) int {
+	n := 0
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return n
+		case <-tick.C:
+		}
+		for range 4 {
+			id := 1 + rand.IntN(keys)
+			q := "UPDATE bf SET v = v + 1, note = 'u' || v WHERE id = $1"
+			switch rand.IntN(4) {
+			case 0:
+				q = "DELETE FROM bf WHERE id = $1"
+			case 1:
+				q = "INSERT INTO bf VALUES ($1, 1, 'i') ON CONFLICT (id) DO UPDATE SET v = bf.v + 1, note = 'r'"
+			}
+			if _, err := conn.Exec(ctx, q, id); err != nil {
+				if ctx.Err() == nil {
+					t.Errorf("writer: %v", err)
+				}
+				return n
+			}
+			n++
+		}
+	}
+}
+
+// bfLines is table bf as capturetest.Replica.Compact writes it.
+func bfLines(ctx context.Context, t *testing.T, dsn string) []string {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	rows, err := conn.Query(ctx, "SELECT id, v, note FROM bf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id, v int
+		var note string
+		if err := rows.Scan(&id, &v, &note); err != nil {
+			t.Fatal(err)
+		}
+		nb, _ := json.Marshal(note)
+		out = append(out, fmt.Sprintf(`{"id":%d}={"id":%d,"v":%d,"note":%s}`, id, id, v, nb))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(out)
+	return out
+}
