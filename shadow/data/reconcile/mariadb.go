@@ -32,6 +32,8 @@ type MariaDB struct {
 	ordered bool
 	digest  string
 	cols    []canon.Column // from Describe
+	keys    []canon.Column // from Describe: the key columns
+	tq      *tupleQueries  // from prepareTuple
 	window  window         // from Describe, see Table.windowSQL
 }
 
@@ -105,7 +107,7 @@ func (m *MariaDB) Describe(ctx context.Context) ([]string, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("describe %s: %w", m.cfg.Table.Name, err)
 	}
-	if m.cols, err = orderColumns(m.cfg.Table, got); err != nil {
+	if m.cols, m.keys, err = orderColumns(m.cfg.Table, got); err != nil {
 		return nil, err
 	}
 	if err := m.describeWindow(ctx, got); err != nil {
@@ -163,8 +165,11 @@ func (m *MariaDB) clusteredOnKey(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return strings.EqualFold(engine.String, "InnoDB") && first.String == m.cfg.Table.Key, nil
+	return strings.EqualFold(engine.String, "InnoDB") && first.String == m.cfg.Table.intKey(), nil
 }
+
+// KeyTypes implements Side.
+func (m *MariaDB) KeyTypes() []string { return dataTypes(m.keys) }
 
 // Prepare implements Side.
 func (m *MariaDB) Prepare(kinds []canon.Kind) error {
@@ -173,7 +178,7 @@ func (m *MariaDB) Prepare(kinds []canon.Kind) error {
 		return err
 	}
 	m.q = q
-	key := canon.QuoteIdent(canon.MySQL, m.cfg.Table.Key)
+	key := canon.QuoteIdent(canon.MySQL, m.cfg.Table.intKey())
 	order, from := key, m.cfg.Table.quotedName(canon.MySQL)
 	if m.ordered {
 		// The clustered index, not a covering secondary one whose order

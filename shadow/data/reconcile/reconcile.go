@@ -80,8 +80,11 @@ const (
 
 // Difference is one key whose rows are not equal.
 type Difference struct {
-	Key  int64
-	Kind string // MissingInNew, MissingInLegacy or Differs
+	// Key is the key of a single integer key column; Tuple, when not nil,
+	// the key of any other key (canonical texts; Key is then 0).
+	Key   int64
+	Tuple canon.Key
+	Kind  string // MissingInNew, MissingInLegacy or Differs
 	// Columns are the differing column pairs (Differs only), in mapping order.
 	Columns []ColumnDiff
 	// Reason is the comparator plugin's explanation (Differs only).
@@ -130,6 +133,9 @@ type Stats struct {
 type Result struct {
 	Differences []Difference
 	Stats       Stats
+	// KeyKinds are the key columns' kinds when the key is compared by
+	// tuples (Difference.Tuple), nil for a single integer key column.
+	KeyKinds []canon.Kind
 }
 
 // Run compares the two tables.
@@ -201,7 +207,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			<-done
 		}()
 	}
-	res, err := r.compare(ctx)
+	var res *Result
+	if r.keyKinds != nil {
+		res, err = r.compareTuple(ctx)
+	} else {
+		res, err = r.compare(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +263,10 @@ func (t *timed) add(since time.Time) {
 type run struct {
 	cfg  Config
 	gate *gate
-	log  *slog.Logger
+	// keyKinds are the key's kinds when it is compared by tuples (see
+	// tuple.go), nil for integer ranges.
+	keyKinds []canon.Kind
+	log      *slog.Logger
 	// keep is the progress for Config.Checkpoint; saveMu orders its saves.
 	keep   keeper
 	saveMu sync.Mutex
@@ -291,7 +305,23 @@ func (r *run) prepare(ctx context.Context) error {
 	if err := r.cfg.Legacy.Prepare(kinds); err != nil {
 		return err
 	}
-	return r.cfg.New.Prepare(kinds)
+	if err := r.cfg.New.Prepare(kinds); err != nil {
+		return err
+	}
+	var err error
+	if r.keyKinds, err = tupleKinds(r.cfg.Legacy, r.cfg.New); err != nil || r.keyKinds == nil {
+		return err
+	}
+	for _, s := range []Side{r.cfg.Legacy, r.cfg.New} {
+		ts, ok := s.(tupleSide)
+		if !ok {
+			return errors.New("reconcile: these sides cannot compare a key tuple")
+		}
+		if err := ts.prepareTuple(r.keyKinds); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // span is an inclusive key range.

@@ -1,0 +1,148 @@
+package canon
+
+import (
+	"fmt"
+	"strings"
+)
+
+// KeyColumn is one key column of one side: its name, the kind both sides'
+// columns compare as (Unify) and this side's own information_schema type.
+type KeyColumn struct {
+	Name     string
+	Kind     Kind
+	DataType string
+}
+
+// KeySQL is the SQL of a key on one engine: the canonical text of each key
+// column, and order expressions whose SQL order is CompareKeys' order, so
+// that a range of keys holds the same keys on both engines and in Go.
+// Range boundaries are canonical texts passed as parameters (Params),
+// never written into the SQL.
+//
+//   - integer, decimal: the column, against the parameter cast to a number;
+//   - text: PostgreSQL col::text COLLATE "C" (byte order of the UTF-8
+//     text), MariaDB CAST(CONVERT(col USING utf8mb4) AS BINARY): never the
+//     column's collation, so 'a' and 'A' are different keys;
+//   - UUID: PostgreSQL uuid and MariaDB BINARY(16) columns by their 16
+//     bytes (the order of the lowercase hex text; an index can serve), text
+//     columns by their lowercased text as bytes;
+//   - binary: the bytes; date and timestamp: the value (session time zone
+//     UTC, as the canonical texts assume).
+type KeySQL struct {
+	e      Engine
+	cols   []KeyColumn
+	texts  []string // canonical text per column
+	sorts  []string // order expression per column
+	params []string // placeholder per column: "%s" is where the parameter goes
+}
+
+// NewKeySQL builds the key SQL of cols on engine e.
+func NewKeySQL(e Engine, cols []KeyColumn) (*KeySQL, error) {
+	k := &KeySQL{e: e, cols: cols}
+	for _, c := range cols {
+		if err := KeyKind(c.Kind); err != nil {
+			return nil, fmt.Errorf("key column %q: %w", c.Name, err)
+		}
+		col := QuoteIdent(e, c.Name)
+		text, _ := SQLExpr(e, c.Kind, col, Rule{})
+		sort, param := keyOrder(e, c, col, text)
+		k.texts = append(k.texts, text)
+		k.sorts = append(k.sorts, sort)
+		k.params = append(k.params, param)
+	}
+	return k, nil
+}
+
+func keyOrder(e Engine, c KeyColumn, col, text string) (sort, param string) {
+	own := strings.ToLower(c.DataType)
+	if e == Postgres {
+		switch c.Kind {
+		case KindInteger:
+			return col, "%s::text::bigint"
+		case KindDecimal:
+			return col, "%s::text::numeric"
+		case KindUUID:
+			if own == "uuid" {
+				return col, "%s::text::uuid"
+			}
+		case KindBinary:
+			return col + "::bytea", "decode(%s::text, 'hex')"
+		case KindDate:
+			return col, "%s::text::date"
+		case KindTimestamp:
+			if strings.Contains(own, "with time zone") || own == "timestamptz" {
+				return col, "%s::text::timestamptz"
+			}
+			return col, "%s::text::timestamp"
+		}
+		return "(" + text + ") COLLATE \"C\"", "%s::text"
+	}
+	switch c.Kind {
+	case KindInteger:
+		return col, "CAST(%s AS DECIMAL(65,0))"
+	case KindDecimal:
+		return col, "CAST(%s AS DECIMAL(65,30))"
+	case KindUUID:
+		if Binary(own) {
+			return col, "UNHEX(REPLACE(%s, '-', ''))"
+		}
+	case KindBinary:
+		return "CAST(" + col + " AS BINARY)", "UNHEX(%s)"
+	case KindDate:
+		return col, "CAST(%s AS DATE)"
+	case KindTimestamp:
+		return col, "CAST(%s AS DATETIME(6))"
+	case KindText:
+		return "CAST(CONVERT(" + col + " USING utf8mb4) AS BINARY)", "CAST(%s AS BINARY)"
+	}
+	return "CAST(" + text + " AS BINARY)", "CAST(%s AS BINARY)"
+}
+
+// Texts are the canonical text expressions of the key columns.
+func (k *KeySQL) Texts() []string { return k.texts }
+
+// OrderBy is the ORDER BY list of key order.
+func (k *KeySQL) OrderBy() string { return strings.Join(k.sorts, ", ") }
+
+// NotNull is the condition that no key column is NULL: rows with a NULL
+// key column have no place in the key order and are never compared.
+func (k *KeySQL) NotNull() string {
+	conds := make([]string, len(k.cols))
+	for i, c := range k.cols {
+		conds[i] = QuoteIdent(k.e, c.Name) + " IS NOT NULL"
+	}
+	return strings.Join(conds, " AND ")
+}
+
+// Params collects query parameters in the order their placeholders are
+// written, numbering them for PostgreSQL.
+type Params struct {
+	e    Engine
+	Args []any
+}
+
+// NewParams starts an empty parameter list of engine e.
+func NewParams(e Engine) *Params { return &Params{e: e} }
+
+func (p *Params) add(v any) string {
+	p.Args = append(p.Args, v)
+	if p.e == Postgres {
+		return fmt.Sprintf("$%d", len(p.Args))
+	}
+	return "?"
+}
+
+// Compare is the condition "key op bound" (op one of <, <=, >, >=) as a
+// row comparison, with bound's texts as parameters of p. Write the
+// conditions in the order of the SQL text: MariaDB's parameters are
+// positional.
+func (k *KeySQL) Compare(p *Params, op string, bound Key) string {
+	vals := make([]string, len(bound))
+	for i, v := range bound {
+		vals[i] = fmt.Sprintf(k.params[i], p.add(v))
+	}
+	if len(bound) == 1 {
+		return k.sorts[0] + " " + op + " " + vals[0]
+	}
+	return "(" + strings.Join(k.sorts, ", ") + ") " + op + " (" + strings.Join(vals, ", ") + ")"
+}

@@ -1,0 +1,245 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ficus-migrate/ficus/shadow/data/canon"
+)
+
+// A key that is not a single integer column on both sides (several
+// columns; decimal, text, UUID, binary, date or timestamp) is compared by
+// key tuples: a range is (lo, hi] in canonical key order
+// (canon.CompareKeys, which both engines' SQL follows, see canon.KeySQL).
+// A range is cut at the keys of every n-th row of the side holding more of
+// its rows (one window-function scan), both sides sum the row hashes of
+// every piece in one scan, and differing pieces are cut again, down to
+// pieces small enough to fetch. Every boundary is a key tuple sent to both
+// databases as parameters, so both split the same way.
+
+// ErrTupleResume says kept progress cannot be continued for a tuple key.
+var ErrTupleResume = errors.New("reconcile: --resume is not supported yet for a key that is not one integer column; start over")
+
+// tupleKinds decides how the key is compared: nil for a single integer
+// column on both sides (integer ranges), else each key column's unified
+// kind.
+func tupleKinds(legacy, new Side) ([]canon.Kind, error) {
+	lt, nt := legacy.KeyTypes(), new.KeyTypes()
+	if len(lt) != len(nt) {
+		return nil, fmt.Errorf("reconcile: %d legacy key columns against %d new key columns", len(lt), len(nt))
+	}
+	if len(lt) == 1 && canon.KindOf(canon.MySQL, lt[0]) == canon.KindInteger && canon.KindOf(canon.Postgres, nt[0]) == canon.KindInteger {
+		return nil, nil
+	}
+	kinds := make([]canon.Kind, len(lt))
+	for i := range lt {
+		kinds[i] = canon.Unify(canon.KindOf(canon.MySQL, lt[i]), canon.KindOf(canon.Postgres, nt[i]))
+		if err := canon.KeyKind(kinds[i]); err != nil {
+			return nil, fmt.Errorf("reconcile: key column %d: %w", i+1, err)
+		}
+	}
+	return kinds, nil
+}
+
+// tupleTask is a range to cut and sum, with both sides' row counts (from
+// the sums that found it different, or the estimates).
+type tupleTask struct {
+	kr       keyRange
+	lcn, ncn int64
+}
+
+func (r *run) compareTuple(ctx context.Context) (*Result, error) {
+	if r.cfg.Resume != nil {
+		return nil, ErrTupleResume
+	}
+	ls, lok := r.cfg.Legacy.(tupleSide)
+	ns, nok := r.cfg.New.(tupleSide)
+	if !lok || !nok {
+		return nil, errors.New("reconcile: these sides cannot compare a key tuple")
+	}
+	var lest, nest int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { lest, err = r.cfg.Legacy.Estimate(gctx); return err })
+	g.Go(func() (err error) { nest, err = r.cfg.New.Estimate(gctx); return err })
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.estimate = lest
+	r.mu.Unlock()
+	// The first level cuts the whole key space into enough pieces for
+	// Parallel and BucketRows; an unknown estimate (0) cuts nothing, and
+	// the sums then say how many rows there are.
+	first := int64(max(r.cfg.Parallel, r.cfg.Segments))
+	first = max(first, max(lest, nest)/r.cfg.BucketRows)
+	level := []tupleTask{{lcn: lest, ncn: nest}}
+	top := true
+	for len(level) > 0 {
+		r.startPass(len(level))
+		var next []tupleTask
+		var nextMu sync.Mutex
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(r.cfg.Parallel)
+		for _, t := range level {
+			if gctx.Err() != nil {
+				break
+			}
+			g.Go(func() error {
+				pieces := int64(r.cfg.Segments)
+				if top {
+					pieces = first
+				}
+				sub, err := r.tupleTask(gctx, ls, ns, t, pieces, top)
+				if err != nil {
+					return err
+				}
+				nextMu.Lock()
+				next = append(next, sub...)
+				nextMu.Unlock()
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, err
+		}
+		level, top = next, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	slices.SortFunc(r.diffs, func(a, b Difference) int { return canon.CompareKeys(r.keyKinds, a.Tuple, b.Tuple) })
+	res := &Result{Differences: r.diffs, KeyKinds: r.keyKinds}
+	res.Stats.LegacyRows, res.Stats.NewRows = r.rows[0], r.rows[1]
+	return res, nil
+}
+
+// tupleTask cuts t into about pieces ranges, sums them on both sides,
+// fetches the small differing ones and returns the others.
+func (r *run) tupleTask(ctx context.Context, ls, ns tupleSide, t tupleTask, pieces int64, top bool) ([]tupleTask, error) {
+	if err := r.gate.wait(ctx); err != nil {
+		return nil, err
+	}
+	var bounds []canon.Key
+	if n := max(t.lcn, t.ncn); n > 0 && pieces > 1 {
+		from := ls
+		if t.ncn > t.lcn {
+			from = ns
+		}
+		every := (n + pieces - 1) / pieces
+		var err error
+		if bounds, err = from.tupleSplit(ctx, t.kr, every); err != nil {
+			return nil, err
+		}
+		bounds = r.inside(t.kr, bounds)
+	}
+	var lsum, nsum map[int64]Sum
+	r.checksums.Add(1)
+	var g errgroup.Group
+	g.Go(func() (err error) {
+		defer r.legacy.add(r.legacy.begin())
+		lsum, err = ls.tupleSums(ctx, t.kr, bounds)
+		return err
+	})
+	g.Go(func() (err error) {
+		defer r.new.add(r.new.begin())
+		nsum, err = ns.tupleSums(ctx, t.kr, bounds)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	lrows, nrows := rowCount(lsum), rowCount(nsum)
+	r.gate.charge(max(lrows, nrows))
+	r.rangesDone.Add(1)
+	r.rowsSummed.Add(lrows)
+	if top {
+		r.mu.Lock()
+		r.rows[0], r.rows[1] = lrows, nrows
+		r.mu.Unlock()
+	}
+	var sub []tupleTask
+	for _, b := range differing(lsum, nsum) {
+		kr := keyRange{lo: t.kr.lo, hi: t.kr.hi}
+		if b > 0 {
+			kr.lo = bounds[b-1]
+		}
+		if int(b) < len(bounds) {
+			kr.hi = bounds[b]
+		}
+		lc, nc := lsum[b].Count, nsum[b].Count
+		// A piece that did not get smaller cannot be cut further.
+		if max(lc, nc) <= r.cfg.LeafRows || (len(bounds) == 0 && !top) {
+			if err := r.gate.wait(ctx); err != nil {
+				return nil, err
+			}
+			d, err := r.tupleLeaf(ctx, ls, ns, kr)
+			if err != nil {
+				return nil, err
+			}
+			r.mu.Lock()
+			r.diffs = append(r.diffs, d...)
+			r.mu.Unlock()
+			continue
+		}
+		sub = append(sub, tupleTask{kr: kr, lcn: lc, ncn: nc})
+	}
+	return sub, nil
+}
+
+func (r *run) tupleLeaf(ctx context.Context, ls, ns tupleSide, kr keyRange) ([]Difference, error) {
+	var lrows, nrows []Row
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		defer r.legacy.add(r.legacy.begin())
+		lrows, err = ls.tupleRows(gctx, kr)
+		return err
+	})
+	g.Go(func() (err error) {
+		defer r.new.add(r.new.begin())
+		nrows, err = ns.tupleRows(gctx, kr)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	r.fetched.Add(int64(len(lrows) + len(nrows)))
+	r.gate.charge(int64(max(len(lrows), len(nrows))))
+	// The databases sorted by the same order; sorting again in Go makes
+	// the merge independent of it.
+	order := func(a, b Row) int { return canon.CompareKeys(r.keyKinds, a.Tuple, b.Tuple) }
+	slices.SortStableFunc(lrows, order)
+	slices.SortStableFunc(nrows, order)
+	lrows, nrows = dropRecent(lrows, nrows)
+	d := diffRows(r.cfg.Legacy.Table().Columns, r.cfg.New.Table().Columns, lrows, nrows, order)
+	if r.cfg.Judge != nil {
+		var err error
+		if d, err = r.judge(ctx, d, lrows, nrows); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// inside keeps the increasing bounds strictly inside kr: a repeated key (a
+// key that is not unique) or the range's own end would only make empty
+// pieces.
+func (r *run) inside(kr keyRange, bounds []canon.Key) []canon.Key {
+	out := bounds[:0]
+	for _, b := range bounds {
+		if kr.lo != nil && canon.CompareKeys(r.keyKinds, b, kr.lo) <= 0 {
+			continue
+		}
+		if kr.hi != nil && canon.CompareKeys(r.keyKinds, b, kr.hi) >= 0 {
+			continue
+		}
+		if len(out) > 0 && canon.CompareKeys(r.keyKinds, b, out[len(out)-1]) <= 0 {
+			continue
+		}
+		out = append(out, b)
+	}
+	return out
+}

@@ -1,0 +1,171 @@
+package reconcile
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/ficus-migrate/ficus/internal/testenv"
+	"github.com/ficus-migrate/ficus/shadow/data/canon"
+)
+
+// tupleRows is how many rows each tuple-key table holds (the issue's
+// 200,000 scaled down for make test).
+const tupleRows = 20_000
+
+// tupleCase is a table whose key is not one integer column: both sides'
+// DDL (columns key..., v), the key expressions of row number s, and the
+// canonical key of row s.
+type tupleCase struct {
+	name      string
+	legacyDDL string
+	newDDL    string
+	legacyKey string // SQL over seq (MariaDB's seq_1_to_n)
+	newKey    string // SQL over s (generate_series)
+	keys      []string
+	kinds     []canon.Kind
+	keyOf     func(s int) canon.Key
+}
+
+func md5UUID(s int) string {
+	h := md5.Sum([]byte(strconv.Itoa(s)))
+	x := hex.EncodeToString(h[:])
+	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32]
+}
+
+const myUUID = "CONCAT_WS('-', SUBSTR(MD5(seq), 1, 8), SUBSTR(MD5(seq), 9, 4), SUBSTR(MD5(seq), 13, 4), SUBSTR(MD5(seq), 17, 4), SUBSTR(MD5(seq), 21, 12))"
+
+var textPrefixes = []string{"a", "A", "é", "É", "e", "E"}
+
+var tupleCases = []tupleCase{
+	{
+		name:      "composite bigint smallint",
+		legacyDDL: "order_id BIGINT NOT NULL, line_no SMALLINT NOT NULL, v INT, PRIMARY KEY (order_id, line_no)",
+		newDDL:    "order_id bigint NOT NULL, line_no smallint NOT NULL, v int, PRIMARY KEY (order_id, line_no)",
+		legacyKey: "seq DIV 4 + 1000, CAST(seq % 7 AS SIGNED) - 3",
+		newKey:    "s / 4 + 1000, s % 7 - 3",
+		keys:      []string{"order_id", "line_no"},
+		kinds:     []canon.Kind{canon.KindInteger, canon.KindInteger},
+		keyOf:     func(s int) canon.Key { return canon.Key{strconv.Itoa(s/4 + 1000), strconv.Itoa(s%7 - 3)} },
+	},
+	{
+		// Uppercase on the legacy side for odd rows: the canonical UUID is
+		// lowercase whatever CHAR(36) holds.
+		name:      "uuid char(36) vs uuid",
+		legacyDDL: "id CHAR(36) NOT NULL PRIMARY KEY, v INT",
+		newDDL:    "id uuid NOT NULL PRIMARY KEY, v int",
+		legacyKey: "IF(seq % 2 = 1, UPPER(" + myUUID + "), " + myUUID + ")",
+		newKey:    "md5(s::text)::uuid",
+		keys:      []string{"id"},
+		kinds:     []canon.Kind{canon.KindUUID},
+		keyOf:     func(s int) canon.Key { return canon.Key{md5UUID(s)} },
+	},
+	{
+		name:      "uuid binary(16) vs uuid",
+		legacyDDL: "id BINARY(16) NOT NULL PRIMARY KEY, v INT",
+		newDDL:    "id uuid NOT NULL PRIMARY KEY, v int",
+		legacyKey: "UNHEX(MD5(seq))",
+		newKey:    "md5(s::text)::uuid",
+		keys:      []string{"id"},
+		kinds:     []canon.Kind{canon.KindUUID},
+		keyOf:     func(s int) canon.Key { return canon.Key{md5UUID(s)} },
+	},
+	{
+		// utf8mb4_general_ci holds 'a1' and 'A1', 'é1' and 'e1' as equal:
+		// no unique index can hold them, and its order is not the bytes'.
+		name:      "varchar accents and case under general_ci",
+		legacyDDL: "k VARCHAR(40) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci NOT NULL, v INT, KEY (k)",
+		newDDL:    "k text NOT NULL PRIMARY KEY, v int",
+		legacyKey: "CONCAT(ELT(seq % 6 + 1, 'a', 'A', 'é', 'É', 'e', 'E'), seq DIV 6)",
+		newKey:    "(ARRAY['a', 'A', 'é', 'É', 'e', 'E'])[s % 6 + 1] || (s / 6)::text",
+		keys:      []string{"k"},
+		kinds:     []canon.Kind{canon.KindText},
+		keyOf:     func(s int) canon.Key { return canon.Key{textPrefixes[s%6] + strconv.Itoa(s/6)} },
+	},
+}
+
+// testTupleKeys runs every tuple case in parallel on the shared servers.
+func testTupleKeys(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres) {
+	for i, c := range tupleCases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			testTupleCase(t, my, pg, c, fmt.Sprintf("tk%d", i))
+		})
+	}
+}
+
+func testTupleCase(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres, c tupleCase, table string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	my.Exec(t, "CREATE TABLE "+table+" ("+c.legacyDDL+")")
+	pg.Exec(t, "CREATE TABLE "+table+" ("+c.newDDL+")")
+	keyCols := ""
+	for _, k := range c.keys {
+		keyCols += k + ", "
+	}
+	legacySelect := "SELECT " + c.legacyKey + ", seq FROM seq_1_to_" + strconv.Itoa(tupleRows)
+	my.Exec(t, "INSERT INTO "+table+" ("+keyCols+"v) "+legacySelect)
+	pg.Exec(t, fmt.Sprintf("INSERT INTO %s (%sv) SELECT %s, s FROM generate_series(1, %d) s", table, keyCols, c.newKey, tupleRows))
+	pg.Exec(t, "ANALYZE "+table)
+
+	// 20 differences: keys on one side only, both ways, and values.
+	var want []Difference
+	for i := range 20 {
+		s := 17 + i*997
+		k := c.keyOf(s)
+		switch i % 3 {
+		case 0:
+			pg.Exec(t, "DELETE FROM "+table+" WHERE v = $1", s)
+			want = append(want, Difference{Tuple: k, Kind: MissingInNew})
+		case 1:
+			my.Exec(t, "DELETE FROM "+table+" WHERE v = ?", s)
+			want = append(want, Difference{Tuple: k, Kind: MissingInLegacy})
+		case 2:
+			pg.Exec(t, "UPDATE "+table+" SET v = v + 1000000 WHERE v = $1", s)
+			want = append(want, Difference{Tuple: k, Kind: Differs, Columns: []ColumnDiff{{Legacy: "v", New: "v",
+				LegacyVal: canon.Value{Text: strconv.Itoa(s)}, NewVal: canon.Value{Text: strconv.Itoa(s + 1000000)}}}})
+		}
+	}
+	slices.SortFunc(want, func(a, b Difference) int { return canon.CompareKeys(c.kinds, a.Tuple, b.Tuple) })
+
+	lt := Table{Name: "ficus." + table, KeyColumns: c.keys, Columns: []string{"v"}}
+	nt := Table{Name: "public." + table, KeyColumns: c.keys, Columns: []string{"v"}}
+	l, n := sides(t, ctx, my, pg, lt, nt)
+	res, err := Run(ctx, Config{Legacy: l, New: n, Segments: 8, LeafRows: 300, BucketRows: 5000, Parallel: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.KeyKinds, c.kinds) {
+		t.Errorf("key kinds %v, want %v", res.KeyKinds, c.kinds)
+	}
+	var got, wantText []string
+	for _, d := range res.Differences {
+		got = append(got, describeTuple(d))
+	}
+	for _, d := range want {
+		wantText = append(wantText, describeTuple(d))
+	}
+	if !slices.Equal(got, wantText) {
+		t.Errorf("differences:\n got %q\nwant %q", got, wantText)
+	}
+	if res.Stats.LegacyRows != tupleRows-7 || res.Stats.NewRows != tupleRows-7 {
+		t.Errorf("rows legacy %d new %d, want %d each", res.Stats.LegacyRows, res.Stats.NewRows, tupleRows-7)
+	}
+	if res.Stats.Fetched >= 2*tupleRows/2 {
+		t.Errorf("fetched %d rows of %d: the ranges did not narrow", res.Stats.Fetched, 2*tupleRows)
+	}
+	t.Logf("%s: %d checksums, %d rows fetched, wall %s", c.name, res.Stats.Checksums, res.Stats.Fetched, res.Stats.Wall)
+}
+
+func describeTuple(d Difference) string {
+	s := d.Tuple.JSON() + " " + d.Kind
+	for _, c := range d.Columns {
+		s += fmt.Sprintf(" %s/%s=%s/%s", c.Legacy, c.New, c.LegacyVal, c.NewVal)
+	}
+	return s
+}
