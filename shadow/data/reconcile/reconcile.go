@@ -309,7 +309,7 @@ func (r *run) prepare(ctx context.Context) error {
 		return err
 	}
 	var err error
-	if r.keyKinds, err = tupleKinds(r.cfg.Legacy, r.cfg.New); err != nil || r.keyKinds == nil {
+	if r.keyKinds, err = KeyKinds(r.cfg.Legacy, r.cfg.New); err != nil || r.keyKinds == nil {
 		return err
 	}
 	for _, s := range []Side{r.cfg.Legacy, r.cfg.New} {

@@ -46,7 +46,11 @@ func (r *Result) RepairSQL(w io.Writer, name string, e canon.Engine, newTable Ta
 	for _, d := range r.Differences {
 		stmt, err := repairStatement(e, newTable, d, r.KeyKinds)
 		if err != nil {
-			skipped = append(skipped, fmt.Sprintf("-- key %s (%s): not written: %v", commentText(d.keyText()), d.Kind, err))
+			key := d.keyText()
+			if d.Tuple != nil {
+				key = commentText(key) // the texts may hold anything
+			}
+			skipped = append(skipped, fmt.Sprintf("-- key %s (%s): not written: %v", key, d.Kind, err))
 			continue
 		}
 		fmt.Fprintln(bw, stmt)

@@ -25,10 +25,11 @@ import (
 // ErrTupleResume says kept progress cannot be continued for a tuple key.
 var ErrTupleResume = errors.New("reconcile: --resume is not supported yet for a key that is not one integer column; start over")
 
-// tupleKinds decides how the key is compared: nil for a single integer
-// column on both sides (integer ranges), else each key column's unified
-// kind.
-func tupleKinds(legacy, new Side) ([]canon.Kind, error) {
+// KeyKinds decides, after both sides' Describe, how the key is compared:
+// nil for a single integer column on both sides (integer ranges), else
+// each key column's unified kind (key tuples). Continuous mode keys its
+// state the same way (continuous.Config.KeyKinds).
+func KeyKinds(legacy, new Side) ([]canon.Kind, error) {
 	lt, nt := legacy.KeyTypes(), new.KeyTypes()
 	if len(lt) != len(nt) {
 		return nil, fmt.Errorf("reconcile: %d legacy key columns against %d new key columns", len(lt), len(nt))
