@@ -150,8 +150,8 @@ func dataSide(cfg *config.Config, side config.DataSide, t reconcile.Table) (cont
 			continue
 		}
 		return continuous.Side{
-			Stream:  sink.StreamName(s.Name),
-			Subject: s.Subject(cfg.Capture.SubjectPrefix, schema, table),
+			Stream:     sink.StreamName(s.Name),
+			Subject:    s.Subject(cfg.Capture.SubjectPrefix, schema, table),
 			Key:        t.Key,
 			KeyColumns: t.KeyColumns,
 			Columns:    t.Columns,
