@@ -4,6 +4,11 @@
 // enough to fetch and compare row by row. The two tables may be on
 // different engines (MariaDB/MySQL and PostgreSQL): every value is first
 // turned into the canonical text of package canon, inside the database.
+//
+// A key of one integer column on both sides is cut into integer ranges and
+// buckets by arithmetic. Any other key (several columns; decimal, text,
+// UUID, binary, date, timestamp) is compared by key tuples in canonical
+// order, ranges cut at sampled keys (see tuple.go and canon.KeySQL).
 package reconcile
 
 import (
