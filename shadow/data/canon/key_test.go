@@ -129,3 +129,16 @@ func FuzzKeyText(f *testing.F) {
 		}
 	})
 }
+
+func TestKeySQLMariaDBLeadingColumn(t *testing.T) {
+	k, err := NewKeySQL(MySQL, []KeyColumn{{Name: "a", Kind: KindInteger}, {Name: "b", Kind: KindText}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewParams(MySQL)
+	got := k.Compare(p, ">", Key{"7", "x"})
+	want := "(`a` >= CAST(? AS DECIMAL(65,0)) AND (`a`, CAST(CONVERT(`b` USING utf8mb4) AS BINARY)) > (CAST(? AS DECIMAL(65,0)), CAST(? AS BINARY)))"
+	if got != want || !slices.Equal(p.Args, []any{"7", "7", "x"}) {
+		t.Errorf("got %s %v\nwant %s", got, p.Args, want)
+	}
+}

@@ -137,6 +137,14 @@ func (p *Params) add(v any) string {
 // conditions in the order of the SQL text: MariaDB's parameters are
 // positional.
 func (k *KeySQL) Compare(p *Params, op string, bound Key) string {
+	// MariaDB/MySQL use an index for a row comparison only through a
+	// condition on its first column: the same bound, that column alone
+	// (PostgreSQL plans row comparisons on an index itself).
+	lead := ""
+	if len(bound) > 1 && k.e == MySQL && k.sorts[0] == QuoteIdent(k.e, k.cols[0].Name) {
+		first := strings.TrimSuffix(op, "=") + "="
+		lead = k.sorts[0] + " " + first + " " + fmt.Sprintf(k.params[0], p.add(bound[0])) + " AND "
+	}
 	vals := make([]string, len(bound))
 	for i, v := range bound {
 		vals[i] = fmt.Sprintf(k.params[i], p.add(v))
@@ -144,5 +152,9 @@ func (k *KeySQL) Compare(p *Params, op string, bound Key) string {
 	if len(bound) == 1 {
 		return k.sorts[0] + " " + op + " " + vals[0]
 	}
-	return "(" + strings.Join(k.sorts, ", ") + ") " + op + " (" + strings.Join(vals, ", ") + ")"
+	row := "(" + strings.Join(k.sorts, ", ") + ") " + op + " (" + strings.Join(vals, ", ") + ")"
+	if lead != "" {
+		return "(" + lead + row + ")"
+	}
+	return row
 }

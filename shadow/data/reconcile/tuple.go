@@ -47,11 +47,13 @@ func KeyKinds(legacy, new Side) ([]canon.Kind, error) {
 	return kinds, nil
 }
 
-// tupleTask is a range to cut and sum, with both sides' row counts (from
-// the sums that found it different, or the estimates).
+// tupleTask is a range to sum, with both sides' row counts (from the sums
+// that found it different, or estimates). split: cut it first (a
+// differing range); the first level's ranges are summed whole.
 type tupleTask struct {
 	kr       keyRange
 	lcn, ncn int64
+	split    bool
 }
 
 func (r *run) compareTuple(ctx context.Context) (*Result, error) {
@@ -73,12 +75,10 @@ func (r *run) compareTuple(ctx context.Context) (*Result, error) {
 	r.mu.Lock()
 	r.estimate = lest
 	r.mu.Unlock()
-	// The first level cuts the whole key space into enough pieces for
-	// Parallel and BucketRows; an unknown estimate (0) cuts nothing, and
-	// the sums then say how many rows there are.
-	first := int64(max(r.cfg.Parallel, r.cfg.Segments))
-	first = max(first, max(lest, nest)/r.cfg.BucketRows)
-	level := []tupleTask{{lcn: lest, ncn: nest}}
+	level, err := r.firstTuples(ctx, ls, ns, lest, nest)
+	if err != nil {
+		return nil, err
+	}
 	top := true
 	for len(level) > 0 {
 		r.startPass(len(level))
@@ -91,11 +91,7 @@ func (r *run) compareTuple(ctx context.Context) (*Result, error) {
 				break
 			}
 			g.Go(func() error {
-				pieces := int64(r.cfg.Segments)
-				if top {
-					pieces = first
-				}
-				sub, err := r.tupleTask(gctx, ls, ns, t, pieces, top)
+				sub, err := r.tupleTask(gctx, ls, ns, t, top)
 				if err != nil {
 					return err
 				}
@@ -118,21 +114,49 @@ func (r *run) compareTuple(ctx context.Context) (*Result, error) {
 	return res, nil
 }
 
-// tupleTask cuts t into about pieces ranges, sums them on both sides,
-// fetches the small differing ones and returns the others.
-func (r *run) tupleTask(ctx context.Context, ls, ns tupleSide, t tupleTask, pieces int64, top bool) ([]tupleTask, error) {
+// firstTuples cuts the whole key space into the first level's ranges:
+// enough for Parallel and BucketRows, at the keys of the side the
+// databases estimate larger (one scan of its keys). An unknown estimate
+// (0) gives one range, which the sums then measure.
+func (r *run) firstTuples(ctx context.Context, ls, ns tupleSide, lest, nest int64) ([]tupleTask, error) {
+	est := max(lest, nest)
+	pieces := max(int64(r.cfg.Parallel), est/r.cfg.BucketRows)
+	if est <= r.cfg.LeafRows || pieces <= 1 {
+		return []tupleTask{{lcn: lest, ncn: nest}}, nil
+	}
+	from := ls
+	if nest > lest {
+		from = ns
+	}
+	bounds, err := from.tupleSplit(ctx, keyRange{}, (est+pieces-1)/pieces)
+	if err != nil {
+		return nil, err
+	}
+	bounds = r.inside(keyRange{}, bounds)
+	out := make([]tupleTask, 0, len(bounds)+1)
+	var lo canon.Key
+	for _, b := range append(bounds, nil) {
+		out = append(out, tupleTask{kr: keyRange{lo: lo, hi: b}, lcn: lest / pieces, ncn: nest / pieces})
+		lo = b
+	}
+	return out, nil
+}
+
+// tupleTask sums t on both sides (cut into Segments pieces first when
+// t.split), fetches its small differing pieces and returns the others.
+func (r *run) tupleTask(ctx context.Context, ls, ns tupleSide, t tupleTask, top bool) ([]tupleTask, error) {
 	if err := r.gate.wait(ctx); err != nil {
 		return nil, err
 	}
 	var bounds []canon.Key
-	if n := max(t.lcn, t.ncn); n > 0 && pieces > 1 {
+	if n := max(t.lcn, t.ncn); t.split && n > 0 {
 		from := ls
 		if t.ncn > t.lcn {
 			from = ns
 		}
-		every := (n + pieces - 1) / pieces
+		pieces := int64(r.cfg.Segments)
 		var err error
-		if bounds, err = from.tupleSplit(ctx, t.kr, every); err != nil {
+		if bounds, err = from.tupleSplit(ctx, t.kr, (n+pieces-1)/pieces); err != nil {
 			return nil, err
 		}
 		bounds = r.inside(t.kr, bounds)
@@ -159,7 +183,8 @@ func (r *run) tupleTask(ctx context.Context, ls, ns tupleSide, t tupleTask, piec
 	r.rowsSummed.Add(lrows)
 	if top {
 		r.mu.Lock()
-		r.rows[0], r.rows[1] = lrows, nrows
+		r.rows[0] += lrows
+		r.rows[1] += nrows
 		r.mu.Unlock()
 	}
 	var sub []tupleTask
@@ -172,8 +197,9 @@ func (r *run) tupleTask(ctx context.Context, ls, ns tupleSide, t tupleTask, piec
 			kr.hi = bounds[b]
 		}
 		lc, nc := lsum[b].Count, nsum[b].Count
-		// A piece that did not get smaller cannot be cut further.
-		if max(lc, nc) <= r.cfg.LeafRows || (len(bounds) == 0 && !top) {
+		// A range that could not be cut (one key, repeated) is compared
+		// row by row whatever its size.
+		if max(lc, nc) <= r.cfg.LeafRows || (t.split && len(bounds) == 0) {
 			if err := r.gate.wait(ctx); err != nil {
 				return nil, err
 			}
@@ -186,7 +212,7 @@ func (r *run) tupleTask(ctx context.Context, ls, ns tupleSide, t tupleTask, piec
 			r.mu.Unlock()
 			continue
 		}
-		sub = append(sub, tupleTask{kr: kr, lcn: lc, ncn: nc})
+		sub = append(sub, tupleTask{kr: kr, lcn: lc, ncn: nc, split: true})
 	}
 	return sub, nil
 }

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -79,22 +80,28 @@ func (tq *tupleQueries) where(p *canon.Params, kr keyRange) string {
 
 func (tq *tupleQueries) sumsSQL(kr keyRange, bounds []canon.Key) (string, []any) {
 	p := canon.NewParams(tq.e)
-	bucket := "0"
-	if len(bounds) > 0 {
-		var b strings.Builder
-		b.WriteString("CASE")
-		for i, k := range bounds {
-			fmt.Fprintf(&b, " WHEN %s THEN %d", tq.key.Compare(p, "<=", k), i)
-		}
-		fmt.Fprintf(&b, " ELSE %d END", len(bounds))
-		bucket = b.String()
-	}
+	bucket := tq.bucketExpr(p, bounds, 0, len(bounds))
 	sum := "COALESCE(SUM(" + tq.rowHash + "), 0)::text"
 	if tq.e == canon.MySQL {
 		sum = "CAST(COALESCE(SUM(" + tq.rowHash + "), 0) AS CHAR)"
 	}
 	q := "SELECT " + bucket + " AS b, COUNT(*), " + sum + " FROM " + tq.from + tq.where(p, kr) + tq.window + " GROUP BY 1"
 	return q, p.Args
+}
+
+// bucketExpr is the bucket of a row among bounds[lo:hi] (buckets lo..hi)
+// as nested CASEs, a binary search: each row is compared with about
+// log2(len(bounds)) bounds, not all of them. Parameters are added in the
+// order the SQL text is written.
+func (tq *tupleQueries) bucketExpr(p *canon.Params, bounds []canon.Key, lo, hi int) string {
+	if lo == hi {
+		return strconv.Itoa(lo)
+	}
+	mid := (lo + hi) / 2
+	cond := tq.key.Compare(p, "<=", bounds[mid])
+	left := tq.bucketExpr(p, bounds, lo, mid)
+	right := tq.bucketExpr(p, bounds, mid+1, hi)
+	return "CASE WHEN " + cond + " THEN " + left + " ELSE " + right + " END"
 }
 
 func (tq *tupleQueries) splitSQL(kr keyRange, every int64) (string, []any) {
