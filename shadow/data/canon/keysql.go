@@ -98,6 +98,17 @@ func keyOrder(e Engine, c KeyColumn, col, text string) (sort, param string) {
 	return "CAST(" + text + " AS BINARY)", "CAST(%s AS BINARY)"
 }
 
+// Indexed reports whether every order expression is the column itself,
+// so that a range of keys can be read from an index on the key columns.
+func (k *KeySQL) Indexed() bool {
+	for i, c := range k.cols {
+		if k.sorts[i] != QuoteIdent(k.e, c.Name) {
+			return false
+		}
+	}
+	return true
+}
+
 // Texts are the canonical text expressions of the key columns.
 func (k *KeySQL) Texts() []string { return k.texts }
 

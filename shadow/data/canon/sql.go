@@ -87,9 +87,10 @@ func uuidExpr(e Engine, col string) string {
 	if e == Postgres {
 		return "lower(" + col + "::text)"
 	}
-	h := func(from, n int) string { return fmt.Sprintf("HEX(SUBSTRING(%s, %d, %d))", col, from, n) }
-	return "CASE WHEN LENGTH(" + col + ") = 16 THEN LOWER(CONCAT_WS('-', " + h(1, 4) + ", " + h(5, 2) + ", " +
-		h(7, 2) + ", " + h(9, 2) + ", " + h(11, 6) + ")) ELSE LOWER(CAST(" + col + " AS CHAR)) END"
+	// One HEX of the 16 bytes, hyphens inserted after hex digits 8, 12, 16
+	// and 20.
+	return "CASE WHEN LENGTH(" + col + ") = 16 THEN LOWER(INSERT(INSERT(INSERT(INSERT(HEX(" + col +
+		"), 9, 0, '-'), 14, 0, '-'), 19, 0, '-'), 24, 0, '-')) ELSE LOWER(CAST(" + col + " AS CHAR)) END"
 }
 
 // RawExpr returns col as text, for kinds canonicalised in Go.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -157,15 +158,20 @@ func (m *MariaDB) describeWindow(ctx context.Context, got map[string]canon.Colum
 // key order.
 func (m *MariaDB) clusteredOnKey(ctx context.Context) (bool, error) {
 	schema, name, _ := strings.Cut(m.cfg.Table.Name, ".")
-	var engine, first sql.NullString
-	err := m.cfg.DB.QueryRowContext(ctx, `SELECT t.engine, (SELECT k.column_name FROM information_schema.key_column_usage k
-		WHERE k.table_schema = t.table_schema AND k.table_name = t.table_name AND k.constraint_name = 'PRIMARY'
-		AND k.ordinal_position = 1) FROM information_schema.tables t WHERE t.table_schema = ? AND t.table_name = ?`,
-		schema, name).Scan(&engine, &first)
+	var engine, pk sql.NullString
+	err := m.cfg.DB.QueryRowContext(ctx, `SELECT t.engine, (SELECT GROUP_CONCAT(k.column_name ORDER BY k.ordinal_position SEPARATOR '\n')
+		FROM information_schema.key_column_usage k
+		WHERE k.table_schema = t.table_schema AND k.table_name = t.table_name AND k.constraint_name = 'PRIMARY')
+		FROM information_schema.tables t WHERE t.table_schema = ? AND t.table_name = ?`,
+		schema, name).Scan(&engine, &pk)
 	if err != nil {
 		return false, err
 	}
-	return strings.EqualFold(engine.String, "InnoDB") && first.String == m.cfg.Table.intKey(), nil
+	// The key columns first in the primary key, in order: a range scan of
+	// the primary key is in key order.
+	cols := strings.Split(pk.String, "\n")
+	keys := m.cfg.Table.KeyNames()
+	return strings.EqualFold(engine.String, "InnoDB") && len(cols) >= len(keys) && slices.Equal(cols[:len(keys)], keys), nil
 }
 
 // KeyTypes implements Side.

@@ -54,6 +54,8 @@ type tupleTask struct {
 	kr       keyRange
 	lcn, ncn int64
 	split    bool
+	// bounds, in the first level, cut kr into its buckets already.
+	bounds []canon.Key
 }
 
 func (r *run) compareTuple(ctx context.Context) (*Result, error) {
@@ -114,31 +116,43 @@ func (r *run) compareTuple(ctx context.Context) (*Result, error) {
 	return res, nil
 }
 
-// firstTuples cuts the whole key space into the first level's ranges:
-// enough for Parallel and BucketRows, at the keys of the side the
-// databases estimate larger (one scan of its keys). An unknown estimate
-// (0) gives one range, which the sums then measure.
+// firstTuples cuts the whole key space into the first level's ranges,
+// each cut into Segments buckets, as integer keys' first level is: enough
+// ranges for Parallel and for buckets of about BucketRows rows, at the keys
+// of the side the databases estimate larger (one scan of its keys). An
+// unknown estimate (0) gives one range, which the sums then measure.
 func (r *run) firstTuples(ctx context.Context, ls, ns tupleSide, lest, nest int64) ([]tupleTask, error) {
 	est := max(lest, nest)
-	pieces := max(int64(r.cfg.Parallel), est/r.cfg.BucketRows)
-	if est <= r.cfg.LeafRows || pieces <= 1 {
+	segs := int64(r.cfg.Segments)
+	ranges := max(int64(r.cfg.Parallel), est/(segs*r.cfg.BucketRows)+1)
+	if est <= r.cfg.LeafRows {
 		return []tupleTask{{lcn: lest, ncn: nest}}, nil
 	}
-	from := ls
-	if nest > lest {
-		from = ns
+	// The new side unless legacy's estimate is clearly larger: equal
+	// tables' estimates differ by the engines' sampling only.
+	from := ns
+	if lest > nest+nest/10 {
+		from = ls
 	}
-	bounds, err := from.tupleSplit(ctx, keyRange{}, (est+pieces-1)/pieces)
+	buckets := ranges * segs
+	bounds, err := from.tupleSplit(ctx, keyRange{}, (est+buckets-1)/buckets)
 	if err != nil {
 		return nil, err
 	}
 	bounds = r.inside(keyRange{}, bounds)
-	out := make([]tupleTask, 0, len(bounds)+1)
+	// Every Segments-th bound ends a range; those between cut it.
+	var out []tupleTask
 	var lo canon.Key
-	for _, b := range append(bounds, nil) {
-		out = append(out, tupleTask{kr: keyRange{lo: lo, hi: b}, lcn: lest / pieces, ncn: nest / pieces})
-		lo = b
+	var inner []canon.Key
+	for i, b := range bounds {
+		if int64(i+1)%segs != 0 {
+			inner = append(inner, b)
+			continue
+		}
+		out = append(out, tupleTask{kr: keyRange{lo: lo, hi: b}, lcn: lest / ranges, ncn: nest / ranges, bounds: inner})
+		lo, inner = b, nil
 	}
+	out = append(out, tupleTask{kr: keyRange{lo: lo}, lcn: lest / ranges, ncn: nest / ranges, bounds: inner})
 	return out, nil
 }
 
@@ -148,7 +162,7 @@ func (r *run) tupleTask(ctx context.Context, ls, ns tupleSide, t tupleTask, top 
 	if err := r.gate.wait(ctx); err != nil {
 		return nil, err
 	}
-	var bounds []canon.Key
+	bounds := t.bounds
 	if n := max(t.lcn, t.ncn); t.split && n > 0 {
 		from := ls
 		if t.ncn > t.lcn {
@@ -161,20 +175,8 @@ func (r *run) tupleTask(ctx context.Context, ls, ns tupleSide, t tupleTask, top 
 		}
 		bounds = r.inside(t.kr, bounds)
 	}
-	var lsum, nsum map[int64]Sum
-	r.checksums.Add(1)
-	var g errgroup.Group
-	g.Go(func() (err error) {
-		defer r.legacy.add(r.legacy.begin())
-		lsum, err = ls.tupleSums(ctx, t.kr, bounds)
-		return err
-	})
-	g.Go(func() (err error) {
-		defer r.new.add(r.new.begin())
-		nsum, err = ns.tupleSums(ctx, t.kr, bounds)
-		return err
-	})
-	if err := g.Wait(); err != nil {
+	lsum, nsum, err := r.tupleSums(ctx, ls, ns, t.kr, bounds)
+	if err != nil {
 		return nil, err
 	}
 	lrows, nrows := rowCount(lsum), rowCount(nsum)
@@ -215,6 +217,40 @@ func (r *run) tupleTask(ctx context.Context, ls, ns tupleSide, t tupleTask, top 
 		sub = append(sub, tupleTask{kr: kr, lcn: lc, ncn: nc, split: true})
 	}
 	return sub, nil
+}
+
+// tupleSums sums the buckets of kr on both sides at once: digests when
+// both sides read key ranges from an index (one range scan per bucket),
+// else row hashes in one scan of kr (a key whose order is not an index's,
+// such as text in byte order, would scan the table once per bucket), and
+// row hashes too when a bucket's text is too large to digest.
+func (r *run) tupleSums(ctx context.Context, ls, ns tupleSide, kr keyRange, bounds []canon.Key) (lsum, nsum map[int64]Sum, err error) {
+	both := func(l, n func(ctx context.Context, kr keyRange, bounds []canon.Key) (map[int64]Sum, error)) error {
+		r.checksums.Add(1)
+		// Not an errgroup context: one side's ErrTooLarge must not cancel
+		// the other's query (see sumsWith).
+		var g errgroup.Group
+		g.Go(func() (err error) {
+			defer r.legacy.add(r.legacy.begin())
+			lsum, err = l(ctx, kr, bounds)
+			return err
+		})
+		g.Go(func() (err error) {
+			defer r.new.add(r.new.begin())
+			nsum, err = n(ctx, kr, bounds)
+			return err
+		})
+		return g.Wait()
+	}
+	if ls.tupleIndexed() && ns.tupleIndexed() {
+		err = both(ls.tupleDigests, ns.tupleDigests)
+		if !errors.Is(err, ErrTooLarge) {
+			return lsum, nsum, err
+		}
+		r.rowSums.Add(1)
+	}
+	err = both(ls.tupleSums, ns.tupleSums)
+	return lsum, nsum, err
 }
 
 func (r *run) tupleLeaf(ctx context.Context, ls, ns tupleSide, kr keyRange) ([]Difference, error) {

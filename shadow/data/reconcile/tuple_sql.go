@@ -2,11 +2,13 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ficus-migrate/ficus/shadow/data/canon"
 )
@@ -41,6 +43,13 @@ type tupleSide interface {
 	tupleSplit(ctx context.Context, kr keyRange, every int64) ([]canon.Key, error)
 	// tupleRows returns the rows of kr in key order, values canonical.
 	tupleRows(ctx context.Context, kr keyRange) ([]Row, error)
+	// tupleIndexed reports whether key ranges are read from an index
+	// (canon.KeySQL.Indexed): then tupleDigests serves.
+	tupleIndexed() bool
+	// tupleDigests is tupleSums by the Digest method: one aggregate per
+	// bucket (a range scan of the key each), an MD5 over the bucket's row
+	// texts in key order; ErrTooLarge when a bucket's text does not fit.
+	tupleDigests(ctx context.Context, kr keyRange, bounds []canon.Key) (map[int64]Sum, error)
 }
 
 // tupleQueries is the key-tuple SQL of one side.
@@ -48,9 +57,14 @@ type tupleQueries struct {
 	e       canon.Engine
 	key     *canon.KeySQL
 	from    string
+	rowText string // row text expression
 	rowHash string // per-row hash expression
 	window  string // " AND (…)" of checksums, or ""
 	q       *queries
+	// ordered: MariaDB's primary key starts with the key columns and
+	// orders them as KeySQL does, so a range scan of it is in key order
+	// and digests need not sort (see MariaDB.ordered).
+	ordered bool
 }
 
 func (t Table) prepareTuple(e canon.Engine, q *queries, keys []canon.Column, kinds []canon.Kind) (*tupleQueries, error) {
@@ -63,7 +77,7 @@ func (t Table) prepareTuple(e canon.Engine, q *queries, keys []canon.Column, kin
 		return nil, fmt.Errorf("table %s: %w", t.Name, err)
 	}
 	rowText := canon.RowTextExprKey(k.Texts(), q.hashed, q.nullable)
-	return &tupleQueries{e: e, key: k, from: t.quotedName(e), rowHash: canon.RowHashExpr(e, rowText), window: q.window, q: q}, nil
+	return &tupleQueries{e: e, key: k, from: t.quotedName(e), rowText: rowText, rowHash: canon.RowHashExpr(e, rowText), window: q.window, q: q}, nil
 }
 
 // where is the WHERE clause of kr (parameters into p).
@@ -104,6 +118,37 @@ func (tq *tupleQueries) bucketExpr(p *canon.Params, bounds []canon.Key, lo, hi i
 	return "CASE WHEN " + cond + " THEN " + left + " ELSE " + right + " END"
 }
 
+// digestSQL is one aggregate per bucket of kr, glued by UNION ALL: each
+// a range scan of the key's index, its rows' texts digested in key order.
+func (tq *tupleQueries) digestSQL(kr keyRange, bounds []canon.Key) (string, []any) {
+	p := canon.NewParams(tq.e)
+	order, from := tq.key.OrderBy(), tq.from
+	if tq.ordered && tq.key.Indexed() {
+		order, from = "", from+" FORCE INDEX (PRIMARY)"
+	}
+	digest := "COALESCE(" + canon.DigestExpr(tq.e, tq.rowText, order) + ", '')"
+	parts := make([]string, 0, len(bounds)+1)
+	lo := kr.lo
+	for i := 0; i <= len(bounds); i++ {
+		hi := kr.hi
+		if i < len(bounds) {
+			hi = bounds[i]
+		}
+		where := tq.where(p, keyRange{lo: lo, hi: hi}) + tq.window
+		if tq.e == canon.Postgres {
+			// Ordered in a subquery, as integer keys' digest is: an index
+			// scan gives the order for free, where an ordered aggregate
+			// always sorts.
+			parts = append(parts, fmt.Sprintf("SELECT %d AS b, COUNT(*) AS c, COALESCE(%s, '') AS h FROM (SELECT %s AS r FROM %s%s ORDER BY %s) o",
+				i, canon.DigestExpr(tq.e, "o.r", ""), tq.rowText, from, where, tq.key.OrderBy()))
+		} else {
+			parts = append(parts, fmt.Sprintf("SELECT %d AS b, COUNT(*) AS c, %s AS h FROM %s%s", i, digest, from, where))
+		}
+		lo = hi
+	}
+	return strings.Join(parts, " UNION ALL "), p.Args
+}
+
 func (tq *tupleQueries) splitSQL(kr keyRange, every int64) (string, []any) {
 	p := canon.NewParams(tq.e)
 	texts := tq.key.Texts()
@@ -131,8 +176,11 @@ func (tq *tupleQueries) rowsSQL(kr keyRange) (string, []any) {
 // scanner is one engine's way to run a query and scan its rows.
 type scanner func(ctx context.Context, query string, args []any, each func(scan func(...any) error) error) error
 
-func (tq *tupleQueries) sums(ctx context.Context, run scanner, kr keyRange, bounds []canon.Key) (map[int64]Sum, error) {
+func (tq *tupleQueries) sums(ctx context.Context, run scanner, kr keyRange, bounds []canon.Key, m Method) (map[int64]Sum, error) {
 	query, args := tq.sumsSQL(kr, bounds)
+	if m == Digest {
+		query, args = tq.digestSQL(kr, bounds)
+	}
 	out := map[int64]Sum{}
 	err := run(ctx, query, args, func(scan func(...any) error) error {
 		var b int64
@@ -210,7 +258,29 @@ func (tq *tupleQueries) rows(ctx context.Context, run scanner, kr keyRange) ([]R
 // pgScanner runs tuple queries on a PostgreSQL pool.
 func pgScanner(pool *PGPool) scanner {
 	return func(ctx context.Context, query string, args []any, each func(scan func(...any) error) error) error {
-		return pool.query(ctx, query, func(r pgx.Rows) error { return each(r.Scan) }, args...)
+		// An unnamed statement each time: planned for its own bounds (a
+		// cached statement gets a generic plan after a few runs, which
+		// cannot see that a bucket's range is narrow). No parallel plan and
+		// no JIT: a query's buckets are small index range scans, and
+		// starting workers or compiling for them (the planner overestimates
+		// row comparisons' rows) costs more than the scans.
+		args = append([]any{pgx.QueryExecModeExec}, args...)
+		return pool.with(ctx, func(c *pgx.Conn) error {
+			if _, err := c.Exec(ctx, "SET max_parallel_workers_per_gather = 0; SET jit = off"); err != nil {
+				return err
+			}
+			rows, err := c.Query(ctx, query, args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				if err := each(rows.Scan); err != nil {
+					return err
+				}
+			}
+			return rows.Err()
+		})
 	}
 }
 
@@ -220,7 +290,19 @@ func (p *Postgres) prepareTuple(kinds []canon.Kind) (err error) {
 }
 
 func (p *Postgres) tupleSums(ctx context.Context, kr keyRange, bounds []canon.Key) (map[int64]Sum, error) {
-	return p.tq.sums(ctx, pgScanner(p.cfg.Pool), kr, bounds)
+	return p.tq.sums(ctx, pgScanner(p.cfg.Pool), kr, bounds, RowSum)
+}
+
+func (p *Postgres) tupleIndexed() bool { return p.tq.key.Indexed() }
+
+func (p *Postgres) tupleDigests(ctx context.Context, kr keyRange, bounds []canon.Key) (map[int64]Sum, error) {
+	out, err := p.tq.sums(ctx, pgScanner(p.cfg.Pool), kr, bounds, Digest)
+	var pe *pgconn.PgError
+	// A text past 1 GB (program limit) or past the server's memory.
+	if errors.As(err, &pe) && (pe.Code == "54000" || pe.Code == "53200") {
+		return nil, ErrTooLarge
+	}
+	return out, err
 }
 
 func (p *Postgres) tupleSplit(ctx context.Context, kr keyRange, every int64) ([]canon.Key, error) {
@@ -248,11 +330,51 @@ func (m *MariaDB) scanner(ctx context.Context, query string, args []any, each fu
 
 func (m *MariaDB) prepareTuple(kinds []canon.Kind) (err error) {
 	m.tq, err = m.cfg.Table.prepareTuple(canon.MySQL, m.q, m.keys, kinds)
+	if err == nil {
+		m.tq.ordered = m.ordered
+	}
 	return err
 }
 
 func (m *MariaDB) tupleSums(ctx context.Context, kr keyRange, bounds []canon.Key) (map[int64]Sum, error) {
-	return m.tq.sums(ctx, m.scanner, kr, bounds)
+	return m.tq.sums(ctx, m.scanner, kr, bounds, RowSum)
+}
+
+func (m *MariaDB) tupleIndexed() bool { return m.tq.key.Indexed() }
+
+func (m *MariaDB) tupleDigests(ctx context.Context, kr keyRange, bounds []canon.Key) (map[int64]Sum, error) {
+	// One connection for the query and its warnings: a truncated
+	// GROUP_CONCAT is only a warning (see Checksums).
+	conn, err := m.cfg.DB.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("checksum %s: %w", m.cfg.Table.Name, err)
+	}
+	defer conn.Close()
+	run := func(ctx context.Context, query string, args []any, each func(scan func(...any) error) error) error {
+		rows, err := conn.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := each(rows.Scan); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}
+	out, err := m.tq.sums(ctx, run, kr, bounds, Digest)
+	if err != nil {
+		return nil, err
+	}
+	cut, err := truncated(ctx, conn)
+	if err != nil {
+		return nil, fmt.Errorf("checksum %s %s: %w", m.cfg.Table.Name, kr, err)
+	}
+	if cut {
+		return nil, ErrTooLarge
+	}
+	return out, nil
 }
 
 func (m *MariaDB) tupleSplit(ctx context.Context, kr keyRange, every int64) ([]canon.Key, error) {
