@@ -274,6 +274,7 @@ type run struct {
 	log      *slog.Logger
 	// keep is the progress for Config.Checkpoint; saveMu orders its saves.
 	keep   keeper
+	tkeep  tupleKeep // keep's ranges for a key compared by tuples
 	saveMu sync.Mutex
 	// resumedChecks and resumedRows are the earlier runs' range scans and
 	// legacy rows (Config.Resume).

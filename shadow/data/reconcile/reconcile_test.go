@@ -148,6 +148,7 @@ func TestReconcile(t *testing.T) {
 	t.Run("repair literals", func(t *testing.T) { testRepairLiterals(t, my, pg) })
 	t.Run("resume every state", func(t *testing.T) { testResumeEveryState(t, my, pg) })
 	t.Run("tuple keys", func(t *testing.T) { testTupleKeys(t, my, pg) })
+	t.Run("tuple resume", func(t *testing.T) { testTupleResume(t, my, pg) })
 }
 
 // testTypes puts each case in its own column pair and its own row (key =

@@ -22,9 +22,6 @@ import (
 // pieces small enough to fetch. Every boundary is a key tuple sent to both
 // databases as parameters, so both split the same way.
 
-// ErrTupleResume says kept progress cannot be continued for a tuple key.
-var ErrTupleResume = errors.New("reconcile: --resume is not supported yet for a key that is not one integer column; start over")
-
 // KeyKinds decides, after both sides' Describe, how the key is compared:
 // nil for a single integer column on both sides (integer ranges), else
 // each key column's unified kind (key tuples). Continuous mode keys its
@@ -59,32 +56,48 @@ type tupleTask struct {
 }
 
 func (r *run) compareTuple(ctx context.Context) (*Result, error) {
-	if r.cfg.Resume != nil {
-		return nil, ErrTupleResume
-	}
 	ls, lok := r.cfg.Legacy.(tupleSide)
 	ns, nok := r.cfg.New.(tupleSide)
 	if !lok || !nok {
 		return nil, errors.New("reconcile: these sides cannot compare a key tuple")
 	}
-	var lest, nest int64
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { lest, err = r.cfg.Legacy.Estimate(gctx); return err })
-	g.Go(func() (err error) { nest, err = r.cfg.New.Estimate(gctx); return err })
-	if err := g.Wait(); err != nil {
-		return nil, err
+	var level []*tupleTask
+	resumed := r.cfg.Resume != nil
+	if resumed {
+		r.mu.Lock() // the progress ticker reads what resumeTuple sets
+		var err error
+		level, _, err = r.resumeTuple(r.cfg.Resume)
+		r.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		var lest, nest int64
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() (err error) { lest, err = r.cfg.Legacy.Estimate(gctx); return err })
+		g.Go(func() (err error) { nest, err = r.cfg.New.Estimate(gctx); return err })
+		if err := g.Wait(); err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		r.estimate, r.keep.estimate = lest, lest
+		r.mu.Unlock()
+		var err error
+		if level, err = r.firstTuples(ctx, ls, ns, lest, nest); err != nil {
+			return nil, err
+		}
 	}
-	r.mu.Lock()
-	r.estimate = lest
-	r.mu.Unlock()
-	level, err := r.firstTuples(ctx, ls, ns, lest, nest)
-	if err != nil {
-		return nil, err
+	// A resumed pass's next ranges found before it stopped.
+	var carried []*tupleTask
+	if resumed {
+		carried = slices.Clone(r.tkeep.next)
 	}
-	top := true
 	for len(level) > 0 {
 		r.startPass(len(level))
-		var next []tupleTask
+		r.startTupleLevel(level, resumed)
+		resumed = false
+		next := carried
+		carried = nil
 		var nextMu sync.Mutex
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(r.cfg.Parallel)
@@ -93,7 +106,7 @@ func (r *run) compareTuple(ctx context.Context) (*Result, error) {
 				break
 			}
 			g.Go(func() error {
-				sub, err := r.tupleTask(gctx, ls, ns, t, top)
+				sub, err := r.tupleTask(gctx, ls, ns, t)
 				if err != nil {
 					return err
 				}
@@ -106,7 +119,7 @@ func (r *run) compareTuple(ctx context.Context) (*Result, error) {
 		if err := g.Wait(); err != nil {
 			return nil, err
 		}
-		level, top = next, false
+		level = next
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -121,12 +134,12 @@ func (r *run) compareTuple(ctx context.Context) (*Result, error) {
 // ranges for Parallel and for buckets of about BucketRows rows, at the keys
 // of the side the databases estimate larger (one scan of its keys). An
 // unknown estimate (0) gives one range, which the sums then measure.
-func (r *run) firstTuples(ctx context.Context, ls, ns tupleSide, lest, nest int64) ([]tupleTask, error) {
+func (r *run) firstTuples(ctx context.Context, ls, ns tupleSide, lest, nest int64) ([]*tupleTask, error) {
 	est := max(lest, nest)
 	segs := int64(r.cfg.Segments)
 	ranges := max(int64(r.cfg.Parallel), est/(segs*r.cfg.BucketRows)+1)
 	if est <= r.cfg.LeafRows {
-		return []tupleTask{{lcn: lest, ncn: nest}}, nil
+		return []*tupleTask{{lcn: lest, ncn: nest}}, nil
 	}
 	// The new side unless legacy's estimate is clearly larger: equal
 	// tables' estimates differ by the engines' sampling only.
@@ -141,7 +154,7 @@ func (r *run) firstTuples(ctx context.Context, ls, ns tupleSide, lest, nest int6
 	}
 	bounds = r.inside(keyRange{}, bounds)
 	// Every Segments-th bound ends a range; those between cut it.
-	var out []tupleTask
+	var out []*tupleTask
 	var lo canon.Key
 	var inner []canon.Key
 	for i, b := range bounds {
@@ -149,16 +162,16 @@ func (r *run) firstTuples(ctx context.Context, ls, ns tupleSide, lest, nest int6
 			inner = append(inner, b)
 			continue
 		}
-		out = append(out, tupleTask{kr: keyRange{lo: lo, hi: b}, lcn: lest / ranges, ncn: nest / ranges, bounds: inner})
+		out = append(out, &tupleTask{kr: keyRange{lo: lo, hi: b}, lcn: lest / ranges, ncn: nest / ranges, bounds: inner})
 		lo, inner = b, nil
 	}
-	out = append(out, tupleTask{kr: keyRange{lo: lo}, lcn: lest / ranges, ncn: nest / ranges, bounds: inner})
+	out = append(out, &tupleTask{kr: keyRange{lo: lo}, lcn: lest / ranges, ncn: nest / ranges, bounds: inner})
 	return out, nil
 }
 
 // tupleTask sums t on both sides (cut into Segments pieces first when
 // t.split), fetches its small differing pieces and returns the others.
-func (r *run) tupleTask(ctx context.Context, ls, ns tupleSide, t tupleTask, top bool) ([]tupleTask, error) {
+func (r *run) tupleTask(ctx context.Context, ls, ns tupleSide, t *tupleTask) ([]*tupleTask, error) {
 	if err := r.gate.wait(ctx); err != nil {
 		return nil, err
 	}
@@ -175,7 +188,7 @@ func (r *run) tupleTask(ctx context.Context, ls, ns tupleSide, t tupleTask, top 
 		}
 		bounds = r.inside(t.kr, bounds)
 	}
-	lsum, nsum, err := r.tupleSums(ctx, ls, ns, t.kr, bounds)
+	lsum, nsum, checks, err := r.tupleSums(ctx, ls, ns, t.kr, bounds)
 	if err != nil {
 		return nil, err
 	}
@@ -183,13 +196,8 @@ func (r *run) tupleTask(ctx context.Context, ls, ns tupleSide, t tupleTask, top 
 	r.gate.charge(max(lrows, nrows))
 	r.rangesDone.Add(1)
 	r.rowsSummed.Add(lrows)
-	if top {
-		r.mu.Lock()
-		r.rows[0] += lrows
-		r.rows[1] += nrows
-		r.mu.Unlock()
-	}
-	var sub []tupleTask
+	var sub []*tupleTask
+	var found []Difference
 	for _, b := range differing(lsum, nsum) {
 		kr := keyRange{lo: t.kr.lo, hi: t.kr.hi}
 		if b > 0 {
@@ -209,13 +217,12 @@ func (r *run) tupleTask(ctx context.Context, ls, ns tupleSide, t tupleTask, top 
 			if err != nil {
 				return nil, err
 			}
-			r.mu.Lock()
-			r.diffs = append(r.diffs, d...)
-			r.mu.Unlock()
+			found = append(found, d...)
 			continue
 		}
-		sub = append(sub, tupleTask{kr: kr, lcn: lc, ncn: nc, split: true})
+		sub = append(sub, &tupleTask{kr: kr, lcn: lc, ncn: nc, split: true})
 	}
+	r.finishedTuple(ctx, t, checks, sub, found, lrows, nrows)
 	return sub, nil
 }
 
@@ -224,9 +231,10 @@ func (r *run) tupleTask(ctx context.Context, ls, ns tupleSide, t tupleTask, top 
 // else row hashes in one scan of kr (a key whose order is not an index's,
 // such as text in byte order, would scan the table once per bucket), and
 // row hashes too when a bucket's text is too large to digest.
-func (r *run) tupleSums(ctx context.Context, ls, ns tupleSide, kr keyRange, bounds []canon.Key) (lsum, nsum map[int64]Sum, err error) {
+func (r *run) tupleSums(ctx context.Context, ls, ns tupleSide, kr keyRange, bounds []canon.Key) (lsum, nsum map[int64]Sum, checks int64, err error) {
 	both := func(l, n func(ctx context.Context, kr keyRange, bounds []canon.Key) (map[int64]Sum, error)) error {
 		r.checksums.Add(1)
+		checks++
 		// Not an errgroup context: one side's ErrTooLarge must not cancel
 		// the other's query (see sumsWith).
 		var g errgroup.Group
@@ -245,12 +253,12 @@ func (r *run) tupleSums(ctx context.Context, ls, ns tupleSide, kr keyRange, boun
 	if ls.tupleIndexed() && ns.tupleIndexed() {
 		err = both(ls.tupleDigests, ns.tupleDigests)
 		if !errors.Is(err, ErrTooLarge) {
-			return lsum, nsum, err
+			return lsum, nsum, checks, err
 		}
 		r.rowSums.Add(1)
 	}
 	err = both(ls.tupleSums, ns.tupleSums)
-	return lsum, nsum, err
+	return lsum, nsum, checks, err
 }
 
 func (r *run) tupleLeaf(ctx context.Context, ls, ns tupleSide, kr keyRange) ([]Difference, error) {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -168,4 +171,89 @@ func describeTuple(d Difference) string {
 		s += fmt.Sprintf(" %s/%s=%s/%s", c.Legacy, c.New, c.LegacyVal, c.NewVal)
 	}
 	return s
+}
+
+// testTupleResume keeps every state of a tuple-key run (several passes)
+// and continues from each, through its JSON as progresskv keeps it: the
+// same differences and rows every time. Integer-range progress is refused
+// for a tuple key, and tuple progress for an integer key.
+func testTupleResume(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	my.Exec(t, "CREATE TABLE tresume (a BIGINT NOT NULL, b VARCHAR(8) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, v INT, PRIMARY KEY (a, b))")
+	my.Exec(t, "INSERT INTO tresume SELECT seq DIV 3, ELT(seq % 3 + 1, 'x', 'X', 'é'), seq FROM seq_1_to_6000")
+	pg.Exec(t, "CREATE TABLE tresume (a bigint NOT NULL, b text NOT NULL, v int, PRIMARY KEY (a, b))")
+	pg.Exec(t, "INSERT INTO tresume SELECT s / 3, (ARRAY['x', 'X', 'é'])[s % 3 + 1], s FROM generate_series(1, 6000) s")
+	pg.Exec(t, "UPDATE tresume SET v = -v WHERE v IN (3, 500, 501, 1999, 2500, 3001, 4444, 5999)")
+	pg.Exec(t, "DELETE FROM tresume WHERE v IN (17, 3500)")
+	pg.Exec(t, "INSERT INTO tresume VALUES (6001, 'x', 1), (7000, 'y', 2)")
+	pg.Exec(t, "ANALYZE tresume")
+	l, n := sides(t, ctx, my, pg,
+		Table{Name: "ficus.tresume", KeyColumns: []string{"a", "b"}, Columns: []string{"v"}},
+		Table{Name: "public.tresume", KeyColumns: []string{"a", "b"}, Columns: []string{"v"}})
+	cfg := Config{Legacy: l, New: n, Segments: 4, LeafRows: 8, Parallel: 3, BucketRows: 500}
+	var mu sync.Mutex
+	var kept []Checkpoint
+	cfg.Checkpoint = func(_ context.Context, cp Checkpoint) error {
+		mu.Lock()
+		kept = append(kept, cp)
+		mu.Unlock()
+		return nil
+	}
+	full, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(full.Differences) != 12 {
+		t.Fatalf("uninterrupted run: %d differences, want 12: %q", len(full.Differences), tupleBriefs(full.Differences))
+	}
+	var passes []int
+	for _, k := range kept {
+		passes = append(passes, k.State.Pass)
+		if k.State.Version != SavedTupleVersion || len(k.State.Todo) > 0 {
+			t.Fatalf("kept state of layout %d with %d integer ranges", k.State.Version, len(k.State.Todo))
+		}
+	}
+	if slices.Max(passes) < 3 || len(kept) < 10 {
+		t.Fatalf("%d states kept in passes %v: not enough passes to test", len(kept), slices.Compact(passes))
+	}
+	cfg.Checkpoint = nil
+	var found []Difference
+	for i, k := range kept {
+		found = append(found, k.Found...)
+		b, err := json.Marshal(k.State)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s Saved
+		if err := json.Unmarshal(b, &s); err != nil {
+			t.Fatal(err)
+		}
+		s.Differences = slices.Clone(found)
+		cfg.Resume = &s
+		res, err := Run(ctx, cfg)
+		if err != nil {
+			t.Fatalf("resumed from state %d: %v", i, err)
+		}
+		if got, want := tupleBriefs(res.Differences), tupleBriefs(full.Differences); !slices.Equal(got, want) {
+			t.Fatalf("resumed from state %d (pass %d): differences %q, want %q", i, s.Pass, got, want)
+		}
+		if res.Stats.LegacyRows != full.Stats.LegacyRows || res.Stats.NewRows != full.Stats.NewRows {
+			t.Errorf("resumed from state %d: rows %d/%d, want %d/%d", i, res.Stats.LegacyRows, res.Stats.NewRows,
+				full.Stats.LegacyRows, full.Stats.NewRows)
+		}
+	}
+	// The other layout, with the right fingerprint, is refused.
+	cfg.Resume = &Saved{Version: SavedVersion, Fingerprint: kept[0].State.Fingerprint, Pass: 1, Todo: []SavedRange{{1, 10, 1}}}
+	if _, err := Run(ctx, cfg); err == nil || !strings.Contains(err.Error(), "layout 1") {
+		t.Errorf("integer-range progress for a tuple key: %v", err)
+	}
+}
+
+func tupleBriefs(ds []Difference) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = describeTuple(d)
+	}
+	return out
 }
