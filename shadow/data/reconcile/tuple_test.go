@@ -163,6 +163,40 @@ func testTupleCase(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres, c tu
 		t.Errorf("fetched %d rows of %d: the ranges did not narrow", res.Stats.Fetched, 2*tupleRows)
 	}
 	t.Logf("%s: %d checksums, %d rows fetched, wall %s", c.name, res.Stats.Checksums, res.Stats.Fetched, res.Stats.Wall)
+
+	// The differences kept in a table, keyed by the tuple's JSON text.
+	if err := res.Materialize(ctx, MaterializeTarget{Engine: canon.Postgres, DSN: pg.DSN(), Table: table + "_found"}, "cmp", lt.Columns, nt.Columns); err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	rows, err := pg.Conn(t).Query(ctx, "SELECT key || ' ' || kind FROM "+table+"_found ORDER BY key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		kept = append(kept, s)
+	}
+	rows.Close()
+	if len(kept) != 20 || !strings.HasPrefix(kept[0], "[") {
+		t.Errorf("materialized %d rows: %q", len(kept), kept)
+	}
+	// The repair script, WHERE on every key column, makes new equal legacy.
+	var script strings.Builder
+	if err := res.RepairSQL(&script, "cmp", canon.Postgres, nt); err != nil {
+		t.Fatal(err)
+	}
+	pg.Exec(t, script.String())
+	again, err := Run(ctx, Config{Legacy: l, New: n, Segments: 8, LeafRows: 300, BucketRows: 5000, Parallel: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Differences) != 0 {
+		t.Errorf("after the repair script: %q\nscript:\n%s", tupleBriefs(again.Differences), script.String())
+	}
 }
 
 func describeTuple(d Difference) string {
