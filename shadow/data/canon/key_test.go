@@ -131,7 +131,7 @@ func FuzzKeyText(f *testing.F) {
 }
 
 func TestKeySQLMariaDBLeadingColumn(t *testing.T) {
-	k, err := NewKeySQL(MySQL, []KeyColumn{{Name: "a", Kind: KindInteger}, {Name: "b", Kind: KindText}})
+	k, err := NewKeySQL(MySQL, []KeyColumn{{Name: "a", Kind: KindInteger, DataType: "bigint"}, {Name: "b", Kind: KindText, DataType: "varchar"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,5 +140,34 @@ func TestKeySQLMariaDBLeadingColumn(t *testing.T) {
 	want := "(`a` >= CAST(? AS DECIMAL(65,0)) AND (`a`, CAST(CONVERT(`b` USING utf8mb4) AS BINARY)) > (CAST(? AS DECIMAL(65,0)), CAST(? AS BINARY)))"
 	if got != want || !slices.Equal(p.Args, []any{"7", "7", "x"}) {
 		t.Errorf("got %s %v\nwant %s", got, p.Args, want)
+	}
+}
+
+// TestKeySQLOtherOwnTypes: a key column whose own type does not order as
+// the pair's kind (an integer kept as text on one side, a timestamp as
+// text) is ordered by a numeric cast or by its canonical text's bytes.
+func TestKeySQLOtherOwnTypes(t *testing.T) {
+	cases := []struct {
+		e    Engine
+		col  KeyColumn
+		want string
+	}{
+		{Postgres, KeyColumn{Name: "k", Kind: KindInteger, DataType: "text"}, `("k")::numeric > $1::text::numeric`},
+		{Postgres, KeyColumn{Name: "k", Kind: KindInteger, DataType: "integer"}, `"k" > $1::text::bigint`},
+		{Postgres, KeyColumn{Name: "k", Kind: KindTimestamp, DataType: "text"}, `(to_char("k", 'YYYY-MM-DD HH24:MI:SS.US')) COLLATE "C" > $1::text`},
+		{Postgres, KeyColumn{Name: "k", Kind: KindBinary, DataType: "bytea"}, `"k" > decode($1::text, 'hex')`},
+		{MySQL, KeyColumn{Name: "k", Kind: KindInteger, DataType: "varchar"}, "CAST(`k` AS DECIMAL(65,30)) > CAST(? AS DECIMAL(65,30))"},
+		{MySQL, KeyColumn{Name: "k", Kind: KindTimestamp, DataType: "datetime"}, "`k` > CAST(? AS DATETIME(6))"},
+		{MySQL, KeyColumn{Name: "k", Kind: KindBinary, DataType: "varbinary"}, "`k` > UNHEX(?)"},
+		{MySQL, KeyColumn{Name: "k", Kind: KindUUID, DataType: "char"}, "CAST(CASE WHEN LENGTH(`k`) = 16"},
+	}
+	for _, c := range cases {
+		k, err := NewKeySQL(c.e, []KeyColumn{c.col})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := k.Compare(NewParams(c.e), ">", Key{"1"}); !strings.HasPrefix(got, c.want) {
+			t.Errorf("%s %+v: %s, want %s…", c.e, c.col, got, c.want)
+		}
 	}
 }

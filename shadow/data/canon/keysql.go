@@ -53,46 +53,55 @@ func NewKeySQL(e Engine, cols []KeyColumn) (*KeySQL, error) {
 	return k, nil
 }
 
+// keyOrder is a key column's order expression and its parameter's
+// placeholder. The column itself (an index can serve) when its own type
+// orders as the kind does; otherwise numbers through a numeric cast and
+// everything else through its canonical text's bytes, which order as the
+// kind does (fixed-width dates and timestamps, lowercase hex).
 func keyOrder(e Engine, c KeyColumn, col, text string) (sort, param string) {
-	own := strings.ToLower(c.DataType)
+	own := strings.ToLower(strings.TrimSpace(c.DataType))
+	ownKind := KindOf(e, own)
+	numeric := ownKind == KindInteger || ownKind == KindDecimal
 	if e == Postgres {
-		switch c.Kind {
-		case KindInteger:
+		switch {
+		case c.Kind == KindInteger && ownKind == KindInteger:
 			return col, "%s::text::bigint"
-		case KindDecimal:
-			return col, "%s::text::numeric"
-		case KindUUID:
-			if own == "uuid" {
-				return col, "%s::text::uuid"
+		case c.Kind == KindInteger || c.Kind == KindDecimal:
+			if numeric {
+				return col, "%s::text::numeric"
 			}
-		case KindBinary:
-			return col + "::bytea", "decode(%s::text, 'hex')"
-		case KindDate:
+			return "(" + col + ")::numeric", "%s::text::numeric"
+		case c.Kind == KindUUID && own == "uuid":
+			return col, "%s::text::uuid"
+		case c.Kind == KindBinary && ownKind == KindBinary:
+			return col, "decode(%s::text, 'hex')"
+		case c.Kind == KindDate && own == "date":
 			return col, "%s::text::date"
-		case KindTimestamp:
-			if strings.Contains(own, "with time zone") || own == "timestamptz" {
-				return col, "%s::text::timestamptz"
-			}
+		case c.Kind == KindTimestamp && (own == "timestamp with time zone" || own == "timestamptz"):
+			return col, "%s::text::timestamptz"
+		case c.Kind == KindTimestamp && (own == "timestamp without time zone" || own == "timestamp"):
 			return col, "%s::text::timestamp"
 		}
 		return "(" + text + ") COLLATE \"C\"", "%s::text"
 	}
-	switch c.Kind {
-	case KindInteger:
+	switch {
+	case c.Kind == KindInteger && ownKind == KindInteger:
 		return col, "CAST(%s AS DECIMAL(65,0))"
-	case KindDecimal:
-		return col, "CAST(%s AS DECIMAL(65,30))"
-	case KindUUID:
-		if Binary(own) {
+	case c.Kind == KindInteger || c.Kind == KindDecimal:
+		if numeric {
+			return col, "CAST(%s AS DECIMAL(65,30))"
+		}
+		return "CAST(" + col + " AS DECIMAL(65,30))", "CAST(%s AS DECIMAL(65,30))"
+	case (c.Kind == KindUUID || c.Kind == KindBinary) && Binary(own):
+		if c.Kind == KindUUID {
 			return col, "UNHEX(REPLACE(%s, '-', ''))"
 		}
-	case KindBinary:
-		return "CAST(" + col + " AS BINARY)", "UNHEX(%s)"
-	case KindDate:
+		return col, "UNHEX(%s)"
+	case c.Kind == KindDate && own == "date":
 		return col, "CAST(%s AS DATE)"
-	case KindTimestamp:
+	case c.Kind == KindTimestamp && (own == "datetime" || own == "timestamp"):
 		return col, "CAST(%s AS DATETIME(6))"
-	case KindText:
+	case c.Kind == KindText:
 		return "CAST(CONVERT(" + col + " USING utf8mb4) AS BINARY)", "CAST(%s AS BINARY)"
 	}
 	return "CAST(" + text + " AS BINARY)", "CAST(%s AS BINARY)"
