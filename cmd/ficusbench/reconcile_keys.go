@@ -49,6 +49,8 @@ type keysRow struct {
 	// DBSeconds is both sides' query time added up, as reconcile's client
 	// saw it: less sensitive than the wall time to a busy machine.
 	DBSeconds   float64 `json:"db_seconds"`
+	LegacyDB    float64 `json:"legacy_db_seconds"`
+	NewDB       float64 `json:"new_db_seconds"`
 	Checksums   int64   `json:"checksums"`
 	Fetched     int64   `json:"rows_fetched"`
 	Differences int     `json:"differences"`
@@ -114,6 +116,7 @@ func reconcileKeysBenchCmd(ctx context.Context, args []string, stdout, stderr io
 			}
 			res.Runs = append(res.Runs, keysRow{Table: kt.name, WallSeconds: r.Stats.Wall.Seconds(),
 				DBSeconds: (r.Stats.LegacyDBTime + r.Stats.NewDBTime).Seconds(),
+				LegacyDB:  r.Stats.LegacyDBTime.Seconds(), NewDB: r.Stats.NewDBTime.Seconds(),
 				Checksums: r.Stats.Checksums, Fetched: r.Stats.Fetched, Differences: len(r.Differences)})
 		}
 	}
@@ -132,7 +135,7 @@ func reconcileKeysBenchCmd(ctx context.Context, args []string, stdout, stderr io
 	}
 	base, baseDB := medianOf("k_int", false), medianOf("k_int", true)
 	fmt.Fprintf(stdout, "\n%d rows per side and key kind, 20 planted differences each (MariaDB legacy, PostgreSQL new), %d CPUs\n\n", *rows, res.CPUs)
-	fmt.Fprintf(stdout, "| key | median wall s | × integer key | median query s | × integer key | range checksums | rows fetched |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(stdout, "| key | median wall s | × integer key | median query s | × integer key | last run: legacy / new query s | range checksums | rows fetched |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, kt := range keyTables {
 		m, mdb := medianOf(kt.name, false), medianOf(kt.name, true)
 		res.Ratios[kt.name] = m / base
@@ -143,7 +146,8 @@ func reconcileKeysBenchCmd(ctx context.Context, args []string, stdout, stderr io
 				last = r
 			}
 		}
-		fmt.Fprintf(stdout, "| %s | %.2f | %.2f | %.2f | %.2f | %d | %d |\n", kt.name, m, m/base, mdb, mdb/baseDB, last.Checksums, last.Fetched)
+		fmt.Fprintf(stdout, "| %s | %.2f | %.2f | %.2f | %.2f | %.2f / %.2f | %d | %d |\n", kt.name, m, m/base, mdb, mdb/baseDB,
+			last.LegacyDB, last.NewDB, last.Checksums, last.Fetched)
 	}
 	fmt.Fprintf(stdout, "\ngoal: composite and UUID keys <= 1.5 × the integer key's time\n")
 	return writeJSONResult(stdout, *outDir, "reconcile-keys", res.Time, res)

@@ -32,6 +32,7 @@ type KeySQL struct {
 	e      Engine
 	cols   []KeyColumn
 	texts  []string // canonical text per column
+	hashes []string // cheaper text per column for row texts (HashTexts)
 	sorts  []string // order expression per column
 	params []string // placeholder per column: "%s" is where the parameter goes
 }
@@ -47,6 +48,7 @@ func NewKeySQL(e Engine, cols []KeyColumn) (*KeySQL, error) {
 		text, _ := SQLExpr(e, c.Kind, col, Rule{})
 		sort, param := keyOrder(e, c, col, text)
 		k.texts = append(k.texts, text)
+		k.hashes = append(k.hashes, hashText(e, c, col, text))
 		k.sorts = append(k.sorts, sort)
 		k.params = append(k.params, param)
 	}
@@ -116,6 +118,41 @@ func (k *KeySQL) Indexed() bool {
 		}
 	}
 	return true
+}
+
+// hashText is a key column's text for hashing: the same on both engines
+// for equal keys, like the canonical text, but cheaper where that costs: a
+// UUID as its 32 lowercase hex digits (MariaDB formats BINARY(16) with one
+// HEX), an integer column as itself on MariaDB (CONCAT_WS writes it as
+// CAST AS CHAR would).
+func hashText(e Engine, c KeyColumn, col, text string) string {
+	own := strings.ToLower(strings.TrimSpace(c.DataType))
+	switch {
+	case c.Kind == KindUUID && e == MySQL && Binary(own):
+		return "LOWER(HEX(" + col + "))"
+	case c.Kind == KindUUID && e == MySQL:
+		return "LOWER(REPLACE(CAST(" + col + " AS CHAR), '-', ''))"
+	case c.Kind == KindUUID && own == "uuid":
+		return "replace(" + col + "::text, '-', '')"
+	case c.Kind == KindUUID:
+		return "lower(replace(" + col + "::text, '-', ''))"
+	case c.Kind == KindInteger && e == MySQL && KindOf(e, own) == KindInteger:
+		return col
+	}
+	return text
+}
+
+// HashTexts are the key columns' texts for row texts that are hashed and
+// never shown: equal on both engines exactly when the canonical texts are.
+func (k *KeySQL) HashTexts() []string { return k.hashes }
+
+// Columns are the key columns, quoted.
+func (k *KeySQL) Columns() []string {
+	out := make([]string, len(k.cols))
+	for i, c := range k.cols {
+		out[i] = QuoteIdent(k.e, c.Name)
+	}
+	return out
 }
 
 // Texts are the canonical text expressions of the key columns.

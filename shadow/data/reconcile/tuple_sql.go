@@ -76,7 +76,7 @@ func (t Table) prepareTuple(e canon.Engine, q *queries, keys []canon.Column, kin
 	if err != nil {
 		return nil, fmt.Errorf("table %s: %w", t.Name, err)
 	}
-	rowText := canon.RowTextExprKey(k.Texts(), q.hashed, q.nullable)
+	rowText := canon.RowTextExprKey(k.HashTexts(), q.hashed, q.nullable)
 	return &tupleQueries{e: e, key: k, from: t.quotedName(e), rowText: rowText, rowHash: canon.RowHashExpr(e, rowText), window: q.window, q: q}, nil
 }
 
@@ -151,13 +151,10 @@ func (tq *tupleQueries) digestSQL(kr keyRange, bounds []canon.Key) (string, []an
 
 func (tq *tupleQueries) splitSQL(kr keyRange, every int64) (string, []any) {
 	p := canon.NewParams(tq.e)
-	texts := tq.key.Texts()
-	inner, outer := make([]string, len(texts)), make([]string, len(texts))
-	for i, t := range texts {
-		inner[i] = fmt.Sprintf("%s AS k%d", t, i)
-		outer[i] = fmt.Sprintf("k%d", i)
-	}
-	q := "SELECT " + strings.Join(outer, ", ") + " FROM (SELECT " + strings.Join(inner, ", ") +
+	// The canonical texts only of the rows kept: the inner query numbers
+	// the key columns themselves (an index-only scan in key order where
+	// the key orders like an index).
+	q := "SELECT " + strings.Join(tq.key.Texts(), ", ") + " FROM (SELECT " + strings.Join(tq.key.Columns(), ", ") +
 		", ROW_NUMBER() OVER (ORDER BY " + tq.key.OrderBy() + ") AS rn FROM " + tq.from + tq.where(p, kr) + tq.window +
 		fmt.Sprintf(") x WHERE MOD(rn, %d) = 0 ORDER BY rn", every)
 	return q, p.Args
