@@ -22,7 +22,7 @@ import (
 
 // tupleKeyRows is each table's rows here (the package tests of reconcile
 // run 20,000 rows per key type; the 200,000 are for ficusbench).
-const tupleKeyRows = 1000
+const tupleKeyRows = 2000
 
 // tupleTable is one comparison whose key is not one integer column: the
 // DDL of both sides (key columns, then v), the key's SQL over row number
@@ -121,7 +121,7 @@ compare_data:%s
 		var w []canon.Key
 		kinds := map[string]string{}
 		for i := range 20 {
-			s := 13 + i*47
+			s := 13 + i*97
 			k := tt.keyOf(s)
 			w = append(w, k)
 			switch i % 3 {
