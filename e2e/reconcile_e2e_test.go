@@ -34,6 +34,7 @@ func TestDataComparison(t *testing.T) {
 	t.Run("reconcile window and throttle", func(t *testing.T) { testReconcileWindow(t, my, pg) })
 	t.Run("reconcile resume and results", func(t *testing.T) { testReconcileResume(t, my, pg) })
 	t.Run("continuous", func(t *testing.T) { testDataContinuous(t, my, pg) })
+	t.Run("tuple keys", func(t *testing.T) { testDataTupleKeys(t, my, pg) })
 }
 
 // testReconcileCommand runs `ficus reconcile orders` on a MariaDB legacy

@@ -132,7 +132,14 @@ func describeKinds(ctx context.Context, c *continuous.Comparer, legacy, neu reco
 			kinds[i] = canon.KindText
 		}
 	}
-	return c.SetKinds(kinds)
+	if err := c.SetKinds(kinds); err != nil {
+		return err
+	}
+	keyKinds, err := reconcile.KeyKinds(l, n)
+	if err != nil {
+		return err
+	}
+	return c.SetKeyKinds(keyKinds)
 }
 
 // dataSide is where one table's changes are on JetStream.
@@ -143,11 +150,12 @@ func dataSide(cfg *config.Config, side config.DataSide, t reconcile.Table) (cont
 			continue
 		}
 		return continuous.Side{
-			Stream:  sink.StreamName(s.Name),
-			Subject: s.Subject(cfg.Capture.SubjectPrefix, schema, table),
-			Key:     t.Key,
-			Columns: t.Columns,
-			Rules:   t.Rules,
+			Stream:     sink.StreamName(s.Name),
+			Subject:    s.Subject(cfg.Capture.SubjectPrefix, schema, table),
+			Key:        t.Key,
+			KeyColumns: t.KeyColumns,
+			Columns:    t.Columns,
+			Rules:      t.Rules,
 		}, nil
 	}
 	return continuous.Side{}, fmt.Errorf("no capture source named %q", side.Source)

@@ -311,6 +311,9 @@ func dataTables(cd *config.CompareData) (legacy, new reconcile.Table) {
 		Where: cd.Where.Legacy, UpdatedAt: cd.UpdatedAt.Legacy, MinAge: cd.MinAge}
 	new = reconcile.Table{Name: cd.New.Table, Key: cd.New.Key[0],
 		Where: cd.Where.New, UpdatedAt: cd.UpdatedAt.New, MinAge: cd.MinAge}
+	if len(cd.Legacy.Key) > 1 {
+		legacy.KeyColumns, new.KeyColumns = cd.Legacy.Key, cd.New.Key
+	}
 	rules := map[string]canon.Rule{}
 	for _, r := range cd.Rules {
 		rules[r.Column] = canon.Rule{Scale: r.Scale, Map: r.Map}

@@ -30,6 +30,7 @@ func commands() []command {
 		{"backend", "helper: Go HTTP server answering every request with 1 KiB of JSON", backendCmd},
 		{"pgcapture", "PostgreSQL capture: pg_recvlogical vs JetStream publish vs ficus capture, 1M rows", pgCaptureCmd},
 		{"reconcile", "data reconcile: checksum-and-bisect vs naive read-and-compare, 1M equal rows MariaDB vs PostgreSQL", reconcileBenchCmd},
+		{"reconcile-keys", "data reconcile by key kind: integer vs composite vs UUID keys, 200,000 rows, 20 differences each", reconcileKeysBenchCmd},
 		{"datacompare", "continuous data comparison: bare JetStream consumer vs ficus comparison (capacity), and paced 5,000 changes/s per side", dataCompareBenchCmd},
 		{"mysqlcapture", "MariaDB capture: mariadb-binlog vs JetStream publish vs ficus capture, 1M rows", mysqlCaptureCmd},
 		{"plugins", "transform plugin (child process, gRPC) vs in-process no-op, per event at batch 1, 64, 512", pluginsBenchCmd},

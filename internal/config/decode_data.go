@@ -173,9 +173,12 @@ func (d *decoder) validateCompareData(c *Config) {
 			if side.s.Table == "" {
 				d.fail(p+".table", `required: "schema.table"`)
 			}
-			if len(side.s.Key) != 1 {
-				d.fail(p+".key", "expected exactly one integer key column, such as [id]")
+			if len(side.s.Key) == 0 {
+				d.fail(p+".key", "expected the key columns, such as [id] or [order_id, line_no]")
 			}
+		}
+		if nl, nn := len(cd.Legacy.Key), len(cd.New.Key); nl > 0 && nn > 0 && nl != nn {
+			d.fail(base+".new.key", "%d key column(s) against legacy's %d: both sides need the same number, paired in order", nn, nl)
 		}
 		if len(cd.Columns) == 0 {
 			d.fail(base+".columns", "required: at least one legacy column: new column")

@@ -49,8 +49,10 @@ type DataSide struct {
 	Source string `yaml:"source"`
 	// Table is "schema.table" (for mysql: database.table). Required.
 	Table string `yaml:"table"`
-	// Key is the key column, a list of exactly one integer column (for
-	// example [id] or [legacy_id]). Required.
+	// Key is the key columns (for example [id] or [order_id, line_no]):
+	// any number, the same number on both sides, paired in order; integer,
+	// decimal, text, UUID, binary, date or timestamp columns (see
+	// canon.KeySQL). Required.
 	Key []string `yaml:"key,flow"`
 }
 

@@ -1,7 +1,6 @@
 package report
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -29,13 +28,13 @@ const MaxDataExamples = 50
 func BuildData(findings []continuous.Finding) []DataReport {
 	type acc struct {
 		rep  DataReport
-		last map[int64]continuous.Finding
+		last map[continuous.Key]continuous.Finding
 	}
 	byName := map[string]*acc{}
 	for _, f := range findings {
 		a := byName[f.Name]
 		if a == nil {
-			a = &acc{rep: DataReport{Name: f.Name, ByKind: map[string]int{}, Examples: []continuous.Finding{}}, last: map[int64]continuous.Finding{}}
+			a = &acc{rep: DataReport{Name: f.Name, ByKind: map[string]int{}, Examples: []continuous.Finding{}}, last: map[continuous.Key]continuous.Finding{}}
 			byName[f.Name] = a
 		}
 		a.rep.Findings++
@@ -52,7 +51,7 @@ func BuildData(findings []continuous.Finding) []DataReport {
 			a.rep.Open++
 			a.rep.Examples = append(a.rep.Examples, f)
 		}
-		slices.SortFunc(a.rep.Examples, func(x, y continuous.Finding) int { return cmp.Compare(x.Key, y.Key) })
+		slices.SortFunc(a.rep.Examples, func(x, y continuous.Finding) int { return continuous.CompareKeys(x.Key, y.Key) })
 		if len(a.rep.Examples) > MaxDataExamples {
 			a.rep.Examples = a.rep.Examples[:MaxDataExamples]
 		}
@@ -64,7 +63,7 @@ func BuildData(findings []continuous.Finding) []DataReport {
 
 // describeFinding is one line of a finding for text and HTML.
 func describeFinding(f continuous.Finding) string {
-	s := fmt.Sprintf("key %d: %s", f.Key, strings.ReplaceAll(f.Kind, "_", " "))
+	s := fmt.Sprintf("key %s: %s", f.Key, strings.ReplaceAll(f.Kind, "_", " "))
 	if f.DeletedIn != "" {
 		s += " (deleted in " + f.DeletedIn + ")"
 	}

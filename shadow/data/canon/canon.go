@@ -23,6 +23,14 @@ func Canonical(kind Kind, v any) (Value, error) {
 	if v == nil {
 		return Value{Null: true}, nil
 	}
+	switch kind {
+	case KindUUID:
+		u, err := canonicalUUID(v)
+		return Value{Text: u}, err
+	case KindBinary:
+		h, err := canonicalBinary(v)
+		return Value{Text: h}, err
+	}
 	if t, ok := v.(time.Time); ok {
 		switch kind {
 		case KindDate:

@@ -41,9 +41,14 @@ const (
 	KindBool
 	// KindJSON compares JSON structurally (key order and spacing ignored).
 	KindJSON
+	// KindUUID compares UUIDs as lowercase hyphenated hex, whether stored
+	// as PostgreSQL uuid, as text (CHAR(36)) or as 16 bytes (BINARY(16)).
+	KindUUID
+	// KindBinary compares bytes as lowercase hex.
+	KindBinary
 )
 
-var kindNames = [...]string{"text", "integer", "decimal", "timestamp", "date", "bool", "json"}
+var kindNames = [...]string{"text", "integer", "decimal", "timestamp", "date", "bool", "json", "uuid", "binary"}
 
 func (k Kind) String() string {
 	if k >= 0 && int(k) < len(kindNames) {
@@ -70,13 +75,19 @@ func KindOf(e Engine, dataType string) Kind {
 		return KindBool
 	case "json", "jsonb":
 		return KindJSON
+	case "uuid":
+		return KindUUID
+	}
+	if Binary(t) {
+		return KindBinary
 	}
 	return KindText
 }
 
 // Unify is the kind a pair of columns is compared as: the more specific of
 // the two, so that MariaDB TINYINT(1) against PostgreSQL boolean compares as
-// bool and LONGTEXT (MariaDB's JSON) against jsonb compares as JSON.
+// bool, LONGTEXT (MariaDB's JSON) against jsonb compares as JSON, and
+// CHAR(36) or BINARY(16) against uuid compares as UUID.
 func Unify(a, b Kind) Kind {
 	rank := func(k Kind) int {
 		switch k {
@@ -84,8 +95,10 @@ func Unify(a, b Kind) Kind {
 			return 0
 		case KindInteger:
 			return 1
+		case KindBinary:
+			return 2
 		}
-		return 2
+		return 3
 	}
 	if rank(b) > rank(a) {
 		return b

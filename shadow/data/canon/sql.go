@@ -60,6 +60,14 @@ func SQLExpr(e Engine, k Kind, col string, r Rule) (expr string, ok bool) {
 		} else {
 			expr = "to_char(" + col + ", 'YYYY-MM-DD')"
 		}
+	case KindUUID:
+		expr = uuidExpr(e, col)
+	case KindBinary:
+		if e == MySQL {
+			expr = "LOWER(HEX(" + col + "))"
+		} else {
+			expr = "encode(" + col + "::bytea, 'hex')"
+		}
 	case KindBool:
 		cast := col + "::int"
 		if e == MySQL {
@@ -70,6 +78,19 @@ func SQLExpr(e Engine, k Kind, col string, r Rule) (expr string, ok bool) {
 		expr = textExpr(e, col)
 	}
 	return mapExpr(e, expr, r.Map), true
+}
+
+// uuidExpr is the canonical UUID text: PostgreSQL's uuid text is already
+// lowercase; on MariaDB a 16-byte value (BINARY(16)) is formatted from its
+// hex, any other (CHAR(36), MariaDB's UUID type) lowercased.
+func uuidExpr(e Engine, col string) string {
+	if e == Postgres {
+		return "lower(" + col + "::text)"
+	}
+	// One HEX of the 16 bytes, hyphens inserted after hex digits 8, 12, 16
+	// and 20.
+	return "CASE WHEN LENGTH(" + col + ") = 16 THEN LOWER(INSERT(INSERT(INSERT(INSERT(HEX(" + col +
+		"), 9, 0, '-'), 14, 0, '-'), 19, 0, '-'), 24, 0, '-')) ELSE LOWER(CAST(" + col + " AS CHAR)) END"
 }
 
 // RawExpr returns col as text, for kinds canonicalised in Go.
@@ -200,7 +221,14 @@ func validScale(s string) bool {
 // charset's) columns to it, so the bytes hashed are PostgreSQL's UTF-8
 // (the reconcile tests check a latin1 column against PostgreSQL).
 func RowTextExpr(e Engine, key string, cols []string, nullable []bool) string {
-	parts := []string{textExpr(e, key)}
+	return RowTextExprKey([]string{textExpr(e, key)}, cols, nullable)
+}
+
+// RowTextExprKey is RowTextExpr for a key of any kind and any number of
+// columns: keyTexts are the key columns' canonical text expressions
+// (KeySQL.Texts), never NULL.
+func RowTextExprKey(keyTexts, cols []string, nullable []bool) string {
+	parts := append([]string(nil), keyTexts...)
 	for i, c := range cols {
 		if len(nullable) == 0 || nullable[i] {
 			c = "COALESCE(" + c + ", '" + sepNull + "')"

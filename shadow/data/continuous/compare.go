@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -32,6 +31,11 @@ type Config struct {
 	Legacy, New Side
 	// Kinds say how each column pair is compared (see reconcile.Kinds).
 	Kinds []canon.Kind
+	// KeyKinds say how each key column is compared (see
+	// reconcile.KeyKinds): nil for a key of one integer column on both
+	// sides, whose Key is the integer; otherwise Key is the JSON array of
+	// the key columns' canonical texts.
+	KeyKinds []canon.Kind
 	// MaxLag is how long the sides may disagree before a key is reported.
 	MaxLag time.Duration
 	// JS reaches JetStream: the capture streams, the state bucket and
@@ -240,7 +244,7 @@ func (c *Comparer) applyOnce(ctx context.Context, j job, cache *stateCache, mode
 
 // sweepKey reports a key whose max_lag has passed if its sides still
 // disagree.
-func (c *Comparer) sweepKey(ctx context.Context, key int64, now time.Time, cache *stateCache) {
+func (c *Comparer) sweepKey(ctx context.Context, key Key, now time.Time, cache *stateCache) {
 	k, rev, err := c.load(ctx, key, cache, readOnMiss)
 	if err != nil {
 		// The bucket did not answer (NATS away): the key is not lost, it
@@ -309,8 +313,8 @@ func (c *Comparer) sweepKey(ctx context.Context, key int64, now time.Time, cache
 }
 
 // judge asks the Judge about one differing key.
-func (c *Comparer) judge(ctx context.Context, key int64, k *keyState) (canon.Judgement, error) {
-	pair := canon.RowPair{Key: strconv.FormatInt(key, 10), Legacy: fromPtrs(k.Legacy.Values), New: fromPtrs(k.New.Values)}
+func (c *Comparer) judge(ctx context.Context, key Key, k *keyState) (canon.Judgement, error) {
+	pair := canon.RowPair{Key: string(key), Legacy: fromPtrs(k.Legacy.Values), New: fromPtrs(k.New.Values)}
 	js, err := c.cfg.Judge.Judge(ctx, c.cfg.Name, c.cfg.Legacy.Columns, c.cfg.New.Columns, []canon.RowPair{pair})
 	if err != nil {
 		return canon.Judgement{}, err
@@ -353,6 +357,21 @@ func (c *Comparer) Figures() Figures { return c.figs.snapshot(c.cfg.Name, c.pend
 
 // Name is the comparison's name.
 func (c *Comparer) Name() string { return c.cfg.Name }
+
+// SetKeyKinds fixes how the key columns are compared (nil: one integer
+// column); call it before Run, with SetKinds.
+func (c *Comparer) SetKeyKinds(kinds []canon.Kind) error {
+	if kinds != nil && len(kinds) != len(c.cfg.Legacy.keyNames()) {
+		return fmt.Errorf("compare_data %s: %d key kinds for %d key columns", c.cfg.Name, len(kinds), len(c.cfg.Legacy.keyNames()))
+	}
+	for _, k := range kinds {
+		if err := canon.KeyKind(k); err != nil {
+			return fmt.Errorf("compare_data %s: %w", c.cfg.Name, err)
+		}
+	}
+	c.cfg.KeyKinds = kinds
+	return nil
+}
 
 // SetKinds fixes how each column pair is compared; call it before Run
 // (the column types are known only once both databases answer).

@@ -16,8 +16,11 @@ type Side struct {
 	Stream string
 	// Subject is the table's subject, <prefix>.<source>.<schema>.<table>.
 	Subject string
-	// Key is the integer key column.
-	Key string
+	// Key is the key column when it is a single one; KeyColumns, when
+	// set, are the key columns instead (paired by position with the other
+	// side's; see Config.KeyKinds).
+	Key        string
+	KeyColumns []string
 	// Columns are the compared columns, paired by position with the
 	// other side's.
 	Columns []string
@@ -27,13 +30,13 @@ type Side struct {
 
 // change is one decoded capture event, reduced to what the comparison needs.
 type change struct {
-	key     int64
+	key     Key
 	deleted bool
 	values  []canon.Value
 	atMs    int64 // commit time
 	// movedFrom is the key before an update that changed the key column:
 	// that key is gone from this side.
-	movedFrom *int64
+	movedFrom *Key
 	// truncate: the whole table was emptied on this side (no key). Each
 	// key the side holds is then deleted with truncated set, which leaves
 	// keys the side never had alone.
@@ -57,9 +60,18 @@ type envelope struct {
 // errSkip marks events that carry nothing to compare (unknown ops).
 var errSkip = errors.New("no row")
 
+// keyNames are the key columns: KeyColumns, or Key alone.
+func (s *Side) keyNames() []string {
+	if len(s.KeyColumns) > 0 {
+		return s.KeyColumns
+	}
+	return []string{s.Key}
+}
+
 // decode turns an event into a change of side s, with values canonical
-// for kinds and s's rules applied.
-func decode(b []byte, s *Side, kinds []canon.Kind) (change, error) {
+// for kinds, s's rules applied, and its key read as keyKinds say (nil: one
+// integer column).
+func decode(b []byte, s *Side, kinds, keyKinds []canon.Kind) (change, error) {
 	var e envelope
 	if err := json.Unmarshal(b, &e); err != nil {
 		return change{}, fmt.Errorf("decode event: %w", err)
@@ -76,14 +88,7 @@ func decode(b []byte, s *Side, kinds []canon.Kind) (change, error) {
 	default:
 		return change{}, errSkip
 	}
-	keyRaw, ok := e.Key[s.Key]
-	if !ok {
-		keyRaw, ok = row[s.Key]
-	}
-	if !ok {
-		return change{}, fmt.Errorf("event has no key column %q", s.Key)
-	}
-	key, err := parseKey(keyRaw)
+	key, err := readKey(s, keyKinds, e.Key, row)
 	if err != nil {
 		return change{}, err
 	}
@@ -91,31 +96,70 @@ func decode(b []byte, s *Side, kinds []canon.Kind) (change, error) {
 	if c.deleted {
 		return c, nil
 	}
-	if e.Op == "u" {
-		if old, ok := e.Before[s.Key]; ok {
-			if ok, err := parseKey(old); err == nil && ok != key {
-				c.movedFrom = &ok
-			}
+	if e.Op == "u" && e.Before != nil {
+		if old, err := readKey(s, keyKinds, nil, e.Before); err == nil && old != key {
+			c.movedFrom = &old
 		}
 	}
 	c.values = make([]canon.Value, len(s.Columns))
 	for i, col := range s.Columns {
 		raw, ok := row[col]
 		if !ok {
-			return change{}, fmt.Errorf("event of key %d has no column %q", key, col)
+			return change{}, fmt.Errorf("event of key %s has no column %q", key, col)
 		}
 		v, err := canonical(kinds[i], raw)
 		if err != nil {
-			return change{}, fmt.Errorf("key %d column %s: %w", key, col, err)
+			return change{}, fmt.Errorf("key %s column %s: %w", key, col, err)
 		}
 		if s.Rules != nil {
 			if v, err = canon.Apply(s.Rules[i], v); err != nil {
-				return change{}, fmt.Errorf("key %d column %s: %w", key, col, err)
+				return change{}, fmt.Errorf("key %s column %s: %w", key, col, err)
 			}
 		}
 		c.values[i] = v
 	}
 	return c, nil
+}
+
+// readKey reads the key of an event from its key object, else its row.
+func readKey(s *Side, keyKinds []canon.Kind, keyObj, row map[string]json.RawMessage) (Key, error) {
+	names := s.keyNames()
+	raws := make([]json.RawMessage, len(names))
+	for i, n := range names {
+		raw, ok := keyObj[n]
+		if !ok {
+			raw, ok = row[n]
+		}
+		if !ok {
+			return "", fmt.Errorf("event has no key column %q", n)
+		}
+		raws[i] = raw
+	}
+	if keyKinds == nil {
+		if len(raws) != 1 {
+			return "", fmt.Errorf("%d key columns need their kinds", len(raws))
+		}
+		k, err := parseKey(raws[0])
+		if err != nil {
+			return "", err
+		}
+		return IntKey(k), nil
+	}
+	if len(keyKinds) != len(raws) {
+		return "", fmt.Errorf("%d key kinds for %d key columns", len(keyKinds), len(raws))
+	}
+	t := make(canon.Key, len(raws))
+	for i, raw := range raws {
+		v, err := canonical(keyKinds[i], raw)
+		if err != nil {
+			return "", fmt.Errorf("key column %s: %w", names[i], err)
+		}
+		if v.Null {
+			return "", fmt.Errorf("key column %s is NULL", names[i])
+		}
+		t[i] = v.Text
+	}
+	return Key(t.JSON()), nil
 }
 
 func parseKey(raw json.RawMessage) (int64, error) {

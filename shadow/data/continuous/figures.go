@@ -15,7 +15,7 @@ import (
 // Finding is one message on FICUS_DATA (subject ficus.data.<name>).
 type Finding struct {
 	Name string `json:"name"`
-	Key  int64  `json:"key"`
+	Key  Key    `json:"key"` // see Key
 	// Kind is missing_in_new, missing_in_legacy, differs,
 	// deleted_on_one_side, or resolved (the key converged after an
 	// earlier finding; Previous says which).
@@ -243,20 +243,20 @@ func Handler(comparers map[string]*Comparer) http.Handler {
 type pendingSet struct {
 	mu    sync.Mutex
 	max   int
-	at    map[int64]time.Time
+	at    map[Key]time.Time
 	queue []pendingEntry
 }
 
 type pendingEntry struct {
-	key int64
+	key Key
 	at  time.Time
 }
 
 func newPendingSet(max int) *pendingSet {
-	return &pendingSet{max: max, at: map[int64]time.Time{}}
+	return &pendingSet{max: max, at: map[Key]time.Time{}}
 }
 
-func (p *pendingSet) add(key int64, at time.Time) bool {
+func (p *pendingSet) add(key Key, at time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, ok := p.at[key]; !ok && len(p.at) >= p.max {
@@ -267,7 +267,7 @@ func (p *pendingSet) add(key int64, at time.Time) bool {
 	return true
 }
 
-func (p *pendingSet) remove(key int64) {
+func (p *pendingSet) remove(key Key) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.at, key) // its queue entry is skipped when it comes up
@@ -295,10 +295,10 @@ func (p *pendingSet) postpone(until time.Time) int {
 }
 
 // due pops the keys due at now.
-func (p *pendingSet) due(now time.Time) []int64 {
+func (p *pendingSet) due(now time.Time) []Key {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var out []int64
+	var out []Key
 	i := 0
 	for ; i < len(p.queue) && !p.queue[i].at.After(now); i++ {
 		e := p.queue[i]

@@ -102,7 +102,7 @@ func TestOutageNeitherReportsNorLosesWaitingKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got Finding
-	if err := json.Unmarshal(m.Data(), &got); err != nil || got.Key != 2 || got.Kind != KindMissingInNew {
+	if err := json.Unmarshal(m.Data(), &got); err != nil || got.Key != "2" || got.Kind != KindMissingInNew {
 		t.Errorf("finding %s (%v), want order 2 missing in new", m.Data(), err)
 	}
 	if got.Time.Before(back.Add(maxLag - 100*time.Millisecond)) {

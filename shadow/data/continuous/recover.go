@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -34,8 +33,8 @@ func (c *Comparer) recover(ctx context.Context) error {
 			break
 		}
 		var k keyState
-		key, err := strconv.ParseInt(e.Key(), 10, 64)
-		if err != nil || json.Unmarshal(e.Value(), &k) != nil {
+		key, ok := keyOfBucket(e.Key())
+		if !ok || json.Unmarshal(e.Value(), &k) != nil {
 			continue
 		}
 		n++

@@ -85,7 +85,7 @@ func TestRestartKeepsStateAndPending(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got Finding
-	if err := json.Unmarshal(m.Data(), &got); err != nil || got.Key != 2 || got.Kind != KindMissingInNew || m.Subject() != "ficus.data.orders" {
+	if err := json.Unmarshal(m.Data(), &got); err != nil || got.Key != "2" || got.Kind != KindMissingInNew || m.Subject() != "ficus.data.orders" {
 		t.Errorf("finding %s on %s (%v)", m.Data(), m.Subject(), err)
 	}
 	if m, err := cons.Next(jetstream.FetchMaxWait(500 * time.Millisecond)); err == nil {

@@ -40,7 +40,7 @@ type event struct {
 // job is a decoded change (msg, when set, is acknowledged once it is
 // stored), or a due key to judge (sweep), for the worker that owns the key.
 type job struct {
-	key    int64
+	key    Key
 	legacy bool
 	msg    jetstream.Msg
 	change change
@@ -209,7 +209,7 @@ func (c *Comparer) work(ctx context.Context, jobs <-chan job, cache *stateCache)
 // ends (its message, unacknowledged, is redelivered).
 func (p *workerPool) route(ctx context.Context, j job) {
 	select {
-	case p.queues[uint64(j.key)%uint64(len(p.queues))] <- j:
+	case p.queues[j.key.worker(len(p.queues))] <- j:
 	case <-ctx.Done():
 		if j.done != nil {
 			j.done.Done()
@@ -258,7 +258,7 @@ func (c *Comparer) dispatchEvent(ctx context.Context, e event, route func(job)) 
 	if !e.legacy {
 		side = &c.cfg.New
 	}
-	ch, err := decode(e.msg.Data(), side, c.cfg.Kinds)
+	ch, err := decode(e.msg.Data(), side, c.cfg.Kinds, c.cfg.KeyKinds)
 	if md, mdErr := e.msg.Metadata(); mdErr == nil {
 		ch.seq = md.Sequence.Stream
 	}

@@ -5,6 +5,11 @@
 // disagree max_lag after they first did, reports the key: missing in new,
 // missing in legacy, differs (columns and both values) or deleted on one
 // side only. A key that converges later is reported again as resolved.
+//
+// A key of one integer column is the integer; any other key (several
+// columns, or a decimal, text, UUID, binary, date or timestamp column) is
+// the JSON array of its columns' canonical texts (see Key, canon.Key), by
+// which the state is keyed and which findings show.
 package continuous
 
 import (

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -19,21 +18,21 @@ import (
 // stale one (another process wrote the key), which is then read afresh.
 type stateCache struct {
 	max   int
-	items map[int64]*list.Element
+	items map[Key]*list.Element
 	order *list.List // front: most recently used
 }
 
 type cachedState struct {
-	key int64
+	key Key
 	k   keyState
 	rev uint64
 }
 
 func newStateCache(max int) *stateCache {
-	return &stateCache{max: max, items: map[int64]*list.Element{}, order: list.New()}
+	return &stateCache{max: max, items: map[Key]*list.Element{}, order: list.New()}
 }
 
-func (s *stateCache) get(key int64) (keyState, uint64, bool) {
+func (s *stateCache) get(key Key) (keyState, uint64, bool) {
 	if s == nil {
 		return keyState{}, 0, false
 	}
@@ -46,7 +45,7 @@ func (s *stateCache) get(key int64) (keyState, uint64, bool) {
 	return c.k, c.rev, true
 }
 
-func (s *stateCache) put(key int64, k keyState, rev uint64) {
+func (s *stateCache) put(key Key, k keyState, rev uint64) {
 	if s == nil || s.max <= 0 {
 		return
 	}
@@ -64,7 +63,7 @@ func (s *stateCache) put(key int64, k keyState, rev uint64) {
 	s.items[key] = s.order.PushFront(&cachedState{key: key, k: k, rev: rev})
 }
 
-func (s *stateCache) drop(key int64) {
+func (s *stateCache) drop(key Key) {
 	if s == nil {
 		return
 	}
@@ -88,31 +87,31 @@ const (
 
 // load returns key's state and the revision it was stored at (0: not in
 // the bucket, or assumed not to be).
-func (c *Comparer) load(ctx context.Context, key int64, cache *stateCache, mode loadMode) (*keyState, uint64, error) {
+func (c *Comparer) load(ctx context.Context, key Key, cache *stateCache, mode loadMode) (*keyState, uint64, error) {
 	if k, rev, ok := cache.get(key); ok {
 		return &k, rev, nil
 	}
 	if mode == assumeNewOnMiss {
 		return &keyState{}, 0, nil
 	}
-	e, err := c.kv.Get(ctx, strconv.FormatInt(key, 10))
+	e, err := c.kv.Get(ctx, key.bucketKey())
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return &keyState{}, 0, nil
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("state of key %d: %w", key, err)
+		return nil, 0, fmt.Errorf("state of key %s: %w", key, err)
 	}
 	var k keyState
 	if err := json.Unmarshal(e.Value(), &k); err != nil {
-		return nil, 0, fmt.Errorf("state of key %d: %w", key, err)
+		return nil, 0, fmt.Errorf("state of key %s: %w", key, err)
 	}
 	cache.put(key, k, e.Revision())
 	return &k, e.Revision(), nil
 }
 
 // store writes k if the key is still at revision rev (0: new key).
-func (c *Comparer) store(ctx context.Context, key int64, k *keyState, rev uint64, cache *stateCache) error {
-	name := strconv.FormatInt(key, 10)
+func (c *Comparer) store(ctx context.Context, key Key, k *keyState, rev uint64, cache *stateCache) error {
+	name := key.bucketKey()
 	var err error
 	var next uint64
 	if rev == 0 {
@@ -122,7 +121,7 @@ func (c *Comparer) store(ctx context.Context, key int64, k *keyState, rev uint64
 	}
 	if err != nil {
 		cache.drop(key)
-		return fmt.Errorf("store state of key %d: %w", key, err)
+		return fmt.Errorf("store state of key %s: %w", key, err)
 	}
 	cache.put(key, *k, next)
 	return nil
@@ -141,8 +140,8 @@ func (c *Comparer) truncate(ctx context.Context, legacy bool, msg jetstream.Msg,
 	done := &sync.WaitGroup{}
 	n := 0
 	for name := range keys.Keys() {
-		key, err := strconv.ParseInt(name, 10, 64)
-		if err != nil {
+		key, ok := keyOfBucket(name)
+		if !ok {
 			continue
 		}
 		done.Add(1)

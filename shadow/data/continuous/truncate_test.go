@@ -89,7 +89,7 @@ func TestTruncate(t *testing.T) {
 		if err := json.Unmarshal(m.Data(), &fd); err != nil {
 			t.Fatal(err)
 		}
-		got = append(got, fmt.Sprintf("%d %s%s", fd.Key, fd.Kind, fd.DeletedIn))
+		got = append(got, fmt.Sprintf("%s %s%s", fd.Key, fd.Kind, fd.DeletedIn))
 	}
 	slices.Sort(got)
 	want := []string{"1 deleted_on_one_sidenew", "1 resolved", "2 deleted_on_one_sidenew", "2 resolved",

@@ -145,11 +145,11 @@ func (t Table) windowSQL(e canon.Engine, now time.Time) window {
 // dropRecent leaves out of both row lists every key that is recent on
 // either side (Row.Recent); the lists are in key order.
 func dropRecent(legacy, new []Row) ([]Row, []Row) {
-	recent := map[int64]bool{}
+	recent := map[string]bool{}
 	for _, rows := range [][]Row{legacy, new} {
 		for _, r := range rows {
 			if r.Recent {
-				recent[r.Key] = true
+				recent[r.id()] = true
 			}
 		}
 	}
@@ -159,7 +159,7 @@ func dropRecent(legacy, new []Row) ([]Row, []Row) {
 	keep := func(rows []Row) []Row {
 		out := rows[:0:0]
 		for _, r := range rows {
-			if !recent[r.Key] {
+			if !recent[r.id()] {
 				out = append(out, r)
 			}
 		}

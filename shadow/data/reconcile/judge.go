@@ -3,7 +3,6 @@ package reconcile
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/ficus-migrate/ficus/shadow/data/canon"
 )
@@ -17,8 +16,8 @@ func (r *run) judge(ctx context.Context, diffs []Difference, lrows, nrows []Row)
 		if d.Kind != Differs {
 			continue
 		}
-		pairs = append(pairs, canon.RowPair{Key: strconv.FormatInt(d.Key, 10),
-			Legacy: rowOf(lrows, d.Key).Values, New: rowOf(nrows, d.Key).Values})
+		pairs = append(pairs, canon.RowPair{Key: d.keyID(),
+			Legacy: r.rowOf(lrows, d).Values, New: r.rowOf(nrows, d).Values})
 		at = append(at, i)
 	}
 	if len(pairs) == 0 {
@@ -64,11 +63,15 @@ func (r *run) judge(ctx context.Context, diffs []Difference, lrows, nrows []Row)
 
 // rowOf finds key in key-ordered rows (the first row of a repeated key, as
 // DiffRows compares).
-func rowOf(rows []Row, key int64) Row {
+func (r *run) rowOf(rows []Row, d Difference) Row {
 	lo, hi := 0, len(rows)
+	less := func(row Row) bool { return row.Key < d.Key }
+	if d.Tuple != nil {
+		less = func(row Row) bool { return canon.CompareKeys(r.keyKinds, row.Tuple, d.Tuple) < 0 }
+	}
 	for lo < hi {
 		m := (lo + hi) / 2
-		if rows[m].Key < key {
+		if less(rows[m]) {
 			lo = m + 1
 		} else {
 			hi = m

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +33,8 @@ type MariaDB struct {
 	ordered bool
 	digest  string
 	cols    []canon.Column // from Describe
+	keys    []canon.Column // from Describe: the key columns
+	tq      *tupleQueries  // from prepareTuple
 	window  window         // from Describe, see Table.windowSQL
 }
 
@@ -105,7 +108,7 @@ func (m *MariaDB) Describe(ctx context.Context) ([]string, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("describe %s: %w", m.cfg.Table.Name, err)
 	}
-	if m.cols, err = orderColumns(m.cfg.Table, got); err != nil {
+	if m.cols, m.keys, err = orderColumns(m.cfg.Table, got); err != nil {
 		return nil, err
 	}
 	if err := m.describeWindow(ctx, got); err != nil {
@@ -155,16 +158,24 @@ func (m *MariaDB) describeWindow(ctx context.Context, got map[string]canon.Colum
 // key order.
 func (m *MariaDB) clusteredOnKey(ctx context.Context) (bool, error) {
 	schema, name, _ := strings.Cut(m.cfg.Table.Name, ".")
-	var engine, first sql.NullString
-	err := m.cfg.DB.QueryRowContext(ctx, `SELECT t.engine, (SELECT k.column_name FROM information_schema.key_column_usage k
-		WHERE k.table_schema = t.table_schema AND k.table_name = t.table_name AND k.constraint_name = 'PRIMARY'
-		AND k.ordinal_position = 1) FROM information_schema.tables t WHERE t.table_schema = ? AND t.table_name = ?`,
-		schema, name).Scan(&engine, &first)
+	var engine, pk sql.NullString
+	err := m.cfg.DB.QueryRowContext(ctx, `SELECT t.engine, (SELECT GROUP_CONCAT(k.column_name ORDER BY k.ordinal_position SEPARATOR '\n')
+		FROM information_schema.key_column_usage k
+		WHERE k.table_schema = t.table_schema AND k.table_name = t.table_name AND k.constraint_name = 'PRIMARY')
+		FROM information_schema.tables t WHERE t.table_schema = ? AND t.table_name = ?`,
+		schema, name).Scan(&engine, &pk)
 	if err != nil {
 		return false, err
 	}
-	return strings.EqualFold(engine.String, "InnoDB") && first.String == m.cfg.Table.Key, nil
+	// The key columns first in the primary key, in order: a range scan of
+	// the primary key is in key order.
+	cols := strings.Split(pk.String, "\n")
+	keys := m.cfg.Table.KeyNames()
+	return strings.EqualFold(engine.String, "InnoDB") && len(cols) >= len(keys) && slices.Equal(cols[:len(keys)], keys), nil
 }
+
+// KeyTypes implements Side.
+func (m *MariaDB) KeyTypes() []string { return dataTypes(m.keys) }
 
 // Prepare implements Side.
 func (m *MariaDB) Prepare(kinds []canon.Kind) error {
@@ -173,7 +184,7 @@ func (m *MariaDB) Prepare(kinds []canon.Kind) error {
 		return err
 	}
 	m.q = q
-	key := canon.QuoteIdent(canon.MySQL, m.cfg.Table.Key)
+	key := canon.QuoteIdent(canon.MySQL, m.cfg.Table.intKey())
 	order, from := key, m.cfg.Table.quotedName(canon.MySQL)
 	if m.ordered {
 		// The clustered index, not a covering secondary one whose order

@@ -36,7 +36,11 @@ func (r *Result) Materialize(ctx context.Context, to MaterializeTarget, name str
 			line.Columns = append(line.Columns, jsonColumn{Legacy: c.Legacy, New: c.New,
 				LegacyVal: textPtr(c.LegacyVal.Null, c.LegacyVal.Text), NewVal: textPtr(c.NewVal.Null, c.NewVal.Text)})
 		}
-		row := []any{name, d.Key, d.Kind, jsonOrNil(line.Legacy), jsonOrNil(line.New), jsonOrNil(line.Columns), d.Reason, now}
+		var key any = d.Key
+		if d.Tuple != nil {
+			key = d.Tuple.JSON()
+		}
+		row := []any{name, key, d.Kind, jsonOrNil(line.Legacy), jsonOrNil(line.New), jsonOrNil(line.Columns), d.Reason, now}
 		rows = append(rows, row)
 	}
 	q := func(s string) string { return canon.QuoteIdent(to.Engine, s) }
@@ -45,10 +49,18 @@ func (r *Result) Materialize(ctx context.Context, to MaterializeTarget, name str
 		q("columns") + ", " + q("reason") + ", " + q("found_at")
 	// Column types per engine, in cols' order; json (not jsonb) keeps a
 	// NUL a legacy value may hold.
+	// A key compared by tuples is kept as its JSON array text, in a table
+	// created for it (a table made for integer keys has a bigint key).
 	types := []string{"text", "bigint", "text", "json", "json", "json", "text", "timestamptz"}
 	params, suffix := "$1, $2, $3, $4, $5, $6, $7, $8", ""
+	if r.KeyKinds != nil {
+		types[1] = "text"
+	}
 	if to.Engine == canon.MySQL {
 		types = []string{"VARCHAR(255)", "BIGINT", "VARCHAR(32)", "JSON", "JSON", "JSON", "TEXT", "DATETIME(6)"}
+		if r.KeyKinds != nil {
+			types[1] = "VARCHAR(512)" // in the primary key: InnoDB keys hold 3072 bytes
+		}
 		params, suffix = "?, ?, ?, ?, ?, ?, ?, ?", " DEFAULT CHARSET utf8mb4"
 	}
 	names := []string{"compare_data", "key", "kind", "legacy", "new", "columns", "reason", "found_at"}

@@ -23,11 +23,11 @@ func (r *Result) Text(w io.Writer, name string) error {
 	for _, d := range r.Differences {
 		switch d.Kind {
 		case MissingInNew:
-			fmt.Fprintf(w, "  key %d: missing in new\n", d.Key)
+			fmt.Fprintf(w, "  key %s: missing in new\n", d.keyText())
 		case MissingInLegacy:
-			fmt.Fprintf(w, "  key %d: missing in legacy\n", d.Key)
+			fmt.Fprintf(w, "  key %s: missing in legacy\n", d.keyText())
 		default:
-			fmt.Fprintf(w, "  key %d: differs:", d.Key)
+			fmt.Fprintf(w, "  key %s: differs:", d.keyText())
 			for _, c := range d.Columns {
 				fmt.Fprintf(w, " %s→%s legacy %s new %s;", c.Legacy, c.New, quote(c.LegacyVal.Null, c.LegacyVal.Text), quote(c.NewVal.Null, c.NewVal.Text))
 			}
@@ -63,7 +63,7 @@ type jsonResult struct {
 }
 
 type jsonDiff struct {
-	Key     int64        `json:"key"`
+	Key     any          `json:"key"` // keyJSON
 	Kind    string       `json:"kind"`
 	Columns []jsonColumn `json:"columns,omitempty"`
 	Reason  string       `json:"reason,omitempty"`
@@ -93,7 +93,7 @@ func (r *Result) JSON(w io.Writer, name string) error {
 	out := jsonResult{Name: name, Equal: len(r.Differences) == 0, LegacyRows: r.Stats.LegacyRows,
 		NewRows: r.Stats.NewRows, Differences: []jsonDiff{}}
 	for _, d := range r.Differences {
-		jd := jsonDiff{Key: d.Key, Kind: d.Kind, Reason: d.Reason}
+		jd := jsonDiff{Key: d.keyJSON(), Kind: d.Kind, Reason: d.Reason}
 		for _, c := range d.Columns {
 			jd.Columns = append(jd.Columns, jsonColumn{Legacy: c.Legacy, New: c.New,
 				LegacyVal: textPtr(c.LegacyVal.Null, c.LegacyVal.Text), NewVal: textPtr(c.NewVal.Null, c.NewVal.Text)})
@@ -106,6 +106,15 @@ func (r *Result) JSON(w io.Writer, name string) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// keyJSON is the key in JSON outputs: a number for a single integer key
+// column, an array of canonical texts for any other key.
+func (d Difference) keyJSON() any {
+	if d.Tuple != nil {
+		return []string(d.Tuple)
+	}
+	return d.Key
 }
 
 func textPtr(null bool, s string) *string {
@@ -121,20 +130,20 @@ func textPtr(null bool, s string) *string {
 func (d Difference) Brief() string {
 	switch d.Kind {
 	case MissingInNew:
-		return fmt.Sprintf("key %d missing in new", d.Key)
+		return fmt.Sprintf("key %s missing in new", d.keyText())
 	case MissingInLegacy:
-		return fmt.Sprintf("key %d missing in legacy", d.Key)
+		return fmt.Sprintf("key %s missing in legacy", d.keyText())
 	}
 	cols := make([]string, len(d.Columns))
 	for i, c := range d.Columns {
 		cols[i] = c.Legacy + "→" + c.New
 	}
-	return fmt.Sprintf("key %d differs in %s", d.Key, strings.Join(cols, ", "))
+	return fmt.Sprintf("key %s differs in %s", d.keyText(), strings.Join(cols, ", "))
 }
 
 // jsonlDiff is one line of --output jsonl.
 type jsonlDiff struct {
-	Key     int64              `json:"key"`
+	Key     any                `json:"key"` // keyJSON
 	Kind    string             `json:"kind"`
 	Legacy  map[string]*string `json:"legacy"` // null: no legacy row
 	New     map[string]*string `json:"new"`    // null: no new row
@@ -151,7 +160,7 @@ type jsonlDiff struct {
 func (r *Result) JSONL(w io.Writer, legacyCols, newCols []string) error {
 	enc := json.NewEncoder(w)
 	for _, d := range r.Differences {
-		line := jsonlDiff{Key: d.Key, Kind: d.Kind, Reason: d.Reason,
+		line := jsonlDiff{Key: d.keyJSON(), Kind: d.Kind, Reason: d.Reason,
 			Legacy: rowObject(legacyCols, d.LegacyRow), New: rowObject(newCols, d.NewRow)}
 		for _, c := range d.Columns {
 			line.Columns = append(line.Columns, jsonColumn{Legacy: c.Legacy, New: c.New,

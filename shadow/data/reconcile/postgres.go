@@ -26,6 +26,8 @@ type Postgres struct {
 	q      *queries
 	digest string
 	cols   []canon.Column // from Describe
+	keys   []canon.Column // from Describe: the key columns
+	tq     *tupleQueries  // from prepareTuple
 	window window         // from Describe, see Table.windowSQL
 }
 
@@ -140,7 +142,7 @@ func (p *Postgres) Describe(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("describe %s: %w", p.cfg.Table.Name, err)
 	}
-	if p.cols, err = orderColumns(p.cfg.Table, got); err != nil {
+	if p.cols, p.keys, err = orderColumns(p.cfg.Table, got); err != nil {
 		return nil, err
 	}
 	if err := p.describeWindow(ctx, got); err != nil {
@@ -176,6 +178,9 @@ func (p *Postgres) describeWindow(ctx context.Context, got map[string]canon.Colu
 	})
 }
 
+// KeyTypes implements Side.
+func (p *Postgres) KeyTypes() []string { return dataTypes(p.keys) }
+
 // Prepare implements Side.
 func (p *Postgres) Prepare(kinds []canon.Kind) error {
 	q, err := p.cfg.Table.prepare(canon.Postgres, kinds, p.cols, p.window)
@@ -186,7 +191,7 @@ func (p *Postgres) Prepare(kinds []canon.Kind) error {
 	// One index range scan per bucket, in key order (the ORDER BY is what
 	// the index gives for free, and what makes both sides' texts line
 	// up), instead of a GROUP BY, for which PostgreSQL sorts every row.
-	key := canon.QuoteIdent(canon.Postgres, p.cfg.Table.Key)
+	key := canon.QuoteIdent(canon.Postgres, p.cfg.Table.intKey())
 	p.digest = "SELECT u.b, s.c, s.h FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(b, lo, hi), " +
 		"LATERAL (SELECT count(*) AS c, " + canon.DigestExpr(canon.Postgres, "o.r", "") + " AS h FROM (SELECT " + q.rowText +
 		" AS r FROM " + p.cfg.Table.quotedName(canon.Postgres) + " WHERE " + key + " >= u.lo AND " + key + " <= u.hi" + q.window + " ORDER BY " + key +

@@ -4,6 +4,11 @@
 // enough to fetch and compare row by row. The two tables may be on
 // different engines (MariaDB/MySQL and PostgreSQL): every value is first
 // turned into the canonical text of package canon, inside the database.
+//
+// A key of one integer column on both sides is cut into integer ranges and
+// buckets by arithmetic. Any other key (several columns; decimal, text,
+// UUID, binary, date, timestamp) is compared by key tuples in canonical
+// order, ranges cut at sampled keys (see tuple.go and canon.KeySQL).
 package reconcile
 
 import (
@@ -69,67 +74,6 @@ type Config struct {
 	// are not checksummed again and its differences are part of the
 	// result. A Saved of another comparison is ErrOtherComparison.
 	Resume *Saved
-}
-
-// Finding kinds.
-const (
-	MissingInNew    = "missing_in_new"
-	MissingInLegacy = "missing_in_legacy"
-	Differs         = "differs"
-)
-
-// Difference is one key whose rows are not equal.
-type Difference struct {
-	Key  int64
-	Kind string // MissingInNew, MissingInLegacy or Differs
-	// Columns are the differing column pairs (Differs only), in mapping order.
-	Columns []ColumnDiff
-	// Reason is the comparator plugin's explanation (Differs only).
-	Reason string
-	// LegacyRow and NewRow are both rows' canonical values in the order of
-	// Table.Columns (legacy's after its rules), nil for a missing row: what
-	// --output jsonl and the repair SQL write.
-	LegacyRow, NewRow []canon.Value
-}
-
-// ColumnDiff is one differing column pair with both canonical values
-// (the legacy one after its rules).
-type ColumnDiff struct {
-	Legacy, New       string // column names
-	LegacyVal, NewVal canon.Value
-}
-
-// Stats says what the comparison cost.
-type Stats struct {
-	LegacyRows, NewRows int64 // rows in each table
-	// Checksums is the number of range scans (each summing its buckets),
-	// per side.
-	Checksums int64
-	// Fetched is the number of rows read row by row, both sides together.
-	Fetched int64
-	// RowSums is the number of range scans that summed row hashes because
-	// a bucket's text was too large to digest (see Side.Checksums).
-	RowSums int64
-	// LegacyDBTime and NewDBTime add up how long each side's queries took,
-	// as the client saw them.
-	LegacyDBTime, NewDBTime time.Duration
-	Wall                    time.Duration
-	// Pauses is how many times the run waited for a server's load, its
-	// replica lag or the pause file (Throttle), Paused how long in all;
-	// RateWait is how long it waited for Throttle.RateLimit.
-	Pauses           int64
-	Paused, RateWait time.Duration
-	// Resumed is true when the run continued kept progress (Config.Resume);
-	// EarlierChecksums is how many range scans the earlier runs had
-	// finished (Checksums counts this run's only).
-	Resumed          bool
-	EarlierChecksums int64
-}
-
-// Result is the outcome of Run: every difference, in key order.
-type Result struct {
-	Differences []Difference
-	Stats       Stats
 }
 
 // Run compares the two tables.
@@ -201,7 +145,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			<-done
 		}()
 	}
-	res, err := r.compare(ctx)
+	var res *Result
+	if r.keyKinds != nil {
+		res, err = r.compareTuple(ctx)
+	} else {
+		res, err = r.compare(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -252,9 +201,13 @@ func (t *timed) add(since time.Time) {
 type run struct {
 	cfg  Config
 	gate *gate
-	log  *slog.Logger
+	// keyKinds are the key's kinds when it is compared by tuples (see
+	// tuple.go), nil for integer ranges.
+	keyKinds []canon.Kind
+	log      *slog.Logger
 	// keep is the progress for Config.Checkpoint; saveMu orders its saves.
 	keep   keeper
+	tkeep  tupleKeep // keep's ranges for a key compared by tuples
 	saveMu sync.Mutex
 	// resumedChecks and resumedRows are the earlier runs' range scans and
 	// legacy rows (Config.Resume).
@@ -291,7 +244,23 @@ func (r *run) prepare(ctx context.Context) error {
 	if err := r.cfg.Legacy.Prepare(kinds); err != nil {
 		return err
 	}
-	return r.cfg.New.Prepare(kinds)
+	if err := r.cfg.New.Prepare(kinds); err != nil {
+		return err
+	}
+	var err error
+	if r.keyKinds, err = KeyKinds(r.cfg.Legacy, r.cfg.New); err != nil || r.keyKinds == nil {
+		return err
+	}
+	for _, s := range []Side{r.cfg.Legacy, r.cfg.New} {
+		ts, ok := s.(tupleSide)
+		if !ok {
+			return errors.New("reconcile: these sides cannot compare a key tuple")
+		}
+		if err := ts.prepareTuple(r.keyKinds); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // span is an inclusive key range.

@@ -96,6 +96,10 @@ var typeCases = []typeCase{
 	{"map is case-sensitive", "VARCHAR(10)", "text", "'paid'", "'created'", canon.Rule{Map: map[string]string{"NEW": "created", "PAID": "paid"}}, false, "paid"},
 	{"map on a latin1 column, non-ASCII", "VARCHAR(10) CHARACTER SET latin1", "text", "'Payé'", "'payée'", canon.Rule{Map: map[string]string{"Payé": "payée"}}, true, "payée"},
 	{"unmapped value kept", "VARCHAR(10)", "text", "'SHIPPED'", "'SHIPPED'", canon.Rule{Map: map[string]string{"NEW": "created"}}, true, "SHIPPED"},
+	{"uuid char(36) upper case vs uuid", "CHAR(36)", "uuid", "'0CC175B9-C0F1-B6A8-31C3-99E269772661'", "'0cc175b9-c0f1-b6a8-31c3-99e269772661'", canon.Rule{}, true, "0cc175b9-c0f1-b6a8-31c3-99e269772661"},
+	{"uuid binary(16) vs uuid", "BINARY(16)", "uuid", "UNHEX('0cc175b9c0f1b6a831c399e269772661')", "'0cc175b9-c0f1-b6a8-31c3-99e269772661'", canon.Rule{}, true, "0cc175b9-c0f1-b6a8-31c3-99e269772661"},
+	{"uuid differs", "BINARY(16)", "uuid", "UNHEX('0cc175b9c0f1b6a831c399e269772661')", "'0cc175b9-c0f1-b6a8-31c3-99e269772662'", canon.Rule{}, false, "0cc175b9-c0f1-b6a8-31c3-99e269772661"},
+	{"varbinary vs bytea", "VARBINARY(8)", "bytea", "X'00ff10'", "'\\x00ff10'", canon.Rule{}, true, "00ff10"},
 }
 
 // kindOK is false for the cases compared in Go only (JSON): their
@@ -143,6 +147,8 @@ func TestReconcile(t *testing.T) {
 	t.Run("million rows", func(t *testing.T) { testMillionRows(t, my, pg) })
 	t.Run("repair literals", func(t *testing.T) { testRepairLiterals(t, my, pg) })
 	t.Run("resume every state", func(t *testing.T) { testResumeEveryState(t, my, pg) })
+	t.Run("tuple keys", func(t *testing.T) { testTupleKeys(t, my, pg) })
+	t.Run("tuple resume", func(t *testing.T) { testTupleResume(t, my, pg) })
 }
 
 // testTypes puts each case in its own column pair and its own row (key =

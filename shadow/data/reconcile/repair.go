@@ -44,9 +44,13 @@ func (r *Result) RepairSQL(w io.Writer, name string, e canon.Engine, newTable Ta
 	}
 	var skipped []string
 	for _, d := range r.Differences {
-		stmt, err := repairStatement(e, newTable, d)
+		stmt, err := repairStatement(e, newTable, d, r.KeyKinds)
 		if err != nil {
-			skipped = append(skipped, fmt.Sprintf("-- key %d (%s): not written: %v", d.Key, d.Kind, err))
+			key := d.keyText()
+			if d.Tuple != nil {
+				key = commentText(key) // the texts may hold anything
+			}
+			skipped = append(skipped, fmt.Sprintf("-- key %s (%s): not written: %v", key, d.Kind, err))
 			continue
 		}
 		fmt.Fprintln(bw, stmt)
@@ -61,21 +65,64 @@ func (r *Result) RepairSQL(w io.Writer, name string, e canon.Engine, newTable Ta
 	return bw.Flush()
 }
 
+// repairKey returns the new side's key columns (quoted) and the literals
+// of d's key: the integer, or each canonical text of a tuple key (binary
+// key columns as bytes from their hex).
+func repairKey(e canon.Engine, t Table, d Difference, kinds []canon.Kind) (names, lits []string, err error) {
+	if d.Tuple == nil {
+		return []string{canon.QuoteIdent(e, t.intKey())}, []string{strconv.FormatInt(d.Key, 10)}, nil
+	}
+	keys := t.KeyNames()
+	if len(keys) != len(d.Tuple) {
+		return nil, nil, fmt.Errorf("%d key values for %d key columns", len(d.Tuple), len(keys))
+	}
+	for i, k := range keys {
+		lit, err := sqlLiteral(e, canon.Value{Text: d.Tuple[i]})
+		if err != nil {
+			return nil, nil, fmt.Errorf("key column %s: %w", strconv.Quote(k), err)
+		}
+		if i < len(kinds) && kinds[i] == canon.KindBinary {
+			if _, err := hex.DecodeString(d.Tuple[i]); err != nil {
+				return nil, nil, fmt.Errorf("key column %s: not hex", strconv.Quote(k))
+			}
+			lit = "decode('" + d.Tuple[i] + "', 'hex')"
+			if e == canon.MySQL {
+				lit = "X'" + d.Tuple[i] + "'"
+			}
+		}
+		names, lits = append(names, canon.QuoteIdent(e, k)), append(lits, lit)
+	}
+	return names, lits, nil
+}
+
 // repairStatement is the statement for one difference.
-func repairStatement(e canon.Engine, t Table, d Difference) (string, error) {
-	table, key, k := t.quotedName(e), canon.QuoteIdent(e, t.Key), strconv.FormatInt(d.Key, 10)
+func repairStatement(e canon.Engine, t Table, d Difference, kinds []canon.Kind) (string, error) {
+	table := t.quotedName(e)
+	keyNames, keyLits, err := repairKey(e, t, d, kinds)
+	if err != nil {
+		return "", err
+	}
+	conds := make([]string, len(keyNames))
+	isKey := map[string]bool{}
+	for i := range keyNames {
+		conds[i] = keyNames[i] + " = " + keyLits[i]
+	}
+	for _, k := range t.KeyNames() {
+		isKey[k] = true
+	}
+	where := " WHERE " + strings.Join(conds, " AND ") + ";"
 	switch d.Kind {
 	case MissingInLegacy:
-		return "DELETE FROM " + table + " WHERE " + key + " = " + k + ";", nil
+		return "DELETE FROM " + table + where, nil
 	case MissingInNew:
 		if len(d.LegacyRow) != len(t.Columns) {
 			return "", errors.New("the legacy row was not kept")
 		}
-		names := []string{key}
-		vals := []string{k}
+		names := append([]string(nil), keyNames...)
+		vals := append([]string(nil), keyLits...)
 		for i, c := range t.Columns {
-			if c == t.Key {
-				continue // the key column mapped as a column too: written once
+			if isKey[c] {
+				continue // a key column mapped as a column too: written once
 			}
 			lit, err := sqlLiteral(e, d.LegacyRow[i])
 			if err != nil {
@@ -97,7 +144,7 @@ func repairStatement(e canon.Engine, t Table, d Difference) (string, error) {
 		}
 		sets = append(sets, canon.QuoteIdent(e, c.New)+" = "+lit)
 	}
-	return "UPDATE " + table + " SET " + strings.Join(sets, ", ") + " WHERE " + key + " = " + k + ";", nil
+	return "UPDATE " + table + " SET " + strings.Join(sets, ", ") + where, nil
 }
 
 // Errors of sqlLiteral: values that cannot be written faithfully.

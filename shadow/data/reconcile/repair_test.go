@@ -217,3 +217,38 @@ func TestRepairSQL(t *testing.T) {
 		}
 	}
 }
+
+func TestRepairSQLTupleKey(t *testing.T) {
+	res := &Result{KeyKinds: []canon.Kind{canon.KindText, canon.KindBinary}, Differences: []Difference{
+		{Tuple: canon.Key{"O'Neil", "00ff"}, Kind: MissingInNew, LegacyRow: []canon.Value{{Text: "O'Neil"}, {Text: "7"}}},
+		{Tuple: canon.Key{"a", "01"}, Kind: Differs, Columns: []ColumnDiff{{Legacy: "v", New: "v", LegacyVal: canon.Value{Text: "7"}}}},
+		{Tuple: canon.Key{"b", "02"}, Kind: MissingInLegacy},
+		{Tuple: canon.Key{"*/ x", "zz"}, Kind: MissingInLegacy},
+	}}
+	tbl := Table{Name: "public.t", KeyColumns: []string{"name", "tag"}, Columns: []string{"name", "v"}}
+	for _, c := range []struct {
+		e    canon.Engine
+		want []string
+	}{
+		{canon.Postgres, []string{
+			`INSERT INTO "public"."t" ("name", "tag", "v") VALUES (E'O\'Neil', decode('00ff', 'hex'), '7');`,
+			`UPDATE "public"."t" SET "v" = '7' WHERE "name" = 'a' AND "tag" = decode('01', 'hex');`,
+			`DELETE FROM "public"."t" WHERE "name" = 'b' AND "tag" = decode('02', 'hex');`,
+			`-- key "[\"*/ x\",\"zz\"]" (missing_in_legacy): not written: key column "tag": not hex`,
+		}},
+		{canon.MySQL, []string{
+			"INSERT INTO `public`.`t` (`name`, `tag`, `v`) VALUES (_utf8mb4 X'4F274E65696C', X'00ff', '7');",
+			"DELETE FROM `public`.`t` WHERE `name` = 'b' AND `tag` = X'02';",
+		}},
+	} {
+		var out strings.Builder
+		if err := res.RepairSQL(&out, "cmp", c.e, tbl); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%s repair SQL lacks %q:\n%s", c.e, w, out.String())
+			}
+		}
+	}
+}

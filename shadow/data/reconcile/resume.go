@@ -33,6 +33,10 @@ type Saved struct {
 	Todo []SavedRange `json:"todo"`
 	Rest *SavedRange  `json:"rest,omitempty"`
 	Next []SavedRange `json:"next"`
+	// TupleTodo and TupleNext are Todo and Next of a key compared by key
+	// tuples (layout SavedTupleVersion; Todo and Next are then empty).
+	TupleTodo []SavedTuple `json:"tuple_todo,omitempty"`
+	TupleNext []SavedTuple `json:"tuple_next,omitempty"`
 	// Estimate is the row estimate the run started with; Rows the rows of
 	// each side counted by the first pass's finished ranges.
 	Estimate int64    `json:"estimate"`
@@ -49,8 +53,15 @@ type Saved struct {
 	Differences []Difference `json:"-"`
 }
 
-// SavedVersion is the layout of Saved this code writes.
+// SavedVersion is the layout of Saved this code writes for a key of one
+// integer column (integer ranges).
 const SavedVersion = 1
+
+// SavedTupleVersion is the layout of Saved for a key compared by key
+// tuples: ranges are SavedTuple. An earlier ficus refuses it by its
+// version; this one refuses an integer-range layout for a tuple key (and
+// the other way round) the same way.
+const SavedTupleVersion = 2
 
 // SavedRange is a range of keys summed in buckets of Step keys.
 type SavedRange struct {
@@ -114,7 +125,7 @@ type keeper struct {
 // the level to start with. r.mu is held.
 func (r *run) resumeFrom(s *Saved) (level []task, rest *span, err error) {
 	if s.Version != SavedVersion {
-		return nil, nil, fmt.Errorf("reconcile: kept progress has layout %d, this ficus reads %d", s.Version, SavedVersion)
+		return nil, nil, fmt.Errorf("reconcile: kept progress has layout %d, not %d (integer key ranges): start over", s.Version, SavedVersion)
 	}
 	if s.Fingerprint != r.keep.fp {
 		return nil, nil, ErrOtherComparison

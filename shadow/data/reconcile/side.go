@@ -10,8 +10,11 @@ import (
 	"github.com/ficus-migrate/ficus/shadow/data/canon"
 )
 
-// Side is one table of a comparison, queried where it lives. Keys are a
-// single integer column; ranges are inclusive [lo, hi].
+// Side is one table of a comparison, queried where it lives. The methods
+// below with int64 ranges (inclusive [lo, hi]) serve a key of a single
+// integer column; any other key (see Table.KeyColumns) is compared through
+// the sides' key-tuple queries (see tuple.go), which MariaDB and Postgres
+// implement.
 type Side interface {
 	// Engine is the side's SQL dialect.
 	Engine() canon.Engine
@@ -20,6 +23,9 @@ type Side interface {
 	// Describe reports the information_schema data type of each mapped
 	// column, in Table.Columns order.
 	Describe(ctx context.Context) ([]string, error)
+	// KeyTypes reports, after Describe, the information_schema data type
+	// of each key column, in Table.KeyNames order.
+	KeyTypes() []string
 	// Prepare fixes how each column is compared; it is called once, after
 	// Describe, before any other method.
 	Prepare(kinds []canon.Kind) error
@@ -64,7 +70,10 @@ type Sum struct {
 
 // Row is one row's key and canonical column values.
 type Row struct {
+	// Key is the key of a single integer key column; Tuple, when not nil,
+	// is the key of any other key (and Key is then 0).
 	Key    int64
+	Tuple  canon.Key
 	Values []canon.Value
 	// Recent: the row was touched within Table.MinAge (it is then left
 	// out, with the other side's row of its key).
@@ -75,8 +84,13 @@ type Row struct {
 type Table struct {
 	// Name is schema.table (for MariaDB/MySQL: database.table).
 	Name string
-	// Key is the single integer key column.
-	Key string
+	// Key is the key column when it is a single one. KeyColumns, when
+	// set, are the key columns instead (any number, any key kind; see
+	// canon.KeySQL); a key of one integer column on both sides is compared
+	// by integer ranges, any other by key tuples.
+	Key        string
+	KeyColumns []string `json:",omitempty"` // absent: Fingerprint as before
+
 	// Columns are the compared columns, paired by position with the other
 	// side's.
 	Columns []string
@@ -111,8 +125,16 @@ type queries struct {
 	window string
 	recent bool
 	raw    []bool // column i is fetched raw and canonicalised in Go
-	kinds  []canon.Kind
-	rules  []canon.Rule
+	// hashed and selected are the columns' expressions for the row text
+	// and for the rows fetched; nullable says which may be NULL;
+	// rowsWhere is " AND (…)" for Table.Where or "". Tuple keys build
+	// their queries from them (see tupleQueries).
+	hashed, selected []string
+	nullable         []bool
+	rowsWhere        string
+	recentExpr       string
+	kinds            []canon.Kind
+	rules            []canon.Rule
 }
 
 func (t Table) validate(e canon.Engine) error {
@@ -124,7 +146,7 @@ func (t Table) validate(e canon.Engine) error {
 	if t.MinAge > 0 && t.UpdatedAt == "" {
 		return fmt.Errorf("table %q: min_age needs an updated_at column", t.Name)
 	}
-	if t.Key == "" || len(t.Columns) == 0 {
+	if len(t.KeyNames()) == 0 || len(t.Columns) == 0 {
 		return fmt.Errorf("table %q: need a key and at least one column", t.Name)
 	}
 	if t.Rules != nil && len(t.Rules) != len(t.Columns) {
@@ -134,6 +156,25 @@ func (t Table) validate(e canon.Engine) error {
 		return fmt.Errorf("table %q: expected schema.table", t.Name)
 	}
 	return nil
+}
+
+// KeyNames are the key columns: KeyColumns, or Key alone.
+func (t Table) KeyNames() []string {
+	if len(t.KeyColumns) > 0 {
+		return t.KeyColumns
+	}
+	if t.Key == "" {
+		return nil
+	}
+	return []string{t.Key}
+}
+
+// intKey is the single key column when there is one.
+func (t Table) intKey() string {
+	if k := t.KeyNames(); len(k) == 1 {
+		return k[0]
+	}
+	return ""
 }
 
 func (t Table) rule(i int) canon.Rule {
@@ -170,28 +211,40 @@ func describeRow(scan func(...any) error, got map[string]canon.Column) error {
 	return nil
 }
 
-// orderColumns returns what got says of t's compared columns, in order,
-// after checking the key.
-func orderColumns(t Table, got map[string]canon.Column) ([]canon.Column, error) {
-	key, ok := got[t.Key]
-	if !ok {
-		if len(got) == 0 {
-			return nil, fmt.Errorf("table %s not found", t.Name)
-		}
-		return nil, fmt.Errorf("table %s has no key column %q", t.Name, t.Key)
+// orderColumns returns what got says of t's compared columns and of its
+// key columns, in order.
+func orderColumns(t Table, got map[string]canon.Column) (cols, keys []canon.Column, err error) {
+	if len(got) == 0 {
+		return nil, nil, fmt.Errorf("table %s not found", t.Name)
 	}
-	if k := canon.KindOf(canon.Postgres, key.DataType); k != canon.KindInteger {
-		return nil, fmt.Errorf("table %s: key column %q is %s; reconcile needs an integer key", t.Name, t.Key, key.DataType)
+	for _, k := range t.KeyNames() {
+		key, ok := got[k]
+		if !ok {
+			return nil, nil, fmt.Errorf("table %s has no key column %q", t.Name, k)
+		}
+		if err := canon.KeyKind(canon.KindOf(canon.Postgres, key.DataType)); err != nil {
+			return nil, nil, fmt.Errorf("table %s: key column %q (%s): %w", t.Name, k, key.DataType, err)
+		}
+		keys = append(keys, key)
 	}
 	out := make([]canon.Column, len(t.Columns))
 	for i, c := range t.Columns {
 		col, ok := got[c]
 		if !ok {
-			return nil, fmt.Errorf("table %s has no column %q", t.Name, c)
+			return nil, nil, fmt.Errorf("table %s has no column %q", t.Name, c)
 		}
 		out[i] = col
 	}
-	return out, nil
+	return out, keys, nil
+}
+
+// keyColumns pairs the key names with their types and kinds.
+func keyColumns(names []string, cols []canon.Column, kinds []canon.Kind) []canon.KeyColumn {
+	out := make([]canon.KeyColumn, len(names))
+	for i, n := range names {
+		out[i] = canon.KeyColumn{Name: n, Kind: kinds[i], DataType: cols[i].DataType}
+	}
+	return out
 }
 
 func dataTypes(cols []canon.Column) []string {
@@ -239,7 +292,8 @@ func (t Table) prepare(e canon.Engine, kinds []canon.Kind, cols []canon.Column, 
 		hashed = append(hashed, raw)
 		selected = append(selected, raw)
 	}
-	key, from := canon.QuoteIdent(e, t.Key), t.quotedName(e)
+	q.hashed, q.selected, q.nullable, q.rowsWhere = hashed, selected, nullable, rowsWhere
+	key, from := canon.QuoteIdent(e, t.intKey()), t.quotedName(e)
 	p1, p2 := "$1", "$2"
 	sumText := "COALESCE(SUM(%s), 0)::text"
 	bucket := "(" + key + " - $1) / $3"
@@ -254,7 +308,7 @@ func (t Table) prepare(e canon.Engine, kinds []canon.Kind, cols []canon.Column, 
 	q.bounds = fmt.Sprintf("SELECT MIN(%s), MAX(%s) FROM %s", key, key, from)
 	q.checksum = "SELECT " + bucket + ", COUNT(*), " + fmt.Sprintf(sumText, canon.RowHashExpr(e, q.rowText)) + where + q.window + " GROUP BY 1"
 	if w.recent != "" {
-		q.recent = true
+		q.recent, q.recentExpr = true, w.recent
 		selected = append(selected, w.recent)
 	}
 	q.rows = fmt.Sprintf("SELECT %s, %s%s%s ORDER BY %s", key, strings.Join(selected, ", "), where, rowsWhere, key)

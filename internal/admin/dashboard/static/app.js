@@ -341,7 +341,8 @@ function renderData(data) {
       parts.push(el('table', { class: 'findings', 'data-findings': name },
         el('thead', {}, el('tr', {}, el('th', {}, 'key'), el('th', {}, 'finding'), el('th', {}, 'columns'))),
         el('tbody', {}, ...open.slice(0, MAX_FINDINGS).map((f) => el('tr', {},
-          td(f.key, 'key'), td(f.kind + (f.deleted_in ? ' (deleted in ' + f.deleted_in + ')' : ''), 'kind', false),
+          // A key other than one integer column is the array of its canonical texts.
+          td(Array.isArray(f.key) ? JSON.stringify(f.key) : f.key, 'key'), td(f.kind + (f.deleted_in ? ' (deleted in ' + f.deleted_in + ')' : ''), 'kind', false),
           td(cols(f), 'columns', false))))));
       const more = reports[name].open - Math.min(open.length, MAX_FINDINGS);
       if (more > 0) parts.push(el('p', { class: 'muted' }, '… and ' + more + ' more open findings (ficus report lists them all)'));

@@ -1,0 +1,217 @@
+package canon
+
+import (
+	"fmt"
+	"strings"
+)
+
+// KeyColumn is one key column of one side: its name, the kind both sides'
+// columns compare as (Unify) and this side's own information_schema type.
+type KeyColumn struct {
+	Name     string
+	Kind     Kind
+	DataType string
+}
+
+// KeySQL is the SQL of a key on one engine: the canonical text of each key
+// column, and order expressions whose SQL order is CompareKeys' order, so
+// that a range of keys holds the same keys on both engines and in Go.
+// Range boundaries are canonical texts passed as parameters (Params),
+// never written into the SQL.
+//
+//   - integer, decimal: the column, against the parameter cast to a number;
+//   - text: PostgreSQL col::text COLLATE "C" (byte order of the UTF-8
+//     text), MariaDB CAST(CONVERT(col USING utf8mb4) AS BINARY): never the
+//     column's collation, so 'a' and 'A' are different keys;
+//   - UUID: PostgreSQL uuid and MariaDB BINARY(16) columns by their 16
+//     bytes (the order of the lowercase hex text; an index can serve), text
+//     columns by their lowercased text as bytes;
+//   - binary: the bytes; date and timestamp: the value (session time zone
+//     UTC, as the canonical texts assume).
+type KeySQL struct {
+	e      Engine
+	cols   []KeyColumn
+	texts  []string // canonical text per column
+	hashes []string // cheaper text per column for row texts (HashTexts)
+	sorts  []string // order expression per column
+	params []string // placeholder per column: "%s" is where the parameter goes
+}
+
+// NewKeySQL builds the key SQL of cols on engine e.
+func NewKeySQL(e Engine, cols []KeyColumn) (*KeySQL, error) {
+	k := &KeySQL{e: e, cols: cols}
+	for _, c := range cols {
+		if err := KeyKind(c.Kind); err != nil {
+			return nil, fmt.Errorf("key column %q: %w", c.Name, err)
+		}
+		col := QuoteIdent(e, c.Name)
+		text, _ := SQLExpr(e, c.Kind, col, Rule{})
+		sort, param := keyOrder(e, c, col, text)
+		k.texts = append(k.texts, text)
+		k.hashes = append(k.hashes, hashText(e, c, col, text))
+		k.sorts = append(k.sorts, sort)
+		k.params = append(k.params, param)
+	}
+	return k, nil
+}
+
+// keyOrder is a key column's order expression and its parameter's
+// placeholder. The column itself (an index can serve) when its own type
+// orders as the kind does; otherwise numbers through a numeric cast and
+// everything else through its canonical text's bytes, which order as the
+// kind does (fixed-width dates and timestamps, lowercase hex).
+func keyOrder(e Engine, c KeyColumn, col, text string) (sort, param string) {
+	own := strings.ToLower(strings.TrimSpace(c.DataType))
+	ownKind := KindOf(e, own)
+	numeric := ownKind == KindInteger || ownKind == KindDecimal
+	if e == Postgres {
+		switch {
+		case c.Kind == KindInteger && ownKind == KindInteger:
+			return col, "%s::text::bigint"
+		case c.Kind == KindInteger || c.Kind == KindDecimal:
+			if numeric {
+				return col, "%s::text::numeric"
+			}
+			return "(" + col + ")::numeric", "%s::text::numeric"
+		case c.Kind == KindUUID && own == "uuid":
+			return col, "%s::text::uuid"
+		case c.Kind == KindBinary && ownKind == KindBinary:
+			return col, "decode(%s::text, 'hex')"
+		case c.Kind == KindDate && own == "date":
+			return col, "%s::text::date"
+		case c.Kind == KindTimestamp && (own == "timestamp with time zone" || own == "timestamptz"):
+			return col, "%s::text::timestamptz"
+		case c.Kind == KindTimestamp && (own == "timestamp without time zone" || own == "timestamp"):
+			return col, "%s::text::timestamp"
+		}
+		return "(" + text + ") COLLATE \"C\"", "%s::text"
+	}
+	switch {
+	case c.Kind == KindInteger && ownKind == KindInteger:
+		return col, "CAST(%s AS DECIMAL(65,0))"
+	case c.Kind == KindInteger || c.Kind == KindDecimal:
+		if numeric {
+			return col, "CAST(%s AS DECIMAL(65,30))"
+		}
+		return "CAST(" + col + " AS DECIMAL(65,30))", "CAST(%s AS DECIMAL(65,30))"
+	case (c.Kind == KindUUID || c.Kind == KindBinary) && Binary(own):
+		if c.Kind == KindUUID {
+			return col, "UNHEX(REPLACE(%s, '-', ''))"
+		}
+		return col, "UNHEX(%s)"
+	case c.Kind == KindDate && own == "date":
+		return col, "CAST(%s AS DATE)"
+	case c.Kind == KindTimestamp && (own == "datetime" || own == "timestamp"):
+		return col, "CAST(%s AS DATETIME(6))"
+	case c.Kind == KindText:
+		return "CAST(CONVERT(" + col + " USING utf8mb4) AS BINARY)", "CAST(%s AS BINARY)"
+	}
+	return "CAST(" + text + " AS BINARY)", "CAST(%s AS BINARY)"
+}
+
+// Indexed reports whether every order expression is the column itself,
+// so that a range of keys can be read from an index on the key columns.
+func (k *KeySQL) Indexed() bool {
+	for i, c := range k.cols {
+		if k.sorts[i] != QuoteIdent(k.e, c.Name) {
+			return false
+		}
+	}
+	return true
+}
+
+// hashText is a key column's text for hashing: the same on both engines
+// for equal keys, like the canonical text, but cheaper where that costs: a
+// UUID as its 32 lowercase hex digits (MariaDB formats BINARY(16) with one
+// HEX), an integer column as itself on MariaDB (CONCAT_WS writes it as
+// CAST AS CHAR would).
+func hashText(e Engine, c KeyColumn, col, text string) string {
+	own := strings.ToLower(strings.TrimSpace(c.DataType))
+	switch {
+	case c.Kind == KindUUID && e == MySQL && Binary(own):
+		return "LOWER(HEX(" + col + "))"
+	case c.Kind == KindUUID && e == MySQL:
+		return "LOWER(REPLACE(CAST(" + col + " AS CHAR), '-', ''))"
+	case c.Kind == KindUUID && own == "uuid":
+		return "replace(" + col + "::text, '-', '')"
+	case c.Kind == KindUUID:
+		return "lower(replace(" + col + "::text, '-', ''))"
+	case c.Kind == KindInteger && e == MySQL && KindOf(e, own) == KindInteger:
+		return col
+	}
+	return text
+}
+
+// HashTexts are the key columns' texts for row texts that are hashed and
+// never shown: equal on both engines exactly when the canonical texts are.
+func (k *KeySQL) HashTexts() []string { return k.hashes }
+
+// Columns are the key columns, quoted.
+func (k *KeySQL) Columns() []string {
+	out := make([]string, len(k.cols))
+	for i, c := range k.cols {
+		out[i] = QuoteIdent(k.e, c.Name)
+	}
+	return out
+}
+
+// Texts are the canonical text expressions of the key columns.
+func (k *KeySQL) Texts() []string { return k.texts }
+
+// OrderBy is the ORDER BY list of key order.
+func (k *KeySQL) OrderBy() string { return strings.Join(k.sorts, ", ") }
+
+// NotNull is the condition that no key column is NULL: rows with a NULL
+// key column have no place in the key order and are never compared.
+func (k *KeySQL) NotNull() string {
+	conds := make([]string, len(k.cols))
+	for i, c := range k.cols {
+		conds[i] = QuoteIdent(k.e, c.Name) + " IS NOT NULL"
+	}
+	return strings.Join(conds, " AND ")
+}
+
+// Params collects query parameters in the order their placeholders are
+// written, numbering them for PostgreSQL.
+type Params struct {
+	e    Engine
+	Args []any
+}
+
+// NewParams starts an empty parameter list of engine e.
+func NewParams(e Engine) *Params { return &Params{e: e} }
+
+func (p *Params) add(v any) string {
+	p.Args = append(p.Args, v)
+	if p.e == Postgres {
+		return fmt.Sprintf("$%d", len(p.Args))
+	}
+	return "?"
+}
+
+// Compare is the condition "key op bound" (op one of <, <=, >, >=) as a
+// row comparison, with bound's texts as parameters of p. Write the
+// conditions in the order of the SQL text: MariaDB's parameters are
+// positional.
+func (k *KeySQL) Compare(p *Params, op string, bound Key) string {
+	// MariaDB/MySQL use an index for a row comparison only through a
+	// condition on its first column: the same bound, that column alone
+	// (PostgreSQL plans row comparisons on an index itself).
+	lead := ""
+	if len(bound) > 1 && k.e == MySQL && k.sorts[0] == QuoteIdent(k.e, k.cols[0].Name) {
+		first := strings.TrimSuffix(op, "=") + "="
+		lead = k.sorts[0] + " " + first + " " + fmt.Sprintf(k.params[0], p.add(bound[0])) + " AND "
+	}
+	vals := make([]string, len(bound))
+	for i, v := range bound {
+		vals[i] = fmt.Sprintf(k.params[i], p.add(v))
+	}
+	if len(bound) == 1 {
+		return k.sorts[0] + " " + op + " " + vals[0]
+	}
+	row := "(" + strings.Join(k.sorts, ", ") + ") " + op + " (" + strings.Join(vals, ", ") + ")"
+	if lead != "" {
+		return "(" + lead + row + ")"
+	}
+	return row
+}
