@@ -88,6 +88,7 @@ type Comparer struct {
 	figs    *figures
 	tally   tallies
 	pending *pendingSet
+	trail   trailing
 	// recovered is set once the bucket has been read (see recover).
 	recovered bool
 	// heldSince is when the sweep began to hold for a NATS outage (zero
@@ -227,6 +228,7 @@ func (c *Comparer) applyOnce(ctx context.Context, j job, cache *stateCache, mode
 	if ch.atMs > 0 {
 		behind = time.Since(time.UnixMilli(ch.atMs))
 		c.figs.observeBehind(behind)
+		c.trail.note(j.legacy, behind)
 	}
 	c.tally.change(max(behind.Seconds(), 0))
 	if rev == 0 {
@@ -258,6 +260,13 @@ func (c *Comparer) sweepKey(ctx context.Context, key Key, now time.Time, cache *
 	}
 	v, cols := verdict(k)
 	if v == statusMatch { // cannot happen: a match clears pending
+		return
+	}
+	// The stale side's stream runs behind: look again within a second (not
+	// at the due time itself, which would put the key behind keys due sooner
+	// in the pending queue's order). A full pending set reports it now, as
+	// before trailing sides were waited for, rather than forget it.
+	if wait := c.trail.wait(k, c.cfg.MaxLag, now); wait > 0 && c.pending.add(key, now.Add(min(wait, time.Second))) {
 		return
 	}
 	f := Finding{Name: c.cfg.Name, Key: key, Kind: v, Time: now.UTC(),
