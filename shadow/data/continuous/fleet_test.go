@@ -44,6 +44,20 @@ func TestTwoProcessesOneComparison(t *testing.T) {
 		stops = append(stops, func() { stop(); _ = <-done })
 		comparers = append(comparers, c)
 	}
+	// Publish only once both have read the bucket and pull from both
+	// durable consumers: one that recovered the bucket after the other had
+	// stored keys would count those keys again.
+	for _, side := range []struct{ stream, name string }{{cfg.Legacy.Stream, "legacy"}, {cfg.New.Stream, "new"}} {
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			cons, err := js.Consumer(ctx, side.stream, durableName(cfg.Name, side.name))
+			if err == nil && cons.CachedInfo().NumWaiting >= 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("both comparers never pulled from the %s consumer (%v)", side.name, err)
+			}
+		}
+	}
 	ev := func(op, key string, id, amount int) []byte {
 		return fmt.Appendf(nil, `{"op":%q,"before":null,"after":{%q:%d,"amount":"%d.00"},"key":{%q:%d},"source":{"ts_ms":%d}}`,
 			op, key, id, amount, key, id, time.Now().UnixMilli())
