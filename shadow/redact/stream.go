@@ -236,12 +236,20 @@ func digits(b []byte, i int) int {
 
 // nested scans the object or array at s.i.
 func (s *jsonScan) nested(open byte) bool {
-	s.depth++
-	defer func() { s.depth-- }()
-	if s.depth > maxStreamDepth {
+	if s.depth >= maxStreamDepth {
 		s.unsure = true
 		return false
 	}
+	s.depth++
+	first := len(s.keys)
+	ok := s.nestedIn(open, first)
+	s.keys = s.keys[:first]
+	s.depth--
+	return ok
+}
+
+// nestedIn is nested; the keys of an object are noted from s.keys[first].
+func (s *jsonScan) nestedIn(open byte, first int) bool {
 	s.i++
 	s.ws()
 	if open == '[' {
@@ -266,8 +274,6 @@ func (s *jsonScan) nested(open byte) bool {
 			}
 		}
 	}
-	first := len(s.keys)
-	defer func() { s.keys = s.keys[:first] }()
 	var seen map[string]bool // of a large object
 	if s.peek() == '}' {
 		s.i++
