@@ -73,7 +73,6 @@ func (x *Exchange) streamJSON(b []byte) (string, streamResult) {
 	case !ok || s.i != len(b):
 		return "", streamInvalid
 	}
-	before := x.changes
 	var out strings.Builder
 	last := 0
 	for _, e := range s.edits {
@@ -101,8 +100,8 @@ func (x *Exchange) streamJSON(b []byte) (string, streamResult) {
 		out.WriteString(rep)
 		last = e.end
 	}
-	if x.changes == before || last == 0 {
-		return string(b), streamDone
+	if last == 0 {
+		return string(b), streamDone // nothing replaced
 	}
 	out.Write(b[last:])
 	return out.String(), streamDone
