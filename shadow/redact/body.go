@@ -46,7 +46,22 @@ func (x *Exchange) Body(contentType string, b []byte) (s string, ok bool) {
 }
 
 // plain redacts a body that is not a form: JSON structurally, else as text.
+// JSON is redacted over its bytes (stream.go) unless that cannot be sure
+// to match the decoded tree.
 func (x *Exchange) plain(b []byte) string {
+	out, res := x.streamJSON(b)
+	switch res {
+	case streamDone:
+		return out
+	case streamInvalid:
+		return x.text(string(b))
+	}
+	return x.plainTree(b)
+}
+
+// plainTree redacts a body by its decoded tree: the reference the
+// streaming path is tested against, and its fallback.
+func (x *Exchange) plainTree(b []byte) string {
 	v, ok := decodeJSON(b)
 	if !ok {
 		return x.text(string(b))
@@ -112,7 +127,7 @@ func (x *Exchange) FinishBody(s string) string {
 	// it decodes, so when no spelling of a remembered secret (those Text
 	// replaces) and no cut mark is in s, the structural pass below would
 	// change nothing: s is returned without decoding it.
-	if !strings.ContainsRune(s, '\\') && !strings.Contains(s, truncMark) && x.replacer().Replace(s) == s {
+	if !strings.ContainsRune(s, '\\') && !strings.Contains(s, truncMark) && !x.echoIn(s) {
 		return s
 	}
 	return x.finishBodyDecoded(s)

@@ -29,6 +29,7 @@ type Exchange struct {
 	r       *Redactor
 	secrets map[string]bool
 	echo    *strings.Replacer // of secrets; nil when secrets changed
+	spelled []string          // spellings echo replaces; nil when secrets changed
 	sorted  []string          // secrets of at least minEcho bytes, sorted with echo
 	changes int               // replacements so far, to keep untouched JSON as it was
 }
@@ -51,7 +52,7 @@ func (x *Exchange) remember(v string) {
 		return
 	}
 	x.secrets[v] = true
-	x.echo = nil
+	x.echo, x.spelled = nil, nil
 }
 
 // Header returns a copy of h whose secret headers have each value hashed
@@ -140,6 +141,10 @@ func (x *Exchange) Text(s string) string {
 	if len(x.secrets) == 0 || s == "" {
 		return s
 	}
+	cut := strings.HasSuffix(s, truncMark)
+	if !cut && !x.echoIn(s) {
+		return s // what the replacer would give, without building it
+	}
 	out := x.replacer().Replace(s)
 	if head, ok := strings.CutSuffix(out, truncMark); ok {
 		out = x.cutEcho(head) + truncMark
@@ -169,6 +174,37 @@ func (x *Exchange) cutEcho(s string) string {
 // hundred bytes, so no secret begins further back than that.
 const maxEchoCut = 1 << 10
 
+// echoIn reports whether s holds a spelling of a remembered secret that
+// replacer replaces; when it does not, replacing gives s.
+func (x *Exchange) echoIn(s string) bool {
+	if x.spelled == nil {
+		x.spelled = []string{}
+		for v := range x.secrets {
+			if len(v) < minEcho {
+				continue
+			}
+			for _, sp := range spellings(v) {
+				if !slices.Contains(x.spelled, sp) { // most spell alike
+					x.spelled = append(x.spelled, sp)
+				}
+			}
+		}
+	}
+	for _, sp := range x.spelled {
+		if strings.Contains(s, sp) {
+			return true
+		}
+	}
+	return false
+}
+
+// spellings are the ways v is written in text: as is, inside a JSON
+// string, in a query and in a path.
+func spellings(v string) []string {
+	q, _ := json.Marshal(v)
+	return []string{v, string(q[1 : len(q)-1]), url.QueryEscape(v), url.PathEscape(v)}
+}
+
 // replacer replaces the remembered secrets, longest first so that a secret
 // containing another is replaced whole.
 func (x *Exchange) replacer() *strings.Replacer {
@@ -184,8 +220,7 @@ func (x *Exchange) replacer() *strings.Replacer {
 		}
 		x.sorted = append(x.sorted, v)
 		m := x.r.Mark(v)
-		q, _ := json.Marshal(v)
-		for _, sp := range []string{v, string(q[1 : len(q)-1]), url.QueryEscape(v), url.PathEscape(v)} {
+		for _, sp := range spellings(v) {
 			pairs = append(pairs, pair{sp, m})
 		}
 	}

@@ -141,7 +141,11 @@ func TestBody(t *testing.T) {
 		ok                 bool
 	}{
 		{"json nested", "application/json", `{"a":{"b":[{"pwd":"p1","n":1}]},"pin":1234,"otp":null}`,
-			`{"a":{"b":[{"n":1,"pwd":"` + m("p1") + `"}]},"otp":null,"pin":"` + m("1234") + `"}`, true},
+			`{"a":{"b":[{"pwd":"` + m("p1") + `","n":1}]},"pin":"` + m("1234") + `","otp":null}`, true},
+		{"json keeps its order and spacing", "application/json", `{ "z": "a\u0062", "pwd": "p1" }`,
+			`{ "z": "a\u0062", "pwd": "` + m("p1") + `" }`, true},
+		{"json with a duplicate key decoded", "application/json", `{"pwd":"p0","pwd":"p1","b":1}`,
+			`{"b":1,"pwd":"` + m("p1") + `"}`, true},
 		{"json without secrets kept as sent", "application/json", `{ "b": 1, "a": "<x>" }`, `{ "b": 1, "a": "<x>" }`, true},
 		{"json secret object", "", `{"secret":{"k":"v"}}`, `{"secret":"` + m(`{"k":"v"}`) + `"}`, true},
 		{"json string holding a url", "application/json", `{"next":"/cb?code=abc"}`, `{"next":"/cb?code=` + m("abc") + `"}`, true},

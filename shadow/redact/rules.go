@@ -6,6 +6,7 @@
 package redact
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -95,8 +96,9 @@ func normalize(s string) string {
 
 // matcher is one compiled list of entries.
 type matcher struct {
-	exact map[string]bool
-	parts []string
+	exact  map[string]bool
+	parts  []string
+	partsB [][]byte // parts, for matchName
 }
 
 func compile(lists ...[]string) (matcher, error) {
@@ -109,6 +111,7 @@ func compile(lists ...[]string) (matcher, error) {
 			}
 			if en.substring {
 				m.parts = append(m.parts, en.text)
+				m.partsB = append(m.partsB, []byte(en.text))
 			} else {
 				m.exact[en.text] = true
 			}
@@ -119,14 +122,14 @@ func compile(lists ...[]string) (matcher, error) {
 
 // match reports whether name is secret under m.
 func (m matcher) match(name string) bool {
-	if m.matchOne(normalize(name)) {
+	if m.matchName(name) {
 		return true
 	}
 	if !strings.ContainsAny(name, "[].") {
 		return false
 	}
 	for _, p := range strings.FieldsFunc(name, func(r rune) bool { return r == '[' || r == ']' || r == '.' }) {
-		if m.matchOne(normalize(p)) {
+		if m.matchName(p) {
 			return true
 		}
 	}
@@ -142,6 +145,40 @@ func (m matcher) matchOne(n string) bool {
 	}
 	for _, p := range m.parts {
 		if strings.Contains(n, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchName is matchOne(normalize(name)), without allocating for the
+// usual names (ASCII, up to 64 bytes): it runs for every header, JSON key
+// and parameter of every recorded exchange.
+func (m matcher) matchName(name string) bool {
+	var buf [64]byte
+	if len(name) > len(buf) {
+		return m.matchOne(normalize(name))
+	}
+	n := buf[:0]
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c >= 0x80:
+			return m.matchOne(normalize(name)) // Unicode lower-casing
+		case c == '-', c == '_':
+		case c >= 'A' && c <= 'Z':
+			n = append(n, c+'a'-'A')
+		default:
+			n = append(n, c)
+		}
+	}
+	if len(n) == 0 {
+		return false
+	}
+	if m.exact[string(n)] {
+		return true
+	}
+	for _, p := range m.partsB {
+		if bytes.Contains(n, p) {
 			return true
 		}
 	}
