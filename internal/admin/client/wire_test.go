@@ -97,6 +97,11 @@ func fill(v reflect.Value, depth int) {
 		v.SetMapIndex(k, e)
 	case reflect.String:
 		v.SetString("k")
+		if v.CanInterface() {
+			if _, err := json.Marshal(v.Interface()); err != nil {
+				v.SetString(`"k"`) // a string type holding JSON text (continuous.Key)
+			}
+		}
 	case reflect.Bool:
 		v.SetBool(true)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
