@@ -30,6 +30,10 @@ func startData(ctx context.Context, g *errgroup.Group, rt *proc) error {
 	comparers := map[string]*continuous.Comparer{}
 	for i := range rt.cfg.CompareData {
 		cd := &rt.cfg.CompareData[i]
+		if cd.Legacy.Query != "" || cd.New.Query != "" {
+			return fmt.Errorf("compare_data[%d] (%s): a side is a query: query sides are compared by ficus reconcile only, for now "+
+				"(run ficus proxy and ficus capture instead of ficus run, or move the comparison to a config of its own)", i, cd.Name)
+		}
 		judge, err := rt.plugins.judge(ctx, i, cd)
 		if err != nil {
 			return err

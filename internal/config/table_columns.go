@@ -203,6 +203,9 @@ func (d *decoder) validateCompareMasks(c *Config) {
 	for i := range c.CompareData {
 		cd := &c.CompareData[i]
 		base := fmt.Sprintf("compare_data[%d]", i)
+		if cd.Legacy.Query != "" || cd.New.Query != "" {
+			continue // reconcile only: it reads the databases, not the masked events
+		}
 		lc := columnsOf(c, cd.Legacy.Source, cd.Legacy.Table)
 		nc := columnsOf(c, cd.New.Source, cd.New.Table)
 		if lc.IsZero() && nc.IsZero() {

@@ -47,8 +47,17 @@ type DataSide struct {
 	// database holds the table and whose stream carries its changes.
 	// Required.
 	Source string `yaml:"source"`
-	// Table is "schema.table" (for mysql: database.table). Required.
-	Table string `yaml:"table"`
+	// Table is "schema.table" (for mysql: database.table). Required
+	// unless Query is set; never with it.
+	Table string `yaml:"table,omitempty"`
+	// Query, instead of Table, is one SELECT in the side's dialect whose
+	// result is the side's rows (a reshaped schema: a join, an
+	// aggregate); Key and the side's Columns name its output columns.
+	// `ficus reconcile` compares it as the derived table
+	// "(query) AS ficus_q"; continuous mode refuses it, for now. Checked
+	// at load (one statement, no ';', SELECT or WITH first) and at start
+	// (quotes, comments, parentheses, EXPLAIN). Optional.
+	Query string `yaml:"query,omitempty"`
 	// Key is the key columns (for example [id] or [order_id, line_no]):
 	// any number, the same number on both sides, paired in order; integer,
 	// decimal, text, UUID, binary, date or timestamp columns (see
