@@ -27,13 +27,12 @@ func startData(ctx context.Context, g *errgroup.Group, rt *proc) error {
 	if err != nil {
 		return err
 	}
+	if err := refuseQuerySides(rt.cfg); err != nil {
+		return err
+	}
 	comparers := map[string]*continuous.Comparer{}
 	for i := range rt.cfg.CompareData {
 		cd := &rt.cfg.CompareData[i]
-		if cd.Legacy.Query != "" || cd.New.Query != "" {
-			return fmt.Errorf("compare_data[%d] (%s): a side is a query: query sides are compared by ficus reconcile only, for now "+
-				"(run ficus proxy and ficus capture instead of ficus run, or move the comparison to a config of its own)", i, cd.Name)
-		}
 		judge, err := rt.plugins.judge(ctx, i, cd)
 		if err != nil {
 			return err
@@ -91,6 +90,25 @@ func startData(ctx context.Context, g *errgroup.Group, rt *proc) error {
 	})
 	rt.admin.Handle("GET /api/data/{name}", continuous.Handler(comparers))
 	rt.log.Info("data comparison started", "component", "data", "comparisons", len(comparers))
+	return nil
+}
+
+// refuseQuerySides refuses continuous mode for a comparison with a query
+// side (compare_data[].legacy/new.query): continuous mode follows one
+// captured table per side, and a query's rows are not any table's.
+func refuseQuerySides(cfg *config.Config) error {
+	for i := range cfg.CompareData {
+		cd := &cfg.CompareData[i]
+		for _, s := range []struct {
+			name string
+			side config.DataSide
+		}{{"legacy", cd.Legacy}, {"new", cd.New}} {
+			if s.side.Query != "" {
+				return fmt.Errorf("compare_data[%d] (%s): %s is a query: query sides are compared by ficus reconcile only, for now "+
+					"(run ficus proxy and ficus capture instead of ficus run, or keep the comparison in a config of its own)", i, cd.Name, s.name)
+			}
+		}
+	}
 	return nil
 }
 

@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ficus-migrate/ficus/internal/testenv")
+	"github.com/ficus-migrate/ficus/internal/testenv"
+)
 
 // queryOrders is how many orders the query-side case loads: a few
 // thousand, enough for several ranges and levels of bisection.
@@ -233,9 +234,13 @@ func testQuerySides(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres) {
 			{"no such table", "SELECT 1 AS legacy_id, 2 AS customer_ref FROM public.nowhere", []string{"customer_ref"}, "refused the query"},
 			{"second statement", "SELECT 1 AS legacy_id; DROP TABLE q_orders", []string{"x"}, "never a second statement"},
 			{"not a select", "DELETE FROM q_orders RETURNING legacy_id", []string{"x"}, "one SELECT"},
+			{"min_age without an updated_at column", newOrdersQuery, []string{"state"}, `new query has no updated_at column "updated_at"`},
 			{"duplicate column", "SELECT legacy_id, state, customer_ref AS state FROM public.q_orders", []string{"state"}, "two columns named"},
 		} {
 			tbl := Table{Name: "new query", Key: "legacy_id", Columns: c.cols, Query: c.query}
+			if c.name == "min_age without an updated_at column" {
+				tbl.UpdatedAt, tbl.MinAge = "updated_at", time.Minute
+			}
 			pool, err := OpenPostgres(ctx, pg.DSN(), 1)
 			if err != nil {
 				t.Fatal(err)
