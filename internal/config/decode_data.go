@@ -176,6 +176,9 @@ func (d *decoder) validateCompareData(c *Config) {
 				d.fail(p+".query", "a side is a table or a query, not both: remove table or query")
 			case side.s.Table == "" && side.s.Query == "" && !d.present(p+".query"):
 				d.fail(p+".table", `required: "schema.table" (or query: a SELECT)`)
+			case side.s.Query != "":
+				d.warn(p+".query", "a query side is compared by ficus reconcile only, for now: ficus run refuses this config "+
+					"(ficus proxy and ficus capture do not read compare_data)")
 			}
 			if len(side.s.Key) == 0 {
 				d.fail(p+".key", "expected the key columns, such as [id] or [order_id, line_no]")
