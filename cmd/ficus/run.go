@@ -28,8 +28,8 @@ or proxy.routes are set), change data capture (one source per capture.sources en
 NATS (embedded unless nats.url is set) and the admin listener.
 SIGINT/SIGTERM stop it cleanly: listeners stop accepting, in-flight work finishes,
 NATS publishes are flushed, and the process exits 0. A compare_data entry with a
-query side (legacy.query or new.query) is refused at start: query sides are compared
-by ficus reconcile only, for now.
+query side (legacy.query or new.query) without query_tables is refused at start: such
+a query side is compared by ficus reconcile only.
 
 Config keys read: log.*, nats.*, admin.*, proxy.*, capture.*, compare_data.*
 `

@@ -3,7 +3,6 @@ package config
 import (
 	"strings"
 	"time"
-	"unicode"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -27,26 +26,6 @@ func checkWhere(s string) string {
 		return "expected one SQL condition without ';' (a where fragment is never a second statement)"
 	case strings.TrimSpace(s) == "":
 		return "expected an SQL condition such as \"deleted = 0\""
-	}
-	return ""
-}
-
-// checkQuery refuses what is visibly not one SELECT; the rest is checked
-// when reconcile starts (quotes, comments, parentheses) and by the
-// database (EXPLAIN).
-func checkQuery(s string) string {
-	rest := strings.TrimLeft(s, " \t\r\n(")
-	end := strings.IndexFunc(rest, func(r rune) bool { return !unicode.IsLetter(r) })
-	if end < 0 {
-		end = len(rest)
-	}
-	switch first := rest[:end]; {
-	case strings.TrimSpace(s) == "":
-		return "expected a SELECT such as \"SELECT o.id, SUM(i.amount) AS total FROM ... GROUP BY o.id\""
-	case strings.Contains(s, ";"):
-		return "expected one SELECT without ';' (a query side is never a second statement)"
-	case !strings.EqualFold(first, "select") && !strings.EqualFold(first, "with"):
-		return "expected a SELECT (or WITH ... SELECT) query"
 	}
 	return ""
 }

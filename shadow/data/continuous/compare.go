@@ -90,6 +90,8 @@ type Comparer struct {
 	pending *pendingSet
 	// recovered is set once the bucket has been read (see recover).
 	recovered bool
+	// query batches the changed keys of query sides (see query.go).
+	query queryState
 	// heldSince is when the sweep began to hold for a NATS outage (zero
 	// when not holding); only the dispatch goroutine touches it.
 	heldSince time.Time

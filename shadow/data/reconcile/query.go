@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -206,4 +207,67 @@ func (p *Postgres) estimateQuery(ctx context.Context) (int64, error) {
 		return 0, nil // no estimate: the other side's sizes the ranges
 	}
 	return max(int64(out[0].Plan.Rows), 0), nil
+}
+
+// KeyReader reads the rows of given keys: continuous mode reads a query
+// side's rows again for the keys its tables' changes touch. The side must
+// be described and prepared (Describe, Prepare), then PrepareKeys.
+type KeyReader interface {
+	Side
+	// PrepareKeys fixes the key's kinds (the two sides' unified ones; for
+	// a key of one integer column, [KindInteger]).
+	PrepareKeys(kinds []canon.Kind) error
+	// RowsOf returns the rows of keys (each the key columns' canonical
+	// texts; at most a few hundred at once: one condition per key), in
+	// key order, values canonical; keys without a row are absent. Where
+	// and MinAge are not applied: continuous mode compares every row.
+	RowsOf(ctx context.Context, keys []canon.Key) ([]Row, error)
+}
+
+var (
+	_ KeyReader = (*MariaDB)(nil)
+	_ KeyReader = (*Postgres)(nil)
+)
+
+// PrepareKeys implements KeyReader.
+func (m *MariaDB) PrepareKeys(kinds []canon.Kind) error { return m.prepareTuple(kinds) }
+
+// RowsOf implements KeyReader.
+func (m *MariaDB) RowsOf(ctx context.Context, keys []canon.Key) ([]Row, error) {
+	return m.tq.rowsOf(ctx, m.scanner, keys)
+}
+
+// PrepareKeys implements KeyReader.
+func (p *Postgres) PrepareKeys(kinds []canon.Kind) error { return p.prepareTuple(kinds) }
+
+// RowsOf implements KeyReader.
+func (p *Postgres) RowsOf(ctx context.Context, keys []canon.Key) ([]Row, error) {
+	return p.tq.rowsOf(ctx, pgScanner(p.cfg.Pool), keys)
+}
+
+// rowsOf selects the rows of keys: one equality per key, ORed, every key
+// value a parameter.
+func (tq *tupleQueries) rowsOf(ctx context.Context, run scanner, keys []canon.Key) ([]Row, error) {
+	if tq == nil {
+		return nil, errors.New("RowsOf before PrepareKeys")
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	p := canon.NewParams(tq.e)
+	conds := make([]string, len(keys))
+	for i, k := range keys {
+		if len(k) != len(tq.key.Texts()) {
+			return nil, fmt.Errorf("key %s: %d values for %d key columns", k, len(k), len(tq.key.Texts()))
+		}
+		conds[i] = tq.key.Compare(p, "=", k)
+	}
+	cols := append(append([]string(nil), tq.key.Texts()...), tq.q.selected...)
+	query := "SELECT " + strings.Join(cols, ", ") + " FROM " + tq.from + " WHERE " + tq.key.NotNull() +
+		" AND (" + strings.Join(conds, " OR ") + ") ORDER BY " + tq.key.OrderBy()
+	out, err := tq.scanRows(ctx, run, query, p.Args, false)
+	if err != nil {
+		return nil, fmt.Errorf("rows of %s for %d key(s): %w", tq.from, len(keys), err)
+	}
+	return out, nil
 }
