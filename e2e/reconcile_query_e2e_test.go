@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/ficus-migrate/ficus/internal/testenv"
+	"github.com/ficus-migrate/ficus/shadow/data/continuous"
 )
 
 // testReconcileQuery runs `ficus reconcile` on a comparison whose new side
@@ -99,5 +102,72 @@ compare_data:
 	if code := runFicus(ctx, t, &out, &stderr, "run", "-c", cfg); code != 1 ||
 		!strings.Contains(stderr.String(), "such a query side is compared by ficus reconcile only") {
 		t.Errorf("ficus run: exit %d, stderr:\n%s", code, stderr.String())
+	}
+}
+
+// testDataContinuousQuery runs `ficus run` with a query side that follows
+// query_tables: legacy's orders (one row with its total, captured from
+// MariaDB) against new's orders and items summed by a query on
+// PostgreSQL, both new tables captured. An order missing in new and a
+// wrong item sum are the findings; fixing the item resolves its finding.
+func testDataContinuousQuery(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres) {
+	my.Exec(t, `CREATE TABLE cq_orders (id BIGINT PRIMARY KEY, total DECIMAL(12,2) NOT NULL)`)
+	pg.Exec(t, `CREATE TABLE cq_orders (id bigint PRIMARY KEY, status text NOT NULL)`)
+	pg.Exec(t, `CREATE TABLE cq_items (order_id bigint NOT NULL, line_no int NOT NULL, amount numeric(10,2) NOT NULL,
+		PRIMARY KEY (order_id, line_no))`)
+	natsAddr, adminAddr := freeAddr(t), freeAddr(t)
+	cfg := writeConfig(t, fmt.Sprintf(`
+nats: {embedded: {listen: %q, store_dir: %q}}
+admin: {listen: %q}
+capture:
+  sources:
+    - {name: qshop, type: mysql, dsn: %q, server_id: 4301, tables: [ficus.cq_orders]}
+    - {name: qsvc, type: postgres, dsn: %q, tables: [public.cq_orders, public.cq_items]}
+compare_data:
+  - name: orders
+    legacy: {source: qshop, table: ficus.cq_orders, key: [id]}
+    new:
+      source: qsvc
+      query: SELECT o.id, COALESCE(SUM(i.amount), 0) AS total FROM public.cq_orders o LEFT JOIN public.cq_items i ON i.order_id = o.id GROUP BY o.id
+      key: [id]
+      query_tables: [public.cq_orders, public.cq_items]
+      key_from: {public.cq_items: order_id}
+    columns: {total: total}
+    max_lag: 3s
+`, natsAddr, t.TempDir(), adminAddr, my.DSN(), pg.DSN()))
+	logs := &testenv.LogBuffer{}
+	proc := startFicus(t, buildFicus(t), logs, "run", "-c", cfg)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("ficus logs:\n%s", tail(logs.String(), 8000))
+		}
+	})
+	waitAdminReady(t, adminAddr, "", proc.exited)
+
+	const orders = 200
+	my.Exec(t, fmt.Sprintf(`INSERT INTO cq_orders SELECT seq, 2 * seq + 1.5 FROM seq_1_to_%d`, orders))
+	pg.Exec(t, fmt.Sprintf(`INSERT INTO cq_orders SELECT s, 'open' FROM generate_series(1, %d) s WHERE s <> 50`, orders))
+	pg.Exec(t, fmt.Sprintf(`INSERT INTO cq_items SELECT s, l, s + (l - 1) * (CASE WHEN s = 77 THEN 2.5 ELSE 1.5 END)
+		FROM generate_series(1, %d) s, generate_series(1, 2) l WHERE s <> 50`, orders))
+	figs := waitFigures(t, adminAddr, func(f continuous.Figures) bool {
+		return f.KeysSeen == orders && f.Pending == 0 && f.MissingInNew == 1 && f.Differing == 1
+	})
+	if figs.Matched != orders-2 || figs.Errors != 0 || figs.QueryReads < 1 {
+		t.Errorf("figures %+v", figs)
+	}
+	t.Logf("%d query reads for %d orders and %d items", figs.QueryReads, orders-1, 2*(orders-1))
+	nc, err := nats.Connect(natsURLOf(t, cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	want := []string{"50 missing_in_new", "77 differs total→total=155.5/156.5"}
+	if got := findings(t, nc, len(want)); !slices.Equal(got, want) {
+		t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// Fixing the item is a change of cq_items only: the query is read again.
+	pg.Exec(t, `UPDATE cq_items SET amount = 78.5 WHERE order_id = 77 AND line_no = 2`)
+	if figs = waitFigures(t, adminAddr, func(f continuous.Figures) bool { return f.Resolved == 1 }); figs.Differing != 0 {
+		t.Errorf("after the fix: %+v", figs)
 	}
 }
