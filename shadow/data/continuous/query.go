@@ -231,8 +231,10 @@ func (c *Comparer) flushQuery(ctx context.Context, i int) {
 	}
 }
 
-// startRefreshers starts one refresher per query side.
-func (c *Comparer) startRefreshers(ctx context.Context, route func(job)) {
+// startRefreshers starts one refresher per query side; they stop once
+// ctx ends (the returned group waits for them).
+func (c *Comparer) startRefreshers(ctx context.Context, route func(job)) *sync.WaitGroup {
+	wg := &sync.WaitGroup{}
 	for _, s := range []struct {
 		legacy bool
 		side   *Side
@@ -242,8 +244,13 @@ func (c *Comparer) startRefreshers(ctx context.Context, route func(job)) {
 		}
 		ch := make(chan *queryBatch, 1)
 		c.query.ch[sideIndex(s.legacy)] = ch
-		go c.refresh(ctx, s.side.Query, ch, route)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.refresh(ctx, s.side.Query, ch, route)
+		}()
 	}
+	return wg
 }
 
 // refresh reads each batch's keys again (retrying with backoff while the

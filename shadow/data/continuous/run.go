@@ -73,12 +73,13 @@ func (c *Comparer) Run(ctx context.Context) error {
 		return err
 	}
 	pool := c.startWorkers(bg)
+	c.query = queryState{}
+	refreshers := c.startRefreshers(bg, func(j job) { pool.route(bg, j) })
 	defer func() {
 		stop() // the workers' bucket calls end now, not after their queues
+		refreshers.Wait() // they route to the workers: done before the queues close
 		pool.close()
 	}()
-	c.query = queryState{}
-	c.startRefreshers(bg, func(j job) { pool.route(bg, j) })
 	return c.dispatch(ctx, events, errs, pool)
 }
 
