@@ -76,7 +76,7 @@ func (c *Comparer) Run(ctx context.Context) error {
 	c.query = queryState{}
 	refreshers := c.startRefreshers(bg, func(j job) { pool.route(bg, j) })
 	defer func() {
-		stop() // the workers' bucket calls end now, not after their queues
+		stop()            // the workers' bucket calls end now, not after their queues
 		refreshers.Wait() // they route to the workers: done before the queues close
 		pool.close()
 	}()
