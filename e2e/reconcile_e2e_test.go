@@ -32,9 +32,11 @@ func TestDataComparison(t *testing.T) {
 	}
 	t.Run("reconcile command", func(t *testing.T) { testReconcileCommand(t, my, pg) })
 	t.Run("reconcile window and throttle", func(t *testing.T) { testReconcileWindow(t, my, pg) })
+	t.Run("reconcile query side", func(t *testing.T) { testReconcileQuery(t, my, pg) })
 	t.Run("reconcile resume and results", func(t *testing.T) { testReconcileResume(t, my, pg) })
 	t.Run("continuous", func(t *testing.T) { testDataContinuous(t, my, pg) })
 	t.Run("tuple keys", func(t *testing.T) { testDataTupleKeys(t, my, pg) })
+	t.Run("continuous query side", func(t *testing.T) { testDataContinuousQuery(t, my, pg) })
 }
 
 // testReconcileCommand runs `ficus reconcile orders` on a MariaDB legacy

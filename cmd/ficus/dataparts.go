@@ -27,6 +27,9 @@ func startData(ctx context.Context, g *errgroup.Group, rt *proc) error {
 	if err != nil {
 		return err
 	}
+	if err := refuseQuerySides(rt.cfg); err != nil {
+		return err
+	}
 	comparers := map[string]*continuous.Comparer{}
 	for i := range rt.cfg.CompareData {
 		cd := &rt.cfg.CompareData[i]
@@ -45,6 +48,21 @@ func startData(ctx context.Context, g *errgroup.Group, rt *proc) error {
 		ns, err := dataSide(rt.cfg, cd.New, neu.Table)
 		if err != nil {
 			return fmt.Errorf("compare_data[%d]: %w", i, err)
+		}
+		// A query side is read again from its database for the keys its
+		// tables' changes touch.
+		var readers [2]*queryReader
+		for j, qs := range []struct {
+			side config.DataSide
+			s    *continuous.Side
+		}{{cd.Legacy, &ls}, {cd.New, &ns}} {
+			if qs.side.Query == "" {
+				continue
+			}
+			readers[j] = &queryReader{}
+			if qs.s.Query, err = querySide(rt.cfg, qs.side, readers[j]); err != nil {
+				return fmt.Errorf("compare_data[%d]: %w", i, err)
+			}
 		}
 		var ready atomic.Bool
 		name := cd.Name
@@ -72,7 +90,7 @@ func startData(ctx context.Context, g *errgroup.Group, rt *proc) error {
 			_, masked[j] = rt.cfg.MaskOf(cd.Legacy.Source, cd.Legacy.Table, col)
 		}
 		g.Go(func() error {
-			runComparison(ctx, rt, c, legacy, neu, masked, &ready)
+			runComparison(ctx, rt, c, legacy, neu, masked, readers, &ready)
 			return nil
 		})
 	}
@@ -90,16 +108,37 @@ func startData(ctx context.Context, g *errgroup.Group, rt *proc) error {
 	return nil
 }
 
+// refuseQuerySides refuses continuous mode for a comparison with a query
+// side (compare_data[].legacy/new.query) that names no query_tables:
+// continuous mode would not know which changes touch its rows.
+func refuseQuerySides(cfg *config.Config) error {
+	for i := range cfg.CompareData {
+		cd := &cfg.CompareData[i]
+		for _, s := range []struct {
+			name string
+			side config.DataSide
+		}{{"legacy", cd.Legacy}, {"new", cd.New}} {
+			if s.side.Query != "" && len(s.side.QueryTables) == 0 {
+				return fmt.Errorf("compare_data[%d] (%s): %s is a query without query_tables: such a query side is compared by ficus reconcile only "+
+					"(list the captured tables the query reads in %s.query_tables, or keep the comparison in a config of its own)", i, cd.Name, s.name, s.name)
+			}
+		}
+	}
+	return nil
+}
+
 // runComparison reads the column types, then runs the comparer; a failure
 // (database or stream not there yet) is retried with backoff until ctx ends.
-func runComparison(ctx context.Context, rt *proc, c *continuous.Comparer, legacy, neu reconcile.Endpoint, masked []bool, ready *atomic.Bool) {
+func runComparison(ctx context.Context, rt *proc, c *continuous.Comparer, legacy, neu reconcile.Endpoint, masked []bool,
+	readers [2]*queryReader, ready *atomic.Bool) {
 	log := rt.log.With("component", "data", "compare", c.Name())
 	b := backoff.New(backoff.Policy{Initial: time.Second, Max: 30 * time.Second})
 	for ctx.Err() == nil {
-		err := describeKinds(ctx, c, legacy, neu, masked)
+		closeSides, err := describeKinds(ctx, c, legacy, neu, masked, readers)
 		if err == nil {
 			ready.Store(true)
 			err = c.Run(ctx)
+			closeSides()
 		}
 		if ctx.Err() != nil {
 			return
@@ -112,19 +151,28 @@ func runComparison(ctx context.Context, rt *proc, c *continuous.Comparer, legacy
 	}
 }
 
-func describeKinds(ctx context.Context, c *continuous.Comparer, legacy, neu reconcile.Endpoint, masked []bool) error {
+// describeKinds reads both sides' column types into c. The sides are
+// closed at once unless one is a query: that one stays open for its
+// reader until the returned function closes it.
+func describeKinds(ctx context.Context, c *continuous.Comparer, legacy, neu reconcile.Endpoint, masked []bool,
+	readers [2]*queryReader) (func(), error) {
 	l, n, closeSides, err := reconcile.Open(ctx, legacy, neu, 1)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer closeSides()
+	keep := false
+	defer func() {
+		if !keep {
+			closeSides()
+		}
+	}()
 	lt, err := l.Describe(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	nt, err := n.Describe(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	kinds := reconcile.Kinds(lt, nt, legacy.Table.Rules)
 	for i := range kinds {
@@ -133,13 +181,30 @@ func describeKinds(ctx context.Context, c *continuous.Comparer, legacy, neu reco
 		}
 	}
 	if err := c.SetKinds(kinds); err != nil {
-		return err
+		return nil, err
 	}
 	keyKinds, err := reconcile.KeyKinds(l, n)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.SetKeyKinds(keyKinds)
+	if err := c.SetKeyKinds(keyKinds); err != nil {
+		return nil, err
+	}
+	if readers[0] == nil && readers[1] == nil {
+		return func() {}, nil
+	}
+	if err := prepareQueryReaders([2]reconcile.Side{l, n}, readers, kinds, keyKinds, masked); err != nil {
+		return nil, err
+	}
+	keep = true
+	return func() {
+		for _, r := range readers {
+			if r != nil {
+				r.set(nil, false)
+			}
+		}
+		closeSides()
+	}, nil
 }
 
 // dataSide is where one table's changes are on JetStream.

@@ -50,7 +50,9 @@ the legacy and new rows (column name to canonical value, legacy's after its rule
 null for a missing row) and the differing columns. --repair-sql FILE writes the
 INSERT/UPDATE/DELETE statements, in the new database's dialect, that would make new
 equal legacy for the differing keys; ficus never runs them. Rows that cannot be
-written faithfully are listed in a comment at the end. --materialize writes the same
+written faithfully are listed in a comment at the end. When new is a query
+(compare_data[].new.query) there is no table to write to: the file lists the
+differing keys in comments and holds no statement. --materialize writes the same
 rows as --output jsonl into a table (created when missing; this comparison's earlier
 rows replaced): SOURCE is a capture source's name (its DSN is used, nothing secret on
 the command line), else the text before the last '.' is a DSN (postgres://… for
@@ -115,6 +117,10 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	log, err := newLogger(string(cfg.Log.Format), string(cfg.Log.Level), stderr)
 	if err != nil {
 		return &exitError{code: 2, err: err}
+	}
+	if _, neu, _ := reconcileEndpoints(cfg, name); *repairSQL != "" && neu.Table.IsQuery() {
+		log.Warn("new is a query, not a table: --repair-sql lists the differing keys in comments and writes no statements",
+			"component", "reconcile", "compare", name)
 	}
 	judge, stopPlugin, err := reconcileJudge(ctx, cfg, name, log)
 	if err != nil {
@@ -311,6 +317,12 @@ func dataTables(cd *config.CompareData) (legacy, new reconcile.Table) {
 		Where: cd.Where.Legacy, UpdatedAt: cd.UpdatedAt.Legacy, MinAge: cd.MinAge}
 	new = reconcile.Table{Name: cd.New.Table, Key: cd.New.Key[0],
 		Where: cd.Where.New, UpdatedAt: cd.UpdatedAt.New, MinAge: cd.MinAge}
+	if cd.Legacy.Query != "" {
+		legacy.Name, legacy.Query = "legacy query", cd.Legacy.Query
+	}
+	if cd.New.Query != "" {
+		new.Name, new.Query = "new query", cd.New.Query
+	}
 	if len(cd.Legacy.Key) > 1 {
 		legacy.KeyColumns, new.KeyColumns = cd.Legacy.Key, cd.New.Key
 	}

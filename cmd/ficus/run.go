@@ -28,7 +28,9 @@ Runs every part the config file enables, in one process: the proxy (when proxy.l
 or proxy.routes are set), change data capture (one source per capture.sources entry),
 NATS (embedded unless nats.url is set) and the admin listener.
 SIGINT/SIGTERM stop it cleanly: listeners stop accepting, in-flight work finishes,
-NATS publishes are flushed, and the process exits 0.
+NATS publishes are flushed, and the process exits 0. A compare_data entry with a
+query side (legacy.query or new.query) without query_tables is refused at start: such
+a query side is compared by ficus reconcile only.
 
 Config keys read: log.*, nats.*, admin.*, proxy.*, capture.*, compare_data.*
 `
@@ -85,6 +87,12 @@ func serveCmd(ctx context.Context, name, help string, p parts, args []string, st
 	}
 	for _, w := range cfg.Warnings() {
 		log.Warn(w.Error())
+	}
+	if p.data {
+		// Before anything starts: a comparison ficus run cannot make.
+		if err := refuseQuerySides(cfg); err != nil {
+			return &exitError{code: 1, err: err}
+		}
 	}
 	return serve(ctx, cfg, p, log)
 }

@@ -48,6 +48,9 @@ func (d *decoder) dataSide(n *yaml.Node, l loc, s *DataSide) {
 	d.mapping(n, l,
 		field{"source", func(v *yaml.Node, l loc) { d.str(v, l, &s.Source) }},
 		field{"table", func(v *yaml.Node, l loc) { d.checked(v, l, &s.Table, checkTable) }},
+		field{"query", func(v *yaml.Node, l loc) { d.checked(v, l, &s.Query, checkQuery) }},
+		field{"query_tables", func(v *yaml.Node, l loc) { d.strs(v, l, &s.QueryTables, checkTable) }},
+		field{"key_from", func(v *yaml.Node, l loc) { s.KeyFrom = d.keyFrom(v, l) }},
 		field{"key", func(v *yaml.Node, l loc) { d.strs(v, l, &s.Key, reCheck(columnNameRe, columnWant)) }},
 	)
 }
@@ -170,9 +173,13 @@ func (d *decoder) validateCompareData(c *Config) {
 			case !sources[side.s.Source]:
 				d.fail(p+".source", "no capture source named %q (see capture.sources)", side.s.Source)
 			}
-			if side.s.Table == "" {
-				d.fail(p+".table", `required: "schema.table"`)
+			switch {
+			case side.s.Table != "" && side.s.Query != "":
+				d.fail(p+".query", "a side is a table or a query, not both: remove table or query")
+			case side.s.Table == "" && side.s.Query == "" && !d.present(p+".query"):
+				d.fail(p+".table", `required: "schema.table" (or query: a SELECT)`)
 			}
+			d.validateQuerySide(p, side.s)
 			if len(side.s.Key) == 0 {
 				d.fail(p+".key", "expected the key columns, such as [id] or [order_id, line_no]")
 			}

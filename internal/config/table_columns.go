@@ -203,6 +203,10 @@ func (d *decoder) validateCompareMasks(c *Config) {
 	for i := range c.CompareData {
 		cd := &c.CompareData[i]
 		base := fmt.Sprintf("compare_data[%d]", i)
+		if cd.Legacy.Query != "" || cd.New.Query != "" {
+			d.validateQueryMasks(c, base, cd)
+			continue
+		}
 		lc := columnsOf(c, cd.Legacy.Source, cd.Legacy.Table)
 		nc := columnsOf(c, cd.New.Source, cd.New.Table)
 		if lc.IsZero() && nc.IsZero() {
@@ -255,4 +259,33 @@ func maskName(s mask.Spec, ok bool) string {
 // capture source named source, if it has one.
 func (c *Config) MaskOf(source, table, column string) (mask.Spec, bool) {
 	return columnsOf(c, source, table).Spec(column)
+}
+
+// validateQueryMasks: a query side reads its database, so in continuous
+// mode (query_tables) the table side's compared columns and key must be
+// captured unmasked; reconcile alone reads both databases.
+func (d *decoder) validateQueryMasks(c *Config, base string, cd *CompareData) {
+	if len(cd.Legacy.QueryTables) == 0 && len(cd.New.QueryTables) == 0 {
+		return
+	}
+	for _, side := range []struct {
+		key string
+		s   DataSide
+		col func(ColumnPair) string
+	}{{"legacy", cd.Legacy, func(p ColumnPair) string { return p.Legacy }}, {"new", cd.New, func(p ColumnPair) string { return p.New }}} {
+		if side.s.Query != "" {
+			continue
+		}
+		cols := columnsOf(c, side.s.Source, side.s.Table)
+		names := append([]string(nil), side.s.Key...)
+		for _, p := range cd.Columns {
+			names = append(names, side.col(p))
+		}
+		for _, n := range names {
+			if _, masked := cols.Spec(n); masked || cols.Excludes(n) {
+				d.fail(base+"."+side.key+".table", "column %q is masked or excluded in capture (tables %s columns): "+
+					"it cannot be compared with a query side, which reads the database", n, side.s.Table)
+			}
+		}
+	}
 }

@@ -47,8 +47,27 @@ type DataSide struct {
 	// database holds the table and whose stream carries its changes.
 	// Required.
 	Source string `yaml:"source"`
-	// Table is "schema.table" (for mysql: database.table). Required.
-	Table string `yaml:"table"`
+	// Table is "schema.table" (for mysql: database.table). Required
+	// unless Query is set; never with it.
+	Table string `yaml:"table,omitempty"`
+	// Query, instead of Table, is one SELECT in the side's dialect whose
+	// result is the side's rows (a reshaped schema: a join, an
+	// aggregate); Key and the side's Columns name its output columns.
+	// `ficus reconcile` compares it as the derived table
+	// "(query) AS ficus_q"; continuous mode follows QueryTables. Checked
+	// at load (one statement, no ';', SELECT or WITH first) and at start
+	// (quotes, comments, parentheses, EXPLAIN). Optional.
+	Query string `yaml:"query,omitempty"`
+	// QueryTables are the captured tables ("schema.table") a Query reads,
+	// for continuous mode: a change of any of them has the query read
+	// again for the keys it touches. Without them `ficus run` refuses the
+	// query side. Only with Query.
+	QueryTables []string `yaml:"query_tables,omitempty,flow"`
+	// KeyFrom names, per table of QueryTables, the columns of its rows
+	// that hold the comparison's key, in key order (for order_items:
+	// [order_id]); a table not named holds it in columns named as Key.
+	// Only with Query.
+	KeyFrom map[string][]string `yaml:"key_from,omitempty"`
 	// Key is the key columns (for example [id] or [order_id, line_no]):
 	// any number, the same number on both sides, paired in order; integer,
 	// decimal, text, UUID, binary, date or timestamp columns (see

@@ -11,6 +11,11 @@
 //   - reconcile: the one-off comparison of the tables as they are now,
 //     checksumming key ranges inside both databases (ficus reconcile).
 //
+// A side may be a query instead of a table (a reshaped schema): reconcile
+// reads it as the derived table "(query) AS ficus_q" (reconcile/query.go),
+// and continuous mode follows the captured tables it reads and reads the
+// query again for the keys their changes touch (continuous/query.go).
+//
 // The other half, package traffic, compares HTTP answers. Package report
 // reads what both halves record.
 package data

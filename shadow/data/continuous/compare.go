@@ -91,6 +91,8 @@ type Comparer struct {
 	trail   trailing
 	// recovered is set once the bucket has been read (see recover).
 	recovered bool
+	// query batches the changed keys of query sides (see query.go).
+	query queryState
 	// heldSince is when the sweep began to hold for a NATS outage (zero
 	// when not holding); only the dispatch goroutine touches it.
 	heldSince time.Time

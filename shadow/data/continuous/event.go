@@ -26,6 +26,9 @@ type Side struct {
 	Columns []string
 	// Rules adjust values (legacy side only; nil or one per column).
 	Rules []canon.Rule
+	// Query, when set, makes the side a query (see QuerySide): Subject is
+	// then unused, the consumer follows Query's tables.
+	Query *QuerySide
 }
 
 // change is one decoded capture event, reduced to what the comparison needs.

@@ -62,6 +62,9 @@ type Figures struct {
 	BehindP50 float64 `json:"behind_p50_seconds"`
 	BehindP99 float64 `json:"behind_p99_seconds"`
 	BehindMax float64 `json:"behind_max_seconds"`
+	// QueryReads is how many times a query side's rows were read again
+	// (one query per batch of changed keys); absent without a query side.
+	QueryReads int64 `json:"query_reads,omitempty"`
 }
 
 // lagBuckets are the upper bounds (seconds) of the lag histogram.
@@ -82,9 +85,10 @@ type figures struct {
 	findings *prometheus.CounterVec
 	dropped  prometheus.Counter
 	errors   prometheus.Counter
+	queries  prometheus.Counter
 	state    *prometheus.GaugeVec
 	// tallies for the API, next to the Prometheus counters
-	nSeen, nResolved, nDropped, nErrors int64
+	nSeen, nResolved, nDropped, nErrors, nQueries int64
 }
 
 func newFigures(name string, reg prometheus.Registerer) (*figures, error) {
@@ -105,6 +109,8 @@ func newFigures(name string, reg prometheus.Registerer) (*figures, error) {
 			Help: "Disagreeing keys not tracked because the pending set was full.", ConstLabels: labels}),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "ficus_data_errors_total",
 			Help: "Changes or findings that could not be processed.", ConstLabels: labels}),
+		queries: prometheus.NewCounter(prometheus.CounterOpts{Name: "ficus_data_query_reads_total",
+			Help: "Queries that read a query side's rows again for a batch of changed keys.", ConstLabels: labels}),
 		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ficus_data_keys",
 			Help: "Keys by current state: match, pending, or the kind reported.", ConstLabels: labels}, []string{"state"}),
 	}
@@ -115,6 +121,7 @@ func newFigures(name string, reg prometheus.Registerer) (*figures, error) {
 	f.findings = metrics.Reuse(r, f.findings)
 	f.dropped = metrics.Reuse(r, f.dropped)
 	f.errors = metrics.Reuse(r, f.errors)
+	f.queries = metrics.Reuse(r, f.queries)
 	f.state = metrics.Reuse(r, f.state)
 	if err := r.Err(); err != nil {
 		return nil, err
@@ -212,7 +219,7 @@ func (f *figures) snapshot(name string, pending int) Figures {
 		Differing: f.counts[KindDiffers], DeletedOneSide: f.counts[KindDeletedOneSide],
 		Resolved: f.nResolved, Dropped: f.nDropped, Errors: f.nErrors,
 		LagCount: f.lagH.total(), LagP50: f.lagH.quantile(0.5), LagP99: f.lagH.quantile(0.99), LagMax: f.lagH.max,
-		BehindP50: bp50, BehindP99: bp99, BehindMax: bmax,
+		BehindP50: bp50, BehindP99: bp99, BehindMax: bmax, QueryReads: f.nQueries,
 	}
 }
 

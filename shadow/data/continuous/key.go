@@ -124,3 +124,27 @@ func (k Key) worker(n int) int {
 	_, _ = h.Write([]byte(k)) // a hash.Hash never fails
 	return int(h.Sum32() % uint32(n))
 }
+
+// KeyOfTexts is the Key of a key's canonical texts: the integer when
+// intKey (a key of one integer column on both sides), else the JSON array.
+func KeyOfTexts(t canon.Key, intKey bool) (Key, error) {
+	if !intKey {
+		return Key(t.JSON()), nil
+	}
+	if len(t) != 1 {
+		return "", fmt.Errorf("%d texts for an integer key", len(t))
+	}
+	n, err := strconv.ParseInt(t[0], 10, 64)
+	if err != nil {
+		return "", fmt.Errorf("key %q is not an integer", t[0])
+	}
+	return IntKey(n), nil
+}
+
+// Texts are the key's canonical texts: the array's, or the integer's.
+func (k Key) Texts() canon.Key {
+	if t := k.Tuple(); t != nil {
+		return t
+	}
+	return canon.Key{string(k)}
+}

@@ -73,8 +73,11 @@ func (c *Comparer) Run(ctx context.Context) error {
 		return err
 	}
 	pool := c.startWorkers(bg)
+	c.query = queryState{}
+	refreshers := c.startRefreshers(bg, func(j job) { pool.route(bg, j) })
 	defer func() {
-		stop() // the workers' bucket calls end now, not after their queues
+		stop()            // the workers' bucket calls end now, not after their queues
+		refreshers.Wait() // they route to the workers: done before the queues close
 		pool.close()
 	}()
 	return c.dispatch(ctx, events, errs, pool)
@@ -125,13 +128,17 @@ func (c *Comparer) startConsumers(ctx context.Context, events chan<- event, errs
 		legacy bool
 		s      Side
 	}{{"legacy", true, c.cfg.Legacy}, {"new", false, c.cfg.New}} {
-		cons, err := c.cfg.JS.CreateOrUpdateConsumer(ctx, side.s.Stream, jetstream.ConsumerConfig{
+		cc := jetstream.ConsumerConfig{
 			Durable:       durableName(c.cfg.Name, side.name),
 			FilterSubject: side.s.Subject,
 			AckPolicy:     jetstream.AckExplicitPolicy,
 			DeliverPolicy: jetstream.DeliverAllPolicy,
 			MaxAckPending: MaxAckPending,
-		})
+		}
+		if side.s.Query != nil {
+			cc.FilterSubject, cc.FilterSubjects = "", side.s.Query.subjects()
+		}
+		cons, err := c.cfg.JS.CreateOrUpdateConsumer(ctx, side.s.Stream, cc)
 		if err != nil {
 			return fmt.Errorf("%s consumer on %s: %w", side.name, side.s.Stream, err)
 		}
@@ -245,6 +252,8 @@ func (c *Comparer) dispatch(ctx context.Context, events <-chan event, errs <-cha
 		case e := <-events:
 			c.dispatchEvent(ctx, e, route)
 		case now := <-tick.C:
+			c.flushQuery(ctx, 0)
+			c.flushQuery(ctx, 1)
 			c.sweep(now, route)
 		}
 	}
@@ -257,6 +266,10 @@ func (c *Comparer) dispatchEvent(ctx context.Context, e event, route func(job)) 
 	side := &c.cfg.Legacy
 	if !e.legacy {
 		side = &c.cfg.New
+	}
+	if side.Query != nil {
+		c.dispatchQuery(ctx, e, side)
+		return
 	}
 	ch, err := decode(e.msg.Data(), side, c.cfg.Kinds, c.cfg.KeyKinds)
 	if md, mdErr := e.msg.Metadata(); mdErr == nil {

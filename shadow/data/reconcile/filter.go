@@ -26,8 +26,14 @@ import (
 // quoting and parameters). Quoted strings and identifiers may hold any of
 // these except a backslash. The database checks the rest (see Describe).
 func CheckWhere(e canon.Engine, s string) error {
+	return checkFragment(e, s, "a where fragment", "one condition")
+}
+
+// checkFragment is CheckWhere's scan for any SQL that ficus puts inside
+// parentheses: what names it in errors, one what it must be.
+func checkFragment(e canon.Engine, s, what, one string) error {
 	if strings.TrimSpace(s) == "" {
-		return errors.New("empty condition")
+		return errors.New("empty " + strings.TrimPrefix(one, "one "))
 	}
 	depth := 0
 	for i := 0; i < len(s); i++ {
@@ -44,17 +50,17 @@ func CheckWhere(e canon.Engine, s string) error {
 		case c == 0:
 			return fmt.Errorf("a NUL byte at offset %d", i)
 		case c == ';':
-			return fmt.Errorf("';' at offset %d: a where fragment is one condition, never a second statement", i)
+			return fmt.Errorf("';' at offset %d: %s is %s, never a second statement", i, what, one)
 		case c == '-' && i+1 < len(s) && s[i+1] == '-', c == '/' && i+1 < len(s) && s[i+1] == '*',
 			c == '#' && e == canon.MySQL:
-			return fmt.Errorf("a comment at offset %d: comments are not allowed in a where fragment", i)
+			return fmt.Errorf("a comment at offset %d: comments are not allowed in %s", i, what)
 		case c == '$' && e == canon.Postgres:
-			return fmt.Errorf("'$' at offset %d: dollar quoting and parameters are not allowed in a where fragment (quote such an identifier)", i)
+			return fmt.Errorf("'$' at offset %d: dollar quoting and parameters are not allowed in %s (quote such an identifier)", i, what)
 		case c == '(':
 			depth++
 		case c == ')':
 			if depth == 0 {
-				return fmt.Errorf("')' at offset %d closes a parenthesis the fragment did not open", i)
+				return fmt.Errorf("')' at offset %d closes a parenthesis %s did not open", i, what)
 			}
 			depth--
 		}
@@ -92,10 +98,10 @@ func (t Table) checkWindow(e canon.Engine, got map[string]canon.Column) error {
 	}
 	col, ok := got[t.UpdatedAt]
 	if !ok {
-		return fmt.Errorf("table %s has no updated_at column %q", t.Name, t.UpdatedAt)
+		return fmt.Errorf("%s has no updated_at column %q", t.label(), t.UpdatedAt)
 	}
 	if k := canon.KindOf(e, col.DataType); k != canon.KindTimestamp && k != canon.KindDate {
-		return fmt.Errorf("table %s: updated_at column %q is %s; min_age needs a date or timestamp column", t.Name, t.UpdatedAt, col.DataType)
+		return fmt.Errorf("%s: updated_at column %q is %s; min_age needs a date or timestamp column", t.label(), t.UpdatedAt, col.DataType)
 	}
 	return nil
 }

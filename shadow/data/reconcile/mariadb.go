@@ -94,6 +94,27 @@ func (m *MariaDB) Table() Table { return m.cfg.Table }
 
 // Describe implements Side.
 func (m *MariaDB) Describe(ctx context.Context) ([]string, error) {
+	got, err := m.describeTable(ctx)
+	if m.cfg.Table.IsQuery() {
+		got, err = m.describeQuery(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if m.cols, m.keys, err = orderColumns(m.cfg.Table, got); err != nil {
+		return nil, err
+	}
+	if err := m.describeWindow(ctx, got); err != nil {
+		return nil, err
+	}
+	if m.ordered, err = m.clusteredOnKey(ctx); err != nil {
+		return nil, fmt.Errorf("describe %s: %w", m.cfg.Table.Name, err)
+	}
+	return dataTypes(m.cols), nil
+}
+
+// describeTable reads the table's columns from information_schema.
+func (m *MariaDB) describeTable(ctx context.Context) (map[string]canon.Column, error) {
 	rows, err := m.cfg.DB.QueryContext(ctx, m.cfg.Table.describeSQL(canon.MySQL))
 	if err != nil {
 		return nil, fmt.Errorf("describe %s: %w", m.cfg.Table.Name, err)
@@ -108,16 +129,7 @@ func (m *MariaDB) Describe(ctx context.Context) ([]string, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("describe %s: %w", m.cfg.Table.Name, err)
 	}
-	if m.cols, m.keys, err = orderColumns(m.cfg.Table, got); err != nil {
-		return nil, err
-	}
-	if err := m.describeWindow(ctx, got); err != nil {
-		return nil, err
-	}
-	if m.ordered, err = m.clusteredOnKey(ctx); err != nil {
-		return nil, fmt.Errorf("describe %s: %w", m.cfg.Table.Name, err)
-	}
-	return dataTypes(m.cols), nil
+	return got, nil
 }
 
 // describeWindow checks the window and fixes its condition for the run.
@@ -157,6 +169,9 @@ func (m *MariaDB) describeWindow(ctx context.Context, got map[string]canon.Colum
 // first column of its primary key: then every range scan of the key is in
 // key order.
 func (m *MariaDB) clusteredOnKey(ctx context.Context) (bool, error) {
+	if m.cfg.Table.IsQuery() {
+		return false, nil // a query's rows come in no promised order
+	}
 	schema, name, _ := strings.Cut(m.cfg.Table.Name, ".")
 	var engine, pk sql.NullString
 	err := m.cfg.DB.QueryRowContext(ctx, `SELECT t.engine, (SELECT GROUP_CONCAT(k.column_name ORDER BY k.ordinal_position SEPARATOR '\n')
@@ -227,6 +242,9 @@ func (m *MariaDB) Bounds(ctx context.Context) (lo, hi int64, ok bool, err error)
 
 // Estimate implements Side.
 func (m *MariaDB) Estimate(ctx context.Context) (int64, error) {
+	if m.cfg.Table.IsQuery() {
+		return m.estimateQuery(ctx)
+	}
 	schema, name, _ := strings.Cut(m.cfg.Table.Name, ".")
 	var n sql.NullInt64
 	err := m.cfg.DB.QueryRowContext(ctx, "SELECT table_rows FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",

@@ -135,12 +135,21 @@ func (p *Postgres) Table() Table { return p.cfg.Table }
 
 // Describe implements Side.
 func (p *Postgres) Describe(ctx context.Context) ([]string, error) {
-	got := map[string]canon.Column{}
-	err := p.cfg.Pool.query(ctx, p.cfg.Table.describeSQL(canon.Postgres), func(r pgx.Rows) error {
-		return describeRow(r.Scan, got)
-	})
+	var got map[string]canon.Column
+	var err error
+	if p.cfg.Table.IsQuery() {
+		got, err = p.describeQuery(ctx)
+	} else {
+		got = map[string]canon.Column{}
+		err = p.cfg.Pool.query(ctx, p.cfg.Table.describeSQL(canon.Postgres), func(r pgx.Rows) error {
+			return describeRow(r.Scan, got)
+		})
+		if err != nil {
+			err = fmt.Errorf("describe %s: %w", p.cfg.Table.Name, err)
+		}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("describe %s: %w", p.cfg.Table.Name, err)
+		return nil, err
 	}
 	if p.cols, p.keys, err = orderColumns(p.cfg.Table, got); err != nil {
 		return nil, err
@@ -213,6 +222,9 @@ func (p *Postgres) Bounds(ctx context.Context) (lo, hi int64, ok bool, err error
 
 // Estimate implements Side.
 func (p *Postgres) Estimate(ctx context.Context) (int64, error) {
+	if p.cfg.Table.IsQuery() {
+		return p.estimateQuery(ctx)
+	}
 	var n float64
 	err := p.cfg.Pool.queryRow(ctx, "SELECT reltuples::float8 FROM pg_class WHERE oid = $1::regclass", []any{&n},
 		p.cfg.Table.quotedName(canon.Postgres))

@@ -32,8 +32,15 @@ import (
 //
 // Every value is a literal quoted by sqlLiteral; identifiers are quoted by
 // canon.QuoteIdent; comments hold only keys and quoted names.
+//
+// A new side that is a query (Table.Query) has no table to write to: no
+// statement is written, and the differing keys are listed in comments
+// for a person to repair by hand.
 func (r *Result) RepairSQL(w io.Writer, name string, e canon.Engine, newTable Table) error {
 	bw := bufio.NewWriter(w)
+	if newTable.IsQuery() {
+		return r.repairQueryKeys(bw, name)
+	}
 	fmt.Fprintf(bw, "-- ficus reconcile %s: statements that make new (%s) equal legacy for %d differing key(s).\n",
 		commentText(name), commentText(newTable.Name), len(r.Differences))
 	fmt.Fprintln(bw, "-- Review before running: ficus never runs them. Values are legacy's, after compare_data's rules.")
@@ -61,6 +68,21 @@ func (r *Result) RepairSQL(w io.Writer, name string, e canon.Engine, newTable Ta
 		for _, s := range skipped {
 			fmt.Fprintln(bw, s)
 		}
+	}
+	return bw.Flush()
+}
+
+// repairQueryKeys lists the differing keys of a comparison whose new side
+// is a query, in comments only.
+func (r *Result) repairQueryKeys(bw *bufio.Writer, name string) error {
+	fmt.Fprintf(bw, "-- ficus reconcile %s: new is a query, not a table: ficus writes no statements for a query side.\n", commentText(name))
+	fmt.Fprintf(bw, "-- The %d differing key(s), to repair in the tables the query reads:\n", len(r.Differences))
+	for _, d := range r.Differences {
+		key := d.keyText()
+		if d.Tuple != nil {
+			key = commentText(key)
+		}
+		fmt.Fprintf(bw, "-- key %s: %s\n", key, d.Kind)
 	}
 	return bw.Flush()
 }

@@ -82,8 +82,15 @@ type Row struct {
 
 // Table names a table and the columns compared on one side.
 type Table struct {
-	// Name is schema.table (for MariaDB/MySQL: database.table).
+	// Name is schema.table (for MariaDB/MySQL: database.table); for a
+	// query side (Query), a label for messages only.
 	Name string
+	// Query, when set, is one SELECT in the side's dialect whose result is
+	// the side's rows: every query of the side reads it as the derived
+	// table "(Query) AS ficus_q", and the key, Columns, Where and
+	// UpdatedAt name its output columns. It is checked by CheckQuery when
+	// the side is made and planned by the database (EXPLAIN) in Describe.
+	Query string `json:",omitempty"` // absent: Fingerprint as before
 	// Key is the key column when it is a single one. KeyColumns, when
 	// set, are the key columns instead (any number, any key kind; see
 	// canon.KeySQL); a key of one integer column on both sides is compared
@@ -138,6 +145,11 @@ type queries struct {
 }
 
 func (t Table) validate(e canon.Engine) error {
+	if t.Query != "" {
+		if err := CheckQuery(e, t.Query); err != nil {
+			return fmt.Errorf("%s: %w", t.Name, err)
+		}
+	}
 	if t.Where != "" {
 		if err := CheckWhere(e, t.Where); err != nil {
 			return fmt.Errorf("table %q: where: %w", t.Name, err)
@@ -152,7 +164,7 @@ func (t Table) validate(e canon.Engine) error {
 	if t.Rules != nil && len(t.Rules) != len(t.Columns) {
 		return fmt.Errorf("table %q: %d rules for %d columns", t.Name, len(t.Rules), len(t.Columns))
 	}
-	if _, _, ok := strings.Cut(t.Name, "."); !ok {
+	if _, _, ok := strings.Cut(t.Name, "."); !ok && t.Query == "" {
 		return fmt.Errorf("table %q: expected schema.table", t.Name)
 	}
 	return nil
@@ -185,6 +197,9 @@ func (t Table) rule(i int) canon.Rule {
 }
 
 func (t Table) quotedName(e canon.Engine) string {
+	if t.Query != "" {
+		return "(" + t.Query + ") AS " + queryAlias
+	}
 	schema, name, _ := strings.Cut(t.Name, ".")
 	return canon.QuoteIdent(e, schema) + "." + canon.QuoteIdent(e, name)
 }
@@ -215,15 +230,15 @@ func describeRow(scan func(...any) error, got map[string]canon.Column) error {
 // key columns, in order.
 func orderColumns(t Table, got map[string]canon.Column) (cols, keys []canon.Column, err error) {
 	if len(got) == 0 {
-		return nil, nil, fmt.Errorf("table %s not found", t.Name)
+		return nil, nil, fmt.Errorf("%s not found", t.label())
 	}
 	for _, k := range t.KeyNames() {
 		key, ok := got[k]
 		if !ok {
-			return nil, nil, fmt.Errorf("table %s has no key column %q", t.Name, k)
+			return nil, nil, fmt.Errorf("%s has no key column %q", t.label(), k)
 		}
 		if err := canon.KeyKind(canon.KindOf(canon.Postgres, key.DataType)); err != nil {
-			return nil, nil, fmt.Errorf("table %s: key column %q (%s): %w", t.Name, k, key.DataType, err)
+			return nil, nil, fmt.Errorf("%s: key column %q (%s): %w", t.label(), k, key.DataType, err)
 		}
 		keys = append(keys, key)
 	}
@@ -231,11 +246,19 @@ func orderColumns(t Table, got map[string]canon.Column) (cols, keys []canon.Colu
 	for i, c := range t.Columns {
 		col, ok := got[c]
 		if !ok {
-			return nil, nil, fmt.Errorf("table %s has no column %q", t.Name, c)
+			return nil, nil, fmt.Errorf("%s has no column %q", t.label(), c)
 		}
 		out[i] = col
 	}
 	return out, keys, nil
+}
+
+// label names t in messages: "table schema.table", or a query side's Name.
+func (t Table) label() string {
+	if t.IsQuery() {
+		return t.Name
+	}
+	return "table " + t.Name
 }
 
 // keyColumns pairs the key names with their types and kinds.

@@ -220,6 +220,16 @@ func (tq *tupleQueries) split(ctx context.Context, run scanner, kr keyRange, eve
 
 func (tq *tupleQueries) rows(ctx context.Context, run scanner, kr keyRange) ([]Row, error) {
 	query, args := tq.rowsSQL(kr)
+	out, err := tq.scanRows(ctx, run, query, args, tq.q.recent)
+	if err != nil {
+		return nil, fmt.Errorf("rows of %s %s: %w", tq.from, kr, err)
+	}
+	return out, nil
+}
+
+// scanRows runs a query selecting the key texts, the selected columns
+// and, when recent, the recent flag.
+func (tq *tupleQueries) scanRows(ctx context.Context, run scanner, query string, args []any, recent bool) ([]Row, error) {
 	nk, nv := len(tq.key.Texts()), len(tq.q.kinds)
 	var out []Row
 	texts := make([]*string, nv)
@@ -233,7 +243,7 @@ func (tq *tupleQueries) rows(ctx context.Context, run scanner, kr keyRange) ([]R
 			texts[i] = nil
 			dst = append(dst, &texts[i])
 		}
-		if tq.q.recent {
+		if recent {
 			dst = append(dst, &r.Recent)
 		}
 		if err := scan(dst...); err != nil {
@@ -246,10 +256,7 @@ func (tq *tupleQueries) rows(ctx context.Context, run scanner, kr keyRange) ([]R
 		out = append(out, r)
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("rows of %s %s: %w", tq.from, kr, err)
-	}
-	return out, nil
+	return out, err
 }
 
 // pgScanner runs tuple queries on a PostgreSQL pool.
