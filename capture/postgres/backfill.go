@@ -56,6 +56,32 @@ func (s *Source) signalExists(ctx context.Context, conn *pgx.Conn) (bool, error)
 	return ok, nil
 }
 
+// addTables queues a backfill of each table added to the configuration
+// since the source last started (capture/backfill AddTables): the
+// publication has them already (ensurePublication), so their rows arrive as
+// op r while their changes stream.
+func (s *Source) addTables(ctx context.Context, cps backfill.Checkpoints, tables []table, snapshotted bool) error {
+	if s.cfg.Backfill == nil {
+		return nil
+	}
+	names := make([]string, len(tables))
+	for i, t := range tables {
+		names[i] = t.String()
+	}
+	_, removed, err := s.cfg.Backfill.AddTables(ctx, cps, backfill.Start{Tables: names, All: len(s.cfg.Tables) == 0,
+		Snapshotted: snapshotted, Backfill: s.cfg.Snapshot == SnapshotInitial})
+	if err != nil {
+		return err
+	}
+	// ensurePublication took them out; their changes logged before that
+	// still decode, and are not published.
+	s.removed = map[string]bool{}
+	for _, t := range removed {
+		s.removed[t] = true
+	}
+	return nil
+}
+
 // runBackfill runs the source's backfill driver beside streaming; the
 // returned stop ends it and waits.
 func (s *Source) runBackfill(ctx context.Context, tables []table) (stop func(), err error) {
