@@ -153,19 +153,21 @@ func (b *bfBench) run(ctx context.Context, engine string) (backfillEngineR, erro
 	}()
 
 	b.log.Info("backfill, idle", "rows", b.rows, "chunk", b.chunk)
+	var prof *os.File
 	if b.profile != "" {
-		f, err := os.Create(b.profile)
-		if err != nil {
+		if prof, err = os.Create(b.profile); err != nil {
 			return r, fmt.Errorf("cpu profile: %w", err)
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return r, fmt.Errorf("cpu profile: %w", err)
+		if err := pprof.StartCPUProfile(prof); err != nil {
+			return r, errors.Join(fmt.Errorf("cpu profile: %w", err), prof.Close())
 		}
 	}
 	took, err = b.backfill(ctx, mgr, nil)
-	if b.profile != "" {
+	if prof != nil {
 		pprof.StopCPUProfile()
+		if cerr := prof.Close(); cerr != nil {
+			return r, fmt.Errorf("cpu profile: %w", cerr)
+		}
 	}
 	if err != nil {
 		return r, err
