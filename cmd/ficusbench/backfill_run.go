@@ -162,13 +162,17 @@ func (b *bfBench) underWrites(ctx context.Context, mgr *backfill.Manager, r *bac
 	wctx, stopWriters := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var written atomic.Int64
-	const writers, tick = 4, 10 * time.Millisecond
-	perTick := max(1, b.writer*int(tick/time.Millisecond)/1000/writers)
+	// Enough connections that a round trip of several ms on a loaded
+	// machine still allows the rate; each writes one change per tick (a
+	// ceiling: a slow round trip skips ticks).
+	const writers = 16
+	tick := time.Duration(writers) * time.Second / time.Duration(max(b.writer, 1))
 	began := time.Now()
 	for range writers {
 		exec, closeFn, err := b.update(ctx)
 		if err != nil {
 			stopWriters()
+			wg.Wait()
 			return fmt.Errorf("writer: %w", err)
 		}
 		wg.Go(func() {
@@ -181,15 +185,13 @@ func (b *bfBench) underWrites(ctx context.Context, mgr *backfill.Manager, r *bac
 					return
 				case <-t.C:
 				}
-				for range perTick {
-					if err := exec(wctx, time.Now().UnixMicro(), 1+rand.IntN(b.rows)); err != nil {
-						if wctx.Err() == nil {
-							b.log.Warn("writer", "err", err)
-						}
-						return
+				if err := exec(wctx, time.Now().UnixMicro(), 1+rand.IntN(b.rows)); err != nil {
+					if wctx.Err() == nil {
+						b.log.Warn("writer", "err", err)
 					}
-					written.Add(1)
+					return
 				}
+				written.Add(1)
 			}
 		})
 	}
