@@ -184,7 +184,7 @@ func (s *Source) runOnce(ctx context.Context) error {
 	default:
 		start = slot.confirmed
 	}
-	if err := s.addTables(ctx, cps, tables, snapshotted); err != nil {
+	if err := s.addTables(ctx, meta, cps, tables, snapshotted); err != nil {
 		return err
 	}
 	stop, err := s.runBackfill(ctx, tables)
