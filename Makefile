@@ -55,6 +55,7 @@ bench: build
 	$(GO) run ./cmd/ficusbench replay -ficus $(BIN)
 	$(GO) run ./cmd/ficusbench pgcapture -ficus $(BIN)
 	$(GO) run ./cmd/ficusbench mysqlcapture -ficus $(BIN)
+	$(GO) run ./cmd/ficusbench backfill
 	$(GO) run ./cmd/ficusbench reconcile
 	$(GO) run ./cmd/ficusbench reconcile-keys
 	$(GO) run ./cmd/ficusbench datacompare

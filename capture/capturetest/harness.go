@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ficus-migrate/ficus/capture"
+	"github.com/ficus-migrate/ficus/capture/backfill"
 	"github.com/ficus-migrate/ficus/capture/mask"
 	"github.com/ficus-migrate/ficus/capture/sink"
 	"github.com/ficus-migrate/ficus/internal/testenv"
@@ -57,7 +58,8 @@ type Harness[D DB] struct {
 	StartDB func(t testenv.TB) D
 	// NewSource builds the reader under test, named SourceName, on h's
 	// database, NATS connection (h.Conn), logger (h.Logger) and registry
-	// (h.Registry) and column masker (h.Mask), with short test timings, capturing tables ("schema.table";
+	// (h.Registry), column masker (h.Mask) and backfill manager (h.Backfill),
+	// with short test timings, capturing tables ("schema.table";
 	// none: every table).
 	NewSource func(h *H[D], tables ...string) (capture.Source, error)
 	// WaitStreaming returns once a started reader streams: its snapshot, if
@@ -125,6 +127,9 @@ type H[D DB] struct {
 	// Mask, when set, is the column masker readers built by NewSource
 	// must use (Harness.NewSource passes it on).
 	Mask *mask.Masker
+	// Backfill, when set, is the backfill manager readers built by
+	// NewSource must use (Harness.NewSource passes it on).
+	Backfill *backfill.Manager
 
 	hs     Harness[D]
 	logs   *testenv.LogBuffer

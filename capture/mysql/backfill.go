@@ -36,6 +36,24 @@ func (s *Source) isSignal(db, table string) bool {
 	return s.cfg.Backfill != nil && db+"."+table == s.cfg.SignalTable
 }
 
+// addTables queues a backfill of each table added to the configuration
+// since the source last started (capture/backfill AddTables): the reader's
+// filter (captured) has them already, so their rows arrive as op r while
+// their changes stream. A removed table is out of the filter: nothing of it
+// is published from the position the reader resumes at.
+func (s *Source) addTables(ctx context.Context, cps backfill.Checkpoints, tables []tableRef, snapshotted bool) error {
+	if s.cfg.Backfill == nil {
+		return nil
+	}
+	names := make([]string, len(tables))
+	for i, t := range tables {
+		names[i] = t.String()
+	}
+	_, _, err := s.cfg.Backfill.AddTables(ctx, cps, backfill.Start{Tables: names, All: len(s.cfg.Tables) == 0,
+		Snapshotted: snapshotted, Backfill: s.cfg.Snapshot == SnapshotInitial})
+	return err
+}
+
 // runBackfill runs the source's backfill driver beside streaming; the
 // returned stop ends it and waits.
 func (s *Source) runBackfill(ctx context.Context, srv server) (stop func(), err error) {

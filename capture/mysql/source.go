@@ -133,6 +133,7 @@ func (s *Source) runOnce(ctx context.Context) error {
 		return err
 	}
 	var pos Position
+	snapshotted := false
 	switch {
 	case raw != nil:
 		if pos, err = ParsePosition(raw); err != nil {
@@ -153,6 +154,7 @@ func (s *Source) runOnce(ctx context.Context) error {
 		if err := s.savePosition(ctx, cps, pos); err != nil {
 			return err
 		}
+		snapshotted = true
 	default:
 		if pos, err = s.currentPosition(ctx, db, srv); err != nil {
 			return err
@@ -163,6 +165,9 @@ func (s *Source) runOnce(ctx context.Context) error {
 			return err
 		}
 		s.log.Info("starting at the current binlog position without snapshot", "position", pos.String())
+	}
+	if err := s.addTables(ctx, cps, tables, snapshotted); err != nil {
+		return err
 	}
 	stop, err := s.runBackfill(ctx, srv)
 	if err != nil {

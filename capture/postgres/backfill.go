@@ -56,6 +56,50 @@ func (s *Source) signalExists(ctx context.Context, conn *pgx.Conn) (bool, error)
 	return ok, nil
 }
 
+// addTables queues a backfill of each table added to the configuration
+// since the source last started (capture/backfill AddTables): the
+// publication has them already (ensurePublication), so their rows arrive as
+// op r while their changes stream.
+func (s *Source) addTables(ctx context.Context, conn *pgx.Conn, cps backfill.Checkpoints, tables []table, snapshotted bool) error {
+	if s.cfg.Backfill == nil {
+		return nil
+	}
+	names := make([]string, len(tables))
+	for i, t := range tables {
+		names[i] = t.String()
+	}
+	all := len(s.cfg.Tables) == 0
+	if all {
+		// Every table is configured, but a publication made for a table
+		// list is kept as it is (ensurePublication): only its tables stream,
+		// so only they count as captured, and a table added to it later
+		// counts as added.
+		var listed []string
+		if err := conn.QueryRow(ctx, `SELECT CASE WHEN p.puballtables THEN NULL ELSE
+			COALESCE((SELECT array_agg(t.schemaname || '.' || t.tablename) FROM pg_publication_tables t
+			WHERE t.pubname = p.pubname), '{}') END FROM pg_publication p WHERE p.pubname = $1`,
+			s.cfg.Publication).Scan(&listed); err != nil {
+			return fmt.Errorf("read publication %q tables: %w", s.cfg.Publication, err)
+		}
+		if listed != nil {
+			names = slices.DeleteFunc(names, func(n string) bool { return !slices.Contains(listed, n) })
+			all = false
+		}
+	}
+	_, removed, err := s.cfg.Backfill.AddTables(ctx, cps, backfill.Start{Tables: names, All: all,
+		Snapshotted: snapshotted, Backfill: s.cfg.Snapshot == SnapshotInitial})
+	if err != nil {
+		return err
+	}
+	// ensurePublication took them out; their changes logged before that
+	// still decode, and are not published.
+	s.removed = map[string]bool{}
+	for _, t := range removed {
+		s.removed[t] = true
+	}
+	return nil
+}
+
 // runBackfill runs the source's backfill driver beside streaming; the
 // returned stop ends it and waits.
 func (s *Source) runBackfill(ctx context.Context, tables []table) (stop func(), err error) {

@@ -34,6 +34,7 @@ var conformance = capturetest.Harness[*testenv.Postgres]{
 		cfg := config(h)
 		cfg.Tables = tables
 		cfg.Mask = h.Mask
+		cfg.Backfill = h.Backfill
 		return New(cfg)
 	},
 	WaitStreaming: waitStreaming,

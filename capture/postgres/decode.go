@@ -38,6 +38,13 @@ func (st *streamer) relation(ctx context.Context, m *pglogrepl.RelationMessage, 
 		st.rels[m.RelationID] = rel
 		return nil
 	}
+	if st.s.removed[rel.name] {
+		// A table removed from the configuration: the publication no longer
+		// has it, but changes logged before it was taken out still decode.
+		rel.skip = true
+		st.rels[m.RelationID] = rel
+		return nil
+	}
 	if len(pk) > 0 {
 		for _, k := range pk {
 			for i, c := range m.Columns {
@@ -74,6 +81,9 @@ func (st *streamer) row(ctx context.Context, op capture.Op, relID uint32, walSta
 	st.buf = appendLSN(st.buf[:0], walStart)
 	if rel.signal {
 		return st.signal(ctx, string(st.buf), nu, m)
+	}
+	if rel.skip {
+		return nil
 	}
 	c := &capture.Change{
 		Op: op,

@@ -159,6 +159,9 @@ func (s *Source) ensurePublication(ctx context.Context, conn *pgx.Conn, tables [
 	case len(s.cfg.Tables) == 0 || allTables:
 		if !allTables {
 			s.log.Warn("publication exists with a table list but all tables are configured; keeping it", "publication", s.cfg.Publication)
+		} else if len(s.cfg.Tables) > 0 {
+			s.log.Warn("publication is FOR ALL TABLES but a table list is configured; keeping it: every table streams "+
+				"(recreate the publication with no writes in between to narrow it)", "publication", s.cfg.Publication)
 		}
 		return nil
 	default:

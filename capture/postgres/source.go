@@ -48,6 +48,7 @@ type Source struct {
 	log      *slog.Logger
 	metrics  *capture.Metrics
 	warned   map[string]bool // tables already warned about, so retries do not repeat it
+	removed  map[string]bool // tables removed from the configuration since the last start (addTables)
 }
 
 // New validates cfg and prepares a Source; nothing is connected until Run.
@@ -138,6 +139,7 @@ func (s *Source) runOnce(ctx context.Context) error {
 
 	conv := newConverter(s.cfg.DecimalHandling == DecimalNumber)
 	var start pglogrepl.LSN
+	snapshotted := false
 	switch {
 	case s.cfg.Snapshot == SnapshotInitial && (!slot.exists || state.State != "done" || state.Slot != s.cfg.Slot):
 		if slot.exists {
@@ -168,6 +170,7 @@ func (s *Source) runOnce(ctx context.Context) error {
 		if err := s.putState(ctx, cps, snapshotState{State: "done", Slot: s.cfg.Slot, LSN: start.String()}); err != nil {
 			return err
 		}
+		snapshotted = true
 	case !slot.exists:
 		res, err := pglogrepl.CreateReplicationSlot(ctx, repl, s.cfg.Slot, "pgoutput",
 			pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "NOEXPORT_SNAPSHOT"})
@@ -180,6 +183,9 @@ func (s *Source) runOnce(ctx context.Context) error {
 		s.log.Info("created replication slot without snapshot", "slot", s.cfg.Slot, "consistent_point", start.String())
 	default:
 		start = slot.confirmed
+	}
+	if err := s.addTables(ctx, meta, cps, tables, snapshotted); err != nil {
+		return err
 	}
 	stop, err := s.runBackfill(ctx, tables)
 	if err != nil {

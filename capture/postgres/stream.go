@@ -52,6 +52,7 @@ type relation struct {
 	msg    *pglogrepl.RelationMessage
 	keyIdx []int  // primary key columns (or identity index columns) within msg.Columns
 	signal bool   // the backfill signal table: watermarks, not table events
+	skip   bool   // not a configured table (one removed from tables:): not published
 	name   string // schema.table, for the backfill windows
 }
 

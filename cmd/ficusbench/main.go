@@ -33,6 +33,7 @@ func commands() []command {
 		{"reconcile-keys", "data reconcile by key kind: integer vs composite vs UUID keys, 200,000 rows, 20 differences each", reconcileKeysBenchCmd},
 		{"datacompare", "continuous data comparison: bare JetStream consumer vs ficus comparison (capacity), and paced 5,000 changes/s per side", dataCompareBenchCmd},
 		{"mysqlcapture", "MariaDB capture: mariadb-binlog vs JetStream publish vs ficus capture, 1M rows", mysqlCaptureCmd},
+		{"backfill", "backfill while streaming vs the initial snapshot (rows/s, 1M rows), and the streaming lag during a backfill under 2,000 changes/s", backfillBenchCmd},
 		{"plugins", "transform plugin (child process, gRPC) vs in-process no-op, per event at batch 1, 64, 512", pluginsBenchCmd},
 		{"noop-plugin", "helper: the no-op transform served as a ficus plugin", noopPluginCmd},
 	}
