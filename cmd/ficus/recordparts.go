@@ -82,6 +82,7 @@ func recordRoute(r config.Route, legacy *url.URL) (recording.Route, error) {
 		Name:   r.Name,
 		Paths:  mirror.Paths{Legacy: legacy, New: u, StripPrefix: r.StripPrefix, AddPrefix: r.AddPrefix},
 		Sample: r.Record.Sample, Methods: r.Record.Methods, MaxBodyBytes: r.Record.MaxBodyBytes,
+		MaxPerSecond: r.Record.MaxPerSecond,
 	}
 	if r.Sticky.Kind != config.StickyNone {
 		rr.StickyKind, rr.StickyName = string(r.Sticky.Kind), r.Sticky.Name
@@ -90,8 +91,8 @@ func recordRoute(r config.Route, legacy *url.URL) (recording.Route, error) {
 }
 
 // recordingMetrics exports the recorder's counters as
-// ficus_record_records_total{result}: written, dropped (queue full) and
-// failed (publish not acknowledged).
+// ficus_record_records_total{result}: written, dropped (queue full),
+// failed (publish not acknowledged) and limited (over max_per_second).
 func recordingMetrics(rt *proc, rec *recording.Recorder) error {
 	registrar := metrics.NewRegistrar(rt.reg)
 	for _, r := range []struct {
@@ -101,10 +102,11 @@ func recordingMetrics(rt *proc, rec *recording.Recorder) error {
 		{"written", func(s recording.Stats) uint64 { return s.Written }},
 		{"dropped", func(s recording.Stats) uint64 { return s.Dropped }},
 		{"failed", func(s recording.Stats) uint64 { return s.Failed }},
+		{"limited", func(s recording.Stats) uint64 { return s.Limited }},
 	} {
 		registrar.Own(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name:        "ficus_record_records_total",
-			Help:        "Recorded exchanges (record: on a route) by result: written to FICUS_TRAFFIC, dropped (queue full) or failed (not acknowledged).",
+			Help:        "Recorded exchanges (record: on a route) by result: written to FICUS_TRAFFIC, dropped (queue full), failed (not acknowledged) or limited (sampled beyond the route's record.max_per_second).",
 			ConstLabels: prometheus.Labels{"result": r.result},
 		}, func() float64 { return float64(r.get(rec.Stats())) }))
 	}

@@ -20,6 +20,11 @@ func (d *decoder) routeRecord(n *yaml.Node, l loc, c *RouteRecord) {
 		field{"methods", func(v *yaml.Node, l loc) { d.strs(v, l, &c.Methods, checkMethod) }},
 		field{"max_age", func(v *yaml.Node, l loc) { d.duration(v, l, &c.MaxAge, 1) }},
 		field{"max_bytes", func(v *yaml.Node, l loc) { d.size(v, l, &c.MaxBytes, false) }},
+		field{"max_per_second", func(v *yaml.Node, l loc) {
+			if s, ok := d.number(v, l, 0, 1e9); ok {
+				c.MaxPerSecond = s
+			}
+		}},
 	)
 }
 

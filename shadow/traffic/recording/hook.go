@@ -33,7 +33,20 @@ func (r *Recorder) Hooks(t upstream.Target) bool { return r.routes[t.Route] != n
 // records in's method, and the sample says yes).
 func (r *Recorder) Watches(t upstream.Target, in *http.Request) bool {
 	rs := r.routes[t.Route]
-	return rs != nil && rs.wants(in) && r.room()
+	return rs != nil && r.admits(rs, in)
+}
+
+// admits reports whether in's exchange is recorded: its route wants it,
+// the route's max_per_second has room, and so has the queue.
+func (r *Recorder) admits(rs *routeState, in *http.Request) bool {
+	if !rs.wants(in) {
+		return false
+	}
+	if rs.limit != nil && !rs.limit.Allow() {
+		r.stats.limited.Add(1)
+		return false
+	}
+	return r.room()
 }
 
 // room reports whether the queue can take another exchange; when it cannot
@@ -73,7 +86,7 @@ func (r *Recorder) Tap(t upstream.Target, out *http.Request) upstream.Tap {
 // through untouched.
 func (r *Recorder) RoundTrip(t upstream.Target, req *http.Request, next http.RoundTripper) (*http.Response, error) {
 	rs := r.routes[t.Route]
-	if rs == nil || !rs.wants(req) || !r.room() {
+	if rs == nil || !r.admits(rs, req) {
 		return next.RoundTrip(req)
 	}
 	it := r.newItem(rs, t, req, req.Header.Clone())

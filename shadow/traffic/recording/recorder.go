@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/time/rate"
 
 	"github.com/ficus-migrate/ficus/shadow/redact"
 	"github.com/ficus-migrate/ficus/shadow/traffic/mirror"
@@ -34,6 +36,10 @@ type Route struct {
 	Methods []string
 	// MaxBodyBytes caps each recorded body [256 KiB].
 	MaxBodyBytes int64
+	// MaxPerSecond caps the exchanges recorded each second, with bursts of
+	// one second's worth; beyond it exchanges are not recorded and counted
+	// as limited (0: no cap).
+	MaxPerSecond float64
 	// StickyKind ("header", "cookie", "query" or "") and StickyName say
 	// where the route's sticky value is: its keyed hash is recorded.
 	StickyKind, StickyName string
@@ -76,12 +82,19 @@ type Recorder struct {
 	seq      atomic.Uint64
 	instance string
 	streamOK atomic.Bool
-	stats    struct{ written, dropped, failed atomic.Uint64 }
+	stats    struct{ written, dropped, failed, limited atomic.Uint64 }
+}
+
+// newLimiter admits perSecond exchanges a second, in bursts of one
+// second's worth (at least one).
+func newLimiter(perSecond float64) *rate.Limiter {
+	return rate.NewLimiter(rate.Limit(perSecond), max(1, int(math.Ceil(perSecond))))
 }
 
 type routeState struct {
 	cfg     Route
 	methods map[string]bool
+	limit   *rate.Limiter // nil: no cap
 }
 
 // item is one exchange waiting to be redacted and published; its bodies
@@ -151,7 +164,13 @@ func New(ctx context.Context, cfg Config) (*Recorder, error) {
 		if rt.MaxBodyBytes <= 0 {
 			rt.MaxBodyBytes = 256 << 10
 		}
+		if rt.MaxPerSecond < 0 {
+			return nil, fmt.Errorf("recording: route %q: max_per_second %v is negative", rt.Name, rt.MaxPerSecond)
+		}
 		rs := &routeState{cfg: rt, methods: map[string]bool{}}
+		if rt.MaxPerSecond > 0 {
+			rs.limit = newLimiter(rt.MaxPerSecond)
+		}
 		for _, m := range rt.Methods {
 			rs.methods[m] = true
 		}
@@ -317,11 +336,14 @@ func stickyValue(rt Route, it *item) string {
 // Stats are the recorder's counters.
 type Stats struct {
 	Written, Dropped, Failed uint64
+	// Limited counts sampled exchanges left out by max_per_second.
+	Limited uint64
 }
 
 // Stats returns the counters so far.
 func (r *Recorder) Stats() Stats {
-	return Stats{Written: r.stats.written.Load(), Dropped: r.stats.dropped.Load(), Failed: r.stats.failed.Load()}
+	return Stats{Written: r.stats.written.Load(), Dropped: r.stats.dropped.Load(), Failed: r.stats.failed.Load(),
+		Limited: r.stats.limited.Load()}
 }
 
 // Pending returns the exchanges queued and the bytes they hold.

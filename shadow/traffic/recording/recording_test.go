@@ -263,3 +263,38 @@ func TestTapKeepsAndHashes(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxPerSecond: a route's max_per_second admits a burst of one second's
+// worth and counts the sampled exchanges beyond it as limited, before the
+// queue is asked (they are neither queued nor dropped).
+func TestMaxPerSecond(t *testing.T) {
+	for _, tt := range []struct {
+		name         string
+		perSecond    float64
+		wantAdmitted int
+	}{
+		// 0.5/s: a burst of 1, the next token two seconds later — far
+		// longer than the 20 calls take.
+		{"capped", 0.5, 1},
+		{"no cap", 0, 20},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &Recorder{cfg: Config{Pending: 100, PendingBytes: 1 << 30}, queue: make(chan *item, 100)}
+			rs := &routeState{cfg: Route{Sample: 1, MaxPerSecond: tt.perSecond}, methods: map[string]bool{http.MethodGet: true}}
+			if tt.perSecond > 0 {
+				rs.limit = newLimiter(tt.perSecond)
+			}
+			admitted := 0
+			for range 20 {
+				if r.admits(rs, httptest.NewRequest(http.MethodGet, "/x", nil)) {
+					admitted++
+				}
+			}
+			st := r.Stats()
+			if admitted != tt.wantAdmitted || st.Limited != uint64(20-tt.wantAdmitted) || st.Dropped != 0 {
+				t.Errorf("admitted %d, stats %+v; want %d admitted, %d limited, none dropped",
+					admitted, st, tt.wantAdmitted, 20-tt.wantAdmitted)
+			}
+		})
+	}
+}
