@@ -52,12 +52,12 @@ func (b *proxyBench) recordStats(ctx context.Context) map[string]float64 {
 func printRecord(w io.Writer, rows []row) {
 	off, on := findRow(rows, shadowOff), findRow(rows, recordOn)
 	if on != nil && on.Record != nil {
-		fmt.Fprintf(w, "\nrecording (whole run incl. warm-up, ficus_record_records_total): written %.0f, dropped %.0f, failed %.0f\n",
-			on.Record["written"], on.Record["dropped"], on.Record["failed"])
+		fmt.Fprintf(w, "\nrecording (whole run incl. warm-up, ficus_record_records_total): written %.0f, dropped %.0f, failed %.0f, limited %.0f (record.max_per_second, default 1000)\n",
+			on.Record["written"], on.Record["dropped"], on.Record["failed"], on.Record["limited"])
 	}
 	if off == nil || on == nil || off.Result.ReqPerSec == 0 {
 		return
 	}
 	rps := on.Result.ReqPerSec / off.Result.ReqPerSec
-	fmt.Fprintf(w, "recording on ÷ off at saturation (sample 1.0, 1 KiB answers): req/s %.2f (goal >= 0.80: %s)\n", rps, verdict(rps >= 0.8))
+	fmt.Fprintf(w, "recording on ÷ off at saturation (sample 1.0, default max_per_second, 1 KiB answers): req/s %.2f (goal >= 0.80: %s)\n", rps, verdict(rps >= 0.8))
 }
