@@ -3,10 +3,12 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ficus-migrate/ficus/capture"
 )
@@ -44,6 +46,17 @@ func (st *streamer) relation(ctx context.Context, m *pglogrepl.RelationMessage, 
 		rel.skip = true
 		st.rels[m.RelationID] = rel
 		return nil
+	}
+	if st.s.narrow {
+		configured, err := st.s.configured(ctx, st.meta, m.RelationID, rel.name)
+		if err != nil {
+			return err
+		}
+		if !configured {
+			rel.skip = true // FOR ALL TABLES sends every table; this one is not configured
+			st.rels[m.RelationID] = rel
+			return nil
+		}
 	}
 	if len(pk) > 0 {
 		for _, k := range pk {
@@ -205,4 +218,19 @@ func project(m *pglogrepl.RelationMessage, row capture.Row, idx []int) capture.R
 		}
 	}
 	return key
+}
+
+// configured reports whether the relation is a configured table or a
+// partition of one (changes of a partitioned table come under its leaves'
+// names unless publish_via_partition_root is set).
+func (s *Source) configured(ctx context.Context, meta *pgx.Conn, relid uint32, name string) (bool, error) {
+	if slices.Contains(s.cfg.Tables, name) {
+		return true, nil
+	}
+	var root string
+	if err := meta.QueryRow(ctx, `SELECT n.nspname || '.' || c.relname FROM pg_class c
+		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = COALESCE(pg_partition_root($1::oid)::oid, $1::oid)`, relid).Scan(&root); err != nil {
+		return false, fmt.Errorf("read the partition root of %s: %w", name, err)
+	}
+	return slices.Contains(s.cfg.Tables, root), nil
 }

@@ -160,8 +160,13 @@ func (s *Source) ensurePublication(ctx context.Context, conn *pgx.Conn, tables [
 		if !allTables {
 			s.log.Warn("publication exists with a table list but all tables are configured; keeping it", "publication", s.cfg.Publication)
 		} else if len(s.cfg.Tables) > 0 {
-			s.log.Warn("publication is FOR ALL TABLES but a table list is configured; keeping it: every table streams "+
-				"(recreate the publication with no writes in between to narrow it)", "publication", s.cfg.Publication)
+			// PostgreSQL cannot turn FOR ALL TABLES into a list, and
+			// dropping a publication its slot streams from is unsafe before
+			// PostgreSQL 18: the reader leaves the other tables out instead.
+			s.narrow = true
+			s.log.Warn("publication is FOR ALL TABLES but a table list is configured; keeping it: the reader publishes "+
+				"only the configured tables, the server still decodes every table's changes (recreate the publication "+
+				"with no writes in between to spare it that)", "publication", s.cfg.Publication)
 		}
 		return nil
 	default:

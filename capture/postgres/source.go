@@ -49,6 +49,10 @@ type Source struct {
 	metrics  *capture.Metrics
 	warned   map[string]bool // tables already warned about, so retries do not repeat it
 	removed  map[string]bool // tables removed from the configuration since the last start (addTables)
+	// narrow is set when the publication is FOR ALL TABLES but tables are
+	// configured (a source that captured every table before): the reader
+	// then publishes only the configured tables and their partitions.
+	narrow bool
 }
 
 // New validates cfg and prepares a Source; nothing is connected until Run.

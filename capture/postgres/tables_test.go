@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -55,4 +57,38 @@ func TestAddedTablesListToAll(t *testing.T) {
 		t.Errorf("backfilled rows of b = %v, want 5", got)
 	}
 	h.Stop()
+}
+
+// TestAllTablesPublicationNarrowed: a source that captured every table (its
+// publication FOR ALL TABLES, which PostgreSQL cannot turn into a list)
+// restarted with a table list publishes only the listed tables and the
+// partitions of a listed partitioned table.
+func TestAllTablesPublicationNarrowed(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.DB.Exec(t, "CREATE TABLE a (id int PRIMARY KEY)")
+	h.DB.Exec(t, "CREATE TABLE b (id int PRIMARY KEY)")
+	h.DB.Exec(t, "CREATE TABLE p (id int PRIMARY KEY) PARTITION BY RANGE (id)")
+	h.DB.Exec(t, "CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (1000)")
+	h.StartSource() // every table: the publication is FOR ALL TABLES
+	h.Stop()
+
+	h.StartSource("public.a", "public.p")
+	for _, stmt := range []string{"INSERT INTO b VALUES (1)", "INSERT INTO a VALUES (2)", "INSERT INTO b VALUES (3)",
+		"INSERT INTO p VALUES (4)", "INSERT INTO b VALUES (5)", "INSERT INTO a VALUES (6)"} {
+		h.DB.Exec(t, stmt)
+	}
+	var got []string
+	for _, e := range h.Events(3, 30*time.Second) {
+		src, _ := e.Env["source"].(map[string]any)
+		after, _ := e.Env["after"].(map[string]any)
+		got = append(got, fmt.Sprintf("%v %v %v", src["table"], e.Op(), after["id"]))
+	}
+	if want := []string{"a c 2", "p1 c 4", "a c 6"}; !slices.Equal(got, want) {
+		t.Errorf("events %q, want %q", got, want)
+	}
+	h.NoMore(time.Second)
+	if !strings.Contains(h.Logs(), "the reader publishes only the configured tables") {
+		t.Errorf("no warning about the FOR ALL TABLES publication kept")
+	}
 }
