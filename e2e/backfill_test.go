@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -22,22 +23,76 @@ import (
 
 // TestBackfillSurvivesKill9: `ficus capture backfill` of a table while a
 // writer changes the same keys, with the real binary killed -9 twice
-// mid-backfill. A consumer applying the stream in order ends equal to the
-// table, no op r event is older than a change before it, and the chunks
-// finished before a kill are not read again: the chunk queries number the
-// finished chunks plus at most one per kill. Scaled down from the issue's
-// 300,000 rows at 2,000 changes/s: 24,000 rows in chunks of 300, a writer
-// at up to 400 changes/s.
+// mid-backfill, on each engine. A consumer applying the stream in order ends
+// equal to the table, no op r event is older than a change before it, and
+// the chunks finished before a kill are not read again: the chunk queries
+// number the finished chunks plus at most one per kill. Scaled down from
+// the issue's 300,000 rows at 2,000 changes/s: 24,000 rows in chunks of 300,
+// a writer at up to 400 changes/s.
 func TestBackfillSurvivesKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test")
 	}
 	t.Parallel()
-	const rows, chunk = 24000, 300
-	pg := testenv.MustStartPostgres(t)
+	const rows = 24000
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		pg := testenv.MustStartPostgres(t)
+		pg.Exec(t, fmt.Sprintf(`CREATE TABLE bf (id int PRIMARY KEY, v int NOT NULL, note text NOT NULL);
+			INSERT INTO bf SELECT i, 0, 'n' || i FROM generate_series(1, %d) i; ANALYZE bf; CREATE SCHEMA ficus`, rows))
+		conn, err := pgx.Connect(t.Context(), pg.DSN())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close(context.Background()) })
+		backfillKill9(t, bfEngine{
+			table: "public.bf",
+			source: fmt.Sprintf(`{name: shop, type: postgres, dsn: %q, tables: [public.bf], snapshot: never, signal_table: ficus.signal}`,
+				pg.DSN()),
+			ready: func(ctx context.Context, t *testing.T) { waitForSlot(ctx, t, pg, "ficus_shop") },
+			exec: func(ctx context.Context, q string, id int) error {
+				_, err := conn.Exec(ctx, q, id)
+				return err
+			},
+			upsert: "INSERT INTO bf VALUES ($1, 1, 'i') ON CONFLICT (id) DO UPDATE SET v = bf.v + 1, note = 'r'",
+			param:  "$1",
+			lines:  func(ctx context.Context, t *testing.T) []string { return bfLines(ctx, t, pgBfRows(conn)) },
+		}, rows)
+	})
+	t.Run("mariadb", func(t *testing.T) {
+		t.Parallel()
+		my := testenv.MustStartMariaDB(t)
+		my.Exec(t, "CREATE TABLE bf (id int PRIMARY KEY, v int NOT NULL, note varchar(32) NOT NULL)")
+		my.Exec(t, fmt.Sprintf("INSERT INTO bf SELECT seq, 0, CONCAT('n', seq) FROM seq_1_to_%d", rows))
+		db := my.DB(t)
+		backfillKill9(t, bfEngine{
+			table: "ficus.bf",
+			source: fmt.Sprintf(`{name: shop, type: mysql, dsn: %q, server_id: 4711, tables: [ficus.bf], snapshot: never}`,
+				my.DSN()),
+			ready: func(context.Context, *testing.T) {}, // the CLI's 409s wait for the active reader
+			exec: func(ctx context.Context, q string, id int) error {
+				_, err := db.ExecContext(ctx, q, id)
+				return err
+			},
+			upsert: "INSERT INTO bf VALUES (?, 1, 'i') ON DUPLICATE KEY UPDATE v = v + 1, note = 'r'",
+			param:  "?",
+			lines:  func(ctx context.Context, t *testing.T) []string { return bfLines(ctx, t, sqlBfRows(db)) },
+		}, rows)
+	})
+}
+
+// bfEngine is what backfillKill9 needs of one database engine.
+type bfEngine struct {
+	table, source string // the captured table; the capture source as a YAML flow mapping
+	ready         func(ctx context.Context, t *testing.T)
+	exec          func(ctx context.Context, q string, id int) error
+	upsert, param string // the writer's insert-or-update; the placeholder of its other statements
+	lines         func(ctx context.Context, t *testing.T) []string
+}
+
+func backfillKill9(t *testing.T, e bfEngine, rows int) {
+	const chunk = 300
 	ns := testenv.MustStartNATS(t)
-	pg.Exec(t, fmt.Sprintf(`CREATE TABLE bf (id int PRIMARY KEY, v int NOT NULL, note text NOT NULL);
-		INSERT INTO bf SELECT i, 0, 'n' || i FROM generate_series(1, %d) i; ANALYZE bf`, rows))
 	admin := freeAddr(t)
 	cfg := writeConfig(t, fmt.Sprintf(`
 log: {level: debug}
@@ -46,14 +101,8 @@ admin: {listen: %q}
 capture:
   standby: {lease_ttl: 1s}
   sources:
-    - name: shop
-      type: postgres
-      dsn: %q
-      tables: [public.bf]
-      snapshot: never
-      signal_table: ficus.signal
-`, ns.URL, admin, pg.DSN()))
-	pg.Exec(t, `CREATE SCHEMA ficus`)
+    - %s
+`, ns.URL, admin, e.source))
 	bin := buildFicus(t)
 	logs := &testenv.LogBuffer{}
 	t.Cleanup(func() {
@@ -61,24 +110,20 @@ capture:
 			t.Logf("ficus logs (tail):\n%s", tail(logs.String(), 20000))
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	proc := startFicus(t, bin, logs, "capture", "-c", cfg)
-	waitForSlot(ctx, t, pg, "ficus_shop")
+	waitAdminReady(t, admin, "", proc.exited)
+	e.ready(ctx, t)
 
 	wctx, stopWriter := context.WithCancel(ctx)
 	writer := make(chan int, 1)
-	wconn, err := pgx.Connect(ctx, pg.DSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer wconn.Close(context.WithoutCancel(ctx))
-	go func() { writer <- writeKeys(wctx, t, wconn, rows+1000) }()
+	go func() { writer <- writeKeys(wctx, t, e, rows+1000) }()
 
 	// The CLI reaches the active process; until it streams, it answers 409.
 	for {
 		var out, errOut bytes.Buffer
-		code := runFicus(ctx, t, &out, &errOut, "capture", "backfill", "shop", "public.bf", "--chunk", fmt.Sprint(chunk), "-c", cfg)
+		code := runFicus(ctx, t, &out, &errOut, "capture", "backfill", "shop", e.table, "--chunk", fmt.Sprint(chunk), "-c", cfg)
 		if code == 0 && strings.Contains(out.String(), "queued") {
 			break
 		}
@@ -96,7 +141,7 @@ capture:
 			return -1, ""
 		}
 		b := st.Backfill
-		if b.State == "running" && b.Table == "public.bf" && b.RowsPerSecond > 0 && b.ETASeconds > 0 && b.Rows > 0 {
+		if b.State == "running" && b.Table == e.table && b.RowsPerSecond > 0 && b.ETASeconds > 0 && b.Rows > 0 {
 			sawProgress = true
 		}
 		return b.Chunks, b.State
@@ -132,7 +177,9 @@ capture:
 	}
 	stopWriter()
 	changes := <-writer
-	pg.Exec(t, `INSERT INTO bf VALUES (0, 0, 'end')`) // the consumer reads up to it
+	if err := e.exec(ctx, "INSERT INTO bf VALUES ("+e.param+", 0, 'end')", 0); err != nil { // the consumer reads up to it
+		t.Fatal(err)
+	}
 
 	nc := ns.Connect(t)
 	js, _ := jetstream.New(nc)
@@ -141,7 +188,7 @@ capture:
 		t.Fatal(err)
 	}
 	rep := capturetest.ReplayStream(ctx, t, st, "bf", func(_ uint64, key string) bool { return key == `{"id":0}` })
-	want := bfLines(ctx, t, pg.DSN())
+	want := e.lines(ctx, t)
 	if d := capturetest.Diff(rep.Compact(), want); d != "" {
 		t.Errorf("replica differs from the table (%d rows, %d in replica):\n%s", len(want), len(rep.Rows), d)
 	}
@@ -170,7 +217,7 @@ capture:
 
 // writeKeys updates, inserts and deletes random keys of 1..keys at up to
 // 400 changes a second until ctx ends, and returns how many it made.
-func writeKeys(ctx context.Context, t *testing.T, conn *pgx.Conn, keys int) int {
+func writeKeys(ctx context.Context, t *testing.T, e bfEngine, keys int) int {
 	n := 0
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
@@ -182,14 +229,14 @@ func writeKeys(ctx context.Context, t *testing.T, conn *pgx.Conn, keys int) int 
 		}
 		for range 4 {
 			id := 1 + rand.IntN(keys)
-			q := "UPDATE bf SET v = v + 1, note = 'u' || v WHERE id = $1"
+			q := "UPDATE bf SET note = CONCAT('u', v), v = v + 1 WHERE id = " + e.param
 			switch rand.IntN(4) {
 			case 0:
-				q = "DELETE FROM bf WHERE id = $1"
+				q = "DELETE FROM bf WHERE id = " + e.param
 			case 1:
-				q = "INSERT INTO bf VALUES ($1, 1, 'i') ON CONFLICT (id) DO UPDATE SET v = bf.v + 1, note = 'r'"
+				q = e.upsert
 			}
-			if _, err := conn.Exec(ctx, q, id); err != nil {
+			if err := e.exec(ctx, q, id); err != nil {
 				if ctx.Err() == nil {
 					t.Errorf("writer: %v", err)
 				}
@@ -200,15 +247,18 @@ func writeKeys(ctx context.Context, t *testing.T, conn *pgx.Conn, keys int) int 
 	}
 }
 
+// bfRows is a query's result rows, whichever engine answered.
+type bfRows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
 // bfLines is table bf as capturetest.Replica.Compact writes it.
-func bfLines(ctx context.Context, t *testing.T, dsn string) []string {
+func bfLines(ctx context.Context, t *testing.T, query func(ctx context.Context, q string) (bfRows, error)) []string {
 	t.Helper()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	rows, err := conn.Query(ctx, "SELECT id, v, note FROM bf")
+	rows, err := query(ctx, "SELECT id, v, note FROM bf")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,3 +279,25 @@ func bfLines(ctx context.Context, t *testing.T, dsn string) []string {
 	slices.Sort(out)
 	return out
 }
+
+func pgBfRows(conn *pgx.Conn) func(context.Context, string) (bfRows, error) {
+	return func(ctx context.Context, q string) (bfRows, error) {
+		rows, err := conn.Query(ctx, q)
+		return pgxRows{rows}, err
+	}
+}
+
+type pgxRows struct{ pgx.Rows }
+
+func (r pgxRows) Close() { r.Rows.Close() }
+
+func sqlBfRows(db *sql.DB) func(context.Context, string) (bfRows, error) {
+	return func(ctx context.Context, q string) (bfRows, error) {
+		rows, err := db.QueryContext(ctx, q)
+		return sqlRowsCloser{rows}, err
+	}
+}
+
+type sqlRowsCloser struct{ *sql.Rows }
+
+func (r sqlRowsCloser) Close() { _ = r.Rows.Close() }
