@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ficus-migrate/ficus/internal/bus"
 	"github.com/ficus-migrate/ficus/shadow/redact"
 )
 
@@ -186,30 +187,12 @@ func (r *Recorder) Build(in Input) Mismatch {
 // Run publishes queued records until ctx ends, then publishes what is
 // still queued (each publish bounded by PublishTimeout) and returns.
 func (r *Recorder) Run(ctx context.Context) error {
-	retry := time.NewTicker(5 * time.Second)
-	defer retry.Stop()
-	for {
-		select {
-		case <-retry.C:
-			if !r.streamOK.Load() {
-				if err := EnsureStream(ctx, r.js, r.cfg.MaxAge); err == nil {
-					r.streamOK.Store(true)
-					r.log.Info("mismatch stream available", "stream", StreamName)
-				}
-			}
-		case o := <-r.queue:
-			r.publish(ctx, o)
-		case <-ctx.Done():
-			for {
-				select {
-				case o := <-r.queue:
-					r.publish(context.WithoutCancel(ctx), o)
-				default:
-					return nil
-				}
-			}
-		}
-	}
+	return bus.PublishLoop[outgoing]{
+		Queue: r.queue, Ready: &r.streamOK,
+		Ensure:  func(ctx context.Context) error { return EnsureStream(ctx, r.js, r.cfg.MaxAge) },
+		OnReady: func() { r.log.Info("mismatch stream available", "stream", StreamName) },
+		Publish: r.publish,
+	}.Run(ctx)
 }
 
 func (r *Recorder) publish(ctx context.Context, o outgoing) {

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/time/rate"
 
+	"github.com/ficus-migrate/ficus/internal/bus"
 	"github.com/ficus-migrate/ficus/shadow/redact"
 	"github.com/ficus-migrate/ficus/shadow/traffic/mirror"
 )
@@ -221,30 +222,12 @@ func headerBytes(h http.Header) int64 {
 // Run publishes queued exchanges until ctx ends, then what is still
 // queued (each publish bounded by PublishTimeout), and returns.
 func (r *Recorder) Run(ctx context.Context) error {
-	retry := time.NewTicker(5 * time.Second)
-	defer retry.Stop()
-	for {
-		select {
-		case <-retry.C:
-			if !r.streamOK.Load() {
-				if err := EnsureStream(ctx, r.js, r.cfg.MaxAge, r.cfg.MaxBytes); err == nil {
-					r.streamOK.Store(true)
-					r.log.Info("traffic stream available", "stream", StreamName)
-				}
-			}
-		case it := <-r.queue:
-			r.publish(ctx, it)
-		case <-ctx.Done():
-			for {
-				select {
-				case it := <-r.queue:
-					r.publish(context.WithoutCancel(ctx), it)
-				default:
-					return nil
-				}
-			}
-		}
-	}
+	return bus.PublishLoop[*item]{
+		Queue: r.queue, Ready: &r.streamOK,
+		Ensure:  func(ctx context.Context) error { return EnsureStream(ctx, r.js, r.cfg.MaxAge, r.cfg.MaxBytes) },
+		OnReady: func() { r.log.Info("traffic stream available", "stream", StreamName) },
+		Publish: r.publish,
+	}.Run(ctx)
 }
 
 func (r *Recorder) publish(ctx context.Context, it *item) {
