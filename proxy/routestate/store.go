@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ficus-migrate/ficus/internal/backoff"
+	"github.com/ficus-migrate/ficus/internal/bus"
 )
 
 // Bucket is the key-value bucket holding route state and controller leases.
@@ -133,13 +134,13 @@ func create(ctx context.Context, js jetstream.JetStream, log *slog.Logger) (jets
 	// A single server (embedded or not) refuses three replicas at once; a
 	// cluster smaller than three says it lacks resources, which a cluster
 	// still forming says too, so that is retried for a few seconds first.
-	for deadline := time.Now().Add(5 * time.Second); isAPIError(err, codeInsufficientResources) && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(5 * time.Second); bus.LacksResources(err) && time.Now().Before(deadline); {
 		if werr := backoff.Wait(ctx, 250*time.Millisecond); werr != nil {
 			return nil, werr
 		}
 		kv, err = js.CreateKeyValue(ctx, kc)
 	}
-	if isAPIError(err, codeReplicasNotSupported) || isAPIError(err, codeInsufficientResources) {
+	if bus.ReplicasRefused(err) {
 		log.Info("bucket created with one replica: NATS cannot hold three", "bucket", Bucket, "err", err)
 		kc.Replicas = 1
 		kv, err = js.CreateKeyValue(ctx, kc)
@@ -148,17 +149,6 @@ func create(ctx context.Context, js jetstream.JetStream, log *slog.Logger) (jets
 		return js.KeyValue(ctx, Bucket) // another process created it first
 	}
 	return kv, err
-}
-
-// JetStream API error codes (nats-server's errors.json).
-const (
-	codeInsufficientResources jetstream.ErrorCode = 10023
-	codeReplicasNotSupported  jetstream.ErrorCode = 10074
-)
-
-func isAPIError(err error, code jetstream.ErrorCode) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == code
 }
 
 // Connected reports whether NATS is reachable now, so that callers can

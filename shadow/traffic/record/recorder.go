@@ -136,29 +136,11 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, maxAge time.Durat
 		Subjects: []string{SubjectPrefix + ">", TallyPrefix + ">"},
 		Storage:  jetstream.FileStorage,
 		MaxAge:   maxAge,
-		Replicas: 3,
 	}
-	_, err := js.CreateOrUpdateStream(ctx, sc)
-	if isAPIError(err, codeReplicasNotSupported) || isAPIError(err, codeInsufficientResources) {
-		sc.Replicas = 1
-		_, err = js.CreateOrUpdateStream(ctx, sc)
-	}
-	if err != nil {
+	if err := bus.CreateOrUpdateStream(ctx, js, sc); err != nil {
 		return fmt.Errorf("create or update stream %s: %w", StreamName, err)
 	}
 	return nil
-}
-
-// JetStream API error codes (nats-server's errors.json): a single server
-// refuses replicas, a cluster smaller than three lacks resources.
-const (
-	codeInsufficientResources jetstream.ErrorCode = 10023
-	codeReplicasNotSupported  jetstream.ErrorCode = 10074
-)
-
-func isAPIError(err error, code jetstream.ErrorCode) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == code
 }
 
 // Record redacts in and queues it for publishing. It never blocks: when

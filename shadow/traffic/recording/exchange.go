@@ -12,13 +12,14 @@ package recording
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
 	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ficus-migrate/ficus/internal/bus"
 )
 
 // Stream and subjects of the recorded exchanges.
@@ -127,26 +128,9 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, maxAge time.Durat
 		MaxAge:   maxAge,
 		MaxBytes: maxBytes,
 		Discard:  jetstream.DiscardOld,
-		Replicas: 3,
 	}
-	_, err := js.CreateOrUpdateStream(ctx, sc)
-	if isAPIError(err, codeInsufficientResources) || isAPIError(err, codeReplicasNotSupported) {
-		sc.Replicas = 1
-		_, err = js.CreateOrUpdateStream(ctx, sc)
-	}
-	if err != nil {
+	if err := bus.CreateOrUpdateStream(ctx, js, sc); err != nil {
 		return fmt.Errorf("create or update stream %s: %w", StreamName, err)
 	}
 	return nil
-}
-
-// JetStream API error codes (as in shadow/traffic/record).
-const (
-	codeInsufficientResources jetstream.ErrorCode = 10023
-	codeReplicasNotSupported  jetstream.ErrorCode = 10074
-)
-
-func isAPIError(err error, code jetstream.ErrorCode) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == code
 }
