@@ -228,7 +228,8 @@ type run struct {
 	// for Progress, set by startPass: pass 0 is the estimating phase.
 	pass                  int
 	rangesTotal, estimate int64
-	walk                  *walker // the first pass's ranges, with Throttle.MaxQuery
+	walk                  *walker      // the first pass's ranges, with Throttle.MaxQuery
+	twalk                 *tupleWalker // walk's for key tuples, set before the first level's workers start
 	passStart             time.Time
 }
 

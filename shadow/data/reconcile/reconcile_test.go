@@ -149,6 +149,7 @@ func TestReconcile(t *testing.T) {
 	t.Run("resume every state", func(t *testing.T) { testResumeEveryState(t, my, pg) })
 	t.Run("tuple keys", func(t *testing.T) { testTupleKeys(t, my, pg) })
 	t.Run("tuple resume", func(t *testing.T) { testTupleResume(t, my, pg) })
+	t.Run("tuple sized", func(t *testing.T) { testTupleSized(t, my, pg) })
 	t.Run("query sides", func(t *testing.T) { testQuerySides(t, my, pg) })
 }
 

@@ -113,15 +113,21 @@ const (
 	minRangeRows   = 100
 )
 
+// rangeRows is the most rows a first-pass range sized by query time holds.
+func (r *run) rangeRows() int64 {
+	perRange := int64(r.cfg.Segments) * r.cfg.BucketRows
+	if rl := r.cfg.Throttle.RateLimit; rl > 0 {
+		perRange = min(perRange, max(int64(rl), int64(r.cfg.Segments)))
+	}
+	return perRange
+}
+
 // firstPass returns the first pass's ranges. With Throttle.MaxQuery it
 // returns none and sets r.walk, which sizes them as they go. A range holds
 // at most about Segments × BucketRows rows (so that a bucket's text stays
 // small) and, with a rate limit, about one second's budget of rows.
 func (r *run) firstPass(all span, est int64) []task {
-	perRange := int64(r.cfg.Segments) * r.cfg.BucketRows
-	if rl := r.cfg.Throttle.RateLimit; rl > 0 {
-		perRange = min(perRange, max(int64(rl), int64(r.cfg.Segments)))
-	}
+	perRange := r.rangeRows()
 	if r.cfg.Throttle.MaxQuery > 0 {
 		width := uint64(all.hi-all.lo) + 1
 		if width == 0 { // the whole int64 range

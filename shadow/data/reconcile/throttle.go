@@ -19,7 +19,8 @@ type Throttle struct {
 	// MaxQuery, when set, sizes the first pass's ranges so that a
 	// checksum query (the slower side's) takes about this long: ranges
 	// start small and grow or shrink with the time the last ones took
-	// (see sizer). Later passes only split ranges further.
+	// (see sizer; for key tuples read from an index, tupleWalker). Later
+	// passes only split ranges further.
 	MaxQuery time.Duration
 	// MaxThreadsRunning, when set: before each range, wait while a side's
 	// server runs more queries than this, not counting this run's own

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -53,6 +54,9 @@ type tupleTask struct {
 	split    bool
 	// bounds, in the first level, cut kr into its buckets already.
 	bounds []canon.Key
+	// sized: handed out by a tupleWalker, its sums' time sizes the next
+	// ranges. rest: the walker's key space not handed out yet.
+	sized, rest bool
 }
 
 func (r *run) compareTuple(ctx context.Context) (*Result, error) {
@@ -62,14 +66,19 @@ func (r *run) compareTuple(ctx context.Context) (*Result, error) {
 		return nil, errors.New("reconcile: these sides cannot compare a key tuple")
 	}
 	var level []*tupleTask
+	var walk *tupleWalker
 	resumed := r.cfg.Resume != nil
 	if resumed {
 		r.mu.Lock() // the progress ticker reads what resumeTuple sets
+		var top bool
 		var err error
-		level, _, err = r.resumeTuple(r.cfg.Resume)
+		level, top, err = r.resumeTuple(r.cfg.Resume)
 		r.mu.Unlock()
 		if err != nil {
 			return nil, err
+		}
+		if top {
+			level, walk = r.resumeWalk(ls, ns, level)
 		}
 	} else {
 		var lest, nest int64
@@ -82,9 +91,13 @@ func (r *run) compareTuple(ctx context.Context) (*Result, error) {
 		r.mu.Lock()
 		r.estimate, r.keep.estimate = lest, lest
 		r.mu.Unlock()
-		var err error
-		if level, err = r.firstTuples(ctx, ls, ns, lest, nest); err != nil {
-			return nil, err
+		if r.walksTuples(ls, ns) {
+			walk = r.newTupleWalk(ls, ns, nil, lest, nest)
+		} else {
+			var err error
+			if level, err = r.firstTuples(ctx, ls, ns, lest, nest); err != nil {
+				return nil, err
+			}
 		}
 	}
 	// A resumed pass's next ranges found before it stopped.
@@ -92,19 +105,19 @@ func (r *run) compareTuple(ctx context.Context) (*Result, error) {
 	if resumed {
 		carried = slices.Clone(r.tkeep.next)
 	}
-	for len(level) > 0 {
+	for len(level) > 0 || walk != nil {
 		r.startPass(len(level))
 		r.startTupleLevel(level, resumed)
+		if walk != nil {
+			r.startTupleWalk(walk, len(level))
+		}
 		resumed = false
 		next := carried
 		carried = nil
 		var nextMu sync.Mutex
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(r.cfg.Parallel)
-		for _, t := range level {
-			if gctx.Err() != nil {
-				break
-			}
+		do := func(t *tupleTask) {
 			g.Go(func() error {
 				sub, err := r.tupleTask(gctx, ls, ns, t)
 				if err != nil {
@@ -116,8 +129,32 @@ func (r *run) compareTuple(ctx context.Context) (*Result, error) {
 				return nil
 			})
 		}
+		for _, t := range level {
+			if gctx.Err() != nil {
+				break
+			}
+			do(t)
+		}
+		// The walk's ranges, each found while the ranges before it are
+		// summed (at most Parallel at once: Go waits for a free worker).
+		var walkErr error
+		for walk != nil && gctx.Err() == nil {
+			t, err := r.nextTuple(gctx, walk)
+			if err != nil {
+				walkErr = err
+				break
+			}
+			if t == nil {
+				break
+			}
+			do(t)
+		}
+		walk = nil
 		if err := g.Wait(); err != nil {
 			return nil, err
+		}
+		if walkErr != nil {
+			return nil, walkErr
 		}
 		level = next
 	}
@@ -188,11 +225,13 @@ func (r *run) tupleTask(ctx context.Context, ls, ns tupleSide, t *tupleTask) ([]
 		}
 		bounds = r.inside(t.kr, bounds)
 	}
+	start := time.Now()
 	lsum, nsum, checks, err := r.tupleSums(ctx, ls, ns, t.kr, bounds)
 	if err != nil {
 		return nil, err
 	}
 	lrows, nrows := rowCount(lsum), rowCount(nsum)
+	r.observeTuple(t, max(lrows, nrows), time.Since(start))
 	r.gate.charge(max(lrows, nrows))
 	r.rangesDone.Add(1)
 	r.rowsSummed.Add(lrows)

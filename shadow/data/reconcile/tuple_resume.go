@@ -12,21 +12,25 @@ import (
 // holds it: the keys k with Lo < k <= Hi (a missing bound is open), both
 // sides' row counts, whether it is cut before it is summed (Split) and the
 // buckets it is cut into already (Bounds, first pass). Every key is its
-// canonical texts.
+// canonical texts. Rest marks, in the first pass with Throttle.MaxQuery,
+// the key space not cut into ranges yet (see tupleWalker): Lo to the end,
+// Split, Rows both sides' estimates.
 type SavedTuple struct {
 	Lo     canon.Key   `json:"lo,omitempty"`
 	Hi     canon.Key   `json:"hi,omitempty"`
 	Rows   [2]int64    `json:"rows"`
 	Split  bool        `json:"split,omitempty"`
 	Bounds []canon.Key `json:"bounds,omitempty"`
+	Rest   bool        `json:"rest,omitempty"`
 }
 
 func savedTuple(t *tupleTask) SavedTuple {
-	return SavedTuple{Lo: t.kr.lo, Hi: t.kr.hi, Rows: [2]int64{t.lcn, t.ncn}, Split: t.split, Bounds: t.bounds}
+	return SavedTuple{Lo: t.kr.lo, Hi: t.kr.hi, Rows: [2]int64{t.lcn, t.ncn}, Split: t.split, Bounds: t.bounds, Rest: t.rest}
 }
 
 func (s SavedTuple) task() *tupleTask {
-	return &tupleTask{kr: keyRange{lo: s.Lo, hi: s.Hi}, lcn: s.Rows[0], ncn: s.Rows[1], split: s.Split, bounds: s.Bounds}
+	return &tupleTask{kr: keyRange{lo: s.Lo, hi: s.Hi}, lcn: s.Rows[0], ncn: s.Rows[1], split: s.Split, bounds: s.Bounds,
+		rest: s.Rest && s.Hi == nil}
 }
 
 // tupleKeep is keeper's part for key tuples: the pass's ranges not

@@ -41,6 +41,9 @@ type tupleSide interface {
 	tupleSums(ctx context.Context, kr keyRange, bounds []canon.Key) (map[int64]Sum, error)
 	// tupleSplit returns the key of every every-th row of kr in key order.
 	tupleSplit(ctx context.Context, kr keyRange, every int64) ([]canon.Key, error)
+	// tupleNext returns the key of every every-th row of the n rows
+	// after lo (nil: from the start) in key order (see tupleWalker).
+	tupleNext(ctx context.Context, lo canon.Key, every, n int64) ([]canon.Key, error)
 	// tupleRows returns the rows of kr in key order, values canonical.
 	tupleRows(ctx context.Context, kr keyRange) ([]Row, error)
 	// tupleIndexed reports whether key ranges are read from an index
@@ -198,6 +201,15 @@ func (tq *tupleQueries) sums(ctx context.Context, run scanner, kr keyRange, boun
 
 func (tq *tupleQueries) split(ctx context.Context, run scanner, kr keyRange, every int64) ([]canon.Key, error) {
 	query, args := tq.splitSQL(kr, max(every, 1))
+	out, err := tq.scanKeys(ctx, run, query, args)
+	if err != nil {
+		return nil, fmt.Errorf("split %s %s: %w", tq.from, kr, err)
+	}
+	return out, nil
+}
+
+// scanKeys runs a query selecting the key texts.
+func (tq *tupleQueries) scanKeys(ctx context.Context, run scanner, query string, args []any) ([]canon.Key, error) {
 	n := len(tq.key.Texts())
 	var out []canon.Key
 	err := run(ctx, query, args, func(scan func(...any) error) error {
@@ -212,10 +224,7 @@ func (tq *tupleQueries) split(ctx context.Context, run scanner, kr keyRange, eve
 		out = append(out, k)
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("split %s %s: %w", tq.from, kr, err)
-	}
-	return out, nil
+	return out, err
 }
 
 func (tq *tupleQueries) rows(ctx context.Context, run scanner, kr keyRange) ([]Row, error) {

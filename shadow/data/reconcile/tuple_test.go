@@ -105,37 +105,7 @@ func testTupleKeys(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres) {
 func testTupleCase(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres, c tupleCase, table string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	my.Exec(t, "CREATE TABLE "+table+" ("+c.legacyDDL+")")
-	pg.Exec(t, "CREATE TABLE "+table+" ("+c.newDDL+")")
-	keyCols := ""
-	for _, k := range c.keys {
-		keyCols += k + ", "
-	}
-	legacySelect := "SELECT " + c.legacyKey + ", seq FROM seq_1_to_" + strconv.Itoa(tupleRows)
-	my.Exec(t, "INSERT INTO "+table+" ("+keyCols+"v) "+legacySelect)
-	pg.Exec(t, fmt.Sprintf("INSERT INTO %s (%sv) SELECT %s, s FROM generate_series(1, %d) s", table, keyCols, c.newKey, tupleRows))
-	pg.Exec(t, "ANALYZE "+table)
-
-	// 20 differences: keys on one side only, both ways, and values.
-	var want []Difference
-	for i := range 20 {
-		s := 17 + i*997
-		k := c.keyOf(s)
-		switch i % 3 {
-		case 0:
-			pg.Exec(t, "DELETE FROM "+table+" WHERE v = $1", s)
-			want = append(want, Difference{Tuple: k, Kind: MissingInNew})
-		case 1:
-			my.Exec(t, "DELETE FROM "+table+" WHERE v = ?", s)
-			want = append(want, Difference{Tuple: k, Kind: MissingInLegacy})
-		case 2:
-			pg.Exec(t, "UPDATE "+table+" SET v = v + 1000000 WHERE v = $1", s)
-			want = append(want, Difference{Tuple: k, Kind: Differs, Columns: []ColumnDiff{{Legacy: "v", New: "v",
-				LegacyVal: canon.Value{Text: strconv.Itoa(s)}, NewVal: canon.Value{Text: strconv.Itoa(s + 1000000)}}}})
-		}
-	}
-	slices.SortFunc(want, func(a, b Difference) int { return canon.CompareKeys(c.kinds, a.Tuple, b.Tuple) })
-
+	want := tupleTable(t, my, pg, c, table)
 	lt := Table{Name: "ficus." + table, KeyColumns: c.keys, Columns: []string{"v"}}
 	nt := Table{Name: "public." + table, KeyColumns: c.keys, Columns: []string{"v"}}
 	l, n := sides(t, ctx, my, pg, lt, nt)
@@ -146,15 +116,8 @@ func testTupleCase(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres, c tu
 	if !slices.Equal(res.KeyKinds, c.kinds) {
 		t.Errorf("key kinds %v, want %v", res.KeyKinds, c.kinds)
 	}
-	var got, wantText []string
-	for _, d := range res.Differences {
-		got = append(got, describeTuple(d))
-	}
-	for _, d := range want {
-		wantText = append(wantText, describeTuple(d))
-	}
-	if !slices.Equal(got, wantText) {
-		t.Errorf("differences:\n got %q\nwant %q", got, wantText)
+	if got, want := tupleBriefs(res.Differences), tupleBriefs(want); !slices.Equal(got, want) {
+		t.Errorf("differences:\n got %q\nwant %q", got, want)
 	}
 	if res.Stats.LegacyRows != tupleRows-7 || res.Stats.NewRows != tupleRows-7 {
 		t.Errorf("rows legacy %d new %d, want %d each", res.Stats.LegacyRows, res.Stats.NewRows, tupleRows-7)
@@ -197,6 +160,42 @@ func testTupleCase(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres, c tu
 	if len(again.Differences) != 0 {
 		t.Errorf("after the repair script: %q\nscript:\n%s", tupleBriefs(again.Differences), script.String())
 	}
+}
+
+// tupleTable makes table on both servers for c, tupleRows rows with 20
+// differences planted, and returns those in key order.
+func tupleTable(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres, c tupleCase, table string) []Difference {
+	my.Exec(t, "CREATE TABLE "+table+" ("+c.legacyDDL+")")
+	pg.Exec(t, "CREATE TABLE "+table+" ("+c.newDDL+")")
+	keyCols := ""
+	for _, k := range c.keys {
+		keyCols += k + ", "
+	}
+	legacySelect := "SELECT " + c.legacyKey + ", seq FROM seq_1_to_" + strconv.Itoa(tupleRows)
+	my.Exec(t, "INSERT INTO "+table+" ("+keyCols+"v) "+legacySelect)
+	pg.Exec(t, fmt.Sprintf("INSERT INTO %s (%sv) SELECT %s, s FROM generate_series(1, %d) s", table, keyCols, c.newKey, tupleRows))
+	pg.Exec(t, "ANALYZE "+table)
+
+	// 20 differences: keys on one side only, both ways, and values.
+	var want []Difference
+	for i := range 20 {
+		s := 17 + i*997
+		k := c.keyOf(s)
+		switch i % 3 {
+		case 0:
+			pg.Exec(t, "DELETE FROM "+table+" WHERE v = $1", s)
+			want = append(want, Difference{Tuple: k, Kind: MissingInNew})
+		case 1:
+			my.Exec(t, "DELETE FROM "+table+" WHERE v = ?", s)
+			want = append(want, Difference{Tuple: k, Kind: MissingInLegacy})
+		case 2:
+			pg.Exec(t, "UPDATE "+table+" SET v = v + 1000000 WHERE v = $1", s)
+			want = append(want, Difference{Tuple: k, Kind: Differs, Columns: []ColumnDiff{{Legacy: "v", New: "v",
+				LegacyVal: canon.Value{Text: strconv.Itoa(s)}, NewVal: canon.Value{Text: strconv.Itoa(s + 1000000)}}}})
+		}
+	}
+	slices.SortFunc(want, func(a, b Difference) int { return canon.CompareKeys(c.kinds, a.Tuple, b.Tuple) })
+	return want
 }
 
 func describeTuple(d Difference) string {
