@@ -33,6 +33,10 @@ type tupleCase struct {
 	keys      []string
 	kinds     []canon.Kind
 	keyOf     func(s int) canon.Key
+	// pastEnd, when set, is a legacy row's key values (SQL) above every
+	// key, and its canonical key (see testTupleSizedCase).
+	pastEnd    string
+	pastEndKey canon.Key
 }
 
 func md5UUID(s int) string {
@@ -55,6 +59,7 @@ var tupleCases = []tupleCase{
 		keys:      []string{"order_id", "line_no"},
 		kinds:     []canon.Kind{canon.KindInteger, canon.KindInteger},
 		keyOf:     func(s int) canon.Key { return canon.Key{strconv.Itoa(s/4 + 1000), strconv.Itoa(s%7 - 3)} },
+		pastEnd:   "1000000, 0", pastEndKey: canon.Key{"1000000", "0"},
 	},
 	{
 		// Uppercase on the legacy side for odd rows: the canonical UUID is
@@ -77,6 +82,7 @@ var tupleCases = []tupleCase{
 		keys:      []string{"id"},
 		kinds:     []canon.Kind{canon.KindUUID},
 		keyOf:     func(s int) canon.Key { return canon.Key{md5UUID(s)} },
+		pastEnd:   "UNHEX(REPEAT('f', 32))", pastEndKey: canon.Key{"ffffffff-ffff-ffff-ffff-ffffffffffff"},
 	},
 	{
 		// utf8mb4_general_ci holds 'a1' and 'A1', 'é1' and 'e1' as equal:
