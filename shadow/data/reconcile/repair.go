@@ -51,7 +51,7 @@ func (r *Result) RepairSQL(w io.Writer, name string, e canon.Engine, newTable Ta
 	}
 	var skipped []string
 	for _, d := range r.Differences {
-		stmt, err := repairStatement(e, newTable, d, r.KeyKinds)
+		stmt, err := repairStatement(e, newTable, d, r.KeyKinds, r.NewKeyTypes)
 		if err != nil {
 			key := d.keyText()
 			if d.Tuple != nil {
@@ -89,8 +89,9 @@ func (r *Result) repairQueryKeys(bw *bufio.Writer, name string) error {
 
 // repairKey returns the new side's key columns (quoted) and the literals
 // of d's key: the integer, or each canonical text of a tuple key (binary
-// key columns as bytes from their hex).
-func repairKey(e canon.Engine, t Table, d Difference, kinds []canon.Kind) (names, lits []string, err error) {
+// key columns as bytes from their hex, a UUID into a binary column — types,
+// the new side's key column types — as its 16 bytes).
+func repairKey(e canon.Engine, t Table, d Difference, kinds []canon.Kind, types []string) (names, lits []string, err error) {
 	if d.Tuple == nil {
 		return []string{canon.QuoteIdent(e, t.intKey())}, []string{strconv.FormatInt(d.Key, 10)}, nil
 	}
@@ -103,13 +104,23 @@ func repairKey(e canon.Engine, t Table, d Difference, kinds []canon.Kind) (names
 		if err != nil {
 			return nil, nil, fmt.Errorf("key column %s: %w", strconv.Quote(k), err)
 		}
-		if i < len(kinds) && kinds[i] == canon.KindBinary {
-			if _, err := hex.DecodeString(d.Tuple[i]); err != nil {
+		hexText := ""
+		switch {
+		case i < len(kinds) && kinds[i] == canon.KindBinary:
+			hexText = d.Tuple[i]
+		case i < len(kinds) && kinds[i] == canon.KindUUID && i < len(types) && canon.Binary(types[i]):
+			hexText = strings.ReplaceAll(d.Tuple[i], "-", "")
+			if len(hexText) != 32 {
+				return nil, nil, fmt.Errorf("key column %s: not a UUID", strconv.Quote(k))
+			}
+		}
+		if hexText != "" {
+			if _, err := hex.DecodeString(hexText); err != nil {
 				return nil, nil, fmt.Errorf("key column %s: not hex", strconv.Quote(k))
 			}
-			lit = "decode('" + d.Tuple[i] + "', 'hex')"
+			lit = "decode('" + hexText + "', 'hex')"
 			if e == canon.MySQL {
-				lit = "X'" + d.Tuple[i] + "'"
+				lit = "X'" + hexText + "'"
 			}
 		}
 		names, lits = append(names, canon.QuoteIdent(e, k)), append(lits, lit)
@@ -118,9 +129,9 @@ func repairKey(e canon.Engine, t Table, d Difference, kinds []canon.Kind) (names
 }
 
 // repairStatement is the statement for one difference.
-func repairStatement(e canon.Engine, t Table, d Difference, kinds []canon.Kind) (string, error) {
+func repairStatement(e canon.Engine, t Table, d Difference, kinds []canon.Kind, types []string) (string, error) {
 	table := t.quotedName(e)
-	keyNames, keyLits, err := repairKey(e, t, d, kinds)
+	keyNames, keyLits, err := repairKey(e, t, d, kinds, types)
 	if err != nil {
 		return "", err
 	}

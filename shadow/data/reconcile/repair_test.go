@@ -252,3 +252,39 @@ func TestRepairSQLTupleKey(t *testing.T) {
 		}
 	}
 }
+
+// TestRepairSQLUUIDIntoBinary: a UUID key repaired into a binary(16) key
+// column is written as its 16 bytes (the text would match no row); into a
+// uuid or char(36) column as its text.
+func TestRepairSQLUUIDIntoBinary(t *testing.T) {
+	const id = "0f8fad5b-d9cb-469f-a165-70867728950e"
+	tbl := Table{Name: "shop.t", KeyColumns: []string{"id"}, Columns: []string{"v"}}
+	for _, c := range []struct {
+		name  string
+		e     canon.Engine
+		types []string
+		want  string
+	}{
+		{"binary(16)", canon.MySQL, []string{"binary"}, "DELETE FROM `shop`.`t` WHERE `id` = X'0f8fad5bd9cb469fa16570867728950e';"},
+		{"bytea", canon.Postgres, []string{"bytea"}, `DELETE FROM "shop"."t" WHERE "id" = decode('0f8fad5bd9cb469fa16570867728950e', 'hex');`},
+		{"char(36)", canon.MySQL, []string{"char"}, "DELETE FROM `shop`.`t` WHERE `id` = '" + id + "';"},
+		{"uuid", canon.Postgres, []string{"uuid"}, `DELETE FROM "shop"."t" WHERE "id" = '` + id + `';`},
+		{"not a uuid", canon.MySQL, []string{"binary"}, `not written: key column "id": not a UUID`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			key := id
+			if c.name == "not a uuid" {
+				key = "zz"
+			}
+			res := &Result{KeyKinds: []canon.Kind{canon.KindUUID}, NewKeyTypes: c.types,
+				Differences: []Difference{{Tuple: canon.Key{key}, Kind: MissingInLegacy}}}
+			var out strings.Builder
+			if err := res.RepairSQL(&out, "cmp", c.e, tbl); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out.String(), c.want) {
+				t.Errorf("repair SQL lacks %q:\n%s", c.want, out.String())
+			}
+		})
+	}
+}

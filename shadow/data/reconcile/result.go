@@ -71,4 +71,8 @@ type Result struct {
 	// KeyKinds are the key columns' kinds when the key is compared by
 	// tuples (Difference.Tuple), nil for a single integer key column.
 	KeyKinds []canon.Kind
+	// NewKeyTypes are the new side's key column types when the key is
+	// compared by tuples: a UUID repaired into a binary column is written
+	// as its 16 bytes.
+	NewKeyTypes []string `json:",omitempty"`
 }

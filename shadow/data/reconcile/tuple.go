@@ -161,7 +161,7 @@ func (r *run) compareTuple(ctx context.Context) (*Result, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	slices.SortFunc(r.diffs, func(a, b Difference) int { return canon.CompareKeys(r.keyKinds, a.Tuple, b.Tuple) })
-	res := &Result{Differences: r.diffs, KeyKinds: r.keyKinds}
+	res := &Result{Differences: r.diffs, KeyKinds: r.keyKinds, NewKeyTypes: r.cfg.New.KeyTypes()}
 	res.Stats.LegacyRows, res.Stats.NewRows = r.rows[0], r.rows[1]
 	return res, nil
 }
