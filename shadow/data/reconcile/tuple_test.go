@@ -85,6 +85,23 @@ var tupleCases = []tupleCase{
 		pastEnd:   "UNHEX(REPEAT('f', 32))", pastEndKey: canon.Key{"ffffffff-ffff-ffff-ffff-ffffffffffff"},
 	},
 	{
+		// Decimal, date and timestamp key columns, with fractions: the key
+		// texts are canon's own, from the values Go computes.
+		name:      "composite decimal date datetime(3)",
+		legacyDDL: "amount DECIMAL(12,2) NOT NULL, day DATE NOT NULL, at DATETIME(3) NOT NULL, v INT, PRIMARY KEY (amount, day, at)",
+		newDDL:    "amount numeric(12,2) NOT NULL, day date NOT NULL, at timestamp(3) NOT NULL, v int, PRIMARY KEY (amount, day, at)",
+		legacyKey: "(seq DIV 5) * 0.25, DATE_ADD('2020-01-01', INTERVAL seq % 5 DAY), TIMESTAMPADD(MICROSECOND, seq * 1500000, '2024-01-01 00:00:00')",
+		newKey:    "(s / 5) * 0.25, date '2020-01-01' + s % 5, timestamp '2024-01-01' + s * interval '1.5 seconds'",
+		keys:      []string{"amount", "day", "at"},
+		kinds:     []canon.Kind{canon.KindDecimal, canon.KindDate, canon.KindTimestamp},
+		keyOf: func(s int) canon.Key {
+			amount, _ := canon.Canonical(canon.KindDecimal, fmt.Sprintf("%d.%02d", s/5/4, s/5%4*25))
+			day, _ := canon.Canonical(canon.KindDate, time.Date(2020, 1, 1+s%5, 0, 0, 0, 0, time.UTC))
+			at, _ := canon.Canonical(canon.KindTimestamp, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(s)*1500*time.Millisecond))
+			return canon.Key{amount.Text, day.Text, at.Text}
+		},
+	},
+	{
 		// utf8mb4_general_ci holds 'a1' and 'A1', 'é1' and 'e1' as equal:
 		// no unique index can hold them, and its order is not the bytes'.
 		name:      "varchar accents and case under general_ci",
