@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -146,37 +145,28 @@ func writeConfig(t *testing.T, body string) string {
 }
 
 // freeAddr returns a 127.0.0.1 address that was free a moment ago and that
-// it never returned before in this process (see handedOut). Its ports lie
-// below the kernel's ephemeral range (32768-60999 by default), from which
-// every bind to port 0 (httptest servers, the throwaway databases) and every
-// outgoing connection takes its port: the kernel cannot hand one of them to
-// another socket before the ficus process told to use it has bound it.
+// it never returned before in this process (see handedOut).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	for range 1000 {
-		addr := fmt.Sprintf("127.0.0.1:%d", freeAddrLow+rand.IntN(freeAddrHigh-freeAddrLow))
-		if _, taken := handedOut.Load(addr); taken {
-			continue
-		}
-		l, err := net.Listen("tcp", addr)
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			continue // in use by something else on this machine
+			t.Fatal(err)
 		}
+		addr := l.Addr().String()
 		_ = l.Close() // a probe: the caller's process binds it
 		if _, taken := handedOut.LoadOrStore(addr, true); !taken {
 			return addr
 		}
 	}
-	t.Fatalf("freeAddr: no free port in %d-%d", freeAddrLow, freeAddrHigh)
+	t.Fatal("freeAddr: the kernel kept offering ports already handed out")
 	return ""
 }
 
-// The ports freeAddr hands out: below the default ephemeral range.
-const freeAddrLow, freeAddrHigh = 20000, 32000
-
-// handedOut holds every address freeAddr returned in this test process, so
-// that two ficus processes (of one test or of two running in parallel) are
-// never told the same port.
+// handedOut holds every address freeAddr returned in this test process. Once
+// a probe listener is closed the kernel may offer its port again, and with
+// the tests running in parallel two ficus processes (of one test or of two)
+// would then be told the same port: one fails with "address already in use".
 var handedOut sync.Map
 
 // tail is the last n bytes of s: the end of a long log.
