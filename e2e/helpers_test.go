@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -145,29 +144,11 @@ func writeConfig(t *testing.T, body string) string {
 }
 
 // freeAddr returns a 127.0.0.1 address that was free a moment ago and that
-// it never returned before in this process (see handedOut).
+// no other test of this process was given (testenv.FreePort).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		_ = l.Close() // a probe: the caller's process binds it
-		if _, taken := handedOut.LoadOrStore(addr, true); !taken {
-			return addr
-		}
-	}
-	t.Fatal("freeAddr: the kernel kept offering ports already handed out")
-	return ""
+	return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 }
-
-// handedOut holds every address freeAddr returned in this test process. Once
-// a probe listener is closed the kernel may offer its port again, and with
-// the tests running in parallel two ficus processes (of one test or of two)
-// would then be told the same port: one fails with "address already in use".
-var handedOut sync.Map
 
 // tail is the last n bytes of s: the end of a long log.
 func tail(s string, n int) string {

