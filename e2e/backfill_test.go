@@ -56,7 +56,8 @@ func TestBackfillSurvivesKill9(t *testing.T) {
 			},
 			upsert: "INSERT INTO bf VALUES ($1, 1, 'i') ON CONFLICT (id) DO UPDATE SET v = bf.v + 1, note = 'r'",
 			param:  "$1",
-			lines:  func(ctx context.Context, t *testing.T) []string { return bfLines(ctx, t, pgBfRows(conn)) },
+			lines:  func(ctx context.Context, t *testing.T) []string { return bfLines(ctx, t, pgBfRows(pgConn(t, pg))) },
+			end:    func(t *testing.T) { pg.Exec(t, "INSERT INTO bf VALUES (0, 0, 'end')") },
 		}, rows)
 	})
 	t.Run("mariadb", func(t *testing.T) {
@@ -77,6 +78,7 @@ func TestBackfillSurvivesKill9(t *testing.T) {
 			upsert: "INSERT INTO bf VALUES (?, 1, 'i') ON DUPLICATE KEY UPDATE v = v + 1, note = 'r'",
 			param:  "?",
 			lines:  func(ctx context.Context, t *testing.T) []string { return bfLines(ctx, t, sqlBfRows(db)) },
+			end:    func(t *testing.T) { my.Exec(t, "INSERT INTO bf VALUES (0, 0, 'end')") },
 		}, rows)
 	})
 }
@@ -88,6 +90,9 @@ type bfEngine struct {
 	exec          func(ctx context.Context, q string, id int) error
 	upsert, param string // the writer's insert-or-update; the placeholder of its other statements
 	lines         func(ctx context.Context, t *testing.T) []string
+	// end writes the row the consumer reads up to, on a connection of its
+	// own: stopping the writer mid-statement closes the writer's (pgx).
+	end func(t *testing.T)
 }
 
 func backfillKill9(t *testing.T, e bfEngine, rows int) {
@@ -177,9 +182,7 @@ capture:
 	}
 	stopWriter()
 	changes := <-writer
-	if err := e.exec(ctx, "INSERT INTO bf VALUES ("+e.param+", 0, 'end')", 0); err != nil { // the consumer reads up to it
-		t.Fatal(err)
-	}
+	e.end(t) // the consumer reads up to it
 
 	nc := ns.Connect(t)
 	js, _ := jetstream.New(nc)
@@ -301,3 +304,14 @@ func sqlBfRows(db *sql.DB) func(context.Context, string) (bfRows, error) {
 type sqlRowsCloser struct{ *sql.Rows }
 
 func (r sqlRowsCloser) Close() { _ = r.Rows.Close() }
+
+// pgConn is a connection of its own to pg, closed when the test ends.
+func pgConn(t *testing.T, pg *testenv.Postgres) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), pg.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return conn
+}
