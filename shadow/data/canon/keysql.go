@@ -133,7 +133,8 @@ func hashText(e Engine, c KeyColumn, col, text string) string {
 	case c.Kind == KindUUID && e == MySQL:
 		return "LOWER(REPLACE(CAST(" + col + " AS CHAR), '-', ''))"
 	case c.Kind == KindUUID && own == "uuid":
-		return "replace(" + col + "::text, '-', '')"
+		// The 16 bytes in hex: uuid_out and a replace cost twice as much.
+		return "encode(uuid_send(" + col + "), 'hex')"
 	case c.Kind == KindUUID:
 		return "lower(replace(" + col + "::text, '-', ''))"
 	case c.Kind == KindInteger && e == MySQL && KindOf(e, own) == KindInteger:

@@ -239,14 +239,18 @@ func RowTextExprKey(keyTexts, cols []string, nullable []bool) string {
 }
 
 // RowHashExpr hashes a row text (RowTextExpr) to a non-negative 60-bit
-// integer (15 hex digits of MD5), which both engines sum exactly: the
-// checksum of ranges whose rows are summed one by one.
+// integer (15 hex digits of SHA-256), which both engines sum exactly: the
+// checksum of ranges whose rows are summed one by one. SHA-256, not MD5:
+// MariaDB's per-row MD5 costs about as much as building the row text
+// (1M rows: +0.65 s), its SHA2 almost nothing, and PostgreSQL's sha256
+// is as cheap as its md5.
 func RowHashExpr(e Engine, rowText string) string {
 	if e == MySQL {
 		// CAST AS UNSIGNED is cheaper than AS DECIMAL; SUM of it is exact.
-		return "CAST(CONV(SUBSTRING(MD5(" + rowText + "), 1, 15), 16, 10) AS UNSIGNED)"
+		return "CAST(CONV(SUBSTRING(SHA2(" + rowText + ", 256), 1, 15), 16, 10) AS UNSIGNED)"
 	}
-	return "('x' || substr(md5(" + rowText + "), 1, 15))::bit(60)::bigint"
+	// The first 8 bytes in hex, cut to 60 bits by the cast.
+	return "('x' || encode(substring(sha256(convert_to(" + rowText + ", 'UTF8')) FROM 1 FOR 8), 'hex'))::bit(60)::bigint"
 }
 
 // DigestExpr is an aggregate: the MD5 of a group's row texts in key order,

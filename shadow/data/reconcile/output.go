@@ -37,8 +37,8 @@ func (r *Result) Text(w io.Writer, name string) error {
 			fmt.Fprintln(w)
 		}
 	}
-	_, err := fmt.Fprintf(w, "cost: %d range checksums per side, %d rows fetched, database time legacy %s new %s, wall %s\n",
-		st.Checksums, st.Fetched, st.LegacyDBTime.Round(time.Millisecond), st.NewDBTime.Round(time.Millisecond), st.Wall.Round(time.Millisecond))
+	_, err := fmt.Fprintf(w, "cost: %d range checksums per side (%s), %d rows fetched, database time legacy %s new %s, wall %s\n",
+		st.Checksums, st.Method, st.Fetched, st.LegacyDBTime.Round(time.Millisecond), st.NewDBTime.Round(time.Millisecond), st.Wall.Round(time.Millisecond))
 	if err == nil && st.Resumed {
 		_, err = fmt.Fprintf(w, "resumed: the earlier run(s) had checksummed %d range(s), not checksummed again\n", st.EarlierChecksums)
 	}
@@ -86,6 +86,9 @@ type jsonStats struct {
 	// took EarlierChecksums range checksums (Checksums counts this run's).
 	Resumed          bool  `json:"resumed"`
 	EarlierChecksums int64 `json:"checksums_earlier_runs"`
+	// Method: "digest" or "row sums" (see Stats.Method).
+	Method      string `json:"method"`
+	SampledKeys int64  `json:"sampled_keys"`
 }
 
 // JSON writes the result as one JSON document.
@@ -102,7 +105,8 @@ func (r *Result) JSON(w io.Writer, name string) error {
 	}
 	st := r.Stats
 	out.Stats = jsonStats{Checksums: st.Checksums, Fetched: st.Fetched, LegacyDBSecond: st.LegacyDBTime.Seconds(),
-		NewDBSecond: st.NewDBTime.Seconds(), WallSeconds: st.Wall.Seconds(), Resumed: st.Resumed, EarlierChecksums: st.EarlierChecksums}
+		NewDBSecond: st.NewDBTime.Seconds(), WallSeconds: st.Wall.Seconds(), Resumed: st.Resumed, EarlierChecksums: st.EarlierChecksums,
+		Method: st.Method, SampledKeys: st.SampledKeys}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)

@@ -29,6 +29,9 @@ type Postgres struct {
 	keys   []canon.Column // from Describe: the key columns
 	tq     *tupleQueries  // from prepareTuple
 	window window         // from Describe, see Table.windowSQL
+	// correlated, from Describe: the heap follows the first key column
+	// (see heapFollowsKey).
+	correlated bool
 }
 
 // PGPool is a fixed set of connections with TimeZone UTC, the session
@@ -157,7 +160,34 @@ func (p *Postgres) Describe(ctx context.Context) ([]string, error) {
 	if err := p.describeWindow(ctx, got); err != nil {
 		return nil, err
 	}
+	if p.correlated, err = p.heapFollowsKey(ctx); err != nil {
+		return nil, err
+	}
 	return dataTypes(p.cols), nil
+}
+
+// minCorrelation is the heap order, as pg_stats measures it, below which
+// a key range is read at random: an index scan in key order visits a page
+// per row, where row sums read the range's pages once (see tupleOrdered).
+const minCorrelation = 0.9
+
+// heapFollowsKey reports whether the table's rows lie in the order of its
+// first key column (|pg_stats.correlation| >= minCorrelation). Unknown
+// (a query side, or a table never analysed) counts as ordered: digests,
+// as before correlation was looked at.
+func (p *Postgres) heapFollowsKey(ctx context.Context) (bool, error) {
+	if p.cfg.Table.IsQuery() || len(p.cfg.Table.KeyNames()) == 0 {
+		return true, nil
+	}
+	var corr *float64
+	err := p.cfg.Pool.query(ctx, `SELECT s.correlation::float8 FROM pg_stats s
+		JOIN pg_class c ON c.relname = s.tablename JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = s.schemaname
+		WHERE c.oid = $1::regclass AND s.attname = $2`, func(r pgx.Rows) error { return r.Scan(&corr) },
+		p.cfg.Table.quotedName(canon.Postgres), p.cfg.Table.KeyNames()[0])
+	if err != nil {
+		return false, fmt.Errorf("key order of %s: %w", p.cfg.Table.Name, err)
+	}
+	return corr == nil || *corr >= minCorrelation || *corr <= -minCorrelation, nil
 }
 
 // describeWindow checks the window and fixes its condition for the run.

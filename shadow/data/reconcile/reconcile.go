@@ -27,6 +27,10 @@ import (
 	"github.com/ficus-migrate/ficus/shadow/data/canon"
 )
 
+// maxSegments bounds a range's buckets: one CASE level or UNION ALL part
+// each, in one statement.
+const maxSegments = 1024
+
 // Config says what to compare and how finely.
 type Config struct {
 	// Legacy and New are the two tables. Their Table.Columns pair up by
@@ -48,6 +52,11 @@ type Config struct {
 	// first-level ranges, so that a bucket's text stays small enough to
 	// digest in memory. Default: 20,000.
 	BucketRows int64
+	// SampleRows: a key compared by tuples and checksummed by row sums
+	// (Stats.Method) on a table estimated at more rows than this has its
+	// first level cut at the quantiles of a random sample of keys, not at
+	// every n-th key of a scan of the whole key. Default: 100,000.
+	SampleRows int64
 	// Name is the comparison's name, for Judge.
 	Name string
 	// Judge, when set, has the last word on keys whose canonical values
@@ -84,8 +93,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Segments == 0 {
 		cfg.Segments = 32
 	}
-	if cfg.Segments < 2 || cfg.Segments > 1024 {
-		return nil, fmt.Errorf("reconcile: segments must be 2..1024, got %d", cfg.Segments)
+	if cfg.Segments < 2 || cfg.Segments > maxSegments {
+		return nil, fmt.Errorf("reconcile: segments must be 2..%d, got %d", maxSegments, cfg.Segments)
 	}
 	if cfg.LeafRows <= 0 {
 		cfg.LeafRows = 2000
@@ -95,6 +104,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if cfg.BucketRows <= 0 {
 		cfg.BucketRows = 20_000
+	}
+	if cfg.SampleRows <= 0 {
+		cfg.SampleRows = 100_000
 	}
 	lt, nt := cfg.Legacy.Table(), cfg.New.Table()
 	if len(lt.Columns) != len(nt.Columns) {
@@ -159,6 +171,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Stats.Checksums = r.checksums.Load()
 	res.Stats.Fetched = r.fetched.Load()
 	res.Stats.RowSums = r.rowSums.Load()
+	res.Stats.SampledKeys = r.sampledKeys.Load()
+	if res.Stats.Method == "" {
+		res.Stats.Method = MethodDigest
+	}
 	_, res.Stats.Paused, res.Stats.RateWait, res.Stats.Pauses = r.gate.status()
 	res.Stats.Wall = time.Since(start)
 	res.Stats.Resumed, res.Stats.EarlierChecksums = cfg.Resume != nil, r.resumedChecks
@@ -221,6 +237,8 @@ type run struct {
 	// rowSums counts ranges summed row by row because a bucket was too
 	// large to digest.
 	rowSums atomic.Int64
+	// sampledKeys counts the keys drawn to cut the first level.
+	sampledKeys atomic.Int64
 
 	mu    sync.Mutex
 	diffs []Difference

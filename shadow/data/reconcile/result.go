@@ -48,6 +48,12 @@ type Stats struct {
 	// RowSums is the number of range scans that summed row hashes because
 	// a bucket's text was too large to digest (see Side.Checksums).
 	RowSums int64
+	// Method is how buckets were checksummed: MethodDigest or
+	// MethodRowSums (a key no index reads in key order at the cost of its
+	// rows, see tupleSums); SampledKeys is how many keys a sample drew to
+	// cut the first level (see tuple_sample.go).
+	Method      string
+	SampledKeys int64
 	// LegacyDBTime and NewDBTime add up how long each side's queries took,
 	// as the client saw them.
 	LegacyDBTime, NewDBTime time.Duration
@@ -63,6 +69,12 @@ type Stats struct {
 	Resumed          bool
 	EarlierChecksums int64
 }
+
+// Stats.Method values.
+const (
+	MethodDigest  = "digest"
+	MethodRowSums = "row sums"
+)
 
 // Result is the outcome of Run: every difference, in key order.
 type Result struct {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -64,6 +65,11 @@ func (r *run) compareTuple(ctx context.Context) (*Result, error) {
 	ns, nok := r.cfg.New.(tupleSide)
 	if !lok || !nok {
 		return nil, errors.New("reconcile: these sides cannot compare a key tuple")
+	}
+	method := MethodDigest
+	if !digests(ls, ns) {
+		method = MethodRowSums
+		r.log.Info("buckets checksummed by row sums, not digests", "why", rowSumsWhy(ls, ns))
 	}
 	var level []*tupleTask
 	var walk *tupleWalker
@@ -162,6 +168,7 @@ func (r *run) compareTuple(ctx context.Context) (*Result, error) {
 	defer r.mu.Unlock()
 	slices.SortFunc(r.diffs, func(a, b Difference) int { return canon.CompareKeys(r.keyKinds, a.Tuple, b.Tuple) })
 	res := &Result{Differences: r.diffs, KeyKinds: r.keyKinds, NewKeyTypes: r.cfg.New.KeyTypes()}
+	res.Stats.Method = method
 	res.Stats.LegacyRows, res.Stats.NewRows = r.rows[0], r.rows[1]
 	return res, nil
 }
@@ -175,6 +182,17 @@ func (r *run) firstTuples(ctx context.Context, ls, ns tupleSide, lest, nest int6
 	est := max(lest, nest)
 	segs := int64(r.cfg.Segments)
 	ranges := max(int64(r.cfg.Parallel), est/(segs*r.cfg.BucketRows)+1)
+	if leaf := est * 4 / (ranges * r.cfg.LeafRows * 3); !digests(ls, ns) && leaf > segs && leaf <= min(segs*segs, maxSegments) {
+		// Row sums cost about the same for any number of buckets (one
+		// hash aggregate, or a range scan each of a clustered index), so
+		// the first level does the second level's cuts at once where they
+		// would end in buckets small enough to fetch (3/4 of LeafRows,
+		// estimates being estimates): a differing bucket is compared row
+		// by row at once, not read a second time to be cut — on a heap
+		// that does not follow the key, that second read visits a page
+		// per row.
+		segs = leaf
+	}
 	if est <= r.cfg.LeafRows {
 		return []*tupleTask{{lcn: lest, ncn: nest}}, nil
 	}
@@ -184,10 +202,23 @@ func (r *run) firstTuples(ctx context.Context, ls, ns tupleSide, lest, nest int6
 	if lest > nest+nest/10 {
 		from = ls
 	}
+	other := ls
+	if from == ls {
+		other = ns
+	}
 	buckets := ranges * segs
-	bounds, err := from.tupleSplit(ctx, keyRange{}, (est+buckets-1)/buckets)
-	if err != nil {
-		return nil, err
+	var bounds []canon.Key
+	sampled := false
+	var err error
+	if !digests(ls, ns) && est > r.cfg.SampleRows {
+		if bounds, sampled, err = r.sampledBounds(ctx, est, buckets, from, other); err != nil {
+			return nil, err
+		}
+	}
+	if !sampled {
+		if bounds, err = from.tupleSplit(ctx, keyRange{}, (est+buckets-1)/buckets); err != nil {
+			return nil, err
+		}
 	}
 	bounds = r.inside(keyRange{}, bounds)
 	// Every Segments-th bound ends a range; those between cut it.
@@ -266,10 +297,13 @@ func (r *run) tupleTask(ctx context.Context, ls, ns tupleSide, t *tupleTask) ([]
 }
 
 // tupleSums sums the buckets of kr on both sides at once: digests when
-// both sides read key ranges from an index (one range scan per bucket),
-// else row hashes in one scan of kr (a key whose order is not an index's,
-// such as text in byte order, would scan the table once per bucket), and
-// row hashes too when a bucket's text is too large to digest.
+// both sides read key ranges from an index in key order at the cost of
+// reading their rows (one range scan per bucket), else row hashes, which
+// need no order: in one scan of kr (a key whose order is not an index's,
+// such as text in byte order, would scan the table once per bucket; a
+// heap that does not follow the key would be read at random), or a range
+// scan per bucket of a clustered index. Row hashes too when a bucket's
+// text is too large to digest.
 func (r *run) tupleSums(ctx context.Context, ls, ns tupleSide, kr keyRange, bounds []canon.Key) (lsum, nsum map[int64]Sum, checks int64, err error) {
 	both := func(l, n func(ctx context.Context, kr keyRange, bounds []canon.Key) (map[int64]Sum, error)) error {
 		r.checksums.Add(1)
@@ -289,7 +323,7 @@ func (r *run) tupleSums(ctx context.Context, ls, ns tupleSide, kr keyRange, boun
 		})
 		return g.Wait()
 	}
-	if ls.tupleIndexed() && ns.tupleIndexed() {
+	if digests(ls, ns) {
 		err = both(ls.tupleDigests, ns.tupleDigests)
 		if !errors.Is(err, ErrTooLarge) {
 			return lsum, nsum, checks, err
@@ -298,6 +332,28 @@ func (r *run) tupleSums(ctx context.Context, ls, ns tupleSide, kr keyRange, boun
 	}
 	err = both(ls.tupleSums, ns.tupleSums)
 	return lsum, nsum, checks, err
+}
+
+// digests reports whether both sides digest buckets (see tupleSums).
+func digests(ls, ns tupleSide) bool {
+	return ls.tupleIndexed() && ns.tupleIndexed() && ls.tupleOrdered() && ns.tupleOrdered()
+}
+
+// rowSumsWhy says why digests do not serve (see digests).
+func rowSumsWhy(ls, ns tupleSide) string {
+	var why []string
+	for _, s := range []struct {
+		name string
+		side tupleSide
+	}{{"legacy", ls}, {"new", ns}} {
+		switch {
+		case !s.side.tupleIndexed():
+			why = append(why, s.name+": no index reads the key in key order")
+		case !s.side.tupleOrdered():
+			why = append(why, s.name+": the rows do not lie in key order, so a range read in key order would visit a page per row")
+		}
+	}
+	return strings.Join(why, "; ")
 }
 
 func (r *run) tupleLeaf(ctx context.Context, ls, ns tupleSide, kr keyRange) ([]Difference, error) {

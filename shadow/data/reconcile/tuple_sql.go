@@ -49,6 +49,13 @@ type tupleSide interface {
 	// tupleIndexed reports whether key ranges are read from an index
 	// (canon.KeySQL.Indexed): then tupleDigests serves.
 	tupleIndexed() bool
+	// tupleOrdered reports whether reading a key range in key order
+	// costs about what reading its rows costs: a clustered index
+	// (InnoDB's primary key), or a heap that follows the key. Where it
+	// does not (a random UUID key over a PostgreSQL heap in insertion
+	// order), an ordered digest reads the heap at random or sorts, and
+	// row sums, which need no order, are cheaper on both sides.
+	tupleOrdered() bool
 	// tupleDigests is tupleSums by the Digest method: one aggregate per
 	// bucket (a range scan of the key each), an MD5 over the bucket's row
 	// texts in key order; ErrTooLarge when a bucket's text does not fit.
@@ -68,6 +75,9 @@ type tupleQueries struct {
 	// orders them as KeySQL does, so a range scan of it is in key order
 	// and digests need not sort (see MariaDB.ordered).
 	ordered bool
+	// heapOrdered: PostgreSQL's heap follows the key's first column
+	// (pg_stats correlation, see Postgres.correlated).
+	heapOrdered bool
 }
 
 func (t Table) prepareTuple(e canon.Engine, q *queries, keys []canon.Column, kinds []canon.Kind) (*tupleQueries, error) {
@@ -97,6 +107,13 @@ func (tq *tupleQueries) where(p *canon.Params, kr keyRange) string {
 
 func (tq *tupleQueries) sumsSQL(kr keyRange, bounds []canon.Key) (string, []any) {
 	p := canon.NewParams(tq.e)
+	if tq.clustered() {
+		return tq.perBucketSQL(p, kr, bounds, func(where string) string {
+			// A range scan of the clustered index per bucket: no
+			// temporary table, and each row compared with no bound.
+			return "COUNT(*) AS c, CAST(COALESCE(SUM(" + tq.rowHash + "), 0) AS CHAR) AS h FROM " + tq.from + " FORCE INDEX (PRIMARY)" + where
+		}), p.Args
+	}
 	bucket := tq.bucketExpr(p, bounds, 0, len(bounds))
 	sum := "COALESCE(SUM(" + tq.rowHash + "), 0)::text"
 	if tq.e == canon.MySQL {
@@ -104,6 +121,29 @@ func (tq *tupleQueries) sumsSQL(kr keyRange, bounds []canon.Key) (string, []any)
 	}
 	q := "SELECT " + bucket + " AS b, COUNT(*), " + sum + " FROM " + tq.from + tq.where(p, kr) + tq.window + " GROUP BY 1"
 	return q, p.Args
+}
+
+// clustered: MariaDB reads a key range from its clustered index, in key
+// order (see MariaDB.ordered).
+func (tq *tupleQueries) clustered() bool {
+	return tq.e == canon.MySQL && tq.ordered && tq.key.Indexed()
+}
+
+// perBucketSQL is one aggregate per bucket of kr, glued by UNION ALL:
+// agg(where) is the aggregate's select list after "SELECT i AS b, ",
+// from FROM on, given the bucket's WHERE clause.
+func (tq *tupleQueries) perBucketSQL(p *canon.Params, kr keyRange, bounds []canon.Key, agg func(where string) string) string {
+	parts := make([]string, 0, len(bounds)+1)
+	lo := kr.lo
+	for i := 0; i <= len(bounds); i++ {
+		hi := kr.hi
+		if i < len(bounds) {
+			hi = bounds[i]
+		}
+		parts = append(parts, fmt.Sprintf("SELECT %d AS b, %s", i, agg(tq.where(p, keyRange{lo: lo, hi: hi})+tq.window)))
+		lo = hi
+	}
+	return strings.Join(parts, " UNION ALL ")
 }
 
 // bucketExpr is the bucket of a row among bounds[lo:hi] (buckets lo..hi)
@@ -126,30 +166,20 @@ func (tq *tupleQueries) bucketExpr(p *canon.Params, bounds []canon.Key, lo, hi i
 func (tq *tupleQueries) digestSQL(kr keyRange, bounds []canon.Key) (string, []any) {
 	p := canon.NewParams(tq.e)
 	order, from := tq.key.OrderBy(), tq.from
-	if tq.ordered && tq.key.Indexed() {
+	if tq.clustered() {
 		order, from = "", from+" FORCE INDEX (PRIMARY)"
 	}
-	digest := "COALESCE(" + canon.DigestExpr(tq.e, tq.rowText, order) + ", '')"
-	parts := make([]string, 0, len(bounds)+1)
-	lo := kr.lo
-	for i := 0; i <= len(bounds); i++ {
-		hi := kr.hi
-		if i < len(bounds) {
-			hi = bounds[i]
-		}
-		where := tq.where(p, keyRange{lo: lo, hi: hi}) + tq.window
+	q := tq.perBucketSQL(p, kr, bounds, func(where string) string {
 		if tq.e == canon.Postgres {
 			// Ordered in a subquery, as integer keys' digest is: an index
 			// scan gives the order for free, where an ordered aggregate
 			// always sorts.
-			parts = append(parts, fmt.Sprintf("SELECT %d AS b, COUNT(*) AS c, COALESCE(%s, '') AS h FROM (SELECT %s AS r FROM %s%s ORDER BY %s) o",
-				i, canon.DigestExpr(tq.e, "o.r", ""), tq.rowText, from, where, tq.key.OrderBy()))
-		} else {
-			parts = append(parts, fmt.Sprintf("SELECT %d AS b, COUNT(*) AS c, %s AS h FROM %s%s", i, digest, from, where))
+			return fmt.Sprintf("COUNT(*) AS c, COALESCE(%s, '') AS h FROM (SELECT %s AS r FROM %s%s ORDER BY %s) o",
+				canon.DigestExpr(tq.e, "o.r", ""), tq.rowText, from, where, tq.key.OrderBy())
 		}
-		lo = hi
-	}
-	return strings.Join(parts, " UNION ALL "), p.Args
+		return "COUNT(*) AS c, COALESCE(" + canon.DigestExpr(tq.e, tq.rowText, order) + ", '') AS h FROM " + from + where
+	})
+	return q, p.Args
 }
 
 func (tq *tupleQueries) splitSQL(kr keyRange, every int64) (string, []any) {
@@ -269,7 +299,16 @@ func (tq *tupleQueries) scanRows(ctx context.Context, run scanner, query string,
 }
 
 // pgScanner runs tuple queries on a PostgreSQL pool.
-func pgScanner(pool *PGPool) scanner {
+func pgScanner(pool *PGPool) scanner { return pgScannerSet(pool, "") }
+
+// pgSumScanner runs row-sum queries: a hash aggregate, never a sort of
+// the range's rows. The planner cannot count a CASE's buckets and
+// guesses 200 groups; under a small work_mem it then sorts every row of
+// the range by bucket (to disk, doubling the query's time) where a hash
+// table of a few dozen buckets would do.
+func pgSumScanner(pool *PGPool) scanner { return pgScannerSet(pool, "; SET enable_sort = off") }
+
+func pgScannerSet(pool *PGPool, set string) scanner {
 	return func(ctx context.Context, query string, args []any, each func(scan func(...any) error) error) error {
 		// An unnamed statement each time: planned for its own bounds (a
 		// cached statement gets a generic plan after a few runs, which
@@ -279,7 +318,7 @@ func pgScanner(pool *PGPool) scanner {
 		// row comparisons' rows) costs more than the scans.
 		args = append([]any{pgx.QueryExecModeExec}, args...)
 		return pool.with(ctx, func(c *pgx.Conn) error {
-			if _, err := c.Exec(ctx, "SET max_parallel_workers_per_gather = 0; SET jit = off"); err != nil {
+			if _, err := c.Exec(ctx, "SET max_parallel_workers_per_gather = 0; SET jit = off; RESET enable_sort"+set); err != nil {
 				return err
 			}
 			rows, err := c.Query(ctx, query, args...)
@@ -299,14 +338,19 @@ func pgScanner(pool *PGPool) scanner {
 
 func (p *Postgres) prepareTuple(kinds []canon.Kind) (err error) {
 	p.tq, err = p.cfg.Table.prepareTuple(canon.Postgres, p.q, p.keys, kinds)
+	if err == nil {
+		p.tq.heapOrdered = p.correlated
+	}
 	return err
 }
 
 func (p *Postgres) tupleSums(ctx context.Context, kr keyRange, bounds []canon.Key) (map[int64]Sum, error) {
-	return p.tq.sums(ctx, pgScanner(p.cfg.Pool), kr, bounds, RowSum)
+	return p.tq.sums(ctx, pgSumScanner(p.cfg.Pool), kr, bounds, RowSum)
 }
 
 func (p *Postgres) tupleIndexed() bool { return p.tq.key.Indexed() }
+
+func (p *Postgres) tupleOrdered() bool { return p.tq.key.Indexed() && p.tq.heapOrdered }
 
 func (p *Postgres) tupleDigests(ctx context.Context, kr keyRange, bounds []canon.Key) (map[int64]Sum, error) {
 	out, err := p.tq.sums(ctx, pgScanner(p.cfg.Pool), kr, bounds, Digest)
@@ -354,6 +398,8 @@ func (m *MariaDB) tupleSums(ctx context.Context, kr keyRange, bounds []canon.Key
 }
 
 func (m *MariaDB) tupleIndexed() bool { return m.tq.key.Indexed() }
+
+func (m *MariaDB) tupleOrdered() bool { return m.tq.clustered() }
 
 func (m *MariaDB) tupleDigests(ctx context.Context, kr keyRange, bounds []canon.Key) (map[int64]Sum, error) {
 	// One connection for the query and its warnings: a truncated

@@ -37,6 +37,10 @@ type tupleCase struct {
 	// key, and its canonical key (see testTupleSizedCase).
 	pastEnd    string
 	pastEndKey canon.Key
+	// rowSums: buckets are checksummed by row sums (Stats.Method), the
+	// key being read in key order from no index, or from one over a heap
+	// in another order (PostgreSQL's uuid rows lie in insertion order).
+	rowSums bool
 }
 
 func md5UUID(s int) string {
@@ -72,6 +76,7 @@ var tupleCases = []tupleCase{
 		keys:      []string{"id"},
 		kinds:     []canon.Kind{canon.KindUUID},
 		keyOf:     func(s int) canon.Key { return canon.Key{md5UUID(s)} },
+		rowSums:   true,
 	},
 	{
 		name:      "uuid binary(16) vs uuid",
@@ -83,6 +88,7 @@ var tupleCases = []tupleCase{
 		kinds:     []canon.Kind{canon.KindUUID},
 		keyOf:     func(s int) canon.Key { return canon.Key{md5UUID(s)} },
 		pastEnd:   "UNHEX(REPEAT('f', 32))", pastEndKey: canon.Key{"ffffffff-ffff-ffff-ffff-ffffffffffff"},
+		rowSums: true,
 	},
 	{
 		// Decimal, date and timestamp key columns, with fractions: the key
@@ -112,6 +118,7 @@ var tupleCases = []tupleCase{
 		keys:      []string{"k"},
 		kinds:     []canon.Kind{canon.KindText},
 		keyOf:     func(s int) canon.Key { return canon.Key{textPrefixes[s%6] + strconv.Itoa(s/6)} },
+		rowSums:   true,
 	},
 }
 
@@ -148,7 +155,24 @@ func testTupleCase(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres, c tu
 	if res.Stats.Fetched >= 2*tupleRows/2 {
 		t.Errorf("fetched %d rows of %d: the ranges did not narrow", res.Stats.Fetched, 2*tupleRows)
 	}
-	t.Logf("%s: %d checksums, %d rows fetched, wall %s", c.name, res.Stats.Checksums, res.Stats.Fetched, res.Stats.Wall)
+	t.Logf("%s: %s, %d checksums, %d rows fetched, wall %s", c.name, res.Stats.Method, res.Stats.Checksums, res.Stats.Fetched, res.Stats.Wall)
+	if want := map[bool]string{false: MethodDigest, true: MethodRowSums}[c.rowSums]; res.Stats.Method != want {
+		t.Errorf("checksummed by %s, want %s", res.Stats.Method, want)
+	}
+	if c.rowSums {
+		// The first level cut at a sample's quantiles: the same
+		// differences, whatever the pieces' sizes.
+		sampled, err := Run(ctx, Config{Legacy: l, New: n, Segments: 8, LeafRows: 300, BucketRows: 5000, Parallel: 4, SampleRows: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := tupleBriefs(sampled.Differences), tupleBriefs(want); !slices.Equal(got, want) {
+			t.Errorf("first level from a sample: differences:\n got %q\nwant %q", got, want)
+		}
+		if sampled.Stats.SampledKeys == 0 || sampled.Stats.LegacyRows != tupleRows-7 {
+			t.Errorf("first level from a sample: %d keys sampled, %d legacy rows", sampled.Stats.SampledKeys, sampled.Stats.LegacyRows)
+		}
+	}
 
 	// The differences kept in a table, keyed by the tuple's JSON text.
 	if err := res.Materialize(ctx, MaterializeTarget{Engine: canon.Postgres, DSN: pg.DSN(), Table: table + "_found"}, "cmp", lt.Columns, nt.Columns); err != nil {
