@@ -29,6 +29,8 @@ type Postgres struct {
 	keys   []canon.Column // from Describe: the key columns
 	tq     *tupleQueries  // from prepareTuple
 	window window         // from Describe, see Table.windowSQL
+	// keyIndexed: an index gives the key order (see tupleIndex).
+	keyIndexed bool
 }
 
 // PGPool is a fixed set of connections with TimeZone UTC, the session
