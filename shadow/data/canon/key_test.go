@@ -174,8 +174,9 @@ func TestKeySQLOtherOwnTypes(t *testing.T) {
 
 // TestKeySQLOwnOrder: a MariaDB text or UUID text column whose side set
 // OwnOrder is ordered by the column itself against a plain parameter (so
-// an index on it serves, and Indexed says so); PostgreSQL and binary
-// UUIDs are unaffected; the key texts stay canonical.
+// an index on it serves, and Indexed says so), as is a PostgreSQL text or
+// varchar column (not char(n), whose text cast trims); the key texts stay
+// canonical.
 func TestKeySQLOwnOrder(t *testing.T) {
 	cases := []struct {
 		e       Engine
@@ -187,7 +188,10 @@ func TestKeySQLOwnOrder(t *testing.T) {
 		{MySQL, KeyColumn{Name: "k", Kind: KindText, DataType: "varchar", OwnOrder: true}, "`k` > ?", true},
 		{MySQL, KeyColumn{Name: "id", Kind: KindUUID, DataType: "char", OwnOrder: true}, "`id` > ?", true},
 		{MySQL, KeyColumn{Name: "id", Kind: KindUUID, DataType: "binary", OwnOrder: true}, "`id` > UNHEX(REPLACE(?, '-', ''))", true},
-		{Postgres, KeyColumn{Name: "k", Kind: KindText, DataType: "text", OwnOrder: true}, `("k"::text) COLLATE "C" > $1::text`, false},
+		{Postgres, KeyColumn{Name: "k", Kind: KindText, DataType: "text", OwnOrder: true}, `"k" > $1::text`, true},
+		{Postgres, KeyColumn{Name: "k", Kind: KindText, DataType: "character varying", OwnOrder: true}, `"k" > $1::text`, true},
+		{Postgres, KeyColumn{Name: "k", Kind: KindText, DataType: "character", OwnOrder: true}, `("k"::text) COLLATE "C" > $1::text`, false},
+		{Postgres, KeyColumn{Name: "k", Kind: KindUUID, DataType: "text", OwnOrder: true}, `(lower("k"::text)) COLLATE "C" > $1::text`, false},
 	}
 	for _, c := range cases {
 		k, err := NewKeySQL(c.e, []KeyColumn{c.col})

@@ -11,11 +11,12 @@ type KeyColumn struct {
 	Name     string
 	Kind     Kind
 	DataType string
-	// OwnOrder (MariaDB/MySQL, text and UUID kinds): the side verified
-	// that the column's own collation orders every value it holds as
-	// CompareKeys does, so the column itself is the order expression and
-	// an index on it serves ranges. Only the side can know (the collation,
-	// and for UUID texts that every value is well-formed: see Check).
+	// OwnOrder (MariaDB/MySQL text and UUID kinds; PostgreSQL text kind
+	// in a text or varchar column): the side verified that the column's
+	// own collation orders every value it holds as CompareKeys does, so
+	// the column itself is the order expression and an index on it serves
+	// ranges. Only the side can know (the collation, and for UUID texts
+	// that every value is well-formed: see Check).
 	OwnOrder bool
 }
 
@@ -29,9 +30,9 @@ type KeyColumn struct {
 //   - text: PostgreSQL col::text COLLATE "C" (byte order of the UTF-8
 //     text), MariaDB CAST(CONVERT(col USING utf8mb4) AS BINARY): never a
 //     collation that is not byte order, so 'a' and 'A' are different keys.
-//     MariaDB orders by the column itself where its side set OwnOrder; on
-//     PostgreSQL an index on the expression, or a "C" column's own index
-//     (the planner sees through the COLLATE), can serve;
+//     Both order by the column itself where its side set OwnOrder (a
+//     byte-order collation); else on PostgreSQL an index on the
+//     expression can serve;
 //   - UUID: PostgreSQL uuid and MariaDB BINARY(16) columns by their 16
 //     bytes (the order of the lowercase hex text; an index can serve), text
 //     columns by their lowercased text as bytes (MariaDB: the column itself
@@ -76,6 +77,10 @@ func keyOrder(e Engine, c KeyColumn, col, text string) (sort, param string) {
 	numeric := ownKind == KindInteger || ownKind == KindDecimal
 	if e == Postgres {
 		switch {
+		case c.OwnOrder && c.Kind == KindText && (own == "text" || own == "character varying"):
+			// A byte-order collation: the parameter takes the column's
+			// (a parameter's default collation is the weaker).
+			return col, "%s::text"
 		case c.Kind == KindInteger && ownKind == KindInteger:
 			return col, "%s::text::bigint"
 		case c.Kind == KindInteger || c.Kind == KindDecimal:

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ficus-migrate/ficus/shadow/data/canon"
 )
 
@@ -78,14 +80,29 @@ func (n planNode) walk() (sorts, index bool) {
 	return sorts, index
 }
 
-// tupleIndex implements tupleSide: a key whose order expressions are not
-// all bare columns (text under COLLATE "C", a UUID kept as text, …) is
-// read from an index when the planner answers the first key in key order
-// from one without sorting: a "C" column's own index, or an index on the
-// very expressions ficus orders by. The range conditions (KeySQL.Compare)
-// are written with the same expressions, so the same index serves them.
+// tupleIndex implements tupleSide: a text key column whose collation is
+// byte order is ordered by the column itself (byteOrder); a key whose
+// order expressions are still not all bare columns (text under COLLATE
+// "C", a UUID kept as text, …) is read from an index when the planner
+// answers the first key in key order from one without sorting: an index
+// on the very expressions ficus orders by (or an explicitly "C" column's
+// own: the planner sees through the COLLATE). The range conditions
+// (KeySQL.Compare) are written with the same expressions, so the same
+// index serves them.
 func (p *Postgres) tupleIndex(ctx context.Context, _ bool) (*keyAdvice, error) {
 	p.keyIndexed = false
+	if p.tq.key.Indexed() {
+		return nil, nil
+	}
+	if !p.cfg.Table.IsQuery() {
+		own, err := p.byteOrder(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("table %s: collations of the key: %w", p.cfg.Table.Name, err)
+		}
+		if p.tq.key, err = p.tq.key.WithOwnOrder(own); err != nil {
+			return nil, err
+		}
+	}
 	k := p.tq.key
 	if k.Indexed() {
 		return nil, nil
@@ -113,6 +130,44 @@ func (p *Postgres) tupleIndex(ctx context.Context, _ bool) (*keyAdvice, error) {
 	}
 	a.ddl = pgIndexDDL(p.tq.from, k)
 	return a, nil
+}
+
+// byteOrder reports, per key column, whether its collation is byte order
+// in a UTF-8 database, which is the order of the canonical text's bytes:
+// libc "C" or "POSIX" (named, as ucs_basic before PostgreSQL 17 is, or
+// the database's default), or ucs_basic (code point order, which UTF-8's
+// bytes follow). Then canon.KeySQL orders by the column itself (OwnOrder,
+// text and varchar only). A "C.UTF-8" or ICU collation is not byte order
+// to PostgreSQL (it sorts through the library), and is left to the
+// planner's check.
+func (p *Postgres) byteOrder(ctx context.Context) ([]bool, error) {
+	byName := map[string]bool{}
+	// datlocprovider is PostgreSQL 15's: read through to_jsonb so older
+	// servers (always libc) answer too.
+	err := p.cfg.Pool.query(ctx, `SELECT a.attname::text,
+		pg_encoding_to_char(d.encoding) = 'UTF8' AND CASE
+			WHEN a.attcollation = 100 THEN COALESCE(to_jsonb(d) ->> 'datlocprovider', 'c') = 'c' AND d.datcollate::text IN ('C', 'POSIX')
+			ELSE c.collname::text = 'ucs_basic' OR (c.collprovider = 'c' AND c.collcollate::text IN ('C', 'POSIX')) END
+		FROM pg_attribute a JOIN pg_database d ON d.datname = current_database()
+		LEFT JOIN pg_collation c ON c.oid = a.attcollation
+		WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped`, func(r pgx.Rows) error {
+		var name string
+		var bytes *bool
+		if err := r.Scan(&name, &bytes); err != nil {
+			return err
+		}
+		byName[name] = bytes != nil && *bytes
+		return nil
+	}, p.cfg.Table.quotedName(canon.Postgres))
+	if err != nil {
+		return nil, err
+	}
+	names := p.cfg.Table.KeyNames()
+	own := make([]bool, len(names))
+	for i, n := range names {
+		own[i] = byName[n]
+	}
+	return own, nil
 }
 
 // pgIndexDDL is the index that serves k's ranges on table: its order
