@@ -197,8 +197,10 @@ type keyColumnInfo struct {
 // order is needed) and after one scan finds no value that is not a
 // well-formed UUID (its collation orders well-formed UUIDs only); a value
 // written later is refused when read (canon.KeySQL.Check), never placed
-// out of order.
+// out of order. The optimizer then tells whether an index gives that
+// order (indexedOwnOrder).
 func (m *MariaDB) tupleIndex(ctx context.Context, bounded bool) (*keyAdvice, error) {
+	m.unindexed = false
 	k := m.tq.key
 	if k.Indexed() {
 		return nil, nil
@@ -246,7 +248,7 @@ func (m *MariaDB) tupleIndex(ctx context.Context, bounded bool) (*keyAdvice, err
 		return nil, err
 	}
 	if m.tq.key.Indexed() {
-		return nil, nil
+		return m.indexedOwnOrder(ctx)
 	}
 	a := &keyAdvice{why: strings.Join(why, "; "), ddl: strings.Join(ddl, "; ")}
 	if a.ddl != "" {
@@ -254,6 +256,53 @@ func (m *MariaDB) tupleIndex(ctx context.Context, bounded bool) (*keyAdvice, err
 		// (DEFAULT, COMMENT, …) is dropped.
 		a.ddl += " -- keep the column's other attributes"
 	}
+	return a, nil
+}
+
+// indexedOwnOrder checks that an index gives the key order the columns'
+// own collations now give (the optimizer does not sort the first key in
+// that order); if none does, the key is unindexed, and the advice is the
+// index to add.
+func (m *MariaDB) indexedOwnOrder(ctx context.Context) (*keyAdvice, error) {
+	k := m.tq.key
+	from := m.cfg.Table.quotedName(canon.MySQL)
+	rows, err := m.cfg.DB.QueryContext(ctx, "EXPLAIN SELECT "+strings.Join(k.Columns(), ", ")+" FROM "+from+
+		" WHERE "+k.NotNull()+" ORDER BY "+k.OrderBy()+" LIMIT 1")
+	if err != nil {
+		return nil, fmt.Errorf("table %s: plan of the key order: %w", m.cfg.Table.Name, err)
+	}
+	defer rows.Close()
+	names, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	sorts := false
+	vals := make([]sql.NullString, len(names))
+	dst := make([]any, len(names))
+	for i := range vals {
+		dst[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(dst...); err != nil {
+			return nil, fmt.Errorf("table %s: plan of the key order: %w", m.cfg.Table.Name, err)
+		}
+		for i, n := range names {
+			sorts = sorts || strings.EqualFold(n, "Extra") && strings.Contains(vals[i].String, "filesort")
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("table %s: plan of the key order: %w", m.cfg.Table.Name, err)
+	}
+	if m.unindexed = sorts; !sorts {
+		return nil, nil
+	}
+	a := &keyAdvice{why: "no index gives the key order ORDER BY " + k.OrderBy() + " (the plan sorts)"}
+	for _, c := range m.keys {
+		if t := strings.ToLower(c.DataType); strings.HasSuffix(t, "text") || strings.HasSuffix(t, "blob") {
+			return a, nil // an index on it is a prefix's, which gives no order
+		}
+	}
+	a.ddl = "CREATE INDEX ficus_key ON " + from + " (" + strings.Join(k.Columns(), ", ") + ")"
 	return a, nil
 }
 

@@ -64,6 +64,10 @@ func testKeyIndex(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres) {
 		t.Parallel()
 		testPostgresCollations(t, pg)
 	})
+	t.Run("mariadb key without an index", func(t *testing.T) {
+		t.Parallel()
+		testMariaDBNoIndex(t, my)
+	})
 	t.Run("utf8mb4_bin pads", func(t *testing.T) {
 		t.Parallel()
 		// Why utf8mb4_bin is refused: PAD SPACE makes 'a' and 'a ' one
@@ -479,5 +483,41 @@ func testPostgresCollations(t *testing.T, pg *testenv.Postgres) {
 				t.Errorf("%s: range %s holds %d rows, Go's filter %d", c.col, kr, len(got), n)
 			}
 		}
+	}
+}
+
+// testMariaDBNoIndex: a key ordered by its own column (utf8mb4_nopad_bin)
+// is read from an index only where one gives that order: without one the
+// side says so and names the index, which then makes it so.
+func testMariaDBNoIndex(t *testing.T, my *testenv.MariaDB) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	my.Exec(t, "CREATE TABLE knoidx (k VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin NOT NULL, v INT)")
+	my.Exec(t, "INSERT INTO knoidx SELECT CONCAT('k', seq), seq FROM seq_1_to_2000")
+	db, err := OpenMariaDB(ctx, my.DSN(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	m, err := NewMariaDB(MariaDBConfig{DB: db, Table: Table{Name: "ficus.knoidx", KeyColumns: []string{"k"}, Columns: []string{"v"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Describe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Prepare([]canon.Kind{canon.KindInteger}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.prepareTuple([]canon.Kind{canon.KindText}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := m.tupleIndex(ctx, true)
+	if err != nil || a == nil || m.tupleIndexed() || a.ddl != "CREATE INDEX ficus_key ON `ficus`.`knoidx` (`k`)" {
+		t.Fatalf("without an index: advice %+v, %v, indexed %v", a, err, m.tupleIndexed())
+	}
+	my.Exec(t, a.ddl)
+	if a, err := m.tupleIndex(ctx, true); err != nil || a != nil || !m.tupleIndexed() {
+		t.Errorf("with the index: advice %+v, %v, indexed %v", a, err, m.tupleIndexed())
 	}
 }

@@ -365,7 +365,7 @@ func (m *MariaDB) tupleSums(ctx context.Context, kr keyRange, bounds []canon.Key
 	return m.tq.sums(ctx, m.scanner, kr, bounds, RowSum)
 }
 
-func (m *MariaDB) tupleIndexed() bool { return m.tq.key.Indexed() }
+func (m *MariaDB) tupleIndexed() bool { return m.tq.key.Indexed() && !m.unindexed }
 
 func (m *MariaDB) tupleDigests(ctx context.Context, kr keyRange, bounds []canon.Key) (map[int64]Sum, error) {
 	// One connection for the query and its warnings: a truncated
