@@ -17,13 +17,16 @@ import (
 // sides read them from an index in canonical key order (walksTuples); a
 // key ordered by an expression no index holds is read by a scan of the
 // whole table whatever the range. Before the run, each side learns from
-// its database whether that is so (tupleIndex): PostgreSQL asks the
-// planner whether an index gives the key order (the order expressions
-// never change, so neither do the key order and texts); MariaDB, which
-// has no expression indexes, orders a text or UUID key column by the
-// column itself where its collation is proven to order as the canonical
-// texts do (mariaOwnOrder). Where neither holds, the run says why and
-// which DDL would make it so; ficus never runs DDL.
+// its database whether that is so (tupleIndex). A text key column whose
+// collation is proven to order as the canonical texts' bytes do is
+// ordered by the column itself (PostgreSQL byteOrder, MariaDB
+// mariaOwnOrder, which also takes UUID texts under a case-insensitive
+// collation), so an index on it serves; PostgreSQL's planner can also
+// serve the canonical-text expression from an index on it. Either way
+// the key order and the key texts stay canon's: only which SQL
+// expression of that order is named changes. The database's own plan
+// then says whether an index gives the order. Where none does, the run
+// says why and which DDL would make it so; ficus never runs DDL.
 
 // keyAdvice is why a side's key ranges are not read from an index in key
 // order, and the DDL that would make them so ("" when none is known).
@@ -123,7 +126,7 @@ func (p *Postgres) tupleIndex(ctx context.Context, _ bool) (*keyAdvice, error) {
 	if p.keyIndexed = index && !sorts; p.keyIndexed {
 		return nil, nil
 	}
-	a := &keyAdvice{why: "no index gives the key order ORDER BY " + k.OrderBy() + " (the plan sorts)"}
+	a := &keyAdvice{why: "no index gives the key order ORDER BY " + k.OrderBy() + " (the plan reads no index in that order)"}
 	if p.cfg.Table.IsQuery() {
 		a.why += "; a query side: index those expressions in the table it reads"
 		return a, nil
