@@ -171,3 +171,83 @@ func TestKeySQLOtherOwnTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestKeySQLOwnOrder: a MariaDB text or UUID text column whose side set
+// OwnOrder is ordered by the column itself against a plain parameter (so
+// an index on it serves, and Indexed says so), as is a PostgreSQL text or
+// varchar column (not char(n), whose text cast trims); the key texts stay
+// canonical.
+func TestKeySQLOwnOrder(t *testing.T) {
+	cases := []struct {
+		e       Engine
+		col     KeyColumn
+		compare string
+		indexed bool
+	}{
+		{MySQL, KeyColumn{Name: "k", Kind: KindText, DataType: "varchar"}, "CAST(CONVERT(`k` USING utf8mb4) AS BINARY) > CAST(? AS BINARY)", false},
+		{MySQL, KeyColumn{Name: "k", Kind: KindText, DataType: "varchar", OwnOrder: true}, "`k` > ?", true},
+		{MySQL, KeyColumn{Name: "id", Kind: KindUUID, DataType: "char", OwnOrder: true}, "`id` > ?", true},
+		{MySQL, KeyColumn{Name: "id", Kind: KindUUID, DataType: "binary", OwnOrder: true}, "`id` > UNHEX(REPLACE(?, '-', ''))", true},
+		{Postgres, KeyColumn{Name: "k", Kind: KindText, DataType: "text", OwnOrder: true}, `"k" > $1::text`, true},
+		{Postgres, KeyColumn{Name: "k", Kind: KindText, DataType: "character varying", OwnOrder: true}, `"k" > $1::text`, true},
+		{Postgres, KeyColumn{Name: "k", Kind: KindText, DataType: "character", OwnOrder: true}, `("k"::text) COLLATE "C" > $1::text`, false},
+		{Postgres, KeyColumn{Name: "k", Kind: KindUUID, DataType: "text", OwnOrder: true}, `(lower("k"::text)) COLLATE "C" > $1::text`, false},
+	}
+	for _, c := range cases {
+		k, err := NewKeySQL(c.e, []KeyColumn{c.col})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := k.Compare(NewParams(c.e), ">", Key{"x"}); got != c.compare || k.Indexed() != c.indexed {
+			t.Errorf("%s %+v: %s indexed %v, want %s %v", c.e, c.col, got, k.Indexed(), c.compare, c.indexed)
+		}
+		plain, _ := NewKeySQL(c.e, []KeyColumn{{Name: c.col.Name, Kind: c.col.Kind, DataType: c.col.DataType}})
+		if !slices.Equal(k.Texts(), plain.Texts()) || !slices.Equal(k.HashTexts(), plain.HashTexts()) {
+			t.Errorf("%s %+v: OwnOrder changed the key texts", c.e, c.col)
+		}
+	}
+	k, err := NewKeySQL(MySQL, []KeyColumn{{Name: "a", Kind: KindInteger, DataType: "int"}, {Name: "id", Kind: KindUUID, DataType: "char"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.WithOwnOrder([]bool{true}); err == nil {
+		t.Error("WithOwnOrder took one flag for two columns")
+	}
+	own, err := k.WithOwnOrder([]bool{false, true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !own.Indexed() || k.Indexed() || !slices.Equal(own.Orders(), []string{"`a`", "`id`"}) || !slices.Equal(own.Kinds(), []Kind{KindInteger, KindUUID}) {
+		t.Errorf("WithOwnOrder: orders %q indexed %v (before %v)", own.Orders(), own.Indexed(), k.Indexed())
+	}
+}
+
+// TestKeySQLCheck: a key read through a UUID text column's own order must
+// be a canonical UUID text; any other column, or a column not ordered by
+// itself, takes any text.
+func TestKeySQLCheck(t *testing.T) {
+	own, _ := NewKeySQL(MySQL, []KeyColumn{{Name: "a", Kind: KindText, DataType: "varchar", OwnOrder: true}, {Name: "id", Kind: KindUUID, DataType: "char", OwnOrder: true}})
+	plain, _ := NewKeySQL(MySQL, []KeyColumn{{Name: "a", Kind: KindText, DataType: "varchar"}, {Name: "id", Kind: KindUUID, DataType: "char"}})
+	good := "0cc175b9-c0f1-b6a8-31c3-99e269772661"
+	for _, c := range []struct {
+		id string
+		ok bool
+	}{
+		{good, true},
+		{strings.ToUpper(good), false},
+		{strings.ReplaceAll(good, "-", ""), false},
+		{good[:35] + "g", false},
+		{"0cc175b9c-0f1-b6a8-31c3-99e269772661", false},
+		{"not a uuid", false},
+		{"", false},
+	} {
+		if err := own.Check(Key{"any text", c.id}); (err == nil) != c.ok {
+			t.Errorf("own order, %q: %v", c.id, err)
+		} else if err != nil && strings.Contains(err.Error(), c.id) && c.id != "" {
+			t.Errorf("the error quotes the value: %v", err)
+		}
+		if err := plain.Check(Key{"any text", c.id}); err != nil {
+			t.Errorf("canonical text order, %q: %v", c.id, err)
+		}
+	}
+}

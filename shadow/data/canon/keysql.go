@@ -11,6 +11,13 @@ type KeyColumn struct {
 	Name     string
 	Kind     Kind
 	DataType string
+	// OwnOrder (MariaDB/MySQL text and UUID kinds; PostgreSQL text kind
+	// in a text or varchar column): the side verified that the column's
+	// own collation orders every value it holds as CompareKeys does, so
+	// the column itself is the order expression and an index on it serves
+	// ranges. Only the side can know (the collation, and for UUID texts
+	// that every value is well-formed: see Check).
+	OwnOrder bool
 }
 
 // KeySQL is the SQL of a key on one engine: the canonical text of each key
@@ -21,11 +28,15 @@ type KeyColumn struct {
 //
 //   - integer, decimal: the column, against the parameter cast to a number;
 //   - text: PostgreSQL col::text COLLATE "C" (byte order of the UTF-8
-//     text), MariaDB CAST(CONVERT(col USING utf8mb4) AS BINARY): never the
-//     column's collation, so 'a' and 'A' are different keys;
+//     text), MariaDB CAST(CONVERT(col USING utf8mb4) AS BINARY): never a
+//     collation that is not byte order, so 'a' and 'A' are different keys.
+//     Both order by the column itself where its side set OwnOrder (a
+//     byte-order collation); else on PostgreSQL an index on the
+//     expression can serve;
 //   - UUID: PostgreSQL uuid and MariaDB BINARY(16) columns by their 16
 //     bytes (the order of the lowercase hex text; an index can serve), text
-//     columns by their lowercased text as bytes;
+//     columns by their lowercased text as bytes (MariaDB: the column itself
+//     where OwnOrder);
 //   - binary: the bytes; date and timestamp: the value (session time zone
 //     UTC, as the canonical texts assume).
 type KeySQL struct {
@@ -66,6 +77,10 @@ func keyOrder(e Engine, c KeyColumn, col, text string) (sort, param string) {
 	numeric := ownKind == KindInteger || ownKind == KindDecimal
 	if e == Postgres {
 		switch {
+		case c.OwnOrder && c.Kind == KindText && (own == "text" || own == "character varying"):
+			// A byte-order collation: the parameter takes the column's
+			// (a parameter's default collation is the weaker).
+			return col, "%s::text"
 		case c.Kind == KindInteger && ownKind == KindInteger:
 			return col, "%s::text::bigint"
 		case c.Kind == KindInteger || c.Kind == KindDecimal:
@@ -87,6 +102,11 @@ func keyOrder(e Engine, c KeyColumn, col, text string) (sort, param string) {
 		return "(" + text + ") COLLATE \"C\"", "%s::text"
 	}
 	switch {
+	case c.OwnOrder && (c.Kind == KindText || c.Kind == KindUUID && !Binary(own)):
+		// The parameter as the connection's UTF-8 text: the column's
+		// collation decides the comparison (a literal's is weaker), and
+		// an index on the column serves it.
+		return col, "%s"
 	case c.Kind == KindInteger && ownKind == KindInteger:
 		return col, "CAST(%s AS DECIMAL(65,0))"
 	case c.Kind == KindInteger || c.Kind == KindDecimal:
@@ -115,6 +135,69 @@ func (k *KeySQL) Indexed() bool {
 	for i, c := range k.cols {
 		if k.sorts[i] != QuoteIdent(k.e, c.Name) {
 			return false
+		}
+	}
+	return true
+}
+
+// WithOwnOrder is the key SQL of the same columns with OwnOrder set
+// where own says so (see KeyColumn.OwnOrder).
+func (k *KeySQL) WithOwnOrder(own []bool) (*KeySQL, error) {
+	if len(own) != len(k.cols) {
+		return nil, fmt.Errorf("%d own orders for %d key columns", len(own), len(k.cols))
+	}
+	cols := append([]KeyColumn(nil), k.cols...)
+	for i := range cols {
+		cols[i].OwnOrder = own[i]
+	}
+	return NewKeySQL(k.e, cols)
+}
+
+// Orders are the order expressions of the key columns, in key order:
+// what an index must hold, column by column, to serve key ranges.
+func (k *KeySQL) Orders() []string { return k.sorts }
+
+// Kinds are the key columns' kinds.
+func (k *KeySQL) Kinds() []Kind {
+	out := make([]Kind, len(k.cols))
+	for i, c := range k.cols {
+		out[i] = c.Kind
+	}
+	return out
+}
+
+// Check refuses a key, read from the database, that the key SQL cannot
+// place in key order: a UUID text column ordered by its own
+// case-insensitive collation (OwnOrder) orders well-formed UUIDs only,
+// so any other text there (written after the side checked the column)
+// would sit elsewhere in the database's order than in CompareKeys'. The
+// value is not quoted: keys reach logs through errors.
+func (k *KeySQL) Check(key Key) error {
+	for i, c := range k.cols {
+		if c.OwnOrder && c.Kind == KindUUID && i < len(key) && !canonicalUUIDText(key[i]) {
+			return fmt.Errorf("key column %q holds a value that is not a UUID (not shown): its collation does not order it as the canonical key order does", c.Name)
+		}
+	}
+	return nil
+}
+
+// canonicalUUIDText reports whether s is a UUID's canonical text:
+// lowercase hex digits with hyphens after digits 8, 12, 16 and 20.
+func canonicalUUIDText(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return false
+			}
 		}
 	}
 	return true

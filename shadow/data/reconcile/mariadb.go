@@ -36,6 +36,9 @@ type MariaDB struct {
 	keys    []canon.Column // from Describe: the key columns
 	tq      *tupleQueries  // from prepareTuple
 	window  window         // from Describe, see Table.windowSQL
+	// unindexed: the key is ordered by its own columns but no index
+	// gives that order (see tupleIndex).
+	unindexed bool
 }
 
 // DigestBytes is the group_concat_max_len OpenMariaDB sets. The server's

@@ -32,6 +32,8 @@ type Postgres struct {
 	// correlated, from Describe: the heap follows the first key column
 	// (see heapFollowsKey).
 	correlated bool
+	// keyIndexed: an index gives the key order (see tupleIndex).
+	keyIndexed bool
 }
 
 // PGPool is a fixed set of connections with TimeZone UTC, the session

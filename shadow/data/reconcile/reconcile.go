@@ -279,7 +279,7 @@ func (r *run) prepare(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return r.indexKeys(ctx)
 }
 
 // span is an inclusive key range.

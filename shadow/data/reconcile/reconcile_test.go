@@ -151,6 +151,7 @@ func TestReconcile(t *testing.T) {
 	t.Run("tuple resume", func(t *testing.T) { testTupleResume(t, my, pg) })
 	t.Run("tuple sized", func(t *testing.T) { testTupleSized(t, my, pg) })
 	t.Run("query sides", func(t *testing.T) { testQuerySides(t, my, pg) })
+	t.Run("key index", func(t *testing.T) { testKeyIndex(t, my, pg) })
 }
 
 // testTypes puts each case in its own column pair and its own row (key =

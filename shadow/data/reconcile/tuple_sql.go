@@ -46,8 +46,14 @@ type tupleSide interface {
 	tupleNext(ctx context.Context, lo canon.Key, every, n int64) ([]canon.Key, error)
 	// tupleRows returns the rows of kr in key order, values canonical.
 	tupleRows(ctx context.Context, kr keyRange) ([]Row, error)
+	// tupleIndex learns from the database, after prepareTuple, whether
+	// key ranges are read from an index in key order (see keyindex.go);
+	// bounded: the run needs it (Throttle.MaxQuery). It returns why not,
+	// and what would fix it, or nil.
+	tupleIndex(ctx context.Context, bounded bool) (*keyAdvice, error)
 	// tupleIndexed reports whether key ranges are read from an index
-	// (canon.KeySQL.Indexed): then tupleDigests serves.
+	// (canon.KeySQL.Indexed, or as tupleIndex found): then tupleDigests
+	// serves.
 	tupleIndexed() bool
 	// tupleOrdered reports whether reading a key range in key order
 	// costs about what reading its rows costs: a clustered index
@@ -251,6 +257,9 @@ func (tq *tupleQueries) scanKeys(ctx context.Context, run scanner, query string,
 		if err := scan(dst...); err != nil {
 			return err
 		}
+		if err := tq.key.Check(k); err != nil {
+			return err
+		}
 		out = append(out, k)
 		return nil
 	})
@@ -286,6 +295,9 @@ func (tq *tupleQueries) scanRows(ctx context.Context, run scanner, query string,
 			dst = append(dst, &r.Recent)
 		}
 		if err := scan(dst...); err != nil {
+			return err
+		}
+		if err := tq.key.Check(r.Tuple); err != nil {
 			return err
 		}
 		r.Values = toValues(texts)
@@ -348,9 +360,9 @@ func (p *Postgres) tupleSums(ctx context.Context, kr keyRange, bounds []canon.Ke
 	return p.tq.sums(ctx, pgSumScanner(p.cfg.Pool), kr, bounds, RowSum)
 }
 
-func (p *Postgres) tupleIndexed() bool { return p.tq.key.Indexed() }
+func (p *Postgres) tupleIndexed() bool { return p.tq.key.Indexed() || p.keyIndexed }
 
-func (p *Postgres) tupleOrdered() bool { return p.tq.key.Indexed() && p.tq.heapOrdered }
+func (p *Postgres) tupleOrdered() bool { return p.tupleIndexed() && p.tq.heapOrdered }
 
 func (p *Postgres) tupleDigests(ctx context.Context, kr keyRange, bounds []canon.Key) (map[int64]Sum, error) {
 	out, err := p.tq.sums(ctx, pgScanner(p.cfg.Pool), kr, bounds, Digest)
@@ -397,7 +409,7 @@ func (m *MariaDB) tupleSums(ctx context.Context, kr keyRange, bounds []canon.Key
 	return m.tq.sums(ctx, m.scanner, kr, bounds, RowSum)
 }
 
-func (m *MariaDB) tupleIndexed() bool { return m.tq.key.Indexed() }
+func (m *MariaDB) tupleIndexed() bool { return m.tq.key.Indexed() && !m.unindexed }
 
 func (m *MariaDB) tupleOrdered() bool { return m.tq.clustered() }
 

@@ -55,7 +55,6 @@ func testTupleSizedCase(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres,
 	if got := tupleBriefs(scan.Differences); !slices.Equal(got, want) {
 		t.Fatalf("one scan: differences\n got %q\nwant %q", got, want)
 	}
-	indexed := l.(tupleSide).tupleIndexed() && n.(tupleSide).tupleIndexed()
 
 	var mu sync.Mutex
 	var kept []Checkpoint
@@ -73,6 +72,9 @@ func testTupleSizedCase(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres,
 	if got := tupleBriefs(sized.Differences); !slices.Equal(got, want) {
 		t.Errorf("sized: differences\n got %q\nwant %q", got, want)
 	}
+	// As the sized run found (a CHAR(36) UUID key is read by its own
+	// order only when the run needs it: see MariaDB.tupleIndex).
+	indexed := l.(tupleSide).tupleIndexed() && n.(tupleSide).tupleIndexed()
 	if sized.Stats.LegacyRows != scan.Stats.LegacyRows || sized.Stats.NewRows != scan.Stats.NewRows {
 		t.Errorf("sized: rows %d/%d, one scan %d/%d", sized.Stats.LegacyRows, sized.Stats.NewRows,
 			scan.Stats.LegacyRows, scan.Stats.NewRows)
