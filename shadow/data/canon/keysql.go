@@ -265,6 +265,9 @@ type Params struct {
 // NewParams starts an empty parameter list of engine e.
 func NewParams(e Engine) *Params { return &Params{e: e} }
 
+// Add adds a parameter (an array, say) and returns its placeholder.
+func (p *Params) Add(v any) string { return p.add(v) }
+
 func (p *Params) add(v any) string {
 	p.Args = append(p.Args, v)
 	if p.e == Postgres {
@@ -283,19 +286,43 @@ func (k *KeySQL) Compare(p *Params, op string, bound Key) string {
 	// (PostgreSQL plans row comparisons on an index itself).
 	lead := ""
 	if len(bound) > 1 && k.e == MySQL && k.sorts[0] == QuoteIdent(k.e, k.cols[0].Name) {
-		first := strings.TrimSuffix(op, "=") + "="
-		lead = k.sorts[0] + " " + first + " " + fmt.Sprintf(k.params[0], p.add(bound[0])) + " AND "
+		lead = fmt.Sprintf(k.params[0], p.add(bound[0]))
 	}
 	vals := make([]string, len(bound))
 	for i, v := range bound {
 		vals[i] = fmt.Sprintf(k.params[i], p.add(v))
 	}
-	if len(bound) == 1 {
+	return k.compare(op, vals, lead)
+}
+
+// CompareExprs is Compare against SQL expressions giving the bound's
+// canonical texts (a LATERAL query's outer columns, say) instead of
+// parameters. A key of several columns is also compared on its first
+// column alone: PostgreSQL estimates a row comparison with values it
+// cannot see as a third of the table, enough to plan a scan of all of it,
+// where a range on one column is estimated narrow.
+func (k *KeySQL) CompareExprs(op string, exprs []string) string {
+	vals := make([]string, len(exprs))
+	for i, e := range exprs {
+		vals[i] = fmt.Sprintf(k.params[i], e)
+	}
+	lead := ""
+	if len(vals) > 1 {
+		lead = vals[0]
+	}
+	return k.compare(op, vals, lead)
+}
+
+// compare is "key op (vals)"; lead, when set, is the first column's bound
+// compared with that column alone first.
+func (k *KeySQL) compare(op string, vals []string, lead string) string {
+	if len(vals) == 1 {
 		return k.sorts[0] + " " + op + " " + vals[0]
 	}
 	row := "(" + strings.Join(k.sorts, ", ") + ") " + op + " (" + strings.Join(vals, ", ") + ")"
-	if lead != "" {
-		return "(" + lead + row + ")"
+	if lead == "" {
+		return row
 	}
-	return row
+	first := strings.TrimSuffix(op, "=") + "="
+	return "(" + k.sorts[0] + " " + first + " " + lead + " AND " + row + ")"
 }

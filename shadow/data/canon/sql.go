@@ -249,8 +249,11 @@ func RowHashExpr(e Engine, rowText string) string {
 		// CAST AS UNSIGNED is cheaper than AS DECIMAL; SUM of it is exact.
 		return "CAST(CONV(SUBSTRING(SHA2(" + rowText + ", 256), 1, 15), 16, 10) AS UNSIGNED)"
 	}
-	// The first 8 bytes in hex, cut to 60 bits by the cast.
-	return "('x' || encode(substring(sha256(convert_to(" + rowText + ", 'UTF8')) FROM 1 FOR 8), 'hex'))::bit(60)::bigint"
+	// The first 8 bytes in hex, cut to 60 bits by the cast. textsend
+	// gives the text's bytes in the client encoding, which is UTF-8 for
+	// every ficus connection (pgx insists on it) whatever the database's:
+	// the bytes MariaDB hashes, without convert_to's validating copy.
+	return "('x' || encode(substring(sha256(textsend(" + rowText + ")) FROM 1 FOR 8), 'hex'))::bit(60)::bigint"
 }
 
 // DigestExpr is an aggregate: the MD5 of a group's row texts in key order,

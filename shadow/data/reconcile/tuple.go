@@ -182,15 +182,15 @@ func (r *run) firstTuples(ctx context.Context, ls, ns tupleSide, lest, nest int6
 	est := max(lest, nest)
 	segs := int64(r.cfg.Segments)
 	ranges := max(int64(r.cfg.Parallel), est/(segs*r.cfg.BucketRows)+1)
-	if leaf := est * 4 / (ranges * r.cfg.LeafRows * 3); !digests(ls, ns) && leaf > segs && leaf <= min(segs*segs, maxSegments) {
-		// Row sums cost about the same for any number of buckets (one
-		// hash aggregate, or a range scan each of a clustered index), so
-		// the first level does the second level's cuts at once where they
-		// would end in buckets small enough to fetch (3/4 of LeafRows,
-		// estimates being estimates): a differing bucket is compared row
-		// by row at once, not read a second time to be cut — on a heap
-		// that does not follow the key, that second read visits a page
-		// per row.
+	if leaf := est * 4 / (ranges * r.cfg.LeafRows * 3); leaf > segs && leaf <= min(segs*segs, maxSegments) {
+		// A bucket costs about the same however many there are (a digest
+		// per index range scan, or a row sum in one hash aggregate or
+		// clustered range scan), so the first level does the second
+		// level's cuts at once where they end in buckets small enough to
+		// fetch (3/4 of LeafRows, estimates being estimates): a differing
+		// bucket is compared row by row at once, not read a second time to
+		// be cut — on a heap that does not follow the key, that second
+		// read visits a page per row.
 		segs = leaf
 	}
 	if est <= r.cfg.LeafRows {

@@ -167,22 +167,19 @@ func (tq *tupleQueries) bucketExpr(p *canon.Params, bounds []canon.Key, lo, hi i
 	return "CASE WHEN " + cond + " THEN " + left + " ELSE " + right + " END"
 }
 
-// digestSQL is one aggregate per bucket of kr, glued by UNION ALL: each
-// a range scan of the key's index, its rows' texts digested in key order.
+// digestSQL is one aggregate per bucket of kr, each a range scan of the
+// key's index, its rows' texts digested in key order: on MariaDB glued by
+// UNION ALL, on PostgreSQL mostly one LATERAL subquery (pgDigestSQL).
 func (tq *tupleQueries) digestSQL(kr keyRange, bounds []canon.Key) (string, []any) {
+	if tq.e == canon.Postgres {
+		return tq.pgDigestSQL(kr, bounds)
+	}
 	p := canon.NewParams(tq.e)
 	order, from := tq.key.OrderBy(), tq.from
 	if tq.clustered() {
 		order, from = "", from+" FORCE INDEX (PRIMARY)"
 	}
 	q := tq.perBucketSQL(p, kr, bounds, func(where string) string {
-		if tq.e == canon.Postgres {
-			// Ordered in a subquery, as integer keys' digest is: an index
-			// scan gives the order for free, where an ordered aggregate
-			// always sorts.
-			return fmt.Sprintf("COUNT(*) AS c, COALESCE(%s, '') AS h FROM (SELECT %s AS r FROM %s%s ORDER BY %s) o",
-				canon.DigestExpr(tq.e, "o.r", ""), tq.rowText, from, where, tq.key.OrderBy())
-		}
 		return "COUNT(*) AS c, COALESCE(" + canon.DigestExpr(tq.e, tq.rowText, order) + ", '') AS h FROM " + from + where
 	})
 	return q, p.Args
