@@ -37,8 +37,11 @@ func (r *Result) Text(w io.Writer, name string) error {
 			fmt.Fprintln(w)
 		}
 	}
-	_, err := fmt.Fprintf(w, "cost: %d range checksums per side (%s), %d rows fetched, database time legacy %s new %s, wall %s\n",
-		st.Checksums, st.Method, st.Fetched, st.LegacyDBTime.Round(time.Millisecond), st.NewDBTime.Round(time.Millisecond), st.Wall.Round(time.Millisecond))
+	_, err := fmt.Fprintf(w, "cost: %d range checksums per side, %d rows fetched, database time legacy %s new %s, wall %s\n",
+		st.Checksums, st.Fetched, st.LegacyDBTime.Round(time.Millisecond), st.NewDBTime.Round(time.Millisecond), st.Wall.Round(time.Millisecond))
+	if err == nil && st.Method != "" {
+		_, err = fmt.Fprintf(w, "checksummed by: %s\n", st.Method)
+	}
 	if err == nil && st.Resumed {
 		_, err = fmt.Fprintf(w, "resumed: the earlier run(s) had checksummed %d range(s), not checksummed again\n", st.EarlierChecksums)
 	}
