@@ -220,15 +220,7 @@ func testPostgresCollations(t *testing.T, pg *testenv.Postgres) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.Describe(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Prepare([]canon.Kind{canon.KindInteger}); err != nil {
-			t.Fatal(err)
-		}
-		if err := p.prepareTuple([]canon.Kind{canon.KindText}); err != nil {
-			t.Fatal(err)
-		}
+		prepareTupleSide(t, ctx, p, []canon.Kind{canon.KindText})
 		a, err := p.tupleIndex(ctx, true)
 		if err != nil {
 			t.Fatal(err)
@@ -294,15 +286,7 @@ func testMariaDBNoIndex(t *testing.T, my *testenv.MariaDB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Describe(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Prepare([]canon.Kind{canon.KindInteger}); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.prepareTuple([]canon.Kind{canon.KindText}); err != nil {
-		t.Fatal(err)
-	}
+	prepareTupleSide(t, ctx, m, []canon.Kind{canon.KindText})
 	a, err := m.tupleIndex(ctx, true)
 	if err != nil || a == nil || m.tupleIndexed() || a.ddl != "CREATE INDEX ficus_key ON `ficus`.`knoidx` (`k`)" {
 		t.Fatalf("without an index: advice %+v, %v, indexed %v", a, err, m.tupleIndexed())

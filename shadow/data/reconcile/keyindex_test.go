@@ -209,3 +209,21 @@ func walked(kept []Checkpoint) int {
 	}
 	return n
 }
+
+// prepareTupleSide describes and prepares s for a key compared by tuples
+// of kinds, as Run does.
+func prepareTupleSide(t *testing.T, ctx context.Context, s interface {
+	Side
+	tupleSide
+}, kinds []canon.Kind) {
+	t.Helper()
+	if _, err := s.Describe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Prepare([]canon.Kind{canon.KindInteger}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.prepareTuple(kinds); err != nil {
+		t.Fatal(err)
+	}
+}

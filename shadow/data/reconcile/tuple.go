@@ -182,7 +182,7 @@ func (r *run) firstTuples(ctx context.Context, ls, ns tupleSide, lest, nest int6
 	est := max(lest, nest)
 	segs := int64(r.cfg.Segments)
 	ranges := max(int64(r.cfg.Parallel), est/(segs*r.cfg.BucketRows)+1)
-	if leaf := est * 4 / (ranges * r.cfg.LeafRows * 3); leaf > segs && leaf <= min(segs*segs, maxSegments) {
+	if leaf := est * 4 / (ranges * r.cfg.LeafRows * 3); leaf > segs && leaf <= min(segs*segs, maxFirstBuckets) {
 		// A bucket costs about the same however many there are (a digest
 		// per index range scan, or a row sum in one hash aggregate or
 		// clustered range scan), so the first level does the second
@@ -333,6 +333,10 @@ func (r *run) tupleSums(ctx context.Context, ls, ns tupleSide, kr keyRange, boun
 	err = both(ls.tupleSums, ns.tupleSums)
 	return lsum, nsum, checks, err
 }
+
+// maxFirstBuckets bounds a first-level range's buckets when they are cut
+// small enough to fetch: MariaDB opens the table once per UNION ALL part.
+const maxFirstBuckets = 512
 
 // digests reports whether both sides digest buckets (see tupleSums).
 func digests(ls, ns tupleSide) bool {
