@@ -13,23 +13,22 @@ import (
 
 // BackfillCase is what BackfillWhileStreaming needs of one reader.
 type BackfillCase struct {
-	// Size is the run's size (BackfillScale). Before the call, the test has
-	// created table bf (id int PRIMARY KEY, v int NOT NULL, note text NOT
-	// NULL, secret text DEFAULT 'PLANTED-SECRET') and filled it with ids
-	// 1..Size.Rows.
-	Size BackfillSize
+	// Setup is the engine's statements that create table bf (id int PRIMARY
+	// KEY, v int NOT NULL, note text NOT NULL, secret text DEFAULT
+	// 'PLANTED-SECRET') with ids 1..rows, and whatever the refusals need.
+	Setup func(rows int) []string
 	// Table is bf as requests and column rules name it ("public.bf").
 	Table   string
 	Dialect canon.Engine
 	// Source builds the reader on the harness's database, streaming without
-	// a snapshot, with mgr as its backfill manager and masker as its column
-	// rules.
-	Source func(mgr *backfill.Manager, masker *mask.Masker) (capture.Source, error)
+	// a snapshot, with H.Backfill as its backfill manager and H.Mask as its
+	// column rules (the run sets both).
+	Source func() (capture.Source, error)
 	// Refused are requests the database cannot serve: Enqueue must refuse
 	// each with a BadRequestError.
 	Refused []BadRequest
 	// Writer holds the engine's statements (and Benign); the run fills in
-	// the rest for each of Size.Writers writers.
+	// the rest for each of the BackfillScale().Writers writers.
 	Writer Writer
 	// NewExec is Writer.Exec for one more writer, on a connection of its own
 	// where the driver wants one per goroutine.
@@ -37,14 +36,15 @@ type BackfillCase struct {
 	// Lines reads table bf (TableLines).
 	Lines func(ctx context.Context) []string
 	// Then (optional) checks what only this engine does, after the replica
-	// is checked, with the same manager and deadline.
-	Then func(ctx context.Context, mgr *backfill.Manager)
+	// is checked, with the same manager (H.Backfill) and deadline.
+	Then func(ctx context.Context)
 }
 
-// BadRequest is a request Enqueue must refuse, and why, for the failure.
+// BadRequest is a request Enqueue must refuse (a backfill.Request's
+// fields), and Name says which for the failure.
 type BadRequest struct {
-	Name    string
-	Request backfill.Request
+	Name, Table, Where string
+	Chunk              int
 }
 
 // BackfillWhileStreaming runs the readers' backfill test: table bf
@@ -56,7 +56,10 @@ type BadRequest struct {
 func (h *H[D]) BackfillWhileStreaming(c BackfillCase) {
 	t := h.T
 	t.Helper()
-	size := c.Size
+	// Scaled down from the 300,000 rows at 2,000 changes/s for make
+	// test (FICUS_BACKFILL_FULL=1 runs the full size).
+	size := BackfillScale()
+	h.exec(c.Setup(size.Rows)...)
 	mgr, err := backfill.New(backfill.Config{Source: SourceName, Dialect: c.Dialect, JS: h.JS,
 		Logger: h.Logger(), Registerer: h.Registry})
 	if err != nil {
@@ -68,7 +71,8 @@ func (h *H[D]) BackfillWhileStreaming(c BackfillCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := c.Source(mgr, masker)
+	h.Backfill, h.Mask = mgr, masker
+	src, err := c.Source()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +82,8 @@ func (h *H[D]) BackfillWhileStreaming(c BackfillCase) {
 	defer cancel()
 	for _, bad := range c.Refused {
 		var be *backfill.BadRequestError
-		if _, err := EnqueueActive(ctx, mgr, bad.Request); !errors.As(err, &be) {
+		req := backfill.Request{Table: bad.Table, Where: bad.Where, Chunk: bad.Chunk}
+		if _, err := EnqueueActive(ctx, mgr, req); !errors.As(err, &be) {
 			t.Errorf("%s: Enqueue = %v, want a BadRequestError", bad.Name, err)
 		}
 	}
@@ -129,7 +134,7 @@ func (h *H[D]) BackfillWhileStreaming(c BackfillCase) {
 		t.Errorf("chunks = %v, want %v to %v", got, lo, lo+30)
 	}
 	if c.Then != nil {
-		c.Then(ctx, mgr)
+		c.Then(ctx)
 	}
 	t.Logf("%d rows backfilled (two requests) in %s while %d changes were written (%.0f/s); replayed %d op r and %d changes; %d rows",
 		size.Rows, elapsed.Round(time.Millisecond), changes, rate, rep.Reads, rep.Changes, len(want))

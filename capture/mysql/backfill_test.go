@@ -9,9 +9,7 @@ import (
 	driver "github.com/go-sql-driver/mysql"
 
 	"github.com/ficus-migrate/ficus/capture"
-	"github.com/ficus-migrate/ficus/capture/backfill"
 	"github.com/ficus-migrate/ficus/capture/capturetest"
-	"github.com/ficus-migrate/ficus/capture/mask"
 	"github.com/ficus-migrate/ficus/shadow/data/canon"
 )
 
@@ -20,31 +18,31 @@ import (
 // captured database, never published.
 func TestBackfillWhileStreaming(t *testing.T) {
 	t.Parallel()
-	// Scaled down from the issue's 300,000 rows at 2,000 changes/s for
-	// make test (see capturetest.BackfillScale; FICUS_BACKFILL_FULL=1 runs
-	// the full size).
-	size := capturetest.BackfillScale()
 	h := newHarness(t)
-	h.DB.Exec(t, `CREATE TABLE bf (id int PRIMARY KEY, v int NOT NULL, note varchar(40) NOT NULL, secret varchar(40) DEFAULT 'PLANTED-SECRET')`)
-	h.DB.Exec(t, `CREATE TABLE nokey (id int)`)
-	h.DB.Exec(t, fmt.Sprintf(`INSERT INTO bf (id, v, note) SELECT seq, 0, CONCAT('n', seq) FROM seq_1_to_%d`, size.Rows))
 	db := h.DB.DB(t)
 	h.BackfillWhileStreaming(capturetest.BackfillCase{
-		Size: size, Table: "ficus.bf", Dialect: canon.MySQL,
-		Source: func(mgr *backfill.Manager, masker *mask.Masker) (capture.Source, error) {
+		Table: "ficus.bf", Dialect: canon.MySQL,
+		Setup: func(rows int) []string {
+			return []string{
+				`CREATE TABLE bf (id int PRIMARY KEY, v int NOT NULL, note varchar(40) NOT NULL, secret varchar(40) DEFAULT 'PLANTED-SECRET')`,
+				`CREATE TABLE nokey (id int)`,
+				fmt.Sprintf(`INSERT INTO bf (id, v, note) SELECT seq, 0, CONCAT('n', seq) FROM seq_1_to_%d`, rows),
+			}
+		},
+		Source: func() (capture.Source, error) {
 			cfg := config(h)
 			// every table of the database, the signal table's too
-			cfg.Snapshot, cfg.Backfill, cfg.Mask = SnapshotNever, mgr, masker
+			cfg.Snapshot, cfg.Backfill, cfg.Mask = SnapshotNever, h.Backfill, h.Mask
 			return New(cfg)
 		},
 		Refused: []capturetest.BadRequest{
-			{Name: "unknown table", Request: backfill.Request{Table: "ficus.nope"}},
-			{Name: "other database", Request: backfill.Request{Table: "mysql.user"}},
-			{Name: "no primary key", Request: backfill.Request{Table: "ficus.nokey"}},
-			{Name: "signal table", Request: backfill.Request{Table: "ficus.ficus_signal"}},
-			{Name: "second statement", Request: backfill.Request{Table: "ficus.bf", Where: "1=1; DROP TABLE bf"}},
-			{Name: "comment", Request: backfill.Request{Table: "ficus.bf", Where: "1=1 # x"}},
-			{Name: "bad column", Request: backfill.Request{Table: "ficus.bf", Where: "nosuch > 1"}},
+			{Name: "unknown table", Table: "ficus.nope"},
+			{Name: "other database", Table: "mysql.user"},
+			{Name: "no primary key", Table: "ficus.nokey"},
+			{Name: "signal table", Table: "ficus.ficus_signal"},
+			{Name: "second statement", Table: "ficus.bf", Where: "1=1; DROP TABLE bf"},
+			{Name: "comment", Table: "ficus.bf", Where: "1=1 # x"},
+			{Name: "bad column", Table: "ficus.bf", Where: "nosuch > 1"},
 		},
 		Writer: capturetest.Writer{
 			Update:  "UPDATE bf SET v = v + 1, note = CONCAT('u', v) WHERE id = ?",
@@ -59,7 +57,7 @@ func TestBackfillWhileStreaming(t *testing.T) {
 			rows, err := db.QueryContext(ctx, capturetest.TableQuery)
 			return capturetest.TableLines(t, rows, err)
 		},
-		Then: func(context.Context, *backfill.Manager) {
+		Then: func(context.Context) {
 			if n := h.Replay("ficus_signal"); n.Reads+n.Changes != 0 {
 				t.Errorf("%d events of the signal table published", n.Reads+n.Changes)
 			}

@@ -13,7 +13,6 @@ import (
 	"github.com/ficus-migrate/ficus/capture"
 	"github.com/ficus-migrate/ficus/capture/backfill"
 	"github.com/ficus-migrate/ficus/capture/capturetest"
-	"github.com/ficus-migrate/ficus/capture/mask"
 	"github.com/ficus-migrate/ficus/shadow/data/canon"
 )
 
@@ -22,28 +21,29 @@ import (
 // on a row stopping its request for good.
 func TestBackfillWhileStreaming(t *testing.T) {
 	t.Parallel()
-	// Scaled down from the issue's 300,000 rows at 2,000 changes/s for
-	// make test (see capturetest.BackfillScale; FICUS_BACKFILL_FULL=1 runs
-	// the full size).
-	size := capturetest.BackfillScale()
 	h := newHarness(t)
-	h.DB.Exec(t, `CREATE TABLE bf (id int PRIMARY KEY, v int NOT NULL, note text NOT NULL, secret text DEFAULT 'PLANTED-SECRET')`)
-	h.DB.Exec(t, `CREATE TABLE nokey (id int)`)
-	h.DB.Exec(t, `ALTER TABLE nokey REPLICA IDENTITY FULL`)
-	h.DB.Exec(t, fmt.Sprintf(`INSERT INTO bf (id, v, note) SELECT i, 0, 'n' || i FROM generate_series(1, %d) i`, size.Rows))
 	h.BackfillWhileStreaming(capturetest.BackfillCase{
-		Size: size, Table: "public.bf", Dialect: canon.Postgres,
-		Source: func(mgr *backfill.Manager, masker *mask.Masker) (capture.Source, error) {
+		Table: "public.bf", Dialect: canon.Postgres,
+		Setup: func(rows int) []string {
+			return []string{
+				`CREATE TABLE bf (id int PRIMARY KEY, v int NOT NULL, note text NOT NULL, secret text DEFAULT 'PLANTED-SECRET')`,
+				`CREATE TABLE nokey (id int)`,
+				`ALTER TABLE nokey REPLICA IDENTITY FULL`,
+				fmt.Sprintf(`INSERT INTO bf (id, v, note) SELECT i, 0, 'n' || i FROM generate_series(1, %d) i`, rows),
+			}
+		},
+		Source: func() (capture.Source, error) {
 			cfg := config(h)
-			cfg.Tables, cfg.Snapshot, cfg.Backfill, cfg.Mask = []string{"public.bf", "public.nokey"}, SnapshotNever, mgr, masker
+			cfg.Tables, cfg.Snapshot = []string{"public.bf", "public.nokey"}, SnapshotNever
+			cfg.Backfill, cfg.Mask = h.Backfill, h.Mask
 			return New(cfg)
 		},
 		Refused: []capturetest.BadRequest{
-			{Name: "unknown table", Request: backfill.Request{Table: "public.nope"}},
-			{Name: "no primary key", Request: backfill.Request{Table: "public.nokey"}},
-			{Name: "second statement", Request: backfill.Request{Table: "public.bf", Where: "true; DROP TABLE bf"}},
-			{Name: "bad column", Request: backfill.Request{Table: "public.bf", Where: "nosuch > 1"}},
-			{Name: "chunk too large", Request: backfill.Request{Table: "public.bf", Chunk: backfill.MaxChunk + 1}},
+			{Name: "unknown table", Table: "public.nope"},
+			{Name: "no primary key", Table: "public.nokey"},
+			{Name: "second statement", Table: "public.bf", Where: "true; DROP TABLE bf"},
+			{Name: "bad column", Table: "public.bf", Where: "nosuch > 1"},
+			{Name: "chunk too large", Table: "public.bf", Chunk: backfill.MaxChunk + 1},
 		},
 		Writer: capturetest.Writer{
 			Update:  "UPDATE bf SET v = v + 1, note = 'u' || v WHERE id = $1",
@@ -58,7 +58,7 @@ func TestBackfillWhileStreaming(t *testing.T) {
 			rows, err := h.DB.Conn(t).Query(ctx, capturetest.TableQuery)
 			return capturetest.TableLines(t, rows, err)
 		},
-		Then: func(ctx context.Context, mgr *backfill.Manager) { failingRowStops(ctx, t, mgr) },
+		Then: func(ctx context.Context) { failingRowStops(ctx, t, h.Backfill) },
 	})
 }
 
