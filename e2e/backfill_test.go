@@ -212,8 +212,13 @@ capture:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if reads < total || reads > total+kills {
-		t.Errorf("%d chunk queries for %d chunks and %d kills: finished chunks were read again", reads, total, kills)
+	// A chunk interrupted inside a process (a watermark write or the
+	// window wait failing on a loaded machine) is logged and read again
+	// too: never a finished one.
+	retried := len(regexp.MustCompile(`msg="backfill interrupted`).FindAllStringIndex(out, -1))
+	if reads < total || reads > total+kills+retried {
+		t.Errorf("%d chunk queries for %d chunks, %d kills and %d logged interruptions: finished chunks were read again",
+			reads, total, kills, retried)
 	}
 	t.Logf("%d changes written; %d chunks, %d chunk queries; replayed %d op r and %d changes; %d rows",
 		changes, total, reads, rep.Reads, rep.Changes, len(want))
