@@ -42,7 +42,9 @@ func (r *run) sampledBounds(ctx context.Context, est, buckets int64, sides ...tu
 		if err != nil {
 			return nil, false, err
 		}
-		if !ok {
+		if !ok || int64(len(keys)) < buckets {
+			// Too few keys drawn (a small table's few pages) would make
+			// a few huge buckets: the exact cut instead.
 			continue
 		}
 		r.sampledKeys.Add(int64(len(keys)))
