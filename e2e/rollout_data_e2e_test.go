@@ -169,14 +169,15 @@ func TestRolloutDataGates(t *testing.T) {
 		t.Fatalf("dashboard: no row for the complete_when check: %v", err)
 	}
 	// The page re-renders the table on every refresh: a node found a moment
-	// ago may be gone ("No node with given id"), so read until a whole row
-	// is read (the gate holds meanwhile: the reconcile keeps finding key 7).
+	// ago may be gone ("No node with given id") and a cell may be read
+	// between two renders, so read until the row shows the hold (the gate
+	// holds meanwhile: the reconcile keeps finding key 7) or time is up.
 	var verdict, reason string
 	var err, err2 error
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
 		verdict, err = chromedp.Run(bctx, chromedp.Text(chromedp.CSS(fmt.Sprintf(cell, "verdict"))))
 		reason, err2 = chromedp.Run(bctx, chromedp.Text(chromedp.CSS(fmt.Sprintf(cell, "reason"))))
-		if err == nil && err2 == nil && verdict != "" {
+		if err == nil && err2 == nil && verdict == "hold" && strings.Contains(reason, "key 7 differs in amount→amount") {
 			break
 		}
 	}
