@@ -124,10 +124,17 @@ var tupleCases = []tupleCase{
 
 // testTupleKeys runs every tuple case in parallel on the shared servers.
 func testTupleKeys(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres) {
+	eachTupleCase(t, my, pg, "tk", testTupleCase)
+}
+
+// eachTupleCase runs test for every tuple case in parallel, each on a
+// table of its own (prefix and the case's index).
+func eachTupleCase(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres, prefix string,
+	test func(*testing.T, *testenv.MariaDB, *testenv.Postgres, tupleCase, string)) {
 	for i, c := range tupleCases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			testTupleCase(t, my, pg, c, fmt.Sprintf("tk%d", i))
+			test(t, my, pg, c, fmt.Sprintf("%s%d", prefix, i))
 		})
 	}
 }

@@ -3,7 +3,6 @@ package reconcile
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -17,12 +16,7 @@ import (
 // target small enough to make many of them) in parallel on the shared
 // servers.
 func testTupleSized(t *testing.T, my *testenv.MariaDB, pg *testenv.Postgres) {
-	for i, c := range tupleCases {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			testTupleSizedCase(t, my, pg, c, fmt.Sprintf("tw%d", i))
-		})
-	}
+	eachTupleCase(t, my, pg, "tw", testTupleSizedCase)
 }
 
 // testTupleSizedCase: with Throttle.MaxQuery, a key read from an index on
